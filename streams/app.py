@@ -1,0 +1,160 @@
+"""The Faust application: topics, the state table, and the runtime the agents share.
+
+`create_app` is a factory (never a module-level app) so that tests and the demo can run
+several workers with different settings in one process tree.
+
+State: the engine keeps hot state in memory; the Faust table `sla-state` is only its
+changelog, one key per (brand, event-time hour) written at most once per batch. After a
+restart or a rebalance the table is recovered by Faust and each owned brand is rebuilt
+from its keys before the agent sees the next event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+import orjson
+from kafka.partitioner.default import murmur2
+
+from streams.config import BrandsConfig, Settings
+from streams.engine import Engine
+from streams.metrics import BrandpulseMetrics
+
+log = logging.getLogger(__name__)
+KEY_SEPARATOR = "\x1f"
+
+
+def brand_partition(brand: str, partitions: int) -> int:
+    """The partition Kafka's default (murmur2) partitioner gives a record keyed by brand."""
+    return (murmur2(brand.encode("utf-8")) & 0x7FFFFFFF) % partitions
+
+
+def state_key(brand: str, hour: int) -> bytes:
+    return f"{brand}{KEY_SEPARATOR}{hour}".encode()
+
+
+def parse_state_key(key: bytes) -> tuple[str, int]:
+    brand, _, hour = key.decode("utf-8").rpartition(KEY_SEPARATOR)
+    return brand, int(hour)
+
+
+class Runtime:
+    """What the agents and timers of one worker share: engine, metrics, table, ownership."""
+
+    def __init__(self, app: faust.App, settings: Settings, brands: BrandsConfig,
+                 metrics: BrandpulseMetrics) -> None:
+        self.app = app
+        self.settings = settings
+        self.brands = brands
+        self.metrics = metrics
+        self.engine = Engine(brands)
+        topics = settings.topics
+        self.input_topic = app.topic(
+            topics.audience_messages, topics.brand_posts,
+            key_serializer="raw", value_serializer="raw", partitions=settings.partitions,
+            replicas=settings.replication_factor)
+        self.dead_letter_topic = app.topic(
+            topics.dead_letter, key_serializer="raw", value_serializer="raw",
+            partitions=1, replicas=settings.replication_factor)
+        self.state_table = app.Table(
+            "sla-state", schema=faust.Schema(key_serializer="raw", value_serializer="raw"),
+            partitions=settings.partitions)
+        self.owned_partitions: set[int] = set()
+        self.needs_sync = True  # rebuild from the table before the next batch
+
+    def wall(self) -> float:
+        return time.time()
+
+    def owned_brands(self) -> list[str]:
+        n = self.settings.partitions
+        return [b.name for b in self.brands if brand_partition(b.name, n) in self.owned_partitions]
+
+    # -- ownership -----------------------------------------------------------------------
+    def on_assigned(self, partitions: set[int]) -> None:
+        self.metrics.rebalances.inc()
+        self.owned_partitions = partitions
+        self.metrics.assigned_partitions.set(len(partitions))
+        owned = set(self.owned_brands())
+        for brand in list(self.engine.books):
+            if brand not in owned:
+                self._release(brand)
+        self.needs_sync = True
+
+    def on_revoked(self, partitions: set[int]) -> None:
+        n = self.settings.partitions
+        self.owned_partitions -= partitions
+        for brand in list(self.engine.books):
+            if brand_partition(brand, n) in partitions:
+                self._release(brand)
+
+    def _release(self, brand: str) -> None:
+        self.engine.drop_brand(brand)
+        self.metrics.forget_brand(brand)
+
+    def sync_from_table(self) -> int:
+        """Load every owned brand not yet in memory from the recovered table; returns keys."""
+        self.needs_sync = False
+        owned = set(self.owned_brands()) - set(self.engine.books)
+        if not owned:
+            return 0
+        loaded = 0
+        for key, value in list(self.state_table.data.items()):
+            brand, hour = parse_state_key(key)
+            if brand in owned and value is not None:
+                self.engine.load(brand, hour, orjson.loads(value))
+                loaded += 1
+        for brand in owned:
+            self.engine.book(brand).dirty.clear()
+        if loaded:
+            log.info("rebuilt %d state buckets of %d brands from the table", loaded, len(owned))
+        return loaded
+
+    def persist(self) -> None:
+        """Write each bucket changed since the last call once to the table's changelog."""
+        n = self.settings.partitions
+        table = self.state_table
+        for (brand, hour), data in self.engine.take_dirty().items():
+            key = state_key(brand, hour)
+            partition = brand_partition(brand, n)
+            if data is None:
+                table.data.pop(key, None)
+                table.send_changelog(partition, key, None, "raw", "raw")
+            else:
+                value = orjson.dumps(data)
+                table.data[key] = value
+                table.send_changelog(partition, key, value, "raw", "raw")
+
+    def publish_gauges(self, now: float) -> None:
+        for brand in list(self.engine.books):
+            config = self.brands.get(brand)
+            if config is not None:
+                self.metrics.publish(self.engine.snapshot(brand, now), config.sla_seconds)
+
+
+def create_app(settings: Settings, brands: BrandsConfig,
+               metrics: BrandpulseMetrics | None = None) -> tuple[faust.App, Runtime]:
+    """Build a Faust app with its topics, table, agent and timers."""
+    options: dict[str, Any] = {
+        "broker": settings.broker,
+        "store": "memory://",
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "datadir": settings.data_dir,
+        "web_enabled": False,
+        "broker_session_timeout": settings.session_timeout_seconds,
+        "broker_heartbeat_interval": settings.heartbeat_interval_seconds,
+        "stream_wait_empty": False,
+        "producer_acks": -1,
+    }
+    if settings.producer_max_batch_size is not None:
+        options["producer_max_batch_size"] = settings.producer_max_batch_size
+    app = faust.App(settings.app_id, **options)
+    runtime = Runtime(app, settings, brands, metrics or BrandpulseMetrics())
+
+    from streams.agents import register_agents
+
+    register_agents(app, runtime)
+    return app, runtime

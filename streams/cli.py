@@ -1,0 +1,192 @@
+"""The `brandpulse` command line: a thin shell over the package.
+
+    brandpulse worker    run a stream worker (Faust) with its /metrics endpoint
+    brandpulse topics    create the input and dead-letter topics
+    brandpulse replay    produce a JSONL, TWCS CSV or the synthetic scenario into the topics
+    brandpulse report    the same analysis offline, no broker
+    brandpulse demo      embedded broker + worker + synthetic scenario, live
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from streams.config import BrandsConfig, ConfigError, Settings, load_brands, settings_from
+
+TANSU_COMPAT = {
+    # tansu 0.6 reports end offsets as last batch start + 1: one record per batch keeps
+    # Faust's table recovery exact. Rebalances wait half the session timeout.
+    "producer_max_batch_size": 1,
+    "session_timeout_seconds": 10.0,
+    "heartbeat_interval_seconds": 1.0,
+}
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {
+        "broker": getattr(args, "broker", None),
+        "brands_path": getattr(args, "brands", None),
+        "metrics_port": getattr(args, "metrics_port", None),
+        "partitions": getattr(args, "partitions", None),
+        "app_id": getattr(args, "app_id", None),
+        "data_dir": getattr(args, "data_dir", None),
+    }
+    if getattr(args, "tansu_compat", False):
+        overrides.update(TANSU_COMPAT)
+    return settings_from(**overrides)
+
+
+def _brands(settings: Settings) -> BrandsConfig:
+    if not settings.brands_path:
+        raise ConfigError("brands: no brands file given. Fix: pass --brands PATH or set "
+                          "BRANDPULSE_BRANDS (see deploy/brands.example.toml)")
+    return load_brands(settings.brands_path)
+
+
+def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info") -> None:
+    """Serve /metrics, then run the Faust worker until it is stopped."""
+    import asyncio
+
+    import faust
+    import uvloop
+
+    from streams.app import create_app
+    from streams.metrics import BrandpulseMetrics
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    metrics = BrandpulseMetrics()
+    port = metrics.serve(settings.metrics_port, settings.metrics_host)
+    print(f"brandpulse worker: metrics on http://127.0.0.1:{port}/metrics", flush=True)
+    app, _runtime = create_app(settings, brands, metrics)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
+    worker.execute_from_commandline()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    run_worker(settings, _brands(settings), args.loglevel)
+    return 0
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from streams.broker import create_topics
+
+    settings = _settings(args)
+    created = create_topics(settings)
+    print(f"created: {', '.join(created) or 'nothing (all topics exist)'}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import orjson
+
+    from streams.report import build_report, format_table
+    from streams.sources.files import load_events
+
+    brands = load_brands(args.brands) if args.brands else None
+    events, brands = load_events(args.file, args.format, brands)
+    report = build_report(events, brands)
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        print(format_table(report))
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from streams.replay import replay
+    from streams.sources.files import load_events
+
+    settings = _settings(args)
+    if args.synthetic:
+        from streams.sources.synthetic import demo_events
+
+        events = demo_events()
+    else:
+        if not args.file:
+            raise ConfigError("replay: no input. Fix: give FILE or --synthetic")
+        brands = load_brands(settings.brands_path) if settings.brands_path else None
+        events, _ = load_events(args.file, args.format, brands)
+    stats = replay(events, settings.broker, settings.topics, speed=args.speed,
+                   total=len(events), progress=not args.quiet)
+    print(stats, file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(speed=args.speed, metrics_port=args.metrics_port, broker=args.broker)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="brandpulse", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def connection(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--broker", help="kafka://HOST:PORT (env BRANDPULSE_BROKER)")
+        p.add_argument("--partitions", type=int, help="input topic partitions (default 6)")
+        p.add_argument("--tansu-compat", action="store_true",
+                       help="settings for the embedded tansu broker (tests, demo)")
+
+    worker = commands.add_parser("worker", help="run a stream worker")
+    connection(worker)
+    worker.add_argument("--brands", help="brands TOML file (env BRANDPULSE_BRANDS)")
+    worker.add_argument("--metrics-port", type=int, help="port of /metrics (default 9100)")
+    worker.add_argument("--app-id", help="consumer group / Faust app id")
+    worker.add_argument("--data-dir", help="Faust data directory")
+    worker.add_argument("--loglevel", default="warning")
+    worker.set_defaults(run=cmd_worker)
+
+    topics = commands.add_parser("topics", help="create the topics")
+    topics.add_argument("action", choices=["create"])
+    connection(topics)
+    topics.set_defaults(run=cmd_topics)
+
+    replay = commands.add_parser("replay", help="produce a file into the topics")
+    connection(replay)
+    replay.add_argument("file", nargs="?", help="JSONL or TWCS CSV file")
+    replay.add_argument("--format", choices=["auto", "jsonl", "twcs"], default="auto")
+    replay.add_argument("--brands", help="brands TOML; TWCS input defines its own without it")
+    replay.add_argument("--synthetic", action="store_true", help="the bundled demo scenario")
+    replay.add_argument("--speed", type=float, default=None,
+                        help="real-time multiplier (default: as fast as possible)")
+    replay.add_argument("--quiet", action="store_true", help="no progress bar")
+    replay.set_defaults(run=cmd_replay)
+
+    report = commands.add_parser("report", help="analyse a file offline")
+    report.add_argument("file")
+    report.add_argument("--format", choices=["auto", "jsonl", "twcs"], default="auto")
+    report.add_argument("--brands", help="brands TOML; TWCS input defines its own without it")
+    report.add_argument("--json", action="store_true", help="JSON instead of a table")
+    report.set_defaults(run=cmd_report)
+
+    demo = commands.add_parser("demo", help="live demo on an embedded broker")
+    demo.add_argument("--speed", type=float, default=600.0,
+                      help="event-time acceleration (default 600: 10 min per second)")
+    demo.add_argument("--metrics-port", type=int, default=9100)
+    demo.add_argument("--broker", help="use this Kafka instead of the embedded broker")
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        return int(args.run(args) or 0)
+    except ConfigError as exc:
+        print(f"brandpulse: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

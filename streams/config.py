@@ -1,0 +1,287 @@
+"""All configuration in one place: the brands file (TOML) and the worker settings.
+
+Both are validated once, at start. A mistake stops the process with a message that names
+the field and says how to fix it, because a worker that starts with a wrong SLA would
+publish wrong numbers for hours before anyone noticed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from streams.core.business_hours import DAY_NAMES, BusinessHours, parse_clock
+
+DEFAULT_SLA_SECONDS = 3600.0
+DEFAULT_EXPIRE_AFTER_SECONDS = 7 * 86400.0
+KNOWN_PLATFORMS = ("twitter", "instagram", "facebook", "tiktok", "linkedin", "youtube", "other")
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the field and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrandConfig:
+    """One monitored brand: who speaks for it and how fast it promised to answer."""
+
+    name: str
+    handles: Mapping[str, frozenset[str]]  # platform -> lower-cased handles, without "@"
+    sla_seconds: float = DEFAULT_SLA_SECONDS
+    expire_after_seconds: float = DEFAULT_EXPIRE_AFTER_SECONDS
+    languages: tuple[str, ...] = ("en",)
+    business_hours: BusinessHours | None = None
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        return tuple(sorted(self.handles))
+
+    def is_own_handle(self, platform: str, author: str) -> bool:
+        return author.lower().lstrip("@") in self.handles.get(platform, frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class BrandsConfig:
+    """The set of monitored brands; brand and platform are the only metric labels."""
+
+    brands: Mapping[str, BrandConfig]
+    default_sla_seconds: float = DEFAULT_SLA_SECONDS
+    default_expire_after_seconds: float = DEFAULT_EXPIRE_AFTER_SECONDS
+
+    def get(self, name: str) -> BrandConfig | None:
+        return self.brands.get(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.brands
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.brands.values())
+
+    def __len__(self) -> int:
+        return len(self.brands)
+
+
+def _fail(where: str, problem: str, fix: str) -> ConfigError:
+    return ConfigError(f"{where}: {problem}. Fix: {fix}")
+
+
+def _positive_seconds(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise _fail(where, f"must be a positive number of seconds, got {value!r}",
+                    "write e.g. 3600 for one hour")
+    return float(value)
+
+
+def _business_hours(raw: Any, where: str) -> BusinessHours:
+    if not isinstance(raw, dict):
+        raise _fail(where, "must be a table", 'write [brand.business_hours] with timezone, '
+                    'days, start and end')
+    unknown = set(raw) - {"timezone", "days", "start", "end"}
+    if unknown:
+        raise _fail(f"{where}.{sorted(unknown)[0]}", "unknown field",
+                    "use only timezone, days, start, end")
+    tz_name = raw.get("timezone", "UTC")
+    try:
+        timezone = ZoneInfo(str(tz_name))
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise _fail(f"{where}.timezone", f"unknown time zone {tz_name!r}",
+                    'use an IANA name such as "Europe/Paris" or "America/New_York"') from exc
+    days = raw.get("days", list(DAY_NAMES[:5]))
+    if not isinstance(days, list) or not days:
+        raise _fail(f"{where}.days", "must be a non-empty list", 'write ["mon", "tue", "wed"]')
+    open_days: set[int] = set()
+    for day in days:
+        if not isinstance(day, str) or day.lower()[:3] not in DAY_NAMES:
+            raise _fail(f"{where}.days", f"unknown day {day!r}",
+                        f"use three-letter names among {', '.join(DAY_NAMES)}")
+        open_days.add(DAY_NAMES.index(day.lower()[:3]))
+    clocks = {}
+    for key, default in (("start", "09:00"), ("end", "18:00")):
+        try:
+            clocks[key] = parse_clock(str(raw.get(key, default)))
+        except ValueError as exc:
+            raise _fail(f"{where}.{key}", str(exc), 'write 24-hour "HH:MM", e.g. "09:00"') from exc
+    if clocks["start"] >= clocks["end"]:
+        raise _fail(f"{where}.end", "must be later than start",
+                    "overnight desks are not supported; split them or use 24/7 (no business_hours)")
+    return BusinessHours(timezone, frozenset(open_days), clocks["start"], clocks["end"])
+
+
+def _brand(raw: Any, index: int, defaults: Mapping[str, Any]) -> BrandConfig:
+    where = f"brand[{index}]"
+    if not isinstance(raw, dict):
+        raise _fail(where, "must be a table", "write [[brand]] followed by name = ...")
+    allowed = {"name", "handles", "sla_seconds", "expire_after_seconds", "languages",
+               "business_hours"}
+    unknown = set(raw) - allowed
+    if unknown:
+        raise _fail(f"{where}.{sorted(unknown)[0]}", "unknown field",
+                    f"use only {', '.join(sorted(allowed))}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip() or name != name.strip():
+        raise _fail(f"{where}.name", f"must be a non-empty string without surrounding spaces, "
+                    f"got {name!r}", 'write name = "acme"')
+    where = f"brand[{index}] ({name})"
+    handles_raw = raw.get("handles", {})
+    if not isinstance(handles_raw, dict) or not handles_raw:
+        raise _fail(f"{where}.handles", "must list at least one platform",
+                    'write handles = { twitter = ["AcmeSupport"] }')
+    handles: dict[str, frozenset[str]] = {}
+    for platform, names in handles_raw.items():
+        if platform not in KNOWN_PLATFORMS:
+            raise _fail(f"{where}.handles.{platform}", "unknown platform",
+                        f"use one of {', '.join(KNOWN_PLATFORMS)}")
+        if isinstance(names, str):
+            names = [names]
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise _fail(f"{where}.handles.{platform}", "must be a list of handle strings",
+                        f'write {platform} = ["AcmeSupport"]')
+        handles[platform] = frozenset(n.lower().lstrip("@") for n in names)
+    languages = raw.get("languages", ["en"])
+    if not isinstance(languages, list) or not all(lang in ("en", "fr") for lang in languages):
+        raise _fail(f"{where}.languages", f"must be a list of 'en'/'fr', got {languages!r}",
+                    'write languages = ["en", "fr"]')
+    sla = _positive_seconds(raw.get("sla_seconds", defaults["sla_seconds"]), f"{where}.sla_seconds")
+    expire = _positive_seconds(raw.get("expire_after_seconds", defaults["expire_after_seconds"]),
+                               f"{where}.expire_after_seconds")
+    if expire <= sla:
+        raise _fail(f"{where}.expire_after_seconds", "must be longer than sla_seconds",
+                    "messages expire days after their SLA, e.g. 604800 (7 days)")
+    hours = raw.get("business_hours")
+    return BrandConfig(
+        name=name,
+        handles=handles,
+        sla_seconds=sla,
+        expire_after_seconds=expire,
+        languages=tuple(languages),
+        business_hours=None if hours is None else _business_hours(hours, f"{where}.business_hours"),
+    )
+
+
+def parse_brands(document: Mapping[str, Any], source: str = "brands file") -> BrandsConfig:
+    """Validate a parsed brands document; errors name `source` and the field."""
+    try:
+        unknown = set(document) - {"defaults", "brand"}
+        if unknown:
+            raise _fail(sorted(unknown)[0], "unknown top-level key",
+                        "use [defaults] and [[brand]] only")
+        raw_defaults = document.get("defaults", {})
+        if not isinstance(raw_defaults, dict):
+            raise _fail("defaults", "must be a table", "write [defaults]")
+        defaults = {
+            "sla_seconds": _positive_seconds(raw_defaults.get("sla_seconds", DEFAULT_SLA_SECONDS),
+                                             "defaults.sla_seconds"),
+            "expire_after_seconds": _positive_seconds(
+                raw_defaults.get("expire_after_seconds", DEFAULT_EXPIRE_AFTER_SECONDS),
+                "defaults.expire_after_seconds"),
+        }
+        raw_brands = document.get("brand", [])
+        if not isinstance(raw_brands, list) or not raw_brands:
+            raise _fail("brand", "no brand is configured",
+                        'add at least one [[brand]] table with name and handles')
+        brands: dict[str, BrandConfig] = {}
+        for index, raw in enumerate(raw_brands):
+            brand = _brand(raw, index, defaults)
+            if brand.name in brands:
+                raise _fail(f"brand[{index}].name", f"duplicate brand {brand.name!r}",
+                            "give every brand a unique name")
+            brands[brand.name] = brand
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    return BrandsConfig(brands, defaults["sla_seconds"], defaults["expire_after_seconds"])
+
+
+def load_brands(path: str | os.PathLike[str]) -> BrandsConfig:
+    """Read and validate a brands TOML file."""
+    file = Path(path)
+    try:
+        document = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{file}: file not found. Fix: pass --brands PATH or set "
+                          "BRANDPULSE_BRANDS to an existing brands TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML ({exc}). Fix: check the quoting and "
+                          "brackets on that line") from None
+    return parse_brands(document, str(file))
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """Kafka topic names; both inputs are keyed by brand and co-partitioned."""
+
+    brand_posts: str = "brandpulse.brand-posts"
+    audience_messages: str = "brandpulse.audience-messages"
+    dead_letter: str = "brandpulse.dead-letter"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How a worker connects and runs. Flags override BRANDPULSE_* environment variables."""
+
+    broker: str = "kafka://127.0.0.1:9092"
+    brands_path: str | None = None
+    metrics_port: int = 9100
+    metrics_host: str = "0.0.0.0"
+    app_id: str = "brandpulse"
+    partitions: int = 6
+    replication_factor: int = 1
+    topics: TopicNames = field(default_factory=TopicNames)
+    data_dir: str = "./brandpulse-data"
+    web_port: int = 6066
+    max_event_bytes: int = 64 * 1024
+    batch_size: int = 2000
+    batch_within_seconds: float = 0.2
+    sla_check_interval_seconds: float = 1.0
+    # Test/demo workarounds for tansu 0.6 (see docs/tansu.md); production Kafka needs none.
+    producer_max_batch_size: int | None = None
+    session_timeout_seconds: float = 30.0
+    heartbeat_interval_seconds: float = 3.0
+
+    def validate(self) -> Settings:
+        if not self.broker.startswith(("kafka://", "aiokafka://")):
+            raise ConfigError(f"broker: {self.broker!r} is not a Kafka URL. Fix: write "
+                              "kafka://HOST:PORT (several separated by ';')")
+        for name in ("metrics_port", "web_port"):
+            port = getattr(self, name)
+            if not 0 <= port <= 65535:
+                raise ConfigError(f"{name}: {port} is not a TCP port. Fix: use 1-65535 "
+                                  "(0 picks a free one)")
+        if self.partitions < 1:
+            raise ConfigError(f"partitions: {self.partitions}. Fix: use a positive count, the "
+                              "same for both input topics")
+        if self.batch_size < 1 or self.batch_within_seconds <= 0:
+            raise ConfigError("batch_size/batch_within_seconds: must be positive. Fix: keep "
+                              "the defaults 2000 and 0.2")
+        return self
+
+
+ENVIRONMENT = {
+    "broker": ("BRANDPULSE_BROKER", str),
+    "brands_path": ("BRANDPULSE_BRANDS", str),
+    "metrics_port": ("BRANDPULSE_METRICS_PORT", int),
+    "app_id": ("BRANDPULSE_APP_ID", str),
+    "partitions": ("BRANDPULSE_PARTITIONS", int),
+    "data_dir": ("BRANDPULSE_DATA_DIR", str),
+    "web_port": ("BRANDPULSE_WEB_PORT", int),
+}
+
+
+def settings_from(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from environment variables, then explicit (flag) overrides that are not None."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for name, (variable, kind) in ENVIRONMENT.items():
+        if variable in env:
+            try:
+                values[name] = kind(env[variable])
+            except ValueError:
+                raise ConfigError(f"{variable}: {env[variable]!r} is not a valid "
+                                  f"{kind.__name__}. Fix: set it to e.g. "
+                                  f"{Settings.__dataclass_fields__[name].default!r}") from None
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values).validate()

@@ -1,0 +1,510 @@
+"""Fast, deterministic lexicon-and-rule sentiment for English and French.
+
+The scorer follows the VADER recipe (valence lexicon, intensifiers, negation window,
+contrast "but", capitals and exclamation emphasis, emoji, squashing into [-1, 1]) but is
+re-implemented around one shared tokenisation and memoised dictionary lookups so that it
+runs several times faster than ``SentimentIntensityAnalyzer``. English valences come from
+the VADER lexicon (MIT) read from the installed ``vaderSentiment`` package plus
+brandpulse's customer-care additions; French valences come from brandpulse's own lexicon,
+reached through a small suffix normaliser (gender, number, verb endings) because French
+tweets inflect and drop accents freely.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Final
+
+from streams.core.lang import detect_lang
+from streams.core.text import Doc, fold, is_emoji, prepare
+
+__all__ = [
+    "NEGATIVE_THRESHOLD",
+    "POSITIVE_THRESHOLD",
+    "polarity",
+    "polarity_doc",
+    "sentiment_label",
+]
+
+DATA_DIR: Final = Path(__file__).resolve().parent.parent / "data"
+
+#: Three-class decision thresholds on the polarity score (same convention as VADER).
+POSITIVE_THRESHOLD: Final = 0.05
+NEGATIVE_THRESHOLD: Final = -0.05
+
+#: Squashing constant: score = s / sqrt(s^2 + ALPHA); 15 matches VADER so scores compare.
+ALPHA: Final = 15.0
+#: Valence added (in the word's direction) by a preceding intensifier, decaying with distance.
+BOOSTER_STEP: Final = 0.293
+_BOOST_DECAY: Final = (1.0, 0.95, 0.9)
+#: Multiplier applied to a negated valence: flips and damps ("not great" is not "awful").
+NEGATION_SCALAR: Final = -0.74
+#: Extra valence for a word written in capitals within a mixed-case message.
+CAPS_BOOST: Final = 0.733
+#: Per "!" (at most 4) emphasis added in the direction of the sum.
+EXCLAMATION_STEP: Final = 0.292
+#: Contrast rule: clauses before "but"/"mais" weigh less than the clause after.
+BEFORE_CONTRAST: Final = 0.5
+AFTER_CONTRAST: Final = 1.5
+#: Window (tokens) searched backwards for intensifiers and negators.
+WINDOW: Final = 3
+
+_BOUNDARY_CHARS: Final = frozenset(".,;!?")
+_MEMO_LIMIT: Final = 200_000
+_SQUASH_RE: Final = re.compile(r"(\w)\1{2,}")
+_CAPS_RE: Final = re.compile(r"\b[A-ZÀ-ÖØ-Þ][A-ZÀ-ÖØ-Þ']+\b")
+
+
+def load_valence_file(path: Path) -> dict[str, float]:
+    """Read a brandpulse lexicon file (``valence: term, term``); keys are folded."""
+    out: dict[str, float] = {}
+    if not path.exists():
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or ":" not in line:
+            continue
+        head, _, terms = line.partition(": ")
+        try:
+            valence = float(head)
+        except ValueError:
+            continue
+        for term in terms.split(","):
+            key = fold(term.strip())
+            if key:
+                out[key] = valence
+    return out
+
+
+def _vader_dir() -> Path | None:
+    """Locate the installed vaderSentiment package without importing it (it pulls requests)."""
+    spec = importlib.util.find_spec("vaderSentiment")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _load_vader_lexicon() -> dict[str, float]:
+    vader = _vader_dir()
+    out: dict[str, float] = {}
+    if vader is None:
+        return out
+    path = vader / "vader_lexicon.txt"
+    if not path.exists():
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2:
+            try:
+                out[parts[0].lower()] = float(parts[1])
+            except ValueError:
+                continue
+    return out
+
+
+def _load_emoji(words: dict[str, float]) -> dict[str, float]:
+    """Emoji valence: VADER's emoji descriptions scored with the word lexicon, then overrides."""
+    out: dict[str, float] = {}
+    vader = _vader_dir()
+    path = vader / "emoji_utf8_lexicon.txt" if vader is not None else None
+    if path is not None and path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            emoji, _, description = line.partition("\t")
+            emoji = emoji.replace("\ufe0f", "")
+            if len(emoji) != 1:
+                continue  # sequences are split on tokenisation; their parts are scored
+            total = sum(words.get(w, 0.0) for w in description.lower().split())
+            if total:
+                out[emoji] = max(-3.0, min(3.0, total))
+    out.update(load_valence_file(DATA_DIR / "emoji.txt"))
+    return out
+
+
+def _split_phrases(lexicon: dict[str, float]) -> tuple[dict[str, float], dict[str, list]]:
+    """Separate single tokens from phrases; phrases are indexed by their first token."""
+    from streams.core.text import _TOKEN_RE  # same tokeniser as messages: keys align
+
+    single: dict[str, float] = {}
+    phrases: dict[str, list[tuple[tuple[str, ...], float]]] = {}
+    for key, valence in lexicon.items():
+        toks = tuple(_TOKEN_RE.findall(key))
+        if "".join(toks) != key.replace(" ", ""):
+            continue  # e.g. VADER's "8)" would otherwise become the token "8"
+        if len(toks) == 1:
+            single[toks[0]] = valence
+        elif len(toks) > 1:
+            phrases.setdefault(toks[0], []).append((toks[1:], valence))
+    for options in phrases.values():
+        options.sort(key=lambda item: -len(item[0]))  # longest match first
+    return single, phrases
+
+
+_EN_BOOSTERS: Final = {
+    **dict.fromkeys(
+        "absolutely amazingly awfully completely considerably decidedly deeply enormously "
+        "entirely especially exceptionally extremely fabulously flipping freaking fricking "
+        "frigging fucking fully greatly hella highly hugely incredibly intensely majorly most "
+        "particularly purely quite really remarkably so substantially thoroughly totally "
+        "tremendously uber unbelievably unusually utterly very super soo sooo truly real "
+        "damn too".split(),
+        BOOSTER_STEP,
+    ),
+    **dict.fromkeys(
+        "almost barely hardly kinda less little marginally occasionally partly scarcely "
+        "slightly somewhat sorta".split(),
+        -BOOSTER_STEP,
+    ),
+}
+_EN_NEGATORS: Final = frozenset(
+    "not no never nothing nowhere none neither nor nobody without cannot cant dont doesnt "
+    "didnt isnt arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt aint "
+    "mightnt mustnt neednt darent rarely seldom".split()
+)
+_FR_BOOSTERS: Final = {
+    **dict.fromkeys(
+        "tres trop vraiment super hyper ultra tellement si grave carrement vachement mega "
+        "extremement totalement completement absolument franchement particulierement archi "
+        "vraiiment tjs bien".split(),
+        BOOSTER_STEP,
+    ),
+    **dict.fromkeys("moyennement legerement plutot assez".split(), -BOOSTER_STEP),
+}
+_FR_NEGATORS: Final = frozenset(
+    "ne n' pas jamais rien aucun aucune sans ni guere nullement peu personne".split()
+)
+#: French "pas"/"jamais" placed after the word they negate ("j'aime pas").
+_FR_POST_NEGATORS: Final = frozenset("pas jamais rien guere".split())
+#: French intensifiers placed after the word ("nul grave", "beau à mort" is rare enough).
+_FR_POST_BOOSTERS: Final = frozenset({"grave"})
+_EN_CONTRAST: Final = frozenset({"but", "however", "although", "though", "yet"})
+_FR_CONTRAST: Final = frozenset({"mais", "cependant", "pourtant", "toutefois", "neanmoins"})
+
+#: Adjective/noun inflections tried in order (suffix, replacement), French folded spelling.
+_FR_SUFFIXES: Final = (
+    ("euses", "eux"),
+    ("euse", "eux"),
+    ("ives", "if"),
+    ("ive", "if"),
+    ("trices", "teur"),
+    ("trice", "teur"),
+    ("eaux", "eau"),
+    ("aux", "al"),
+    ("elles", "el"),
+    ("elle", "el"),
+    ("ennes", "en"),
+    ("enne", "en"),
+    ("onnes", "on"),
+    ("onne", "on"),
+    ("ettes", "et"),
+    ("ette", "et"),
+    ("lles", "l"),
+    ("lle", "l"),
+    ("eres", "er"),
+    ("ere", "er"),
+    ("ees", ""),
+    ("ee", ""),
+    ("es", ""),
+    ("s", ""),
+    ("x", ""),
+    ("e", ""),
+)
+#: Verb endings mapped to an infinitive stem (+"er" / +"ir").
+_FR_VERB_ENDINGS: Final = (
+    "eraient",
+    "erions",
+    "eriez",
+    "erait",
+    "erais",
+    "erons",
+    "erez",
+    "aient",
+    "erai",
+    "era",
+    "ent",
+    "ait",
+    "ais",
+    "ons",
+    "ez",
+    "es",
+    "ees",
+    "ee",
+    "e",
+    "is",
+    "it",
+)
+
+
+class _Language:
+    """Lexicon, modifiers and memoised lookups for one language."""
+
+    __slots__ = (
+        "boosters",
+        "contrast",
+        "lexicon",
+        "memo",
+        "negators",
+        "phrases",
+        "post_boosters",
+        "post_negators",
+        "resolve",
+        "symbols",
+    )
+
+    def __init__(
+        self,
+        lexicon: dict[str, float],
+        symbols: dict[str, float],
+        boosters: dict[str, float],
+        negators: frozenset[str],
+        contrast: frozenset[str],
+        post_negators: frozenset[str] = frozenset(),
+        post_boosters: frozenset[str] = frozenset(),
+        french: bool = False,
+    ) -> None:
+        self.lexicon, self.phrases = _split_phrases(lexicon)
+        self.symbols = symbols
+        self.boosters = boosters
+        self.negators = negators
+        self.contrast = contrast
+        self.post_negators = post_negators
+        self.post_boosters = post_boosters
+        self.memo: dict[str, float | None] = {}
+        self.resolve = self._resolve_fr if french else self._resolve_en
+
+    def valence(self, token: str) -> float | None:
+        """Memoised valence of one token, or None when it carries no sentiment."""
+        memo = self.memo
+        if token in memo:
+            return memo[token]
+        if len(memo) > _MEMO_LIMIT:
+            memo.clear()  # bounded memory on adversarial vocabularies
+        value = self.resolve(token)
+        memo[token] = value
+        return value
+
+    def _base(self, token: str) -> float | None:
+        value = self.lexicon.get(token)
+        if value is None:
+            value = self.symbols.get(token)
+        return value
+
+    def _resolve_en(self, token: str) -> float | None:
+        value = self._base(token)
+        if value is not None:
+            return value
+        if token[0] == "#" and len(token) > 1:
+            return self.valence(token[1:])
+        squashed = _SQUASH_RE.sub(r"\1\1", token)
+        if squashed != token:
+            value = self._base(squashed)
+            if value is None:
+                value = self._base(_SQUASH_RE.sub(r"\1", token))
+            return value
+        if len(token) > 4 and token.endswith("s"):
+            return self.lexicon.get(token[:-1])
+        return None
+
+    def _resolve_fr(self, token: str) -> float | None:
+        value = self._base(token)
+        if value is not None:
+            return value
+        if token[0] == "#" and len(token) > 1:
+            return self.valence(token[1:])
+        squashed = _SQUASH_RE.sub(r"\1", token)
+        if squashed != token:
+            value = self._base(squashed)
+            if value is not None:
+                return value
+            token = squashed
+        if len(token) < 4 or not token.isalpha():
+            return None
+        lexicon = self.lexicon
+        for suffix, replacement in _FR_SUFFIXES:
+            if token.endswith(suffix):
+                value = lexicon.get(token[: len(token) - len(suffix)] + replacement)
+                if value is not None:
+                    return value
+        for ending in _FR_VERB_ENDINGS:
+            if token.endswith(ending) and len(token) - len(ending) >= 3:
+                stem = token[: len(token) - len(ending)]
+                value = lexicon.get(stem + "er")
+                if value is None:
+                    value = lexicon.get(stem + "ir")
+                if value is not None:
+                    return value
+        return None
+
+
+def _build() -> tuple[_Language, _Language]:
+    vader = _load_vader_lexicon()
+    en_words = {k: v for k, v in vader.items() if k[:1].isalnum()}
+    symbols = {k: v for k, v in vader.items() if not k[:1].isalnum()}
+    symbols.update(_load_emoji(en_words))
+    en_lexicon = dict(en_words)
+    en_lexicon.update(load_valence_file(DATA_DIR / "lexicon_en_extra.txt"))
+    en_lexicon = {k: v for k, v in en_lexicon.items() if v != 0.0}
+    fr_lexicon = load_valence_file(DATA_DIR / "lexicon_fr.txt")
+    en_lexicon.update({k: v for k, v in symbols.items() if k in ("xd", ":p", ":d")})
+    english = _Language(en_lexicon, symbols, _EN_BOOSTERS, _EN_NEGATORS, _EN_CONTRAST)
+    french = _Language(
+        fr_lexicon,
+        symbols,
+        _FR_BOOSTERS,
+        _FR_NEGATORS,
+        _FR_CONTRAST,
+        post_negators=_FR_POST_NEGATORS,
+        post_boosters=_FR_POST_BOOSTERS,
+        french=True,
+    )
+    return english, french
+
+
+_ENGLISH, _FRENCH = _build()
+_LANGUAGES: Final = {"en": _ENGLISH, "fr": _FRENCH}
+
+
+def _is_negator_en(token: str, negators: frozenset[str]) -> bool:
+    return token in negators or token.endswith("n't")
+
+
+def _score(doc: Doc, lang: _Language) -> float:
+    tokens = doc.tokens
+    n = len(tokens)
+    valence_of = lang.valence
+    phrases = lang.phrases
+    boosters = lang.boosters
+    negators = lang.negators
+    contrast = lang.contrast
+    post_negators = lang.post_negators
+    post_boosters = lang.post_boosters
+    english = lang is _ENGLISH
+    caps: set[str] | None = None
+
+    contributions: list[float] = []
+    contrast_at = -1
+    i = 0
+    while i < n:
+        token = tokens[i]
+        if token[0] in _BOUNDARY_CHARS:
+            i += 1
+            continue
+        span = 1
+        value: float | None = None
+        options = phrases.get(token)
+        if options is not None:
+            for rest, phrase_value in options:
+                k = len(rest)
+                if tuple(tokens[i + 1 : i + 1 + k]) == rest:
+                    value, span = phrase_value, k + 1
+                    break
+        if value is None:
+            value = valence_of(token)
+            if value is None:
+                if token in contrast:
+                    contrast_at = len(contributions)
+                i += 1
+                continue
+            # An intensifier that is also a sentiment word ("super", "trop", "bien")
+            # intensifies when a sentiment word follows instead of scoring itself.
+            if token in boosters and i + 1 < n and valence_of(tokens[i + 1]) is not None:
+                i += 1
+                continue
+            if token in post_boosters and i > 0 and valence_of(tokens[i - 1]) is not None:
+                i += 1
+                continue
+
+        negated = False
+        j = i - 1
+        distance = 0
+        while j >= 0 and distance < WINDOW:
+            prev = tokens[j]
+            if prev[0] in _BOUNDARY_CHARS or prev in contrast:
+                break
+            step = boosters.get(prev)
+            if step is not None:
+                boost = step * _BOOST_DECAY[distance]
+                value += boost if value > 0 else -boost
+            elif prev in negators or (english and prev.endswith("n't")):
+                negated = True
+            j -= 1
+            distance += 1
+        end = i + span
+        if end < n:
+            nxt = tokens[end]
+            if nxt in post_boosters:
+                value += BOOSTER_STEP if value > 0 else -BOOSTER_STEP
+            elif nxt in post_negators and not negated:
+                # "pas" negates the preceding word unless a sentiment word follows it
+                # ("génial, pas cher": "pas" belongs to "cher").
+                after = tokens[end + 1] if end + 1 < n else None
+                if after is None or valence_of(after) is None:
+                    negated = True
+        if negated:
+            value *= NEGATION_SCALAR
+        if token.isalpha():
+            if caps is None:
+                raw = doc.raw
+                caps = (
+                    {fold(w) for w in _CAPS_RE.findall(raw)}
+                    if not raw.isupper() and not raw.islower()
+                    else set()
+                )
+            if token in caps:
+                value += CAPS_BOOST if value > 0 else -CAPS_BOOST
+        contributions.append(value)
+        i = end
+
+    if not contributions:
+        return 0.0
+    if 0 < contrast_at < len(contributions):
+        total = BEFORE_CONTRAST * sum(contributions[:contrast_at]) + AFTER_CONTRAST * sum(
+            contributions[contrast_at:]
+        )
+    else:
+        total = sum(contributions)
+    if total:
+        bangs = doc.norm.count("!")
+        if bangs:
+            emphasis = EXCLAMATION_STEP * min(bangs, 4)
+            total += emphasis if total > 0 else -emphasis
+    score = total / math.sqrt(total * total + ALPHA)
+    return max(-1.0, min(1.0, score))
+
+
+def polarity_doc(doc: Doc, lang: str) -> float:
+    """Polarity in [-1, 1] of a prepared message in ``lang``; 0.0 for other languages."""
+    language = _LANGUAGES.get(lang)
+    if language is None:
+        return 0.0
+    return _score(doc, language)
+
+
+def polarity(text: str | Doc, lang: str | None = None) -> float:
+    """Polarity in [-1, 1]; the language is detected when not given (other -> 0.0)."""
+    doc = prepare(text)
+    if lang is None:
+        lang = detect_lang(doc)
+    return polarity_doc(doc, lang)
+
+
+def sentiment_label(score: float) -> str:
+    """Three-class label with the ±0.05 convention used for evaluation."""
+    if score > POSITIVE_THRESHOLD:
+        return "positive"
+    if score < NEGATIVE_THRESHOLD:
+        return "negative"
+    return "neutral"
+
+
+def polarities(texts: Iterable[str]) -> list[float]:
+    """Polarity of many messages (convenience for benchmarks and batch scoring)."""
+    return [polarity(t) for t in texts]
+
+
+def _emoji_valence(token: str) -> float | None:
+    """Valence of a single emoji (exposed for tests of the emoji table)."""
+    return _ENGLISH.symbols.get(token) if is_emoji(token) else None

@@ -1,0 +1,146 @@
+"""Shared normalisation and tokenisation for every analyser.
+
+One message is normalised and tokenised exactly once (:func:`prepare`), and the resulting
+:class:`Doc` is handed to each analyser, so that the whole per-message analysis stays within
+its time budget. Normalisation lowercases, folds accents (French tweets often drop them, so
+lexicons are keyed accent-free) and unifies apostrophes; tokenisation keeps URLs, @mentions,
+#hashtags, emoticons, emoji and clause punctuation as single tokens because each of them
+means something to at least one analyser.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Final
+
+__all__ = [
+    "BOUNDARY_TOKENS",
+    "Doc",
+    "fold",
+    "is_emoji",
+    "prepare",
+    "strip_accents",
+    "word_tokens",
+]
+
+
+def _build_fold_table() -> dict[int, str]:
+    """Map accented Latin letters to their base letter and typographic quotes to ASCII.
+
+    Built once from Unicode decomposition so that folding a message is a single C-level
+    ``str.translate`` call instead of a per-character NFKD pass.
+    """
+    table: dict[int, str] = {}
+    for cp in range(0x00C0, 0x0250):
+        ch = chr(cp)
+        base = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
+        if base and base != ch and base.isascii():
+            table[cp] = base
+    table.update(
+        {
+            ord("œ"): "oe",
+            ord("Œ"): "oe",
+            ord("æ"): "ae",
+            ord("Æ"): "ae",
+            ord("ß"): "ss",
+            0x2019: "'",  # right single quotation mark, the usual tweet apostrophe
+            0x2018: "'",
+            0x02BC: "'",
+            0x00B4: "'",
+            0x0060: "'",
+            0xFE0F: None,  # emoji variation selector: irrelevant for lookups
+            0x200D: " ",  # zero-width joiner: split emoji sequences into their parts
+        }
+    )
+    return table  # type: ignore[return-value]
+
+
+_FOLD_TABLE: Final = _build_fold_table()
+
+# Emoji: pictographs, dingbats, misc symbols, flags' regional indicators.
+_EMOJI_CLASS: Final = "\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff"
+
+_TOKEN_RE: Final = re.compile(
+    r"https?://\S+|www\.\S+"  # URL
+    r"|[@#]\w+"  # @mention, #hashtag
+    r"|(?:qu|jusqu|lorsqu|puisqu|[ljndmtsc])'(?=\w)"  # French elision: l' j' n' qu' ...
+    r"|\w+(?:'\w+)*"  # word, keeping English contractions (don't, isn't) whole
+    r"|<3|</3|(?<![\w:/])[:;=][-'^]?[()\[\]dpo/\\|*3@$s]+|[()\]][-^]?[:;=]|\^_*\^|-_-|;_;|\\o/"
+    r"|[!?.,;]+"  # clause punctuation (negation scope ends there)
+    rf"|[{_EMOJI_CLASS}]"
+)
+
+_EMOJI_RE: Final = re.compile(rf"[{_EMOJI_CLASS}]")
+
+#: First characters of punctuation tokens, which end a clause: negation and intensifier
+#: windows do not cross them.
+BOUNDARY_TOKENS: Final = frozenset({".", ",", ";", "!", "?"})
+
+
+def fold(text: str) -> str:
+    """Lowercase, drop accents and unify apostrophes: the key space of every lexicon."""
+    low = text.lower()
+    # str.isascii() is O(1) in CPython: skip the translate pass for plain-ASCII messages.
+    return low if low.isascii() else low.translate(_FOLD_TABLE)
+
+
+def strip_accents(text: str) -> str:
+    """Drop accents but keep case, for display-preserving matching."""
+    return text.translate(_FOLD_TABLE)
+
+
+def is_emoji(token: str) -> bool:
+    """True for a single emoji code point token."""
+    return len(token) == 1 and _EMOJI_RE.match(token) is not None
+
+
+class Doc:
+    """A message normalised and tokenised once, shared by all analysers.
+
+    ``raw`` is the original text (needed for case-based emphasis), ``norm`` the folded
+    text and ``tokens`` the folded tokens in order.
+    """
+
+    __slots__ = ("norm", "raw", "tokens")
+
+    def __init__(self, raw: str, norm: str, tokens: list[str]) -> None:
+        self.raw = raw
+        self.norm = norm
+        self.tokens = tokens
+
+    def __repr__(self) -> str:
+        return f"Doc({self.raw[:40]!r}, tokens={len(self.tokens)})"
+
+
+def prepare(text: str | Doc) -> Doc:
+    """Normalise and tokenise ``text`` (idempotent on a :class:`Doc`).
+
+    A punctuation run such as ``"!!!"`` is one token (starting with a boundary character);
+    the number of ``!`` is read from ``norm`` when needed.
+    """
+    if isinstance(text, Doc):
+        return text
+    if not isinstance(text, str):
+        text = str(text)
+    norm = fold(text)
+    return Doc(text, norm, _TOKEN_RE.findall(norm))
+
+
+def word_tokens(doc: Doc) -> list[str]:
+    """Tokens that are words or hashtag bodies (no URLs, mentions, emoji or punctuation).
+
+    Hashtags count as their word so that ``#sandy`` and ``sandy`` are the same term.
+    """
+    out: list[str] = []
+    append = out.append
+    for tok in doc.tokens:
+        first = tok[0]
+        if first == "#":
+            if len(tok) > 1:
+                append(tok[1:])
+        elif first.isalnum() or first == "_":
+            if tok.startswith(("http", "www.")) and ("/" in tok or "." in tok):
+                continue
+            append(tok)
+    return out

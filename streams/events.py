@@ -1,0 +1,228 @@
+"""The event model shared by every part of brandpulse, and its JSON codec.
+
+Two kinds of event travel on two co-partitioned topics keyed by brand: posts written by
+the brand (broadcasts and replies) and messages written by its audience (mentions,
+comments, replies, direct messages). Decoding never raises: a bad record becomes a
+`Rejection` with a bounded reason, so the worker can dead-letter and count it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from streams.config import BrandsConfig
+
+
+class Side(StrEnum):
+    """Who wrote the event: the brand itself or its audience."""
+
+    BRAND = "brand"
+    AUDIENCE = "audience"
+
+
+class AudienceKind(StrEnum):
+    """How an audience message reached the brand; decides whether it expects an answer."""
+
+    MENTION = "mention"
+    COMMENT = "comment"
+    REPLY = "reply"
+    DIRECT_MESSAGE = "direct_message"
+
+
+class RejectReason(StrEnum):
+    """Bounded set of reasons, used as the `reason` metric label."""
+
+    MALFORMED_JSON = "malformed_json"
+    SCHEMA = "schema"
+    OVERSIZED = "oversized"
+    UNKNOWN_BRAND = "unknown_brand"
+    UNKNOWN_PLATFORM = "unknown_platform"
+
+
+@dataclass(frozen=True, slots=True)
+class SocialEvent:
+    """A brand post or an audience message. `created_at` is UTC epoch seconds (event time)."""
+
+    side: Side
+    id: str
+    brand: str
+    platform: str
+    author: str
+    text: str
+    created_at: float
+    in_reply_to: str | None = None
+    kind: AudienceKind | None = None  # audience messages only
+    lang: str | None = None
+    is_share: bool = False
+    automated: bool = False
+
+    @property
+    def is_reply(self) -> bool:
+        return self.in_reply_to is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a record could not become an event; travels to the dead-letter topic."""
+
+    reason: RejectReason
+    detail: str
+
+
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+_REQUIRED_TEXT = ("id", "brand", "platform", "author")
+
+
+def parse_rfc3339(value: str) -> float:
+    """RFC 3339 timestamp (offset mandatory) to epoch seconds; ValueError otherwise."""
+    if not _RFC3339.match(value):
+        raise ValueError(f"created_at {value!r} is not RFC 3339 with a UTC offset")
+    return datetime.fromisoformat(value.replace("z", "Z")).timestamp()
+
+
+def format_rfc3339(epoch_seconds: float) -> str:
+    text = datetime.fromtimestamp(epoch_seconds, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
+
+
+def _identifier(value: Any) -> str | None:
+    """Ids may come as strings or integers; anything else is a schema error."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def event_from_dict(
+    record: Any, side: Side, brands: BrandsConfig | None
+) -> SocialEvent | Rejection:
+    """Validate one decoded JSON object; `brands=None` accepts any brand (offline tools)."""
+    if not isinstance(record, dict):
+        return Rejection(RejectReason.SCHEMA, "record is not a JSON object")
+    fields: dict[str, str] = {}
+    for name in _REQUIRED_TEXT:
+        value = _identifier(record.get(name))
+        if value is None:
+            return Rejection(RejectReason.SCHEMA, f"field {name!r} missing or not a string")
+        fields[name] = value
+    text = record.get("text", "")
+    if not isinstance(text, str):
+        return Rejection(RejectReason.SCHEMA, "field 'text' is not a string")
+    created_raw = record.get("created_at")
+    if not isinstance(created_raw, str):
+        return Rejection(RejectReason.SCHEMA, "field 'created_at' missing or not a string")
+    try:
+        created_at = parse_rfc3339(created_raw)
+    except ValueError as exc:
+        return Rejection(RejectReason.SCHEMA, str(exc))
+    in_reply_to = record.get("in_reply_to")
+    if in_reply_to is not None:
+        in_reply_to = _identifier(in_reply_to)
+        if in_reply_to is None:
+            return Rejection(RejectReason.SCHEMA, "field 'in_reply_to' is not an id")
+    for flag in ("is_share", "automated"):
+        if not isinstance(record.get(flag, False), bool):
+            return Rejection(RejectReason.SCHEMA, f"field {flag!r} is not a boolean")
+    lang = record.get("lang")
+    if lang is not None and not isinstance(lang, str):
+        return Rejection(RejectReason.SCHEMA, "field 'lang' is not a string")
+    kind: AudienceKind | None = None
+    if side is Side.AUDIENCE:
+        raw_kind = record.get("kind")
+        if raw_kind is None:
+            kind = AudienceKind.REPLY if in_reply_to is not None else AudienceKind.MENTION
+        else:
+            try:
+                kind = AudienceKind(raw_kind)
+            except ValueError:
+                allowed = ", ".join(k.value for k in AudienceKind)
+                return Rejection(RejectReason.SCHEMA, f"field 'kind' must be one of {allowed}")
+    if brands is not None:
+        brand = brands.get(fields["brand"])
+        if brand is None:
+            return Rejection(RejectReason.UNKNOWN_BRAND, f"brand {fields['brand']!r} "
+                             "is not in the brands file")
+        if fields["platform"] not in brand.handles:
+            return Rejection(RejectReason.UNKNOWN_PLATFORM, f"platform {fields['platform']!r} "
+                             f"has no handles for brand {brand.name!r}")
+    return SocialEvent(
+        side=side,
+        id=fields["id"],
+        brand=fields["brand"],
+        platform=fields["platform"],
+        author=fields["author"],
+        text=text,
+        created_at=created_at,
+        in_reply_to=in_reply_to,
+        kind=kind,
+        lang=lang,
+        is_share=record.get("is_share", False),
+        automated=record.get("automated", False),
+    )
+
+
+def decode_event(
+    raw: bytes | None, side: Side, brands: BrandsConfig | None, max_bytes: int
+) -> SocialEvent | Rejection:
+    """Bytes from Kafka to an event, or the reason it is rejected. Never raises."""
+    if raw is None:
+        return Rejection(RejectReason.MALFORMED_JSON, "empty record value")
+    if len(raw) > max_bytes:
+        return Rejection(RejectReason.OVERSIZED, f"{len(raw)} bytes > limit {max_bytes}")
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return Rejection(RejectReason.MALFORMED_JSON, str(exc)[:200])
+    return event_from_dict(record, side, brands)
+
+
+def event_to_dict(event: SocialEvent) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": event.id,
+        "brand": event.brand,
+        "platform": event.platform,
+        "author": event.author,
+        "text": event.text,
+        "created_at": format_rfc3339(event.created_at),
+        "in_reply_to": event.in_reply_to,
+    }
+    if event.kind is not None:
+        record["kind"] = event.kind.value
+    if event.lang is not None:
+        record["lang"] = event.lang
+    if event.is_share:
+        record["is_share"] = True
+    if event.automated:
+        record["automated"] = True
+    return record
+
+
+def encode_event(event: SocialEvent) -> bytes:
+    return orjson.dumps(event_to_dict(event))
+
+
+def dead_letter_record(
+    raw: bytes | None, rejection: Rejection, topic: str, partition: int, offset: int
+) -> bytes:
+    """What goes to the dead-letter topic: the reason, where it came from, and the payload."""
+    payload = (raw or b"")[:4096]
+    return orjson.dumps({
+        "reason": rejection.reason.value,
+        "detail": rejection.detail,
+        "source_topic": topic,
+        "source_partition": partition,
+        "source_offset": offset,
+        "payload": payload.decode("utf-8", errors="replace"),
+        "payload_truncated": raw is not None and len(raw) > len(payload),
+    })

@@ -1,0 +1,194 @@
+"""The only module that touches prometheus-client.
+
+Labels are bounded by construction: brand and platform come from the brands file,
+`reason`, `kind`, `window` and `requires_reply` from fixed enumerations. Ids, authors and
+hashtags never become labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from streams import __version__
+from streams.core.sla import (
+    DuplicateEvent,
+    ExpiredUnanswered,
+    FirstResponse,
+    LateEvent,
+    MessageCounted,
+    Observation,
+    PostCounted,
+    SlaBreached,
+)
+from streams.engine import BrandSnapshot
+
+MINUTE, HOUR, DAY = 60, 3600, 86400
+FIRST_RESPONSE_BUCKETS = (
+    MINUTE, 5 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR,
+    12 * HOUR, DAY, 2 * DAY, 4 * DAY, 7 * DAY,
+)
+BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class BrandpulseMetrics:
+    """Every brandpulse metric, registered on one registry (one per worker)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        brand_platform = ("brand", "platform")
+        self.first_response = Histogram(
+            "brandpulse_first_response_seconds",
+            "Time from an audience message needing a reply to the brand's first reply.",
+            brand_platform, buckets=FIRST_RESPONSE_BUCKETS, registry=r)
+        self.first_response_business = Histogram(
+            "brandpulse_first_response_business_seconds",
+            "First-response time counting only the brand's business hours.",
+            brand_platform, buckets=FIRST_RESPONSE_BUCKETS, registry=r)
+        self.audience_messages = Counter(
+            "brandpulse_audience_messages", "Audience messages, by whether they need a reply.",
+            (*brand_platform, "requires_reply"), registry=r)
+        self.sla_met = Counter(
+            "brandpulse_sla_met", "Messages answered within the SLA target.",
+            brand_platform, registry=r)
+        self.sla_breaches = Counter(
+            "brandpulse_sla_breaches",
+            "Messages whose SLA target passed unanswered, counted at that moment.",
+            brand_platform, registry=r)
+        self.expired = Counter(
+            "brandpulse_messages_expired_unanswered",
+            "Messages closed unanswered after the expiry period (7 days by default).",
+            brand_platform, registry=r)
+        self.brand_posts = Counter(
+            "brandpulse_brand_posts", "Posts written by the brand, broadcast or reply.",
+            (*brand_platform, "kind"), registry=r)
+        self.unanswered = Gauge(
+            "brandpulse_unanswered_messages", "Messages waiting for a first reply.",
+            brand_platform, registry=r)
+        self.oldest_unanswered = Gauge(
+            "brandpulse_oldest_unanswered_age_seconds",
+            "Event-time age of the oldest message waiting for a first reply.",
+            brand_platform, registry=r)
+        self.sla_target = Gauge(
+            "brandpulse_sla_target_seconds", "The brand's first-response SLA target.",
+            ("brand",), registry=r)
+        self.broadcast_ratio = Gauge(
+            "brandpulse_broadcast_ratio", "Broadcasts divided by all brand posts in the window.",
+            ("brand", "window"), registry=r)
+        self.reply_rate = Gauge(
+            "brandpulse_reply_rate",
+            "Answered divided by decided (answered or overdue) messages in the window.",
+            ("brand", "window"), registry=r)
+        self.robot_score = Gauge(
+            "brandpulse_robot_score", "How much the brand behaves like a robot, 0 to 1.",
+            ("brand",), registry=r)
+        self.duplicates = Counter(
+            "brandpulse_duplicate_events", "Events already seen (same id), ignored.",
+            ("brand",), registry=r)
+        self.late = Counter(
+            "brandpulse_late_events", "Events older than the retention horizon, ignored.",
+            ("brand",), registry=r)
+        self.consumed = Counter(
+            "brandpulse_events_consumed", "Records read from the input topics.",
+            ("topic",), registry=r)
+        self.rejected = Counter(
+            "brandpulse_events_rejected", "Records sent to the dead-letter topic, by reason.",
+            ("reason",), registry=r)
+        self.consumer_lag = Gauge(
+            "brandpulse_consumer_lag_messages",
+            "Records not yet read on each assigned input partition.",
+            ("topic", "partition"), registry=r)
+        self.rebalances = Counter(
+            "brandpulse_rebalances", "Partition assignments received.", registry=r)
+        self.assigned_partitions = Gauge(
+            "brandpulse_assigned_partitions", "Input partitions assigned to this worker.",
+            registry=r)
+        self.batch_seconds = Histogram(
+            "brandpulse_batch_processing_seconds", "Time to process one batch of events.",
+            buckets=BATCH_BUCKETS, registry=r)
+        self.build_info = Gauge(
+            "brandpulse_build_info", "Always 1; the version label says which build runs.",
+            ("version",), registry=r)
+        self.build_info.labels(__version__).set(1)
+        self._brand_series: dict[str, set[str]] = {}  # brand -> platforms with gauges
+
+    def record(self, observations: Iterable[Observation]) -> None:
+        """Turn the core's observations into counter increments and histogram samples."""
+        for o in observations:
+            if isinstance(o, MessageCounted):
+                self.audience_messages.labels(o.brand, o.platform,
+                                              "true" if o.requires_reply else "false").inc()
+            elif isinstance(o, PostCounted):
+                self.brand_posts.labels(o.brand, o.platform, o.kind).inc()
+            elif isinstance(o, FirstResponse):
+                self.first_response.labels(o.brand, o.platform).observe(o.seconds)
+                if o.business_seconds is not None:
+                    self.first_response_business.labels(o.brand, o.platform).observe(
+                        o.business_seconds)
+                if o.within_sla:
+                    self.sla_met.labels(o.brand, o.platform).inc()
+            elif isinstance(o, SlaBreached):
+                self.sla_breaches.labels(o.brand, o.platform).inc()
+            elif isinstance(o, ExpiredUnanswered):
+                self.expired.labels(o.brand, o.platform).inc()
+            elif isinstance(o, DuplicateEvent):
+                self.duplicates.labels(o.brand).inc()
+            elif isinstance(o, LateEvent):
+                self.late.labels(o.brand).inc()
+
+    def publish(self, snapshot: BrandSnapshot, sla_seconds: float) -> None:
+        """Set the brand's gauges from a snapshot taken by its owning worker."""
+        brand = snapshot.brand
+        platforms = self._brand_series.setdefault(brand, set())
+        self.sla_target.labels(brand).set(sla_seconds)
+        for platform, backlog in snapshot.backlog.items():
+            platforms.add(platform)
+            self.unanswered.labels(brand, platform).set(backlog.unanswered)
+            self.oldest_unanswered.labels(brand, platform).set(backlog.oldest_age_seconds)
+        conversation = snapshot.conversation
+        for window, value in conversation.broadcast_ratio.items():
+            self.broadcast_ratio.labels(brand, window).set(value)
+        for window, value in conversation.reply_rate.items():
+            self.reply_rate.labels(brand, window).set(value)
+        self.robot_score.labels(brand).set(conversation.robot_score)
+
+    def forget_brand(self, brand: str) -> None:
+        """Remove a brand's gauges: its partition now belongs to another worker."""
+        platforms = self._brand_series.pop(brand, set())
+        for platform in platforms:
+            for gauge in (self.unanswered, self.oldest_unanswered):
+                _remove(gauge, brand, platform)
+        _remove(self.sla_target, brand)
+        _remove(self.robot_score, brand)
+        for gauge in (self.broadcast_ratio, self.reply_rate):
+            for window in ("1h", "24h"):
+                _remove(gauge, brand, window)
+
+    def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
+        self.consumer_lag.labels(topic, str(partition)).set(lag)
+
+    def forget_consumer_lag(self, topic: str, partition: int) -> None:
+        _remove(self.consumer_lag, topic, str(partition))
+
+    def rejected_event(self, reason: str) -> None:
+        self.rejected.labels(reason).inc()
+
+    def serve(self, port: int, host: str = "0.0.0.0") -> int:
+        """Serve /metrics over HTTP; returns the bound port (useful with port 0)."""
+        self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return int(self._server.server_port)
+
+    def stop_serving(self) -> None:
+        server = getattr(self, "_server", None)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+def _remove(metric: Gauge, *labels: str) -> None:
+    try:
+        metric.remove(*labels)
+    except KeyError:
+        pass

@@ -1,0 +1,111 @@
+"""The offline report: the same engine as the workers, fed from a file, no broker.
+
+It aggregates exactly the observations the workers turn into metrics, so a report and a
+dashboard over the same input agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from streams.config import BrandsConfig
+from streams.core.sla import FirstResponse, MessageCounted, PostCounted, SlaBreached
+from streams.engine import Engine
+from streams.events import SocialEvent
+
+
+def quantile(sorted_values: list[float], q: float) -> float | None:
+    """Linear-interpolated quantile (numpy's default); None for no values."""
+    if not sorted_values:
+        return None
+    position = (len(sorted_values) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    fraction = position - low
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
+
+
+@dataclass(slots=True)
+class BrandTally:
+    messages: int = 0
+    requires_reply: int = 0
+    answered: int = 0
+    breaches: int = 0
+    broadcasts: int = 0
+    replies: int = 0
+    first_response_seconds: list[float] = field(default_factory=list)
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 6)
+
+
+def build_report(events: Iterable[SocialEvent], brands: BrandsConfig) -> dict[str, Any]:
+    """Run the engine over `events` (delivery order) and summarise each brand."""
+    engine = Engine(brands)
+    tallies: dict[str, BrandTally] = {b.name: BrandTally() for b in brands}
+    for observation in engine.ingest_all(events):
+        tally = tallies[observation.brand]
+        if isinstance(observation, MessageCounted):
+            tally.messages += 1
+            tally.requires_reply += observation.requires_reply
+        elif isinstance(observation, PostCounted):
+            if observation.kind == "broadcast":
+                tally.broadcasts += 1
+            else:
+                tally.replies += 1
+        elif isinstance(observation, FirstResponse):
+            tally.answered += 1
+            tally.first_response_seconds.append(observation.seconds)
+        elif isinstance(observation, SlaBreached):
+            tally.breaches += 1
+    now = engine.clock.now()
+    result: dict[str, Any] = {}
+    for name, tally in sorted(tallies.items()):
+        if not (tally.messages or tally.broadcasts or tally.replies):
+            continue
+        times = sorted(tally.first_response_seconds)
+        snapshot = engine.snapshot(name, now) if name in engine.books else None
+        backlog = snapshot.backlog if snapshot is not None else {}
+        conversation = snapshot.conversation if snapshot is not None else None
+        posts = tally.broadcasts + tally.replies
+        result[name] = {
+            "messages": tally.messages,
+            "requires_reply": tally.requires_reply,
+            "answered": tally.answered,
+            "unanswered": sum(b.unanswered for b in backlog.values()),
+            "sla_breaches": tally.breaches,
+            "first_response_seconds": {"p50": quantile(times, 0.5), "p90": quantile(times, 0.9)},
+            "posts": {"broadcast": tally.broadcasts, "reply": tally.replies},
+            "broadcast_ratio": round(tally.broadcasts / posts, 6) if posts else None,
+            "reply_rate": (round(tally.answered / tally.requires_reply, 6)
+                           if tally.requires_reply else None),
+            "robot_score": (_nan_to_none(conversation.robot_score)
+                            if conversation is not None else None),
+        }
+    return {"brands": result}
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """A fixed-width per-brand table for humans."""
+    header = (f"{'brand':<20} {'msgs':>6} {'need':>6} {'answd':>6} {'breach':>6} "
+              f"{'p50 min':>8} {'p90 min':>8} {'bcast':>6} {'reply':>6} {'rate':>5} {'robot':>5}")
+    lines = [header, "-" * len(header)]
+
+    def minutes(value: float | None) -> str:
+        return "-" if value is None else f"{value / 60:.1f}"
+
+    def ratio(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    for name, row in report["brands"].items():
+        fr = row["first_response_seconds"]
+        lines.append(
+            f"{name[:20]:<20} {row['messages']:>6} {row['requires_reply']:>6} "
+            f"{row['answered']:>6} {row['sla_breaches']:>6} {minutes(fr['p50']):>8} "
+            f"{minutes(fr['p90']):>8} {row['posts']['broadcast']:>6} {row['posts']['reply']:>6} "
+            f"{ratio(row['reply_rate']):>5} {ratio(row['robot_score']):>5}")
+    return "\n".join(lines)

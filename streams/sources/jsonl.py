@@ -1,0 +1,111 @@
+"""brandpulse's own JSONL format: one event per line, the wire JSON plus a `side` field.
+
+It is the exchange format between the offline tools (TWCS conversion, the synthetic
+scenario, replay) and the streams. Reading never raises on bad content: every bad line is
+yielded as a `BadLine` carrying its 1-based line number, so the caller can count it and
+dead-letter it instead of losing it silently.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any, NamedTuple
+
+import orjson
+
+from streams.config import BrandsConfig
+from streams.events import (
+    Rejection,
+    RejectReason,
+    Side,
+    SocialEvent,
+    event_from_dict,
+    event_to_dict,
+)
+
+DEFAULT_MAX_LINE_BYTES = 64 * 1024  # same bound as Settings.max_event_bytes
+
+PathOrFile = str | os.PathLike[str] | IO[str] | IO[bytes]
+
+
+class BadLine(NamedTuple):
+    """A line that could not become an event: where it is and why (unpacks as a 2-tuple)."""
+
+    line: int
+    rejection: Rejection
+
+
+def _record_to_event(record: Any, brands: BrandsConfig | None) -> SocialEvent | Rejection:
+    if not isinstance(record, dict):
+        return Rejection(RejectReason.SCHEMA, "line is not a JSON object")
+    side_raw = record.get("side")
+    try:
+        side = Side(side_raw)
+    except ValueError:
+        return Rejection(RejectReason.SCHEMA, "field 'side' must be 'brand' or 'audience', "
+                         f"got {str(side_raw)[:40]!r}")
+    if side is Side.BRAND and record.get("kind") is not None:
+        return Rejection(RejectReason.SCHEMA, "field 'kind' is only allowed on audience messages")
+    return event_from_dict(record, side, brands)
+
+
+def parse_line(
+    raw: bytes | str, brands: BrandsConfig | None = None,
+    max_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> SocialEvent | Rejection:
+    """One JSONL line (without or with its newline) to an event or a rejection; never raises."""
+    data = raw.encode("utf-8", errors="surrogatepass") if isinstance(raw, str) else raw
+    if len(data) > max_bytes:
+        return Rejection(RejectReason.OVERSIZED, f"{len(data)} bytes > limit {max_bytes}")
+    try:
+        record = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return Rejection(RejectReason.MALFORMED_JSON, str(exc)[:200])
+    return _record_to_event(record, brands)
+
+
+def read_jsonl(
+    source: PathOrFile, brands: BrandsConfig | None = None,
+    max_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Iterator[SocialEvent | BadLine]:
+    """Events of a JSONL file (path or open file, text or binary), bad lines as `BadLine`.
+
+    Blank lines are not records and are skipped; everything else yields exactly one item,
+    so `events + bad lines + blank lines == lines in the file`. `brands` also rejects
+    unknown brands/platforms, as the worker would.
+    """
+    if isinstance(source, str | os.PathLike):
+        with Path(source).open("rb") as handle:
+            yield from read_jsonl(handle, brands, max_bytes)
+        return
+    for number, raw in enumerate(source, start=1):
+        if not raw.strip():
+            continue
+        result = parse_line(raw, brands, max_bytes)
+        yield BadLine(number, result) if isinstance(result, Rejection) else result
+
+
+def event_to_line(event: SocialEvent) -> bytes:
+    """The JSONL line of an event (with the trailing newline); inverse of `parse_line`."""
+    record = {"side": event.side.value, **event_to_dict(event)}
+    return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def write_jsonl(events: Iterable[SocialEvent], target: PathOrFile) -> int:
+    """Write events one per line to a path or an open (text or binary) file; returns the count."""
+    if isinstance(target, str | os.PathLike):
+        with Path(target).open("wb") as handle:
+            return write_jsonl(events, handle)
+    count = 0
+    binary = not isinstance(target, io.TextIOBase)
+    for event in events:
+        line = event_to_line(event)
+        if binary:
+            target.write(line)  # type: ignore[arg-type]
+        else:
+            target.write(line.decode("utf-8"))  # type: ignore[arg-type]
+        count += 1
+    return count
