@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from streams.broker import EmbeddedBroker, create_topics, tansu_binary
+from streams.config import settings_from
+
+BRANDS_TOML = """
+[defaults]
+sla_seconds = 3600
+
+[[brand]]
+name = "acme"
+handles = { twitter = ["AcmeSupport"] }
+
+[[brand]]
+name = "globex"
+handles = { twitter = ["Globex"] }
+
+[[brand]]
+name = "initech"
+handles = { twitter = ["Initech"] }
+
+[[brand]]
+name = "umbrella"
+handles = { twitter = ["Umbrella"] }
+"""
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+    try:
+        tansu_binary()
+    except RuntimeError as exc:
+        pytest.skip(f"embedded broker unavailable: {exc}")
+    with EmbeddedBroker(log_path=str(tmp_path / "tansu.log")) as running:
+        create_topics(settings_from(broker=running.url))
+        yield running
+
+
+@pytest.fixture
+def brands_file(tmp_path: Path) -> Path:
+    path = tmp_path / "brands.toml"
+    path.write_text(BRANDS_TOML)
+    return path
+
+
+@pytest.fixture
+def app_id() -> str:
+    return f"brandpulse-test-{uuid.uuid4().hex[:8]}"

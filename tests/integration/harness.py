@@ -1,0 +1,124 @@
+"""Real processes for integration tests: the embedded broker and brandpulse workers.
+
+Everything listens on 127.0.0.1 and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer, KafkaProducer
+
+from streams.broker import free_port
+from streams.config import TopicNames
+
+TOPICS = TopicNames()
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+class Worker:
+    """A `brandpulse worker` subprocess with its own /metrics port."""
+
+    def __init__(self, broker_url: str, brands_path: Path, workdir: Path, app_id: str,
+                 name: str = "worker") -> None:
+        self.port = free_port()
+        self.log_path = workdir / f"{name}.log"
+        command = [sys.executable, "-m", "streams.cli", "worker", "--broker", broker_url,
+                   "--brands", str(brands_path), "--metrics-port", str(self.port),
+                   "--app-id", app_id, "--data-dir", str(workdir / f"{name}-data"),
+                   "--tansu-compat", "--loglevel", "info"]
+        self._log = open(self.log_path, "wb")  # noqa: SIM115
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, env=env)
+
+    def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return parse_metrics(response.read().decode())
+
+    def value(self, name: str, **labels: str) -> float | None:
+        try:
+            samples = self.metrics()
+        except OSError:
+            return None
+        return samples.get((name, frozenset(labels.items())))
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        self._log.close()
+
+
+def parse_metrics(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        match = _SAMPLE.match(line)
+        if match:
+            name, labels, value = match.groups()
+            samples[(name, frozenset(_LABEL.findall(labels or "")))] = float(value)
+    return samples
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str,
+               on_timeout: Callable[[], str] | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.25)
+    detail = on_timeout() if on_timeout else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{detail[-4000:]}")
+
+
+def produce(broker_url: str, records: Iterable[tuple[str, bytes, bytes]]) -> None:
+    """Send (topic, key, value) records and wait until the broker has them."""
+    producer = KafkaProducer(bootstrap_servers=broker_url.split("://", 1)[1], acks=1)
+    for topic, key, value in records:
+        producer.send(topic, key=key, value=value)
+    producer.flush(30)
+    producer.close(10)
+
+
+def event_record(side: str, **fields: Any) -> tuple[str, bytes, bytes]:
+    topic = TOPICS.audience_messages if side == "audience" else TOPICS.brand_posts
+    fields.setdefault("platform", "twitter")
+    fields.setdefault("in_reply_to", None)
+    return topic, fields["brand"].encode(), orjson.dumps(fields)
+
+
+def consume_all(broker_url: str, topic: str, expected: int, timeout: float = 20) -> list[bytes]:
+    consumer = KafkaConsumer(topic, bootstrap_servers=broker_url.split("://", 1)[1],
+                             auto_offset_reset="earliest", enable_auto_commit=False,
+                             group_id=None, consumer_timeout_ms=1000)
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(values) < expected and time.monotonic() < deadline:
+            for message in consumer:
+                values.append(message.value)
+    finally:
+        consumer.close()
+    return values

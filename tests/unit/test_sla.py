@@ -1,0 +1,194 @@
+"""The reply-time SLA pinned on hand-computed cases (docs/metrics.md)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from streams.config import parse_brands
+from streams.core.sla import (
+    DuplicateEvent,
+    ExpiredUnanswered,
+    FirstResponse,
+    LateEvent,
+    MessageCounted,
+    PostCounted,
+    ReplyBook,
+    SlaBreached,
+    requires_reply,
+)
+from streams.events import AudienceKind, Side, SocialEvent
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC).timestamp()  # a Monday, 10:00 UTC
+MIN, HOUR, DAY = 60, 3600, 86400
+
+
+def brands(**extra: object):
+    brand = {"name": "acme", "handles": {"twitter": ["AcmeSupport"], "instagram": ["acme"]},
+             "sla_seconds": HOUR, **extra}
+    return parse_brands({"brand": [brand]})
+
+
+ACME = brands().get("acme")
+
+
+def message(id: str, at: float, text: str = "@AcmeSupport help", **kw: object) -> SocialEvent:
+    fields = {"platform": "twitter", "author": "bob", "kind": AudienceKind.MENTION, **kw}
+    return SocialEvent(Side.AUDIENCE, id, "acme", text=text, created_at=at, **fields)
+
+
+def reply(id: str, at: float, to: str | None, **kw: object) -> SocialEvent:
+    fields = {"platform": "twitter", "author": "AcmeSupport", **kw}
+    return SocialEvent(Side.BRAND, id, "acme", text="on it", created_at=at, in_reply_to=to,
+                       **fields)
+
+
+def of(kind: type, observations: list) -> list:
+    return [o for o in observations if isinstance(o, kind)]
+
+
+def test_reply_within_sla_records_first_response_once() -> None:
+    book = ReplyBook(ACME, breach_grace_seconds=0)
+    assert book.add_message(message("m1", T0), True, T0) == [
+        MessageCounted("acme", "twitter", True)]
+    out = book.add_post(reply("r1", T0 + 5 * MIN, "m1"), T0 + 5 * MIN)
+    assert of(FirstResponse, out) == [FirstResponse("acme", "twitter", 300.0, None, True)]
+    assert of(PostCounted, out) == [PostCounted("acme", "twitter", "reply")]
+    # A second reply is a post, not another first response.
+    out = book.add_post(reply("r2", T0 + 9 * MIN, "m1"), T0 + 9 * MIN)
+    assert of(FirstResponse, out) == []
+    assert book.backlog(T0 + 10 * MIN)["twitter"].unanswered == 0
+
+
+def test_reply_delivered_before_its_message_still_matches() -> None:
+    book = ReplyBook(ACME, breach_grace_seconds=0)
+    assert of(FirstResponse, book.add_post(reply("r1", T0 + 10 * MIN, "m1"), T0 + 10 * MIN)) == []
+    out = book.add_message(message("m1", T0), True, T0 + 10 * MIN)
+    assert of(FirstResponse, out) == [FirstResponse("acme", "twitter", 600.0, None, True)]
+    assert book.backlog(T0 + 10 * MIN)["twitter"].unanswered == 0
+
+
+def test_duplicates_change_nothing() -> None:
+    book = ReplyBook(ACME, breach_grace_seconds=0)
+    book.add_message(message("m1", T0), True, T0)
+    assert book.add_message(message("m1", T0), True, T0) == [DuplicateEvent("acme")]
+    book.add_post(reply("r1", T0 + MIN, "m1"), T0 + MIN)
+    assert book.add_post(reply("r1", T0 + MIN, "m1"), T0 + MIN) == [DuplicateEvent("acme")]
+    counts = book.hour_counts()
+    assert sum(c.requiring_reply for c in counts.values()) == 1
+    assert sum(c.replies for c in counts.values()) == 1
+
+
+def test_breach_is_counted_when_the_deadline_passes_not_when_the_reply_comes() -> None:
+    book = ReplyBook(ACME, breach_grace_seconds=60)
+    book.add_message(message("m1", T0), True, T0)
+    assert book.advance(T0 + HOUR + 59) == []  # inside the grace for late deliveries
+    assert book.advance(T0 + HOUR + 60) == [SlaBreached("acme", "twitter")]
+    assert book.advance(T0 + 2 * HOUR) == []  # counted once
+    backlog = book.backlog(T0 + 2 * HOUR)["twitter"]
+    assert (backlog.unanswered, backlog.oldest_age_seconds) == (1, 2 * HOUR)
+    out = book.add_post(reply("r1", T0 + 2 * HOUR, "m1"), T0 + 2 * HOUR)
+    assert of(SlaBreached, out) == []
+    assert of(FirstResponse, out) == [FirstResponse("acme", "twitter", 7200.0, None, False)]
+
+
+def test_late_reply_before_any_timer_breaches_exactly_once() -> None:
+    book = ReplyBook(ACME, breach_grace_seconds=0)
+    book.add_message(message("m1", T0), True, T0)
+    out = book.add_post(reply("r1", T0 + 90 * MIN, "m1"), T0 + 90 * MIN)
+    assert of(SlaBreached, out) == [SlaBreached("acme", "twitter")]
+    assert of(FirstResponse, out)[0].within_sla is False
+    assert book.advance(T0 + 3 * HOUR) == []
+
+
+def test_unanswered_message_expires_after_seven_days_and_stays_closed() -> None:
+    book = ReplyBook(ACME, breach_grace_seconds=0)
+    book.add_message(message("m1", T0), True, T0)
+    assert book.advance(T0 + 2 * HOUR) == [SlaBreached("acme", "twitter")]
+    assert book.advance(T0 + 7 * DAY - 1) == []
+    assert book.advance(T0 + 7 * DAY) == [ExpiredUnanswered("acme", "twitter")]
+    assert book.backlog(T0 + 7 * DAY)["twitter"].unanswered == 0
+    out = book.add_post(reply("r1", T0 + 7 * DAY + 1, "m1"), T0 + 7 * DAY + 1)
+    assert of(FirstResponse, out) == []
+
+
+def test_events_older_than_retention_are_late_and_ignored() -> None:
+    book = ReplyBook(ACME, breach_grace_seconds=0)
+    now = T0 + 9 * DAY
+    assert book.add_message(message("old", T0), True, now) == [LateEvent("acme")]
+    assert book.backlog(now)["twitter"].unanswered == 0
+
+
+def test_old_buckets_are_forgotten_and_written_as_tombstones() -> None:
+    book = ReplyBook(ACME, breach_grace_seconds=0)
+    book.add_message(message("m1", T0), True, T0)
+    book.take_dirty()
+    book.advance(T0 + 8 * DAY + 2 * HOUR)
+    dirty = book.take_dirty()
+    assert dirty[int(T0 // HOUR)] is None
+    assert book.buckets == {}
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (message("a", T0, "@AcmeSupport my order is late"), True),
+        (message("b", T0, "@acmesupport lowercase handle"), True),
+        (message("c", T0, "talking about Acme without tagging"), False),
+        (message("d", T0, "@AcmeSupport RT", is_share=True), False),
+        (message("e", T0, "@AcmeSupport auto", automated=True), False),
+        (message("f", T0, "@AcmeSupport me", author="AcmeSupport"), False),
+        (message("g", T0, "no tag, but private", kind=AudienceKind.DIRECT_MESSAGE), True),
+        (message("h", T0, "nice post", kind=AudienceKind.COMMENT), True),
+        (message("i", T0, "@acme on instagram", platform="twitter"), False),
+        (message("j", T0, "@acme on instagram", platform="instagram"), True),
+        (reply("k", T0, None), False),
+    ],
+)
+def test_requires_reply_rule(event: SocialEvent, expected: bool) -> None:
+    assert requires_reply(event, ACME) is expected
+
+
+def test_business_hours_across_a_weekend() -> None:
+    paris = ZoneInfo("Europe/Paris")
+    config = brands(sla_seconds=2 * HOUR, business_hours={
+        "timezone": "Europe/Paris", "days": ["mon", "tue", "wed", "thu", "fri"],
+        "start": "09:00", "end": "18:00"}).get("acme")
+    book = ReplyBook(config, breach_grace_seconds=0)
+    friday = datetime(2026, 3, 6, 17, 30, tzinfo=paris).timestamp()
+    monday = datetime(2026, 3, 9, 9, 30, tzinfo=paris).timestamp()
+    book.add_message(message("m1", friday), True, friday)
+    # 30 business minutes on Friday, so the 2 h SLA ends Monday 10:30 Paris time.
+    assert book.advance(monday) == []
+    out = book.add_post(reply("r1", monday, "m1"), monday)
+    first = of(FirstResponse, out)[0]
+    assert first.seconds == monday - friday == 64 * HOUR
+    assert first.business_seconds == HOUR
+    assert first.within_sla is True
+    deadline = datetime(2026, 3, 9, 10, 30, tzinfo=paris).timestamp()
+    assert book.deadline_for(friday) == deadline
+
+
+def test_state_round_trips_through_bucket_snapshots() -> None:
+    book = ReplyBook(ACME, breach_grace_seconds=0)
+    book.add_message(message("m1", T0), True, T0)
+    book.add_message(message("m2", T0 + 10 * MIN), True, T0 + 10 * MIN)
+    book.add_post(reply("r0", T0 + 30 * MIN, "later"), T0 + 30 * MIN)  # orphan
+    book.add_post(reply("r1", T0 + 20 * MIN, "m1"), T0 + 20 * MIN)
+    book.advance(T0 + 2 * HOUR)  # m2 breaches
+    snapshots = book.take_dirty()
+
+    restored = ReplyBook(ACME, breach_grace_seconds=0)
+    for hour, data in snapshots.items():
+        assert data is not None
+        restored.load_bucket(hour, data)
+    assert restored.backlog(T0 + 2 * HOUR) == book.backlog(T0 + 2 * HOUR)
+    assert restored.hour_counts() == book.hour_counts()
+    # Replays after recovery are no-ops, the breach is not counted again, orphans still match.
+    assert restored.add_post(reply("r1", T0 + 20 * MIN, "m1"), T0 + 2 * HOUR) == [
+        DuplicateEvent("acme")]
+    assert restored.advance(T0 + 3 * HOUR) == []
+    out = restored.add_message(message("later", T0 + 25 * MIN), True, T0 + 3 * HOUR)
+    assert of(FirstResponse, out) == [FirstResponse("acme", "twitter", 300.0, None, True)]
