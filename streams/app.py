@@ -60,8 +60,7 @@ class Runtime:
             topics.dead_letter, key_serializer="raw", value_serializer="raw",
             partitions=1, replicas=settings.replication_factor)
         self.state_table = app.Table(
-            "sla-state", schema=faust.Schema(key_serializer="raw", value_serializer="raw"),
-            partitions=settings.partitions)
+            "sla-state", key_type=bytes, value_type=bytes, partitions=settings.partitions)
         self.owned_partitions: set[int] = set()
         self.needs_sync = True  # rebuild from the table before the next batch
 
@@ -121,11 +120,11 @@ class Runtime:
             partition = brand_partition(brand, n)
             if data is None:
                 table.data.pop(key, None)
-                table.send_changelog(partition, key, None, "raw", "raw")
+                table.send_changelog(partition, key, None)
             else:
                 value = orjson.dumps(data)
                 table.data[key] = value
-                table.send_changelog(partition, key, value, "raw", "raw")
+                table.send_changelog(partition, key, value)
 
     def publish_gauges(self, now: float) -> None:
         for brand in list(self.engine.books):

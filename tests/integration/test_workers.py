@@ -1,0 +1,106 @@
+"""Several workers in one consumer group, and a worker killed and restarted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.app import brand_partition
+from streams.broker import EmbeddedBroker
+
+from .harness import Worker, event_record, produce, wait_until
+
+pytestmark = pytest.mark.broker
+BRANDS = ("acme", "globex", "initech", "umbrella")
+STARTUP = 120.0
+
+
+def message(brand: str, id: str, minute: int) -> tuple[str, bytes, bytes]:
+    handle = {"acme": "AcmeSupport", "globex": "Globex", "initech": "Initech",
+              "umbrella": "Umbrella"}[brand]
+    return event_record("audience", id=id, brand=brand, author="bob", text=f"@{handle} hi",
+                        created_at=f"2026-11-02T10:{minute:02d}:00Z")
+
+
+def reply(brand: str, id: str, to: str, minute: int) -> tuple[str, bytes, bytes]:
+    return event_record("brand", id=id, brand=brand, author="support", text="hello",
+                        created_at=f"2026-11-02T10:{minute:02d}:00Z", in_reply_to=to)
+
+
+def test_two_workers_split_partitions_and_each_brand_has_one_owner(
+        broker: EmbeddedBroker, brands_file: Path, tmp_path: Path, app_id: str) -> None:
+    first = Worker(broker.url, brands_file, tmp_path, app_id, "first")
+    second = Worker(broker.url, brands_file, tmp_path, app_id, "second")
+    workers = (first, second)
+    try:
+        def split() -> bool:
+            counts = [w.value("brandpulse_assigned_partitions") for w in workers]
+            return None not in counts and sum(counts) == 6 and all(counts)
+
+        wait_until(split, STARTUP, "both workers to share the 6 partitions",
+                   lambda: first.log() + second.log())
+        produce(broker.url, [message(b, f"{b}-m1", 0) for b in BRANDS])
+
+        def owners(brand: str) -> list[Worker]:
+            return [w for w in workers
+                    if w.value("brandpulse_unanswered_messages", brand=brand,
+                               platform="twitter") is not None]
+
+        wait_until(lambda: all(owners(b) for b in BRANDS), 60, "every brand's gauges")
+        for brand in BRANDS:
+            assert len(owners(brand)) == 1, f"{brand} exported by both workers"
+        # The owner is the worker that was assigned the brand's partition.
+        assert {len(owners(b)) for b in BRANDS} == {1}
+        partitions = {brand_partition(b, 6) for b in BRANDS}
+        assert len(partitions) > 1, "test brands should land on several partitions"
+        counted = sum(w.value("brandpulse_audience_messages_total", brand=b, platform="twitter",
+                              requires_reply="true") or 0 for w in workers for b in BRANDS)
+        assert counted == len(BRANDS)
+
+        # When one worker leaves, the other takes over every brand and their backlog.
+        second.kill()
+        wait_until(lambda: first.value("brandpulse_assigned_partitions") == 6, STARTUP,
+                   "the survivor to take all partitions", first.log)
+        wait_until(lambda: all(first.value("brandpulse_unanswered_messages", brand=b,
+                                           platform="twitter") == 1 for b in BRANDS),
+                   60, "recovered backlogs on the survivor", first.log)
+    finally:
+        for worker in workers:
+            worker.kill()
+
+
+def test_killed_worker_restarts_from_its_tables_without_double_counting(
+        broker: EmbeddedBroker, brands_file: Path, tmp_path: Path, app_id: str) -> None:
+    first = Worker(broker.url, brands_file, tmp_path, app_id, "before-crash")
+    try:
+        wait_until(lambda: first.value("brandpulse_assigned_partitions") == 6, STARTUP,
+                   "assignment", first.log)
+        history = [message("acme", "m1", 0), reply("acme", "r1", "m1", 5),
+                   message("acme", "m2", 10)]
+        produce(broker.url, history)
+        wait_until(lambda: first.value("brandpulse_first_response_seconds_count",
+                                       brand="acme", platform="twitter") == 1,
+                   60, "the first response before the crash", first.log)
+    finally:
+        first.kill()  # SIGKILL: no clean shutdown, no final commit
+
+    second = Worker(broker.url, brands_file, tmp_path, app_id, "after-crash")
+    try:
+        wait_until(lambda: second.value("brandpulse_assigned_partitions") == 6, STARTUP,
+                   "assignment after restart", second.log)
+        # Redelivery of everything (as after a crash before commit) plus one new reply.
+        produce(broker.url, [*history, reply("acme", "r2", "m2", 40)])
+        acme = {"brand": "acme", "platform": "twitter"}
+        wait_until(lambda: second.value("brandpulse_first_response_seconds_count", **acme),
+                   60, "the new first response", second.log)
+        wait_until(lambda: second.value("brandpulse_unanswered_messages", **acme) == 0,
+                   30, "an empty backlog", second.log)
+        # Only m2's first response is observed by the new process: m1's was recovered.
+        assert second.value("brandpulse_first_response_seconds_count", **acme) == 1
+        assert second.value("brandpulse_first_response_seconds_sum", **acme) == 30 * 60
+        assert second.value("brandpulse_audience_messages_total", requires_reply="true",
+                            **acme) is None
+        assert (second.value("brandpulse_duplicate_events_total", brand="acme") or 0) >= 3
+    finally:
+        second.kill()
