@@ -103,7 +103,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.synthetic:
-        from streams.sources.synthetic import demo_events
+        from streams.demo import demo_events
 
         events = demo_events()
     else:
@@ -120,7 +120,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
-    return run_demo(speed=args.speed, metrics_port=args.metrics_port, broker=args.broker)
+    return run_demo(speed=args.speed, metrics_port=args.metrics_port, broker=args.broker,
+                    stop_after=args.seconds)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="event-time acceleration (default 600: 10 min per second)")
     demo.add_argument("--metrics-port", type=int, default=9100)
     demo.add_argument("--broker", help="use this Kafka instead of the embedded broker")
+    demo.add_argument("--seconds", type=float, default=None,
+                      help="stop after this many seconds (default: run until Ctrl-C)")
     demo.set_defaults(run=cmd_demo)
     return parser
 

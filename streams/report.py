@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.config import BrandsConfig
+from streams.core.conversation import robot_score
 from streams.core.sla import FirstResponse, MessageCounted, PostCounted, SlaBreached
 from streams.engine import Engine
 from streams.events import SocialEvent
@@ -44,7 +45,11 @@ def _nan_to_none(value: float) -> float | None:
 
 
 def build_report(events: Iterable[SocialEvent], brands: BrandsConfig) -> dict[str, Any]:
-    """Run the engine over `events` (delivery order) and summarise each brand."""
+    """Run the engine over `events` (delivery order) and summarise each brand.
+
+    Counts and first-response times are the observations the workers export; ratios are
+    over the whole input (a report covers a period, not a rolling window).
+    """
     engine = Engine(brands)
     tallies: dict[str, BrandTally] = {b.name: BrandTally() for b in brands}
     for observation in engine.ingest_all(events):
@@ -68,10 +73,11 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig) -> dict[st
         if not (tally.messages or tally.broadcasts or tally.replies):
             continue
         times = sorted(tally.first_response_seconds)
-        snapshot = engine.snapshot(name, now) if name in engine.books else None
-        backlog = snapshot.backlog if snapshot is not None else {}
-        conversation = snapshot.conversation if snapshot is not None else None
+        backlog = engine.snapshot(name, now).backlog if name in engine.books else {}
         posts = tally.broadcasts + tally.replies
+        share_broadcast = tally.broadcasts / posts if posts else math.nan
+        share_answered = (tally.answered / tally.requires_reply if tally.requires_reply
+                          else math.nan)
         result[name] = {
             "messages": tally.messages,
             "requires_reply": tally.requires_reply,
@@ -80,11 +86,10 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig) -> dict[st
             "sla_breaches": tally.breaches,
             "first_response_seconds": {"p50": quantile(times, 0.5), "p90": quantile(times, 0.9)},
             "posts": {"broadcast": tally.broadcasts, "reply": tally.replies},
-            "broadcast_ratio": round(tally.broadcasts / posts, 6) if posts else None,
-            "reply_rate": (round(tally.answered / tally.requires_reply, 6)
-                           if tally.requires_reply else None),
-            "robot_score": (_nan_to_none(conversation.robot_score)
-                            if conversation is not None else None),
+            "broadcast_ratio": _nan_to_none(share_broadcast),
+            "reply_rate": _nan_to_none(share_answered),
+            # Over the whole input, not a rolling window: a report covers a period.
+            "robot_score": _nan_to_none(robot_score(share_broadcast, share_answered)),
         }
     return {"brands": result}
 

@@ -31,6 +31,7 @@ from streams.config import BrandsConfig, parse_brands
 from streams.events import AudienceKind, Side, SocialEvent
 
 HOUR = 3600.0
+EARLY_REPLY_MAX_GAP_SECONDS = 600.0
 CANNED_REPLY = "Thanks for reaching out! Please DM us your order number."
 
 SCENARIO_BRANDS: dict[str, Any] = {
@@ -284,12 +285,16 @@ def _behaviours(brands: BrandsConfig) -> dict[str, _Behaviour]:
 
 
 def _disorder(events: list[SocialEvent], rng: random.Random) -> list[SocialEvent]:
-    """Deliver ~3 % of replies before their parent and ~1.5 % of events twice.
+    """Deliver ~3 % of quick replies before their parent and ~1.5 % of events twice.
 
+    Only replies written within `EARLY_REPLY_MAX_GAP_SECONDS` of their parent are delivered
+    early: in a live stream a reply can overtake its parent only by the lag between two
+    partitions, never by hours (it cannot be delivered before it is written).
     At least one of each whenever possible, so every scenario exercises both paths.
     """
-    ids = {e.id for e in events}
-    replies = [e for e in events if e.in_reply_to in ids]
+    created = {e.id: e.created_at for e in events}
+    replies = [e for e in events if e.in_reply_to in created
+               and e.created_at - created[e.in_reply_to] <= EARLY_REPLY_MAX_GAP_SECONDS]
     early = {e.id for e in replies if rng.random() < 0.03} or {r.id for r in replies[:1]}
     children: dict[str, list[SocialEvent]] = {}
     for reply in replies:
