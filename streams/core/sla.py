@@ -20,7 +20,8 @@ from streams.core.conversation import HOUR, HourCounts, hour_of
 from streams.events import AudienceKind, Side, SocialEvent
 
 DEFAULT_BREACH_GRACE_SECONDS = 60.0
-_MENTION = re.compile(r"@([A-Za-z0-9_.]+)")
+# Handles may hold inner dots (Instagram) but never end with one: "@delta." is @delta.
+_MENTION = re.compile(r"@([A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?)")
 
 
 # --- What the book reports back: one small record per thing worth counting -------------

@@ -209,25 +209,28 @@ def twcs_brands(
     return parse_brands(document, "TWCS-derived brands")
 
 
-def _attribute(rows: dict[str, TwcsRow], preferred: frozenset[str]) -> dict[str, str]:
-    """tweet_id -> lower-cased brand handle for inbound tweets: @mention, else thread.
+def _attribute(rows: dict[str, TwcsRow], preferred: frozenset[str]) -> dict[str, list[str]]:
+    """tweet_id -> lower-cased brand handles an inbound tweet belongs to.
 
-    A mention counts when it names an outbound author of the file or a `preferred`
-    (configured) handle; configured handles win over the others. Threads are resolved by
-    one multi-source BFS over the undirected reply graph (linear in the file size): brand
-    tweets are sources first, mention-attributed customer tweets second, so at equal
-    distance a brand's own tweet wins over a customer's mention.
+    A customer tweet belongs to every known brand it @-mentions and to every brand whose
+    own tweet it replies to or is answered by; failing all of those, to the brand its
+    thread is with. A mention counts when it names an outbound author of the file or a
+    `preferred` (configured) handle. Threads are resolved by one multi-source BFS over the
+    undirected reply graph (linear in the file size): brand tweets are sources first,
+    mention-attributed customer tweets second, so at equal distance a brand's own tweet
+    wins over a customer's mention. A tweet for several brands is an audience message of
+    each, as each brand's own listener would have captured it.
     """
     known = preferred | {row.author_id.lower() for row in rows.values() if not row.inbound}
     owner: dict[str, str] = {}
-    mentioned: dict[str, str] = {}
+    mentioned: dict[str, list[str]] = {}
     for tid, row in rows.items():
         if not row.inbound:
             owner[tid] = row.author_id.lower()
             continue
         handles = [h for h in (m.lower() for m in _MENTION.findall(row.text)) if h in known]
         if handles:
-            mentioned[tid] = next((h for h in handles if h in preferred), handles[0])
+            mentioned[tid] = list(dict.fromkeys(handles))
     neighbours: dict[str, list[str]] = {}
     for tid, row in rows.items():
         links = (row.in_reply_to, *row.response_ids) if row.in_reply_to else row.response_ids
@@ -235,16 +238,23 @@ def _attribute(rows: dict[str, TwcsRow], preferred: frozenset[str]) -> dict[str,
             if other in rows and other != tid:
                 neighbours.setdefault(tid, []).append(other)
                 neighbours.setdefault(other, []).append(tid)
+    direct: dict[str, list[str]] = {}
+    for tid, row in rows.items():
+        if row.inbound:
+            linked = [rows[o].author_id.lower() for o in neighbours.get(tid, ())
+                      if not rows[o].inbound]
+            direct[tid] = list(dict.fromkeys(mentioned.get(tid, []) + linked))
     queue = deque(owner)
-    owner.update(mentioned)
-    queue.extend(mentioned)
+    for tid, handles in mentioned.items():
+        owner[tid] = next((h for h in handles if h in preferred), handles[0])
+        queue.append(tid)
     while queue:
         tid = queue.popleft()
         for other in neighbours.get(tid, ()):
             if other not in owner:
                 owner[other] = owner[tid]
                 queue.append(other)
-    return {tid: handle for tid, handle in owner.items() if rows[tid].inbound}
+    return {tid: direct[tid] or [owner[tid]] for tid in owner if rows[tid].inbound}
 
 
 def twcs_events(
@@ -271,18 +281,24 @@ def twcs_events(
             events.append(SocialEvent(Side.BRAND, tid, brand, PLATFORM, row.author_id,
                                       row.text, row.created_at, row.in_reply_to))
             continue
-        handle = attributed.get(tid)
-        if handle is None:
+        handles = attributed.get(tid)
+        if not handles:
             stats.unattributed += 1
             continue
-        brand = by_handle.get(handle)
-        if brand is None:
+        mentions = {m.lower() for m in _MENTION.findall(row.text)}
+        owned = [(h, by_handle[h]) for h in handles if h in by_handle]
+        if not owned:
             stats.unknown_brand += 1
             continue
         stats.audience_messages += 1
-        kind = AudienceKind.REPLY if row.in_reply_to else AudienceKind.MENTION
-        events.append(SocialEvent(Side.AUDIENCE, tid, brand, PLATFORM, row.author_id,
-                                  row.text, row.created_at, row.in_reply_to, kind))
+        for handle, brand in owned:
+            # A tweet that does not @-mention the brand reached it through a conversation
+            # thread with the brand (TWCS anonymises most other handles), so it is a reply
+            # in the brand's conversation even when it starts the thread.
+            kind = (AudienceKind.MENTION if handle in mentions and not row.in_reply_to
+                    else AudienceKind.REPLY)
+            events.append(SocialEvent(Side.AUDIENCE, tid, brand, PLATFORM, row.author_id,
+                                      row.text, row.created_at, row.in_reply_to, kind))
     events.sort(key=lambda e: (e.created_at, e.id))
     return events
 

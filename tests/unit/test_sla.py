@@ -136,6 +136,7 @@ def test_old_buckets_are_forgotten_and_written_as_tombstones() -> None:
     [
         (message("a", T0, "@AcmeSupport my order is late"), True),
         (message("b", T0, "@acmesupport lowercase handle"), True),
+        (message("b2", T0, "dear @AcmeSupport."), True),
         (message("c", T0, "talking about Acme without tagging"), False),
         (message("d", T0, "@AcmeSupport RT", is_share=True), False),
         (message("e", T0, "@AcmeSupport auto", automated=True), False),
