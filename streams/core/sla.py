@@ -243,6 +243,9 @@ class ReplyBook:
             return [PostCounted(self.name, event.platform, "broadcast")]
         bucket.counts.replies += 1
         observations: list[Observation] = [PostCounted(self.name, event.platform, "reply")]
+        if event.automated:
+            # Auto-responders do not count as a first response (as Sprinklr, Zendesk).
+            return observations
         record = self._tracked.get(target)
         if record is None:
             # The message may still be on its way (the two topics are not ordered together).

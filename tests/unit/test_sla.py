@@ -193,3 +193,13 @@ def test_state_round_trips_through_bucket_snapshots() -> None:
     assert restored.advance(T0 + 3 * HOUR) == []
     out = restored.add_message(message("later", T0 + 25 * MIN), True, T0 + 3 * HOUR)
     assert of(FirstResponse, out) == [FirstResponse("acme", "twitter", 300.0, None, True)]
+
+
+def test_automated_replies_are_posts_but_not_first_responses() -> None:
+    book = ReplyBook(ACME, breach_grace_seconds=0)
+    book.add_message(message("m1", T0), True, T0)
+    out = book.add_post(reply("auto", T0 + 1, "m1", automated=True), T0 + 1)
+    assert out == [PostCounted("acme", "twitter", "reply")]
+    assert book.backlog(T0 + 1)["twitter"].unanswered == 1
+    out = book.add_post(reply("r1", T0 + 20 * MIN, "m1"), T0 + 20 * MIN)
+    assert of(FirstResponse, out) == [FirstResponse("acme", "twitter", 1200.0, None, True)]
