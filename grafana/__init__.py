@@ -1,0 +1,1 @@
+"""Dashboards as code for brandpulse: ``python -m grafana.build`` writes grafana/dashboards."""
