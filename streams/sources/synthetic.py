@@ -1,8 +1,8 @@
 """The bundled demo scenario: three brands whose behaviour the metrics must tell apart.
 
-* `healthy` answers ~92 % of its audience within minutes (never beyond 40 min), in the
+* `healthy` answers ~98 % of its audience within minutes (never beyond 40 min), in the
   customer's language, with varied texts, holds short conversations and broadcasts a little;
-* `robot` mostly broadcasts, answers ~12 % of messages within seconds, always with the same
+* `robot` mostly broadcasts, answers ~6 % of messages within seconds, always with the same
   canned line;
 * `slow` answers everything, but 1.5 to 6 business hours later, so every answer blows its
   1 h SLA; it has business hours (Mon-Fri 09:00-18:00 Europe/Paris) and only answers
@@ -278,8 +278,8 @@ def _behaviours(brands: BrandsConfig) -> dict[str, _Behaviour]:
         return hours.deadline(at, rng.uniform(1.5 * HOUR, 6 * HOUR)) - at
 
     return {
-        "healthy": _Behaviour(0.92, 1.0, healthy_delay, follow_up_rate=0.35),
-        "robot": _Behaviour(0.12, 8.0, robot_delay, canned=CANNED_REPLY),
+        "healthy": _Behaviour(0.985, 1.0, healthy_delay, follow_up_rate=0.35),
+        "robot": _Behaviour(0.06, 8.0, robot_delay, canned=CANNED_REPLY),
         "slow": _Behaviour(1.0, 0.5, slow_delay, openers=_SLOW_OPENERS),
     }
 
