@@ -56,6 +56,9 @@ def test_events_in_metrics_out(broker: EmbeddedBroker, brands_file: Path, tmp_pa
         acme = {"brand": "acme", "platform": "twitter"}
         wait_until(lambda: worker.value("brandpulse_sla_breaches_total", **acme) == 1,
                    60, "m3's SLA breach", worker.log)
+        # Gauges are published by the SLA timer, once a second.
+        wait_until(lambda: worker.value("brandpulse_unanswered_messages", **acme) == 2,
+                   10, "the backlog gauge", worker.log)
         m = worker.metrics()
 
         def v(name: str, **labels: str) -> float | None:
