@@ -78,7 +78,7 @@ class Rejection:
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 )
-_REQUIRED_TEXT = ("id", "brand", "platform", "author")
+_KINDS = {kind.value: kind for kind in AudienceKind}
 
 
 def parse_rfc3339(value: str) -> float:
@@ -95,81 +95,85 @@ def format_rfc3339(epoch_seconds: float) -> str:
 
 def _identifier(value: Any) -> str | None:
     """Ids may come as strings or integers; anything else is a schema error."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
+    if type(value) is str:  # the common case first: this runs several times per event
+        if value and not value[0].isspace() and not value[-1].isspace():
+            return value
+        return value.strip() or None
+    if type(value) is int:  # bool is a subclass of int and is rejected here
         return str(value)
-    if isinstance(value, str) and value.strip():
-        return value.strip()
     return None
+
+
+def _missing(name: str) -> Rejection:
+    return Rejection(RejectReason.SCHEMA, f"field {name!r} missing or not a string")
 
 
 def event_from_dict(
     record: Any, side: Side, brands: BrandsConfig | None
 ) -> SocialEvent | Rejection:
-    """Validate one decoded JSON object; `brands=None` accepts any brand (offline tools)."""
-    if not isinstance(record, dict):
+    """Validate one decoded JSON object; `brands=None` accepts any brand (offline tools).
+
+    Written flat, with one lookup per field, because it runs for every consumed record.
+    """
+    if type(record) is not dict:
         return Rejection(RejectReason.SCHEMA, "record is not a JSON object")
-    fields: dict[str, str] = {}
-    for name in _REQUIRED_TEXT:
-        value = _identifier(record.get(name))
-        if value is None:
-            return Rejection(RejectReason.SCHEMA, f"field {name!r} missing or not a string")
-        fields[name] = value
-    text = record.get("text", "")
-    if not isinstance(text, str):
+    get = record.get
+    event_id = _identifier(get("id"))
+    if event_id is None:
+        return _missing("id")
+    brand_name = _identifier(get("brand"))
+    if brand_name is None:
+        return _missing("brand")
+    platform = _identifier(get("platform"))
+    if platform is None:
+        return _missing("platform")
+    author = _identifier(get("author"))
+    if author is None:
+        return _missing("author")
+    text = get("text", "")
+    if type(text) is not str:
         return Rejection(RejectReason.SCHEMA, "field 'text' is not a string")
-    created_raw = record.get("created_at")
-    if not isinstance(created_raw, str):
-        return Rejection(RejectReason.SCHEMA, "field 'created_at' missing or not a string")
+    created_raw = get("created_at")
+    if type(created_raw) is not str:
+        return _missing("created_at")
     try:
         created_at = parse_rfc3339(created_raw)
     except ValueError as exc:
         return Rejection(RejectReason.SCHEMA, str(exc))
-    in_reply_to = record.get("in_reply_to")
+    in_reply_to = get("in_reply_to")
     if in_reply_to is not None:
         in_reply_to = _identifier(in_reply_to)
         if in_reply_to is None:
             return Rejection(RejectReason.SCHEMA, "field 'in_reply_to' is not an id")
-    for flag in ("is_share", "automated"):
-        if not isinstance(record.get(flag, False), bool):
-            return Rejection(RejectReason.SCHEMA, f"field {flag!r} is not a boolean")
-    lang = record.get("lang")
-    if lang is not None and not isinstance(lang, str):
+    is_share = get("is_share", False)
+    automated = get("automated", False)
+    if type(is_share) is not bool:
+        return Rejection(RejectReason.SCHEMA, "field 'is_share' is not a boolean")
+    if type(automated) is not bool:
+        return Rejection(RejectReason.SCHEMA, "field 'automated' is not a boolean")
+    lang = get("lang")
+    if lang is not None and type(lang) is not str:
         return Rejection(RejectReason.SCHEMA, "field 'lang' is not a string")
     kind: AudienceKind | None = None
     if side is Side.AUDIENCE:
-        raw_kind = record.get("kind")
+        raw_kind = get("kind")
         if raw_kind is None:
             kind = AudienceKind.REPLY if in_reply_to is not None else AudienceKind.MENTION
         else:
-            try:
-                kind = AudienceKind(raw_kind)
-            except ValueError:
+            kind = _KINDS.get(raw_kind) if type(raw_kind) is str else None
+            if kind is None:
                 allowed = ", ".join(k.value for k in AudienceKind)
                 return Rejection(RejectReason.SCHEMA, f"field 'kind' must be one of {allowed}")
     if brands is not None:
-        brand = brands.get(fields["brand"])
+        brand = brands.get(brand_name)
         if brand is None:
-            return Rejection(RejectReason.UNKNOWN_BRAND, f"brand {fields['brand']!r} "
+            return Rejection(RejectReason.UNKNOWN_BRAND, f"brand {brand_name!r} "
                              "is not in the brands file")
-        if fields["platform"] not in brand.handles:
-            return Rejection(RejectReason.UNKNOWN_PLATFORM, f"platform {fields['platform']!r} "
+        if platform not in brand.handles:
+            return Rejection(RejectReason.UNKNOWN_PLATFORM, f"platform {platform!r} "
                              f"has no handles for brand {brand.name!r}")
-    return SocialEvent(
-        side=side,
-        id=fields["id"],
-        brand=fields["brand"],
-        platform=fields["platform"],
-        author=fields["author"],
-        text=text,
-        created_at=created_at,
-        in_reply_to=in_reply_to,
-        kind=kind,
-        lang=lang,
-        is_share=record.get("is_share", False),
-        automated=record.get("automated", False),
-    )
+    return SocialEvent(side, event_id, brand_name, platform, author, text, created_at,
+                       in_reply_to, kind, lang, is_share, automated)
 
 
 def decode_event(

@@ -9,7 +9,8 @@ brand's own time zone so that daylight-saving changes are honoured.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -27,16 +28,13 @@ class BusinessHours:
     def _open_intervals(self, start: float, end: float) -> list[tuple[float, float]]:
         """Opening intervals (UTC epoch seconds) of every local day touching [start, end]."""
         tz = self.timezone
-        first_day = datetime.fromtimestamp(start, tz).date() - timedelta(days=1)
+        day = datetime.fromtimestamp(start, tz).date() - timedelta(days=1)
         last_day = datetime.fromtimestamp(end, tz).date() + timedelta(days=1)
         intervals: list[tuple[float, float]] = []
-        day = first_day
         while day <= last_day:
-            if day.weekday() in self.open_days:
-                opens = datetime.combine(day, self.opens, tz).timestamp()
-                closes = datetime.combine(day, self.closes, tz).timestamp()
-                if closes > opens:
-                    intervals.append((opens, closes))
+            interval = _day_interval(self, day)
+            if interval is not None:
+                intervals.append(interval)
             day += timedelta(days=1)
         return intervals
 
@@ -69,6 +67,17 @@ class BusinessHours:
                     return begin + remaining
                 remaining -= available
             cursor = horizon
+
+
+@lru_cache(maxsize=16384)
+def _day_interval(hours: BusinessHours, day: date) -> tuple[float, float] | None:
+    """One local day's opening interval in UTC epoch seconds; cached, as every deadline and
+    every business-hours first response asks for the same few days again."""
+    if day.weekday() not in hours.open_days:
+        return None
+    opens = datetime.combine(day, hours.opens, hours.timezone).timestamp()
+    closes = datetime.combine(day, hours.closes, hours.timezone).timestamp()
+    return (opens, closes) if closes > opens else None
 
 
 def parse_clock(value: str) -> time:

@@ -120,13 +120,19 @@ class AudienceRecord:
 
 
 class Bucket:
-    """Everything created during one event-time hour: the unit of persistence."""
+    """Everything created during one event-time hour: the unit of persistence.
 
-    __slots__ = ("audience", "counts", "orphans", "posts")
+    Serialised rows are cached and rebuilt only for records changed since the last dump,
+    because a bucket is written once per batch and may hold thousands of messages.
+    """
+
+    __slots__ = ("audience", "audience_rows", "changed", "counts", "orphans", "posts")
 
     def __init__(self) -> None:
         self.audience: dict[str, AudienceRecord] = {}
-        self.posts: dict[str, tuple[str, float, str | None]] = {}  # id -> platform, t, reply-to
+        self.audience_rows: dict[str, list[Any]] = {}
+        self.changed: set[str] = set()  # audience ids whose cached row is stale
+        self.posts: dict[str, list[Any]] = {}  # id -> [id, platform, created_at, reply-to]
         self.orphans: dict[str, float] = {}  # unseen message id -> earliest reply time
         self.counts = HourCounts()
 
@@ -168,6 +174,11 @@ class ReplyBook:
             bucket = self.buckets[hour] = Bucket()
         return bucket
 
+    def _changed(self, record: AudienceRecord) -> None:
+        hour = hour_of(record.created_at)
+        self.buckets[hour].changed.add(record.id)
+        self.dirty.add(hour)
+
     def _is_late(self, created_at: float, now: float) -> bool:
         return created_at < now - self.retention_seconds
 
@@ -182,10 +193,9 @@ class ReplyBook:
         record.answered_at = reply_at
         if was_pending:
             self._pending_count[record.platform] -= 1
-        hour = hour_of(record.created_at)
-        counts = self.buckets[hour].counts
+        counts = self.buckets[hour_of(record.created_at)].counts
         counts.answered += 1
-        self.dirty.add(hour)
+        self._changed(record)
         observations: list[Observation] = []
         if record.breached:
             counts.overdue -= 1
@@ -211,6 +221,7 @@ class ReplyBook:
         deadline = self.deadline_for(event.created_at) if needs_reply else math.inf
         record = AudienceRecord(event.id, event.platform, event.created_at, needs_reply, deadline)
         bucket.audience[event.id] = record
+        bucket.changed.add(event.id)
         self.dirty.add(hour)
         observations: list[Observation] = [MessageCounted(self.name, event.platform, needs_reply)]
         orphan = self._orphan_index.pop(event.id, None)
@@ -235,7 +246,7 @@ class ReplyBook:
         bucket = self._bucket(hour)
         if event.id in bucket.posts:
             return [DuplicateEvent(self.name)]
-        bucket.posts[event.id] = (event.platform, event.created_at, event.in_reply_to)
+        bucket.posts[event.id] = [event.id, event.platform, event.created_at, event.in_reply_to]
         self.dirty.add(hour)
         target = event.in_reply_to
         if target is None:
@@ -261,7 +272,7 @@ class ReplyBook:
         elif record.answered_at is not None and event.created_at < record.answered_at:
             # An earlier reply delivered after a later one: keep the true first response.
             record.answered_at = event.created_at
-            self.dirty.add(hour_of(record.created_at))
+            self._changed(record)
         return observations
 
     # -- clock ---------------------------------------------------------------------------
@@ -276,9 +287,8 @@ class ReplyBook:
             if record is None or not record.pending or record.breached:
                 continue
             record.breached = True
-            hour = hour_of(record.created_at)
-            self.buckets[hour].counts.overdue += 1
-            self.dirty.add(hour)
+            self.buckets[hour_of(record.created_at)].counts.overdue += 1
+            self._changed(record)
             observations.append(SlaBreached(self.name, record.platform))
         expire_before = now - self.brand.expire_after_seconds
         for platform, by_age in self._by_age.items():
@@ -296,7 +306,7 @@ class ReplyBook:
                     observations.append(SlaBreached(self.name, platform))
                 record.expired = True
                 self._pending_count[platform] -= 1
-                self.dirty.add(hour_of(created_at))
+                self._changed(record)
                 observations.append(ExpiredUnanswered(self.name, platform))
         oldest_kept = hour_of(now - self.retention_seconds)
         for hour in [h for h in self.buckets if h < oldest_kept]:
@@ -341,12 +351,14 @@ class ReplyBook:
         bucket = self.buckets.get(hour)
         if bucket is None:
             return None
-        return {
-            "a": [[r.id, r.platform, r.created_at, r.requires_reply, r.answered_at, r.breached,
-                   r.expired] for r in bucket.audience.values()],
-            "p": [[pid, *post] for pid, post in bucket.posts.items()],
-            "o": list(bucket.orphans.items()),
-        }
+        rows = bucket.audience_rows
+        for message_id in bucket.changed:
+            r = bucket.audience[message_id]
+            rows[message_id] = [r.id, r.platform, r.created_at, r.requires_reply, r.answered_at,
+                                r.breached, r.expired]
+        bucket.changed.clear()
+        return {"a": list(rows.values()), "p": list(bucket.posts.values()),
+                "o": list(bucket.orphans.items())}
 
     def load_bucket(self, hour: int, data: dict[str, Any]) -> None:
         """Rebuild one bucket (and the indexes and counts) from its snapshot."""
@@ -360,6 +372,7 @@ class ReplyBook:
             record = AudienceRecord(message_id, platform, created_at, needs, deadline,
                                     answered_at, breached, expired)
             bucket.audience[message_id] = record
+            bucket.changed.add(message_id)
             if not needs:
                 continue
             counts.requiring_reply += 1
@@ -371,7 +384,7 @@ class ReplyBook:
             if record.pending:
                 self._track_pending(record)
         for post_id, platform, created_at, reply_to in data["p"]:
-            bucket.posts[post_id] = (platform, created_at, reply_to)
+            bucket.posts[post_id] = [post_id, platform, created_at, reply_to]
             if reply_to is None:
                 counts.broadcasts += 1
             else:
