@@ -23,16 +23,17 @@ READY_TIMEOUT_SECONDS = 20.0
 
 
 def bootstrap_servers(broker_url: str) -> list[str]:
-    """`kafka://a:9092;kafka://b:9092` (Faust style) to ["a:9092", "b:9092"]."""
-    servers = []
+    """`kafka://h1:9092;kafka://h2:9092` (Faust style, `,` also accepted) to `host:port`s."""
+    servers: list[str] = []
     for part in broker_url.replace(",", ";").split(";"):
         part = part.strip()
         if "://" in part:
             part = part.split("://", 1)[1]
+        part = part.strip("/")
         if part:
-            servers.append(part)
+            servers.append(part if ":" in part else f"{part}:9092")
     if not servers:
-        raise ConfigError(f"broker: {broker_url!r} names no host. Fix: kafka://HOST:PORT")
+        raise ConfigError(f"broker: {broker_url!r} names no host. Fix: write kafka://HOST:PORT")
     return servers
 
 

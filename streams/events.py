@@ -180,15 +180,22 @@ def decode_event(
     raw: bytes | None, side: Side, brands: BrandsConfig | None, max_bytes: int
 ) -> SocialEvent | Rejection:
     """Bytes from Kafka to an event, or the reason it is rejected. Never raises."""
+    record = load_record(raw, max_bytes)
+    if isinstance(record, Rejection):
+        return record
+    return event_from_dict(record, side, brands)
+
+
+def load_record(raw: bytes | None, max_bytes: int) -> Any:
+    """Parsed JSON of a record within the size limit, or the Rejection saying why not."""
     if raw is None:
         return Rejection(RejectReason.MALFORMED_JSON, "empty record value")
     if len(raw) > max_bytes:
         return Rejection(RejectReason.OVERSIZED, f"{len(raw)} bytes > limit {max_bytes}")
     try:
-        record = orjson.loads(raw)
+        return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         return Rejection(RejectReason.MALFORMED_JSON, str(exc)[:200])
-    return event_from_dict(record, side, brands)
 
 
 def event_to_dict(event: SocialEvent) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
+from streams.broker import bootstrap_servers
 from streams.config import TopicNames
 from streams.events import Side, SocialEvent, encode_event
 
@@ -36,21 +37,6 @@ class Producer(Protocol):
     def send(self, topic: str, value: bytes | None = ..., key: bytes | None = ...) -> _Future: ...
     def flush(self, timeout: float | None = ...) -> None: ...
     def close(self, timeout: float | None = ...) -> None: ...
-
-
-def bootstrap_servers(broker: str) -> list[str]:
-    """`kafka://h1:9092;kafka://h2:9092` (faust style, `,` also accepted) to `host:port`s."""
-    servers: list[str] = []
-    for part in broker.replace(",", ";").split(";"):
-        part = part.strip()
-        if "://" in part:
-            part = part.split("://", 1)[1]
-        part = part.strip("/")
-        if part:
-            servers.append(part if ":" in part else f"{part}:9092")
-    if not servers:
-        raise ValueError(f"broker {broker!r} names no host. Fix: write kafka://HOST:PORT")
-    return servers
 
 
 def make_producer(broker: str, linger_ms: int = 5, batch_size: int | None = None,

@@ -24,6 +24,7 @@ from streams.events import (
     SocialEvent,
     event_from_dict,
     event_to_dict,
+    load_record,
 )
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024  # same bound as Settings.max_event_bytes
@@ -58,12 +59,9 @@ def parse_line(
 ) -> SocialEvent | Rejection:
     """One JSONL line (without or with its newline) to an event or a rejection; never raises."""
     data = raw.encode("utf-8", errors="surrogatepass") if isinstance(raw, str) else raw
-    if len(data) > max_bytes:
-        return Rejection(RejectReason.OVERSIZED, f"{len(data)} bytes > limit {max_bytes}")
-    try:
-        record = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        return Rejection(RejectReason.MALFORMED_JSON, str(exc)[:200])
+    record = load_record(data, max_bytes)
+    if isinstance(record, Rejection):
+        return record
     return _record_to_event(record, brands)
 
 
