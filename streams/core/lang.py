@@ -5,7 +5,8 @@ lookup per token, so the decision counts them: English and French function words
 their language, and those of other frequent Latin-script languages (es, de, it, pt, nl)
 vote for "other". Accented letters typical of French add a vote. Messages with no vote
 fall back on script: Latin-only text is "en" (short brand replies such as "great service"
-are overwhelmingly English), anything mostly non-Latin is "other".
+are overwhelmingly English), text without letters (emoji only) is "en" too so that its
+emoji are scored, and text whose letters are mostly non-Latin is "other".
 """
 
 from __future__ import annotations
@@ -29,35 +30,36 @@ _EN: Final = frozenset(
     "hi hey ok lol omg".split()
 )
 _FR: Final = frozenset(
-    "le la les l' de des du d' et est un une je j' tu il elle on nous vous ils elles pas "
+    "le la les l' de des du d' et est un une je j' tu il elle nous vous ils elles pas "
     "que qu' qui pour dans sur avec ce c' ces cette mais ou au aux ne n' se s' sont mon ma "
     "mes ton ta tes son sa ses notre nos votre vos leur leurs tres trop plus bien merci "
     "quand comme tout tous toute rien jamais deja encore fait faire etre avoir ai suis es "
     "sommes etes ont va vais sera c'est moi toi lui y en par ca cela bonjour salut chez "
-    "aussi donc car alors mdr ptdr oui non m' t' jusqu' meme apres avant".split()
+    "aussi donc alors mdr ptdr oui non vraiment nul genial chiant bof beaucoup toujours peu "
+    "m' t' jusqu' meme apres avant".split()
 )
 # Function words of other Latin-script languages seen in brand mentions.
-_OTHER: Final = frozenset(
-    "el los las del y que es por una con para como pero muy esta este gracias der die das "
-    "und ist nicht ich mit ein eine den dem zu auf fur sie wir il lo gli della di che non "
-    "sono per una questo grazie o os da do em um uma nao voce obrigado het een van ik niet "
-    "dat wat voor zijn bedankt".split()
-) - _EN - _FR
+_OTHER: Final = (
+    frozenset(
+        "el los las del y que es por una con para como pero muy esta este gracias der die das "
+        "und ist nicht ich mit ein eine den dem zu auf fur sie wir il lo gli della di che non "
+        "sono per una questo grazie o os da do em um uma nao voce obrigado het een van ik niet "
+        "dat wat voor zijn bedankt".split()
+    )
+    - _EN
+    - _FR
+)
 _FRENCH_LETTERS: Final = re.compile(r"[éèêàçùâîôûëïœ]")
-_LATIN_LETTER: Final = re.compile(r"[a-z]")
 
 
 def detect_lang(text: str | Doc) -> Lang:
     """Return "en", "fr" or "other" for one message."""
     doc = prepare(text)
-    en = fr = other = 0
-    for token in doc.tokens:
-        if token in _EN:
-            en += 1
-        elif token in _FR:
-            fr += 1
-        elif token in _OTHER:
-            other += 1
+    tokens = doc.tokens
+    # Distinct function words (C-level set intersections): repetition is not more evidence.
+    en = len(_EN.intersection(tokens))
+    fr = len(_FR.intersection(tokens))
+    other = len(_OTHER.intersection(tokens))
     raw = doc.raw
     if not raw.isascii() and _FRENCH_LETTERS.search(raw.lower()) is not None:
         fr += 1
@@ -73,9 +75,9 @@ def detect_lang(text: str | Doc) -> Lang:
 def _mostly_latin(norm: str) -> bool:
     """True when Latin letters dominate the letters of the message."""
     if norm.isascii():
-        return _LATIN_LETTER.search(norm) is not None
+        return True
     letters = sum(1 for ch in norm if ch.isalpha())
     if letters == 0:
-        return False
+        return True  # emoji / punctuation only: language-neutral, scored as "en"
     latin = sum(1 for ch in norm if "a" <= ch <= "z")
     return latin * 2 >= letters

