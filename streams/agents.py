@@ -13,10 +13,19 @@ from collections import Counter
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer
 from faust.types import TP
 
 from streams.app import Runtime
-from streams.events import Rejection, Side, dead_letter_record, decode_event
+from streams.broker import bootstrap_servers
+from streams.core.behaviour import ToneDeafPost, apply_crisis_command
+from streams.events import (
+    Rejection,
+    Side,
+    dead_letter_record,
+    decode_crisis_command,
+    decode_event,
+)
 
 log = logging.getLogger(__name__)
 LAG_INTERVAL_SECONDS = 5.0
@@ -51,6 +60,10 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
                 observations.extend(engine.ingest(decoded, wall))
             observations.extend(engine.advance(engine.clock.now(wall)))
             runtime.persist()
+            for observation in observations:
+                if isinstance(observation, ToneDeafPost):
+                    await runtime.alerts_topic.send(key=observation.brand.encode(),
+                                                    value=observation.alert_record())
             for topic, count in consumed.items():
                 metrics.consumed.labels(topic).inc(count)
             metrics.record(observations)
@@ -84,6 +97,28 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
             read = read_offsets.get(tp)
             lag = highwater - (read + 1 if read is not None else 0)
             metrics.set_consumer_lag(tp.topic, tp.partition, max(0, lag))
+
+    @app.task
+    async def follow_declared_crises() -> None:
+        """Every worker reads the whole control topic (no consumer group), from the start."""
+        consumer = AIOKafkaConsumer(
+            topics.control, bootstrap_servers=bootstrap_servers(settings.broker),
+            group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        try:
+            while True:
+                batches = await consumer.getmany(timeout_ms=1000)
+                for records in batches.values():
+                    for record in records:
+                        command = decode_crisis_command(record.value)
+                        if isinstance(command, Rejection):
+                            metrics.rejected_event(command.reason.value)
+                            log.warning("bad control record at offset %d: %s",
+                                        record.offset, command.detail)
+                        else:
+                            apply_crisis_command(engine.behaviour, command)
+        finally:
+            await consumer.stop()
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:

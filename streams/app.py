@@ -20,6 +20,7 @@ import orjson
 from kafka.partitioner.default import murmur2
 
 from streams.config import BrandsConfig, Settings
+from streams.core.behaviour import GLOBAL
 from streams.engine import Engine
 from streams.metrics import BrandpulseMetrics
 
@@ -50,7 +51,7 @@ class Runtime:
         self.settings = settings
         self.brands = brands
         self.metrics = metrics
-        self.engine = Engine(brands)
+        self.engine = Engine(brands, analyse_behaviour=settings.analyse_behaviour)
         topics = settings.topics
         self.input_topic = app.topic(
             topics.audience_messages, topics.brand_posts,
@@ -59,10 +60,15 @@ class Runtime:
         self.dead_letter_topic = app.topic(
             topics.dead_letter, key_serializer="raw", value_serializer="raw",
             partitions=1, replicas=settings.replication_factor)
+        self.alerts_topic = app.topic(
+            topics.alerts, key_serializer="raw", value_serializer="raw",
+            partitions=1, replicas=settings.replication_factor)
         self.state_table = app.Table(
             "sla-state", key_type=bytes, value_type=bytes, partitions=settings.partitions)
         self.owned_partitions: set[int] = set()
         self.needs_sync = True  # rebuild from the table before the next batch
+        # What the web API serves: replaced whole by the SLA timer, read by the HTTP thread.
+        self.brand_views: dict[str, dict[str, Any]] = {}
 
     def wall(self) -> float:
         return time.time()
@@ -127,10 +133,51 @@ class Runtime:
                 table.send_changelog(partition, key, value)
 
     def publish_gauges(self, now: float) -> None:
+        views: dict[str, dict[str, Any]] = {}
         for brand in list(self.engine.books):
             config = self.brands.get(brand)
-            if config is not None:
-                self.metrics.publish(self.engine.snapshot(brand, now), config.sla_seconds)
+            if config is None:
+                continue
+            snapshot = self.engine.snapshot(brand, now)
+            self.metrics.publish(snapshot, config.sla_seconds)
+            views[brand] = brand_view(snapshot)
+        if self.settings.analyse_behaviour:
+            self.metrics.publish_global_crisis(self.engine.behaviour.detected(GLOBAL, now))
+        self.brand_views = views
+
+    def api(self, path: str) -> dict[str, Any] | None:
+        """GET /api/brands and /api/brands/NAME: per-brand state, top audience topics."""
+        views = self.brand_views
+        if path.rstrip("/") == "/api/brands":
+            return {"brands": sorted(views)}
+        prefix = "/api/brands/"
+        if path.startswith(prefix):
+            return views.get(path[len(prefix):].rstrip("/"))
+        return None
+
+
+def brand_view(snapshot: Any) -> dict[str, Any]:
+    """JSON-ready view of a brand snapshot (NaN becomes null)."""
+    def number(value: float) -> float | None:
+        return None if value != value else round(value, 6)
+
+    behaviour = snapshot.behaviour
+    conversation = snapshot.conversation
+    return {
+        "brand": snapshot.brand,
+        "event_time": snapshot.now,
+        "backlog": {p: {"unanswered": b.unanswered, "oldest_age_seconds": b.oldest_age_seconds}
+                    for p, b in snapshot.backlog.items()},
+        "robot_score": number(conversation.robot_score),
+        "broadcast_ratio": {w: number(v) for w, v in conversation.broadcast_ratio.items()},
+        "reply_rate": {w: number(v) for w, v in conversation.reply_rate.items()},
+        "crisis_active": behaviour.crisis_active,
+        "audience_sentiment": {c: number(v) for c, v in behaviour.sentiment.items()},
+        "templated_reply_ratio": number(behaviour.templated_reply_ratio),
+        "topic_alignment": number(behaviour.topic_alignment),
+        "audience_replies_per_broadcast": number(behaviour.audience_replies_per_broadcast),
+        "top_audience_terms": [[term, count] for term, count in behaviour.top_audience_terms],
+    }
 
 
 def create_app(settings: Settings, brands: BrandsConfig,

@@ -123,6 +123,8 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
         topics.brand_posts: settings.partitions,
         topics.audience_messages: settings.partitions,
         topics.dead_letter: 1,
+        topics.alerts: 1,
+        topics.control: 1,
     }
     deadline = time.monotonic() + timeout
     while True:

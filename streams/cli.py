@@ -59,9 +59,10 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     metrics = BrandpulseMetrics()
-    port = metrics.serve(settings.metrics_port, settings.metrics_host)
-    print(f"brandpulse worker: metrics on http://127.0.0.1:{port}/metrics", flush=True)
-    app, _runtime = create_app(settings, brands, metrics)
+    app, runtime = create_app(settings, brands, metrics)
+    port = metrics.serve(settings.metrics_port, settings.metrics_host, api=runtime.api)
+    print(f"brandpulse worker: metrics on http://127.0.0.1:{port}/metrics, "
+          f"brand API on http://127.0.0.1:{port}/api/brands", flush=True)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
     worker.execute_from_commandline()
 

@@ -126,6 +126,9 @@ def _brand(raw: Any, index: int, defaults: Mapping[str, Any]) -> BrandConfig:
     if not isinstance(name, str) or not name.strip() or name != name.strip():
         raise _fail(f"{where}.name", f"must be a non-empty string without surrounding spaces, "
                     f"got {name!r}", 'write name = "acme"')
+    if name == "global":
+        raise _fail(f"{where}.name", '"global" is reserved for the cross-brand crisis scope',
+                    'rename the brand, e.g. "global-brand"')
     where = f"brand[{index}] ({name})"
     handles_raw = raw.get("handles", {})
     if not isinstance(handles_raw, dict) or not handles_raw:
@@ -217,6 +220,8 @@ class TopicNames:
     brand_posts: str = "brandpulse.brand-posts"
     audience_messages: str = "brandpulse.audience-messages"
     dead_letter: str = "brandpulse.dead-letter"
+    alerts: str = "brandpulse.alerts"  # tone-deaf posts, one JSON record each
+    control: str = "brandpulse.control"  # operator-declared crises, read by every worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +242,7 @@ class Settings:
     batch_size: int = 2000
     batch_within_seconds: float = 0.2
     sla_check_interval_seconds: float = 1.0
+    analyse_behaviour: bool = True  # sentiment, crisis, tone-deaf, templated, topics
     # Test/demo workarounds for tansu 0.6 (see docs/tansu.md); production Kafka needs none.
     producer_max_batch_size: int | None = None
     session_timeout_seconds: float = 30.0
@@ -260,6 +266,15 @@ class Settings:
         return self
 
 
+def boolean(value: str) -> bool:
+    """Environment flag: 1/true/yes/on or 0/false/no/off."""
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    if value.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(value)
+
+
 ENVIRONMENT = {
     "broker": ("BRANDPULSE_BROKER", str),
     "brands_path": ("BRANDPULSE_BRANDS", str),
@@ -268,6 +283,7 @@ ENVIRONMENT = {
     "partitions": ("BRANDPULSE_PARTITIONS", int),
     "data_dir": ("BRANDPULSE_DATA_DIR", str),
     "web_port": ("BRANDPULSE_WEB_PORT", int),
+    "analyse_behaviour": ("BRANDPULSE_ANALYSE_BEHAVIOUR", boolean),
 }
 
 

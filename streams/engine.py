@@ -14,11 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.config import BrandsConfig
+from streams.core.behaviour import BehaviourBook, BehaviourSnapshot
 from streams.core.clock import EventClock
 from streams.core.conversation import ConversationSnapshot, conversation_snapshot
 from streams.core.sla import (
     DEFAULT_BREACH_GRACE_SECONDS,
     Backlog,
+    DuplicateEvent,
+    LateEvent,
     Observation,
     ReplyBook,
     requires_reply,
@@ -34,16 +37,20 @@ class BrandSnapshot:
     now: float
     backlog: dict[str, Backlog]  # per platform
     conversation: ConversationSnapshot
+    behaviour: BehaviourSnapshot
 
 
 class Engine:
     """All brands' state on one worker (or in one offline run)."""
 
     def __init__(self, brands: BrandsConfig,
-                 breach_grace_seconds: float = DEFAULT_BREACH_GRACE_SECONDS) -> None:
+                 breach_grace_seconds: float = DEFAULT_BREACH_GRACE_SECONDS,
+                 analyse_behaviour: bool = True) -> None:
         self.brands = brands
+        self.analyse_behaviour = analyse_behaviour
         self.breach_grace_seconds = breach_grace_seconds
         self.books: dict[str, ReplyBook] = {}
+        self.behaviour = BehaviourBook()
         self.clock = EventClock()
 
     def book(self, brand: str) -> ReplyBook:
@@ -60,8 +67,13 @@ class Engine:
         now = self.clock.observe(event.created_at, wall)
         book = self.book(event.brand)
         if event.side is Side.AUDIENCE:
-            return book.add_message(event, requires_reply(event, book.brand), now)
-        return book.add_post(event, now)
+            observations = book.add_message(event, requires_reply(event, book.brand), now)
+        else:
+            observations = book.add_post(event, now)
+        if self.analyse_behaviour and not isinstance(observations[0],
+                                                     DuplicateEvent | LateEvent):
+            observations.extend(self.behaviour.on_event(event))  # type: ignore[arg-type]
+        return observations
 
     def ingest_all(self, events: Iterable[SocialEvent]) -> list[Observation]:
         """Offline path: apply events in order, letting the clock breach as it goes."""
@@ -79,18 +91,22 @@ class Engine:
             observations.extend(book.advance(now))
         return observations
 
-    def snapshot(self, brand: str, now: float, templated_share: float = math.nan) -> BrandSnapshot:
+    def snapshot(self, brand: str, now: float) -> BrandSnapshot:
         book = self.book(brand)
+        behaviour = self.behaviour.brand(brand).snapshot(now)
         return BrandSnapshot(
             brand=brand,
             now=now,
             backlog=book.backlog(now),
-            conversation=conversation_snapshot(book.hour_counts(), now, templated_share),
+            conversation=conversation_snapshot(book.hour_counts(), now,
+                                               behaviour.templated_reply_ratio),
+            behaviour=behaviour,
         )
 
     def drop_brand(self, brand: str) -> None:
         """Forget a brand whose partition moved to another worker."""
         self.books.pop(brand, None)
+        self.behaviour.brands.pop(brand, None)
 
     # -- persistence: one key per (brand, event-time hour) -----------------------------------
     def take_dirty(self) -> dict[tuple[str, int], dict[str, Any] | None]:

@@ -237,3 +237,54 @@ def dead_letter_record(
         "payload": payload.decode("utf-8", errors="replace"),
         "payload_truncated": raw is not None and len(raw) > len(payload),
     })
+
+
+# --- Control records: operator-declared crises on the control topic -----------------------
+
+@dataclass(frozen=True, slots=True)
+class CrisisCommand:
+    """`declare` (or re-declare) a crisis, or `end` it at an event time."""
+
+    action: str  # "declare" | "end"
+    name: str
+    keywords: tuple[str, ...] = ()
+    hashtags: tuple[str, ...] = ()
+    region: str | None = None
+    start: float = 0.0
+    end: float | None = None
+
+
+def encode_crisis_command(command: CrisisCommand) -> bytes:
+    return orjson.dumps({
+        "action": command.action, "name": command.name, "keywords": list(command.keywords),
+        "hashtags": list(command.hashtags), "region": command.region,
+        "start": format_rfc3339(command.start),
+        "end": None if command.end is None else format_rfc3339(command.end),
+    })
+
+
+def decode_crisis_command(raw: bytes | None) -> CrisisCommand | Rejection:
+    """Never raises: a bad control record is a Rejection, counted by the worker."""
+    record = load_record(raw, 64 * 1024)
+    if isinstance(record, Rejection):
+        return record
+    if type(record) is not dict or record.get("action") not in ("declare", "end"):
+        return Rejection(RejectReason.SCHEMA, "control record needs action declare|end")
+    name = _identifier(record.get("name"))
+    if name is None:
+        return _missing("name")
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in ("keywords", "hashtags"):
+        values = record.get(key) or []
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            return Rejection(RejectReason.SCHEMA, f"field {key!r} is not a list of strings")
+        lists[key] = tuple(values)
+    try:
+        start = parse_rfc3339(record["start"]) if record.get("start") else 0.0
+        end = parse_rfc3339(record["end"]) if record.get("end") else None
+    except (ValueError, TypeError) as exc:
+        return Rejection(RejectReason.SCHEMA, f"start/end: {exc}")
+    region = record.get("region")
+    return CrisisCommand(record["action"], name, lists["keywords"], lists["hashtags"],
+                         region if isinstance(region, str) else None, start, end)
+

@@ -7,12 +7,18 @@ hashtags never become labels.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter as Tally
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from streams import __version__
+from streams.core.behaviour import LanguageCounted, ToneDeafPost
 from streams.core.sla import (
     DuplicateEvent,
     ExpiredUnanswered,
@@ -109,6 +115,35 @@ class BrandpulseMetrics:
         self.batch_seconds = Histogram(
             "brandpulse_batch_processing_seconds", "Time to process one batch of events.",
             buckets=BATCH_BUCKETS, registry=r)
+        # -- behaviour analysis ---------------------------------------------------------
+        self.crisis_active = Gauge(
+            "brandpulse_crisis_active",
+            "1 while a crisis is active for the scope (a brand, or global), else 0.",
+            ("scope",), registry=r)
+        self.audience_sentiment = Gauge(
+            "brandpulse_audience_sentiment",
+            "Mean audience sentiment (-1 to 1) over the last hour, by crisis context.",
+            ("brand", "context"), registry=r)
+        self.tone_deaf_posts = Counter(
+            "brandpulse_tone_deaf_posts",
+            "Promotional or jokey brand posts during a crisis, or riding its hashtags.",
+            ("brand", "reason"), registry=r)
+        self.templated_reply_ratio = Gauge(
+            "brandpulse_templated_reply_ratio",
+            "Share of the brand's replies (24 h) that have a near-duplicate among them.",
+            ("brand",), registry=r)
+        self.topic_alignment = Gauge(
+            "brandpulse_topic_alignment",
+            "Cosine similarity (0 to 1) of broadcast terms to the audience's, over 7 days.",
+            ("brand",), registry=r)
+        self.replies_per_broadcast = Gauge(
+            "brandpulse_audience_replies_per_broadcast",
+            "Audience replies to the brand's broadcasts per broadcast, over 7 days.",
+            ("brand",), registry=r)
+        self.messages_by_language = Counter(
+            "brandpulse_messages_by_language",
+            "Audience messages by detected language (other languages score neutral).",
+            ("brand", "lang"), registry=r)
         self.build_info = Gauge(
             "brandpulse_build_info", "Always 1; the version label says which build runs.",
             ("version",), registry=r)
@@ -138,6 +173,10 @@ class BrandpulseMetrics:
                 self.duplicates.labels(o.brand).inc(n)
             elif isinstance(o, LateEvent):
                 self.late.labels(o.brand).inc(n)
+            elif isinstance(o, LanguageCounted):
+                self.messages_by_language.labels(o.brand, o.lang).inc(n)
+            elif isinstance(o, ToneDeafPost):
+                self.tone_deaf_posts.labels(o.brand, o.reason).inc(n)
 
     def _observe_first_response(self, o: FirstResponse) -> None:
         self.first_response.labels(o.brand, o.platform).observe(o.seconds)
@@ -161,6 +200,17 @@ class BrandpulseMetrics:
         for window, value in conversation.reply_rate.items():
             self.reply_rate.labels(brand, window).set(value)
         self.robot_score.labels(brand).set(conversation.robot_score)
+        behaviour = snapshot.behaviour
+        self.crisis_active.labels(brand).set(1 if behaviour.crisis_active else 0)
+        for context, value in behaviour.sentiment.items():
+            self.audience_sentiment.labels(brand, context).set(value)
+        self.templated_reply_ratio.labels(brand).set(behaviour.templated_reply_ratio)
+        self.topic_alignment.labels(brand).set(behaviour.topic_alignment)
+        self.replies_per_broadcast.labels(brand).set(
+            behaviour.audience_replies_per_broadcast)
+
+    def publish_global_crisis(self, active: bool) -> None:
+        self.crisis_active.labels("global").set(1 if active else 0)
 
     def forget_brand(self, brand: str) -> None:
         """Remove a brand's gauges: its partition now belongs to another worker."""
@@ -168,8 +218,12 @@ class BrandpulseMetrics:
         for platform in platforms:
             for gauge in (self.unanswered, self.oldest_unanswered):
                 _remove(gauge, brand, platform)
-        _remove(self.sla_target, brand)
-        _remove(self.robot_score, brand)
+        for gauge in (self.sla_target, self.robot_score, self.crisis_active,
+                      self.templated_reply_ratio, self.topic_alignment,
+                      self.replies_per_broadcast):
+            _remove(gauge, brand)
+        for context in ("crisis", "normal"):
+            _remove(self.audience_sentiment, brand, context)
         for gauge in (self.broadcast_ratio, self.reply_rate):
             for window in ("1h", "24h"):
                 _remove(gauge, brand, window)
@@ -183,9 +237,27 @@ class BrandpulseMetrics:
     def rejected_event(self, reason: str) -> None:
         self.rejected.labels(reason).inc()
 
-    def serve(self, port: int, host: str = "0.0.0.0") -> int:
-        """Serve /metrics over HTTP; returns the bound port (useful with port 0)."""
-        self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
+    def serve(self, port: int, host: str = "0.0.0.0",
+              api: Callable[[str], dict[str, Any] | None] | None = None) -> int:
+        """Serve /metrics (and, given `api`, JSON under /api/) over HTTP in a thread.
+
+        Returns the bound port (useful with port 0).
+        """
+        metrics_app = make_wsgi_app(self.registry)
+
+        def application(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            path = environ.get("PATH_INFO", "")
+            if api is not None and path.startswith("/api/"):
+                body = api(path)
+                status = "200 OK" if body is not None else "404 Not Found"
+                payload = orjson.dumps(body if body is not None else {"error": "not found"})
+                start_response(status, [("Content-Type", "application/json")])
+                return [payload]
+            return metrics_app(environ, start_response)
+
+        self._server = make_server(host, port, application, _ThreadingServer, _QuietHandler)
+        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        thread.start()
         return int(self._server.server_port)
 
     def stop_serving(self) -> None:
@@ -193,6 +265,15 @@ class BrandpulseMetrics:
         if server is not None:
             server.shutdown()
             server.server_close()
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # scrapes every second
+        pass
 
 
 def _remove(metric: Gauge, *labels: str) -> None:

@@ -332,6 +332,11 @@ class TemplatedReplyDetector:
             self._watermark = event_time_s
             self._expire()
 
+    @property
+    def reply_count(self) -> int:
+        """Replies currently in the window (0: the ratio says nothing yet)."""
+        return len(self._window)
+
     def templated_reply_ratio(self) -> float:
         """Share in [0, 1] of replies in the window having a near-duplicate in the window."""
         n = len(self._window)

@@ -1,0 +1,228 @@
+"""Per-brand behaviour state: crisis context, audience sentiment, tone-deaf posts (the
+psychopath), templated replies (the robot) and topic alignment (the airhead).
+
+Pure and event-time driven like the SLA book; the engine feeds it each validated event
+with the text analysis already done once. Definitions are in docs/analysis.md and
+docs/metrics.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import orjson
+
+from streams.core.crisis import CrisisDetector, DeclaredCrisis, crisis_match, matching_crisis
+from streams.core.lang import detect_lang
+from streams.core.promo import tone_cues, tone_deaf_reason
+from streams.core.sentiment import polarity_doc
+from streams.core.similarity import TemplatedReplyDetector
+from streams.core.text import Doc, prepare
+from streams.core.topics import TopicAlignment
+from streams.events import CrisisCommand, Side, SocialEvent, format_rfc3339
+
+SENTIMENT_BUCKET_SECONDS = 300
+SENTIMENT_WINDOW_SECONDS = 3600
+ENGAGEMENT_WINDOW_SECONDS = 7 * 86400
+GLOBAL = "global"  # the crisis scope of the whole audience stream (reserved brand name)
+TONE_DEAF_REASONS = ("promotional_in_crisis", "jokey_in_crisis", "hashtag_hijack")
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageCounted:
+    brand: str
+    lang: str  # "en" | "fr" | "other"
+
+
+@dataclass(frozen=True, slots=True)
+class ToneDeafPost:
+    """A brand post flagged as tone-deaf: goes to the alerts topic and a counter."""
+
+    brand: str
+    platform: str
+    post_id: str
+    created_at: float
+    reason: str  # one of TONE_DEAF_REASONS: the bounded metric label
+    crisis: str
+    explanation: str  # human-readable, for the alert
+    text: str
+
+    def alert_record(self) -> bytes:
+        """The alerts-topic record: the post, the crisis and why, as JSON."""
+        return orjson.dumps({
+            "type": "tone_deaf_post", "brand": self.brand, "platform": self.platform,
+            "post_id": self.post_id, "created_at": format_rfc3339(self.created_at),
+            "reason": self.reason, "crisis": self.crisis, "explanation": self.explanation,
+            "text": self.text,
+        })
+
+
+class RollingMean:
+    """Mean of values in the last hour of event time, in 5-minute buckets."""
+
+    __slots__ = ("_buckets",)
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, list[float]] = {}
+
+    def add(self, at: float, value: float) -> None:
+        bucket = self._buckets.setdefault(int(at // SENTIMENT_BUCKET_SECONDS), [0.0, 0.0])
+        bucket[0] += value
+        bucket[1] += 1
+
+    def mean(self, now: float) -> float:
+        """NaN when no value fell in the window."""
+        first = int((now - SENTIMENT_WINDOW_SECONDS) // SENTIMENT_BUCKET_SECONDS) + 1
+        for key in [k for k in self._buckets if k < first]:
+            del self._buckets[key]
+        total = count = 0.0
+        for key, (value_sum, n) in self._buckets.items():
+            if key >= first:
+                total += value_sum
+                count += n
+        return total / count if count else math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class BehaviourSnapshot:
+    crisis_active: bool
+    sentiment: dict[str, float]  # context ("crisis" | "normal") -> rolling mean
+    templated_reply_ratio: float
+    topic_alignment: float
+    audience_replies_per_broadcast: float
+    top_audience_terms: list[tuple[str, int]]
+
+
+class BrandBehaviour:
+    """What the audience of one brand is going through, and how the brand behaves."""
+
+    def __init__(self, brand: str) -> None:
+        self.brand = brand
+        self.crisis = CrisisDetector()
+        self.templated = TemplatedReplyDetector()
+        self.topics = TopicAlignment()
+        self.sentiment = {"crisis": RollingMean(), "normal": RollingMean()}
+        self._broadcasts: dict[str, float] = {}  # broadcast id -> created_at (7 days)
+        self._engaged: dict[str, float] = {}  # audience reply id -> created_at, on broadcasts
+
+    def on_audience(self, event: SocialEvent, doc: Doc, lang: str, sentiment: float,
+                    crisis_signal: bool, in_crisis: bool) -> None:
+        at = event.created_at
+        self.crisis.observe(at, crisis_signal, sentiment)
+        if lang != "other":
+            self.sentiment["crisis" if in_crisis else "normal"].add(at, sentiment)
+        self.topics.add_audience(at, doc)
+        if event.in_reply_to in self._broadcasts:
+            self._engaged[event.id] = at
+
+    def on_post(self, event: SocialEvent, doc: Doc,
+                crises: list[DeclaredCrisis]) -> list[object]:
+        at = event.created_at
+        if event.in_reply_to is None:
+            self._broadcasts[event.id] = at
+            self.topics.add_broadcast(at, doc)
+        elif not event.automated:
+            self.templated.add(at, doc)
+        if not crises:
+            return []
+        explanation = tone_deaf_reason(doc, (), crises, at)
+        if explanation is None:
+            return []
+        hijacked = matching_crisis(doc, (), crises, at)
+        if hijacked is not None:
+            reason, crisis = "hashtag_hijack", hijacked[0].name
+        else:
+            strong, weak, _jokey = tone_cues(doc)
+            promotional = strong > 0 or weak >= 2
+            reason = "promotional_in_crisis" if promotional else "jokey_in_crisis"
+            crisis = next(c.name for c in crises if c.is_active(at))
+        return [ToneDeafPost(self.brand, event.platform, event.id, at, reason, crisis,
+                             explanation, event.text)]
+
+    def snapshot(self, now: float) -> BehaviourSnapshot:
+        self.topics.advance(now)
+        self.templated.advance(now)
+        horizon = now - ENGAGEMENT_WINDOW_SECONDS
+        for table in (self._broadcasts, self._engaged):
+            for key in [k for k, at in table.items() if at < horizon]:
+                del table[key]
+        broadcasts = len(self._broadcasts)
+        return BehaviourSnapshot(
+            crisis_active=self.crisis.crisis_active,
+            sentiment={context: mean.mean(now) for context, mean in self.sentiment.items()},
+            templated_reply_ratio=(self.templated.templated_reply_ratio()
+                                   if self.templated.reply_count else math.nan),
+            topic_alignment=self.topics.alignment() if broadcasts else math.nan,
+            audience_replies_per_broadcast=(len(self._engaged) / broadcasts if broadcasts
+                                            else math.nan),
+            top_audience_terms=self.topics.top_audience_terms(10),
+        )
+
+
+class BehaviourBook:
+    """All brands' behaviour plus the global crisis detector and declared crises."""
+
+    def __init__(self) -> None:
+        self.brands: dict[str, BrandBehaviour] = {}
+        self.global_crisis = CrisisDetector()
+        self.declared: dict[str, DeclaredCrisis] = {}
+        self._detected: dict[str, tuple[int, bool]] = {}  # scope -> (minute, active)
+
+    def brand(self, name: str) -> BrandBehaviour:
+        behaviour = self.brands.get(name)
+        if behaviour is None:
+            behaviour = self.brands[name] = BrandBehaviour(name)
+        return behaviour
+
+    def detected(self, scope: str, at: float) -> bool:
+        """Is a crisis detected for `scope` (a brand or GLOBAL)? Read at most once per
+        event-time minute, because evaluating a detector costs more than a whole event."""
+        minute = int(at // 60)
+        cached = self._detected.get(scope)
+        if cached is None or cached[0] != minute:
+            detector = (self.global_crisis if scope == GLOBAL
+                        else self.brand(scope).crisis)
+            cached = self._detected[scope] = (minute, detector.crisis_active)
+        return cached[1]
+
+    def active_crises(self, brand: str, at: float) -> list[DeclaredCrisis]:
+        """Declared crises active at `at`, plus detected ones (brand or global) as crises."""
+        crises = [c for c in self.declared.values() if c.is_active(at)]
+        if self.detected(brand, at):
+            crises.append(DeclaredCrisis(f"audience crisis detected on {brand}"))
+        if self.detected(GLOBAL, at):
+            crises.append(DeclaredCrisis("audience crisis detected across brands"))
+        return crises
+
+    def on_event(self, event: SocialEvent) -> list[object]:
+        doc = prepare(event.text)
+        behaviour = self.brand(event.brand)
+        if event.side is Side.AUDIENCE:
+            lang = event.lang if event.lang in ("en", "fr") else detect_lang(doc)
+            # Other languages are neutral: we have no lexicon to read them with.
+            sentiment = polarity_doc(doc, lang) if lang != "other" else 0.0
+            signal = crisis_match(doc).signal
+            in_crisis = bool(self.active_crises(event.brand, event.created_at))
+            behaviour.on_audience(event, doc, lang, sentiment, signal, in_crisis)
+            self.global_crisis.observe(event.created_at, signal, sentiment)
+            return [LanguageCounted(event.brand, lang)]
+        return behaviour.on_post(event, doc, self.active_crises(event.brand, event.created_at))
+
+    def declare(self, crisis: DeclaredCrisis) -> None:
+        self.declared[crisis.name] = crisis
+
+    def end(self, name: str, at: float) -> None:
+        crisis = self.declared.get(name)
+        if crisis is not None:
+            self.declared[name] = DeclaredCrisis(crisis.name, crisis.keywords, crisis.hashtags,
+                                                 crisis.region, crisis.start, at)
+
+
+def apply_crisis_command(book: BehaviourBook, command: CrisisCommand) -> None:
+    """Apply an operator's declare/end command from the control topic."""
+    if command.action == "declare":
+        book.declare(DeclaredCrisis(command.name, command.keywords, command.hashtags,
+                                    command.region, command.start, command.end))
+    else:
+        book.end(command.name, command.end if command.end is not None else command.start)
