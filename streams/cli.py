@@ -4,6 +4,8 @@
     brandpulse topics    create the input and dead-letter topics
     brandpulse replay    produce a JSONL, TWCS CSV or the synthetic scenario into the topics
     brandpulse report    the same analysis offline, no broker
+    brandpulse score     per-text language, sentiment, crisis terms, promo/jokey flags
+    brandpulse crisis    declare, end or list operator crises (control topic)
     brandpulse demo      embedded broker + worker + synthetic scenario, live
 """
 
@@ -118,6 +120,69 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace) -> int:
+    """One JSON object per input text, in input order: for debugging the classifiers."""
+    import csv
+
+    import orjson
+
+    from streams.scoring import score_text
+
+    handle = sys.stdin if args.file in (None, "-") else open(args.file, encoding="utf-8")  # noqa: SIM115
+    try:
+        if args.column:
+            texts = (row.get(args.column) or "" for row in csv.DictReader(handle))
+        else:
+            texts = (line.rstrip("\n") for line in handle)
+        out = sys.stdout.buffer
+        for text in texts:
+            out.write(orjson.dumps(score_text(text)) + b"\n")
+    finally:
+        if handle is not sys.stdin:
+            handle.close()
+    return 0
+
+
+def cmd_crisis(args: argparse.Namespace) -> int:
+    """Declare or end a crisis on the control topic, or list the declared ones."""
+    import time
+
+    from streams.control import declared_crises, send_crisis_command
+    from streams.events import CrisisCommand, format_rfc3339, parse_rfc3339
+
+    settings = _settings(args)
+    if args.action == "list":
+        crises = declared_crises(settings)
+        for crisis in crises:
+            end = "ongoing" if crisis.end is None else f"ended {format_rfc3339(crisis.end)}"
+            print(f"{crisis.name}: since {format_rfc3339(crisis.start)}, {end}; "
+                  f"keywords={list(crisis.keywords)} hashtags={list(crisis.hashtags)}"
+                  + (f" region={crisis.region}" if crisis.region else ""))
+        if not crises:
+            print("no declared crisis")
+        return 0
+    if not args.name:
+        raise ConfigError("crisis: a NAME is required. Fix: brandpulse crisis declare NAME ...")
+
+    def when(value: str | None, default: float | None) -> float | None:
+        try:
+            return parse_rfc3339(value) if value else default
+        except ValueError as exc:
+            raise ConfigError(f"crisis: {exc}. Fix: write e.g. 2026-11-25T18:00:00Z") from None
+
+    now = time.time()
+    if args.action == "declare":
+        command = CrisisCommand(
+            "declare", args.name, tuple(k for k in args.keywords.split(",") if k),
+            tuple(h.lstrip("#") for h in args.hashtags.split(",") if h), args.region,
+            when(args.start, now) or now, when(args.end, None))
+    else:
+        command = CrisisCommand("end", args.name, end=when(args.end, now))
+    send_crisis_command(settings, command)
+    print(f"{args.action}: {args.name}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from streams.demo import run_demo
 
@@ -167,6 +232,22 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--brands", help="brands TOML; TWCS input defines its own without it")
     report.add_argument("--json", action="store_true", help="JSON instead of a table")
     report.set_defaults(run=cmd_report)
+
+    score = commands.add_parser("score", help="score texts: lang, sentiment, crisis, promo")
+    score.add_argument("file", nargs="?", help="text lines or a CSV (default: stdin)")
+    score.add_argument("--column", help="CSV column holding the text")
+    score.set_defaults(run=cmd_score)
+
+    crisis = commands.add_parser("crisis", help="declare, end or list operator crises")
+    crisis.add_argument("action", choices=["declare", "end", "list"])
+    crisis.add_argument("name", nargs="?")
+    crisis.add_argument("--keywords", default="", help="comma-separated keywords")
+    crisis.add_argument("--hashtags", default="", help="comma-separated hashtags")
+    crisis.add_argument("--region", help="optional region, informative")
+    crisis.add_argument("--start", help="RFC 3339 start (default: now)")
+    crisis.add_argument("--end", help="RFC 3339 end (end: default now)")
+    connection(crisis)
+    crisis.set_defaults(run=cmd_crisis)
 
     demo = commands.add_parser("demo", help="live demo on an embedded broker")
     demo.add_argument("--speed", type=float, default=600.0,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.config import BrandsConfig
+from streams.core.behaviour import LanguageCounted, TemplatedReply, ToneDeafPost
 from streams.core.conversation import robot_score
 from streams.core.sla import FirstResponse, MessageCounted, PostCounted, SlaBreached
 from streams.engine import Engine
@@ -38,6 +39,9 @@ class BrandTally:
     broadcasts: int = 0
     replies: int = 0
     first_response_seconds: list[float] = field(default_factory=list)
+    templated_replies: int = 0
+    tone_deaf: list[dict[str, Any]] = field(default_factory=list)
+    languages: dict[str, int] = field(default_factory=dict)
 
 
 def _nan_to_none(value: float) -> float | None:
@@ -67,17 +71,29 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig) -> dict[st
             tally.first_response_seconds.append(observation.seconds)
         elif isinstance(observation, SlaBreached):
             tally.breaches += 1
+        elif isinstance(observation, TemplatedReply):
+            tally.templated_replies += 1
+        elif isinstance(observation, LanguageCounted):
+            tally.languages[observation.lang] = tally.languages.get(observation.lang, 0) + 1
+        elif isinstance(observation, ToneDeafPost):
+            tally.tone_deaf.append({"post_id": observation.post_id,
+                                    "reason": observation.reason,
+                                    "crisis": observation.crisis,
+                                    "explanation": observation.explanation})
     now = engine.clock.now()
     result: dict[str, Any] = {}
     for name, tally in sorted(tallies.items()):
         if not (tally.messages or tally.broadcasts or tally.replies):
             continue
         times = sorted(tally.first_response_seconds)
-        backlog = engine.snapshot(name, now).backlog if name in engine.books else {}
+        snapshot = engine.snapshot(name, now) if name in engine.books else None
+        backlog = snapshot.backlog if snapshot is not None else {}
         posts = tally.broadcasts + tally.replies
         share_broadcast = tally.broadcasts / posts if posts else math.nan
         share_answered = (tally.answered / tally.requires_reply if tally.requires_reply
                           else math.nan)
+        share_templated = tally.templated_replies / tally.replies if tally.replies else math.nan
+        behaviour = snapshot.behaviour if snapshot is not None else None
         result[name] = {
             "messages": tally.messages,
             "requires_reply": tally.requires_reply,
@@ -89,7 +105,15 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig) -> dict[st
             "broadcast_ratio": _nan_to_none(share_broadcast),
             "reply_rate": _nan_to_none(share_answered),
             # Over the whole input, not a rolling window: a report covers a period.
-            "robot_score": _nan_to_none(robot_score(share_broadcast, share_answered)),
+            "templated_reply_ratio": _nan_to_none(share_templated),
+            "robot_score": _nan_to_none(robot_score(share_broadcast, share_answered,
+                                                    share_templated)),
+            "tone_deaf_posts": tally.tone_deaf,
+            "languages": tally.languages,
+            "topic_alignment": (_nan_to_none(behaviour.topic_alignment)
+                                if behaviour is not None else None),
+            "top_audience_terms": ([term for term, _ in behaviour.top_audience_terms]
+                                   if behaviour is not None else []),
         }
     return {"brands": result}
 

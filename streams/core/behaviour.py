@@ -36,6 +36,13 @@ class LanguageCounted:
 
 
 @dataclass(frozen=True, slots=True)
+class TemplatedReply:
+    """A brand reply that, when written, nearly repeated another reply of the window."""
+
+    brand: str
+
+
+@dataclass(frozen=True, slots=True)
 class ToneDeafPost:
     """A brand post flagged as tone-deaf: goes to the alerts topic and a counter."""
 
@@ -119,16 +126,17 @@ class BrandBehaviour:
     def on_post(self, event: SocialEvent, doc: Doc,
                 crises: list[DeclaredCrisis]) -> list[object]:
         at = event.created_at
+        observations: list[object] = []
         if event.in_reply_to is None:
             self._broadcasts[event.id] = at
             self.topics.add_broadcast(at, doc)
-        elif not event.automated:
-            self.templated.add(at, doc)
+        elif not event.automated and self.templated.add(at, doc):
+            observations.append(TemplatedReply(self.brand))
         if not crises:
-            return []
+            return observations
         explanation = tone_deaf_reason(doc, (), crises, at)
         if explanation is None:
-            return []
+            return observations
         hijacked = matching_crisis(doc, (), crises, at)
         if hijacked is not None:
             reason, crisis = "hashtag_hijack", hijacked[0].name
@@ -137,8 +145,9 @@ class BrandBehaviour:
             promotional = strong > 0 or weak >= 2
             reason = "promotional_in_crisis" if promotional else "jokey_in_crisis"
             crisis = next(c.name for c in crises if c.is_active(at))
-        return [ToneDeafPost(self.brand, event.platform, event.id, at, reason, crisis,
-                             explanation, event.text)]
+        observations.append(ToneDeafPost(self.brand, event.platform, event.id, at, reason,
+                                         crisis, explanation, event.text))
+        return observations
 
     def snapshot(self, now: float) -> BehaviourSnapshot:
         self.topics.advance(now)

@@ -1,0 +1,49 @@
+"""The control topic: operator-declared crises, produced by the CLI, read by every worker."""
+
+from __future__ import annotations
+
+import time
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from streams.broker import bootstrap_servers
+from streams.config import Settings
+from streams.core.behaviour import BehaviourBook, apply_crisis_command
+from streams.core.crisis import DeclaredCrisis
+from streams.events import CrisisCommand, Rejection, decode_crisis_command, encode_crisis_command
+
+
+def send_crisis_command(settings: Settings, command: CrisisCommand) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker), acks=1,
+                             enable_idempotence=False)
+    try:
+        producer.send(settings.topics.control, key=command.name.encode(),
+                      value=encode_crisis_command(command)).get(timeout=30)
+    finally:
+        producer.close(10)
+
+
+def declared_crises(settings: Settings, timeout: float = 10.0) -> list[DeclaredCrisis]:
+    """Fold the whole control topic, as a worker does at start, into the declared crises."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers(settings.broker),
+                             group_id=None, enable_auto_commit=False)
+    book = BehaviourBook()
+    try:
+        partitions = [TopicPartition(settings.topics.control, p) for p in
+                      sorted(consumer.partitions_for_topic(settings.topics.control) or ())]
+        if not partitions:
+            return []
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(
+                consumer.position(tp) < end[tp] for tp in partitions):
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    command = decode_crisis_command(record.value)
+                    if not isinstance(command, Rejection):
+                        apply_crisis_command(book, command)
+    finally:
+        consumer.close()
+    return sorted(book.declared.values(), key=lambda c: c.start)
