@@ -142,7 +142,9 @@ class Runtime:
             self.metrics.publish(snapshot, config.sla_seconds)
             views[brand] = brand_view(snapshot)
         if self.settings.analyse_behaviour:
-            self.metrics.publish_global_crisis(self.engine.behaviour.detected(GLOBAL, now))
+            behaviour = self.engine.behaviour
+            declared = any(c.is_active(now) for c in behaviour.declared.values())
+            self.metrics.publish_global_crisis(declared or behaviour.detected(GLOBAL, now))
         self.brand_views = views
 
     def api(self, path: str) -> dict[str, Any] | None:
@@ -198,7 +200,9 @@ def create_app(settings: Settings, brands: BrandsConfig,
     if settings.producer_max_batch_size is not None:
         options["producer_max_batch_size"] = settings.producer_max_batch_size
     app = faust.App(settings.app_id, **options)
-    runtime = Runtime(app, settings, brands, metrics or BrandpulseMetrics())
+    metrics = metrics or BrandpulseMetrics()
+    metrics.initialise(brands, (settings.topics.audience_messages, settings.topics.brand_posts))
+    runtime = Runtime(app, settings, brands, metrics)
 
     from streams.agents import register_agents
 

@@ -18,7 +18,8 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from streams import __version__
-from streams.core.behaviour import LanguageCounted, ToneDeafPost
+from streams.config import BrandsConfig
+from streams.core.behaviour import TONE_DEAF_REASONS, LanguageCounted, ToneDeafPost
 from streams.core.sla import (
     DuplicateEvent,
     ExpiredUnanswered,
@@ -30,6 +31,7 @@ from streams.core.sla import (
     SlaBreached,
 )
 from streams.engine import BrandSnapshot
+from streams.events import RejectReason
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
 FIRST_RESPONSE_BUCKETS = (
@@ -149,6 +151,32 @@ class BrandpulseMetrics:
             ("version",), registry=r)
         self.build_info.labels(__version__).set(1)
         self._brand_series: dict[str, set[str]] = {}  # brand -> platforms with gauges
+
+    def initialise(self, brands: BrandsConfig, topics: Iterable[str]) -> None:
+        """Create every bounded counter series at 0, so that the first event of a kind is an
+        increase that rate() and increase() can see, not the birth of a series."""
+        for reason in RejectReason:
+            self.rejected.labels(reason.value)
+        for topic in topics:
+            self.consumed.labels(topic)
+        for brand in brands:
+            name = brand.name
+            for counter in (self.duplicates, self.late):
+                counter.labels(name)
+            for reason in TONE_DEAF_REASONS:
+                self.tone_deaf_posts.labels(name, reason)
+            for lang in ("en", "fr", "other"):
+                self.messages_by_language.labels(name, lang)
+            for platform in brand.platforms:
+                for needs in ("true", "false"):
+                    self.audience_messages.labels(name, platform, needs)
+                for kind in ("broadcast", "reply"):
+                    self.brand_posts.labels(name, platform, kind)
+                for metric in (self.sla_met, self.sla_breaches, self.expired,
+                               self.first_response):
+                    metric.labels(name, platform)
+                if brand.business_hours is not None:
+                    self.first_response_business.labels(name, platform)
 
     def record(self, observations: Iterable[Observation]) -> None:
         """Turn the core's observations into counter increments and histogram samples.
