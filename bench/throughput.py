@@ -124,7 +124,8 @@ def child_worker(args: argparse.Namespace) -> None:
 
     settings = bench_settings(args.broker, args.partitions, app_id=args.app_id,
                               data_dir=args.data_dir, metrics_port=args.metrics_port,
-                              metrics_host="127.0.0.1")
+                              metrics_host="127.0.0.1",
+                              analyse_behaviour=args.behaviour == "on")
     if not args.profile:
         run_worker(settings, scenario_brands(), loglevel="warning")
         return
@@ -362,23 +363,29 @@ def run(args: argparse.Namespace) -> Report:
         report.add("b", trivial_stage(child, args.events, args.timeout))
         child.stop()
 
-        runs = [("c", None)] + ([("c_profiled", args.profile)] if args.profile else [])
-        for key, profile in runs:
-            say(args, f"({key}) brandpulse worker{' under cProfile' if profile else ''} ...")
+        # (c) SLA and conversation metrics only; (d) the default production configuration,
+        # with the behaviour analysis (sentiment, crisis, tone-deaf, templated, topics).
+        runs = [("c", None, "off", "worker: SLA + robot"),
+                ("d", None, "on", "worker: + behaviour")]
+        if args.profile:
+            runs.append(("d_profiled", args.profile, "on", "worker (cProfile)"))
+        for key, profile, behaviour, name in runs:
+            say(args, f"({key}) {name} ...")
             port = free_port()
-            extra = {"metrics_port": str(port)} | ({"profile": profile} if profile else {})
+            extra = {"metrics_port": str(port), "behaviour": behaviour} | (
+                {"profile": profile} if profile else {})
             child = Child("worker", workdir, broker.url, args.partitions, args.events, **extra)
             children.append(child)
             report.add(key, worker_stage(child, port, args.events, args.timeout, args.poll,
-                                         "brandpulse worker (cProfile)" if profile else
-                                         "brandpulse worker"))
+                                         name))
             child.stop()
             if profile:
                 if not Path(profile).exists():
                     raise StageError(f"profile: {profile} was not written\n{child.log_tail()}")
                 report.hotspots = hotspots(profile)
-        a, b, c = (report.stages[k]["rate"] for k in "abc")
-        report.ratios = {"c/a": round(c / a, 4), "c/b": round(c / b, 4)}
+        a, b, c, d = (report.stages[k]["rate"] for k in "abcd")
+        report.ratios = {"c/a": round(c / a, 4), "c/b": round(c / b, 4),
+                         "d/a": round(d / a, 4), "d/b": round(d / b, 4)}
         return report
     finally:
         for child in children:
@@ -453,6 +460,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("--broker", "--app-id", "--data-dir", "--result"):
         child.add_argument(name, help=argparse.SUPPRESS)
     child.add_argument("--metrics-port", type=int, default=0, help=argparse.SUPPRESS)
+    child.add_argument("--behaviour", choices=["on", "off"], default="on",
+                       help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.events < 10_000:
         parser.error("--events must be at least 10000 (the first fetch is not timed)")
