@@ -88,6 +88,9 @@ class EmbeddedBroker:
             [str(tansu_binary()), "broker", "--listener-url", address,
              "--advertised-listener-url", address, "--storage-engine", "memory://tansu/"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            # Its own session: a Ctrl-C meant for the demo must not kill the broker before
+            # the worker and the producer have stopped.
+            start_new_session=True,
         )
         _wait_for_port(self.port, self.process, READY_TIMEOUT_SECONDS)
         return self

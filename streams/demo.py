@@ -7,6 +7,7 @@ at N× real time → a per-brand summary read back from the worker's own /metric
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import subprocess
 import sys
@@ -91,6 +92,8 @@ def run_demo(speed: float = 600.0, metrics_port: int = 9100, broker: str | None 
     """Run until Ctrl-C (or `stop_after` seconds); returns the exit code."""
     from streams.replay import replay
 
+    # The summary is for people: client libraries' connection chatter goes to the logs only.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     workdir = Path(tempfile.mkdtemp(prefix="brandpulse-demo-"))
     brands_path = workdir / "brands.toml"
     write_scenario_brands_toml(brands_path)
@@ -111,7 +114,7 @@ def run_demo(speed: float = 600.0, metrics_port: int = 9100, broker: str | None 
         if embedded:
             command.append("--tansu-compat")
         worker = subprocess.Popen(command, stdout=worker_log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL)
+                                  stdin=subprocess.DEVNULL, start_new_session=True)
         print(f"metrics    http://127.0.0.1:{metrics_port}/metrics")
         print(f"logs       {workdir}")
         events = demo_events()
