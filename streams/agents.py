@@ -64,10 +64,9 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
                 if isinstance(observation, ToneDeafPost):
                     await runtime.alerts_topic.send(key=observation.brand.encode(),
                                                     value=observation.alert_record())
-            for topic, count in consumed.items():
-                metrics.consumed.labels(topic).inc(count)
+            metrics.events_consumed(consumed)
             metrics.record(observations)
-            metrics.batch_seconds.observe(time.perf_counter() - started)
+            metrics.batch_processed(time.perf_counter() - started)
 
     @app.timer(settings.sla_check_interval_seconds)
     async def check_sla_deadlines() -> None:

@@ -79,9 +79,8 @@ class Runtime:
 
     # -- ownership -----------------------------------------------------------------------
     def on_assigned(self, partitions: set[int]) -> None:
-        self.metrics.rebalances.inc()
         self.owned_partitions = partitions
-        self.metrics.assigned_partitions.set(len(partitions))
+        self.metrics.partitions_assigned(len(partitions))
         owned = set(self.owned_brands())
         for brand in list(self.engine.books):
             if brand not in owned:

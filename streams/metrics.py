@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -255,6 +255,17 @@ class BrandpulseMetrics:
         for gauge in (self.broadcast_ratio, self.reply_rate):
             for window in ("1h", "24h"):
                 _remove(gauge, brand, window)
+
+    def events_consumed(self, counts: Mapping[str, int]) -> None:
+        for topic, count in counts.items():
+            self.consumed.labels(topic).inc(count)
+
+    def batch_processed(self, seconds: float) -> None:
+        self.batch_seconds.observe(seconds)
+
+    def partitions_assigned(self, count: int) -> None:
+        self.rebalances.inc()
+        self.assigned_partitions.set(count)
 
     def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
         self.consumer_lag.labels(topic, str(partition)).set(lag)

@@ -58,8 +58,32 @@ _POLITENESS: Final = frozenset(
 #: VADER words whose 95 % confidence interval of the mean rating (10 raters) contains zero
 #: are dropped: raters disagreed on their sign, so they are ambiguity rather than evidence.
 SIGN_CONFIDENCE: Final = 1.96 / math.sqrt(10)
+#: English positive evidence margin (valence units) subtracted from a positive sum. English
+#: shows a strong positivity bias (Pollyanna effect): mild positive words are everywhere in
+#: phatic use ("good morning", "nice", "lol", "hope"), so one of them alone is weak evidence
+#: of a positive opinion, while a negative word rarely appears without one. French tweets
+#: in DEFT do not show this imbalance, so the margin is English only.
+POSITIVE_MARGIN_EN: Final = 1.5
+#: Evidence margin (valence units, both signs) for an impersonal English message: no first
+#: or second person, no @addressee, no "!". Such messages are mostly headlines and
+#: reports, whose event words (death, protest, win, crisis) name the topic rather than the
+#: author's opinion, so only strong evidence counts.
+REPORT_MARGIN_EN: Final = 1.0
+_EN_PERSONAL: Final = frozenset(
+    "i me my mine myself we us our ours ourselves you your yours yourself u ur ya yall "
+    "y'all im i'm i've i'll i'd ive we're we've we'll you're you've you'll youre".split()
+)
 #: Window (tokens) searched backwards for intensifiers and negators.
 WINDOW: Final = 3
+#: Multiplier of a positive word under a past counterfactual ("would have been nice",
+#: "should've been easy", "could have been great"): the praise names what did not happen,
+#: so it is not praise. Plain modals are left alone: "would love", "would recommend" and
+#: "could not agree more" are positive.
+IRREALIS_SCALAR: Final = 0.0
+_EN_MODALS: Final = frozenset({"would", "could", "should", "might", "must"})
+_EN_COUNTERFACTUAL: Final = frozenset(
+    "would've could've should've might've must've wouldve couldve shouldve".split()
+)
 
 _BOUNDARY_CHARS: Final = frozenset(".,;!?")
 _UNSEEN: Final = object()
@@ -69,6 +93,11 @@ _NEGATE: Final = object()
 _PLAIN: Final = object()
 _MEMO_LIMIT: Final = 200_000
 _SQUASH_RE: Final = re.compile(r"(\w)\1{2,}")
+_RAW_HASHTAG_RE: Final = re.compile(r"#(\w+)")
+#: Words of a camel-case hashtag (#WorstFlightEver, #NotHappy, #UsAirwaysFAIL).
+_CAMEL_RE: Final = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+#: Tweet-convention suffixes that judge whatever precedes them (#customerservicefail).
+_JUDGING_SUFFIXES: Final = ("fail", "sucks")
 
 
 def load_valence_file(path: Path) -> dict[str, float]:
@@ -434,6 +463,51 @@ def _is_capitalised_in(token: str, raw: str) -> bool:
     return False
 
 
+def _impersonal(doc: Doc) -> bool:
+    """No first or second person, no @addressee and no "!": a report or headline style."""
+    norm = doc.norm
+    return "!" not in norm and "@" not in norm and _EN_PERSONAL.isdisjoint(doc.tokens)
+
+
+def _counterfactual(tokens: list[str], i: int) -> bool:
+    """True when a past counterfactual ("would have", "should've") precedes token i closely."""
+    prev = ""
+    for tok in tokens[max(0, i - 4) : i]:
+        if tok in _EN_COUNTERFACTUAL or (tok == "have" and prev in _EN_MODALS):
+            return True
+        prev = tok
+    return False
+
+
+_camel_memo: dict[str, float | None] = {}
+
+
+def _split_hashtag(body: str, lang: _Language) -> float | None:
+    """Valence of a hashtag the lexicon does not know, read only where its author judged.
+
+    Two tweet conventions are read: a judging suffix (#customerservicefail, #UsAirwaysFail,
+    #comcastsucks) and a camel-case tag led by a negator (#NotHappy, #NoCustomerService),
+    whose words are scored and flipped. Other compound tags are left alone: segmenting
+    them mostly hits titles and places (#TheWalkingDead, #ScreamQueens, #richmond)."""
+    if body in _camel_memo:
+        return _camel_memo[body]
+    if len(_camel_memo) > _MEMO_LIMIT:
+        _camel_memo.clear()
+    value: float | None = None
+    low = body.lower()
+    for suffix in _JUDGING_SUFFIXES:
+        if low.endswith(suffix) and len(low) > len(suffix) + 2:
+            value = lang.valence(suffix)
+            break
+    else:
+        parts = _CAMEL_RE.findall(body)
+        if len(parts) > 1 and parts[0].lower() in lang.negators:
+            total = sum(lang.valence(part.lower()) or 0.0 for part in parts[1:])
+            value = total * NEGATION_SCALAR if total else None
+    _camel_memo[body] = value
+    return value
+
+
 def _score(doc: Doc, lang: _Language) -> float:
     tokens = doc.tokens
     n = len(tokens)
@@ -462,6 +536,19 @@ def _score(doc: Doc, lang: _Language) -> float:
         active.update(lang.fixed_active.intersection(tokens))
     else:
         active = lang.active.intersection(tokens)
+    if lang.english and "#" in doc.norm:
+        tags: dict[str, float] = {}
+        for body in _RAW_HASHTAG_RE.findall(doc.raw):
+            tag = "#" + fold(body)
+            if lang.memo.get(tag) is None:
+                v = _split_hashtag(body, lang)
+                if v is not None:
+                    tags[tag] = v
+        if tags:
+            values = [
+                tags.get(t, v) if v is None else v for t, v in zip(tokens, values, strict=True)
+            ]
+            active = active | tags.keys()
     if not active:
         return 0.0
     skip_to = 0
@@ -520,13 +607,15 @@ def _score(doc: Doc, lang: _Language) -> float:
                     negated = True
         if negated:
             value *= NEGATION_SCALAR
+        elif value > 0 and lang.english and _counterfactual(tokens, i):
+            value *= IRREALIS_SCALAR
         if mixed_case is None:
             raw = doc.raw
             mixed_case = not raw.isupper() and not raw.islower()
         # Capitals emphasise a word only when the rest of the message is not shouting too.
         if mixed_case and token.isalpha() and _is_capitalised_in(token, doc.raw):
             value += CAPS_BOOST if value > 0 else -CAPS_BOOST
-        if token in _POLITENESS:
+        if span == 1 and token in _POLITENESS:
             polite.append(len(contributions))
         contributions.append(value)
         skip_to = end
@@ -539,11 +628,17 @@ def _score(doc: Doc, lang: _Language) -> float:
             contributions[k] *= POLITENESS_IN_COMPLAINT
 
     if 0 < contrast_at < len(contributions):
-        total = BEFORE_CONTRAST * sum(contributions[:contrast_at]) + AFTER_CONTRAST * sum(
-            contributions[contrast_at:]
-        )
+        weighted = [c * BEFORE_CONTRAST for c in contributions[:contrast_at]]
+        weighted += [c * AFTER_CONTRAST for c in contributions[contrast_at:]]
     else:
-        total = sum(contributions)
+        weighted = contributions
+    if lang.english:
+        positive = sum(c for c in weighted if c > 0)
+        total = max(0.0, positive - POSITIVE_MARGIN_EN) + sum(c for c in weighted if c < 0)
+        if total < 0 and _impersonal(doc):
+            total = min(0.0, total + REPORT_MARGIN_EN)
+    else:
+        total = sum(weighted)
     if total:
         bangs = doc.norm.count("!")
         if bangs:
