@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from streams.core.lang import detect_lang
-from streams.core.text import Doc, fold, prepare
+from streams.core.text import Doc, fold, prepare, tokenize
 
 __all__ = [
     "NEGATIVE_THRESHOLD",
@@ -64,10 +64,11 @@ SIGN_CONFIDENCE: Final = 1.96 / math.sqrt(10)
 #: of a positive opinion, while a negative word rarely appears without one. French tweets
 #: in DEFT do not show this imbalance, so the margin is English only.
 POSITIVE_MARGIN_EN: Final = 1.5
-#: Evidence margin (valence units, both signs) for an impersonal English message: no first
-#: or second person, no @addressee, no "!". Such messages are mostly headlines and
-#: reports, whose event words (death, protest, win, crisis) name the topic rather than the
-#: author's opinion, so only strong evidence counts.
+#: Negative evidence margin (valence units) for an impersonal English message: no first or
+#: second person, no @addressee, no "!". Such messages are mostly headlines and reports,
+#: whose event words (death, protest, crisis) name the topic rather than the author's
+#: opinion. Not applied when a brandpulse complaint entry fired ("app keeps timing out" is
+#: first-hand). Positives are already held to POSITIVE_MARGIN_EN.
 REPORT_MARGIN_EN: Final = 1.0
 _EN_PERSONAL: Final = frozenset(
     "i me my mine myself we us our ours ourselves you your yours yourself u ur ya yall "
@@ -93,11 +94,15 @@ _NEGATE: Final = object()
 _PLAIN: Final = object()
 _MEMO_LIMIT: Final = 200_000
 _SQUASH_RE: Final = re.compile(r"(\w)\1{2,}")
-_RAW_HASHTAG_RE: Final = re.compile(r"#(\w+)")
-#: Words of a camel-case hashtag (#WorstFlightEver, #NotHappy, #UsAirwaysFAIL).
-_CAMEL_RE: Final = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+#: First tokens of brandpulse's own negative English entries (customer-care complaints):
+#: such a complaint is first-hand even when written impersonally ("app keeps timing out").
+#: Filled once by _build() from lexicon_en_extra.txt.
+_COMPLAINT_STARTS: set[str] = set()
+
 #: Tweet-convention suffixes that judge whatever precedes them (#customerservicefail).
 _JUDGING_SUFFIXES: Final = ("fail", "sucks")
+#: Negators that lead a judging hashtag (#notgood, #nofun, #neverhappy).
+_TAG_NEGATORS: Final = ("not", "no", "never")
 
 
 def load_valence_file(path: Path) -> dict[str, float]:
@@ -368,9 +373,23 @@ class _Language:
         return value
 
     def _hashtag(self, body: str) -> float | None:
-        """Whole-tag lookup only: splitting compounds (#walkingdead, #richmond) mostly hits
-        titles and place names rather than opinions."""
-        return self.valence(body)
+        """Whole-tag lookup, plus two English tweet conventions where the author judges:
+        a judging suffix (#customerservicefail, #comcastsucks) and a negator prefix before
+        a whole lexicon word (#notgood, #nofun). Other compounds are not segmented: that
+        mostly hits titles and place names (#thewalkingdead, #screamqueens, #richmond)."""
+        value = self.valence(body)
+        if value is not None or not self.english:
+            return value
+        for suffix in _JUDGING_SUFFIXES:
+            if body.endswith(suffix) and len(body) > len(suffix) + 2:
+                return self.valence(suffix)
+        for negator in _TAG_NEGATORS:
+            rest = body[len(negator) :]
+            if body.startswith(negator) and len(rest) > 2:
+                value = self.lexicon.get(rest)
+                if value is not None:
+                    return value * NEGATION_SCALAR
+        return None
 
     def _resolve_en(self, token: str) -> float | None:
         value = self._base(token)
@@ -425,7 +444,9 @@ def _build() -> tuple[_Language, _Language]:
     symbols = {k: v for k, v in vader.items() if not k[:1].isalnum()}
     symbols.update(_load_emoji(en_words))
     en_lexicon = dict(en_words)
-    en_lexicon.update(load_valence_file(DATA_DIR / "lexicon_en_extra.txt"))
+    extra = load_valence_file(DATA_DIR / "lexicon_en_extra.txt")
+    en_lexicon.update(extra)
+    _COMPLAINT_STARTS.update(tokenize(k)[0] for k, v in extra.items() if v < 0 and tokenize(k))
     en_lexicon = {k: v for k, v in en_lexicon.items() if v != 0.0}
     fr_lexicon = load_valence_file(DATA_DIR / "lexicon_fr.txt")
     en_lexicon.update({k: v for k, v in symbols.items() if k in ("xd", ":p", ":d")})
@@ -479,35 +500,6 @@ def _counterfactual(tokens: list[str], i: int) -> bool:
     return False
 
 
-_camel_memo: dict[str, float | None] = {}
-
-
-def _split_hashtag(body: str, lang: _Language) -> float | None:
-    """Valence of a hashtag the lexicon does not know, read only where its author judged.
-
-    Two tweet conventions are read: a judging suffix (#customerservicefail, #UsAirwaysFail,
-    #comcastsucks) and a camel-case tag led by a negator (#NotHappy, #NoCustomerService),
-    whose words are scored and flipped. Other compound tags are left alone: segmenting
-    them mostly hits titles and places (#TheWalkingDead, #ScreamQueens, #richmond)."""
-    if body in _camel_memo:
-        return _camel_memo[body]
-    if len(_camel_memo) > _MEMO_LIMIT:
-        _camel_memo.clear()
-    value: float | None = None
-    low = body.lower()
-    for suffix in _JUDGING_SUFFIXES:
-        if low.endswith(suffix) and len(low) > len(suffix) + 2:
-            value = lang.valence(suffix)
-            break
-    else:
-        parts = _CAMEL_RE.findall(body)
-        if len(parts) > 1 and parts[0].lower() in lang.negators:
-            total = sum(lang.valence(part.lower()) or 0.0 for part in parts[1:])
-            value = total * NEGATION_SCALAR if total else None
-    _camel_memo[body] = value
-    return value
-
-
 def _score(doc: Doc, lang: _Language) -> float:
     tokens = doc.tokens
     n = len(tokens)
@@ -523,6 +515,11 @@ def _score(doc: Doc, lang: _Language) -> float:
     contributions: list[float] = []
     polite: list[int] = []
     contrast_at = -1
+    complaint = False
+    # "have"/"'ve" cover every counterfactual form: one C-level substring test per message.
+    english = lang.english
+    counterfactual_possible = english and "ve" in doc.norm
+    complaint_starts = _COMPLAINT_STARTS
     # Only tokens that can score (sentiment words, phrase starts, contrast words) are
     # visited; boosters and negators are read around them.
     values = list(map(lang.memo.get, tokens, repeat(_UNSEEN)))  # C-level lookups
@@ -536,19 +533,6 @@ def _score(doc: Doc, lang: _Language) -> float:
         active.update(lang.fixed_active.intersection(tokens))
     else:
         active = lang.active.intersection(tokens)
-    if lang.english and "#" in doc.norm:
-        tags: dict[str, float] = {}
-        for body in _RAW_HASHTAG_RE.findall(doc.raw):
-            tag = "#" + fold(body)
-            if lang.memo.get(tag) is None:
-                v = _split_hashtag(body, lang)
-                if v is not None:
-                    tags[tag] = v
-        if tags:
-            values = [
-                tags.get(t, v) if v is None else v for t, v in zip(tokens, values, strict=True)
-            ]
-            active = active | tags.keys()
     if not active:
         return 0.0
     skip_to = 0
@@ -607,7 +591,7 @@ def _score(doc: Doc, lang: _Language) -> float:
                     negated = True
         if negated:
             value *= NEGATION_SCALAR
-        elif value > 0 and lang.english and _counterfactual(tokens, i):
+        elif value > 0 and counterfactual_possible and _counterfactual(tokens, i):
             value *= IRREALIS_SCALAR
         if mixed_case is None:
             raw = doc.raw
@@ -617,6 +601,8 @@ def _score(doc: Doc, lang: _Language) -> float:
             value += CAPS_BOOST if value > 0 else -CAPS_BOOST
         if span == 1 and token in _POLITENESS:
             polite.append(len(contributions))
+        if value < 0 and token in complaint_starts:
+            complaint = True
         contributions.append(value)
         skip_to = end
 
@@ -632,10 +618,14 @@ def _score(doc: Doc, lang: _Language) -> float:
         weighted += [c * AFTER_CONTRAST for c in contributions[contrast_at:]]
     else:
         weighted = contributions
-    if lang.english:
-        positive = sum(c for c in weighted if c > 0)
-        total = max(0.0, positive - POSITIVE_MARGIN_EN) + sum(c for c in weighted if c < 0)
-        if total < 0 and _impersonal(doc):
+    if english:
+        positive = [c for c in weighted if c > 0]
+        if positive:
+            negative = sum([c for c in weighted if c < 0])
+            total = max(0.0, sum(positive) - POSITIVE_MARGIN_EN) + negative
+        else:
+            total = sum(weighted)
+        if total < 0 and not complaint and _impersonal(doc):
             total = min(0.0, total + REPORT_MARGIN_EN)
     else:
         total = sum(weighted)
