@@ -185,11 +185,13 @@ class BehaviourBook:
         return behaviour
 
     def detected(self, scope: str, at: float) -> bool:
-        """Is a crisis detected for `scope` (a brand or GLOBAL)? Read at most once per
+        """Is a crisis detected for `scope` (a brand or GLOBAL)? Read at most once per new
         event-time minute, because evaluating a detector costs more than a whole event."""
         minute = int(at // 60)
         cached = self._detected.get(scope)
-        if cached is None or cached[0] != minute:
+        # Only a later minute refreshes: partitions interleave, so event time seen by the
+        # global scope jumps back and forth, and each jump would re-evaluate the detector.
+        if cached is None or cached[0] < minute:
             detector = (self.global_crisis if scope == GLOBAL
                         else self.brand(scope).crisis)
             cached = self._detected[scope] = (minute, detector.crisis_active)
