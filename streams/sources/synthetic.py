@@ -84,6 +84,20 @@ _ANSWERS = {
 }
 _GREETINGS = {"en": ("Hi {u}!", "Hello {u},", "Hey {u}, sorry about that.", "Thanks {u}!"),
               "fr": ("Bonjour {u} !", "Salut {u},", "Désolés {u} !", "Merci {u} !")}
+_CLOSINGS = {
+    "en": ("Anything else I can do for you today?", "Have a lovely evening, {u}.",
+           "Ping me here if it doesn't arrive by Friday.", "Sam from the care team.",
+           "Fingers crossed the {p} makes it in time!", "Happy to help again anytime.",
+           "Let me know how it goes with the {p}.", "I've added a note to your account too.",
+           "Sorry again for the hassle, truly.", "Enjoy the rest of your weekend!",
+           "If the courier calls, they have your new slot.", "Take care, {u}!"),
+    "fr": ("Autre chose que je peux faire pour vous ?", "Bonne soirée {u} !",
+           "Revenez vers moi si rien n'arrive d'ici vendredi.", "Léa, service client.",
+           "On croise les doigts pour les {p} !", "Au plaisir de vous aider à nouveau.",
+           "Dites-moi ce que vous pensez des {p}.", "J'ai aussi ajouté une note au dossier.",
+           "Encore désolée pour le désagrément.", "Bon week-end à vous !",
+           "Le livreur a bien votre nouveau créneau.", "Prenez soin de vous {u} !"),
+}
 _FOLLOW_UPS = {"en": ("@{h} thanks! and what about the invoice?", "@{h} still not working :(",
                       "@{h} ok, can I also get a tracking link?"),
                "fr": ("@{h} merci ! et pour la facture ?", "@{h} ça ne marche toujours pas :(",
@@ -108,6 +122,7 @@ class _Behaviour:
     reply_delay: Callable[[random.Random, float], float | None]  # (rng, message time) -> delay
     follow_up_rate: float = 0.0
     canned: str | None = None  # the one text of every reply (robot)
+    personal: bool = False  # agents add a closing line of their own (healthy)
     openers: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _GREETINGS)
 
 
@@ -249,6 +264,8 @@ def _answer(w: _BrandWriter, behaviour: _Behaviour, message: SocialEvent, topic:
         body = _ANSWERS[lang][topic if depth == 0 else "order"]
         opener = w.fill(rng.choice(behaviour.openers[lang]), user)
         text = f"@{user} {opener} {w.fill(body)}"
+        if behaviour.personal:  # people write their own closing lines; robots never do
+            text += " " + w.fill(rng.choice(_CLOSINGS[lang]), user)
         if rng.random() < 0.5:
             text += f" ^{rng.choice('ABCDEFGHJKLMNPRSTW')}{rng.choice('ABCDEFGHJKLMNPRSTW')}"
     platform = message.platform
@@ -278,7 +295,7 @@ def _behaviours(brands: BrandsConfig) -> dict[str, _Behaviour]:
         return hours.deadline(at, rng.uniform(1.5 * HOUR, 6 * HOUR)) - at
 
     return {
-        "healthy": _Behaviour(0.985, 1.0, healthy_delay, follow_up_rate=0.35),
+        "healthy": _Behaviour(0.985, 1.0, healthy_delay, follow_up_rate=0.35, personal=True),
         "robot": _Behaviour(0.06, 8.0, robot_delay, canned=CANNED_REPLY),
         "slow": _Behaviour(1.0, 0.5, slow_delay, openers=_SLOW_OPENERS),
     }
