@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from streams.config import BrandsConfig
+from streams.core.crisis import DeclaredCrisis
 
 
 class Side(StrEnum):
@@ -243,23 +244,19 @@ def dead_letter_record(
 
 @dataclass(frozen=True, slots=True)
 class CrisisCommand:
-    """`declare` (or re-declare) a crisis, or `end` it at an event time."""
+    """`declare` (or re-declare) a crisis, or `end` the crisis of that name at `crisis.end`."""
 
     action: str  # "declare" | "end"
-    name: str
-    keywords: tuple[str, ...] = ()
-    hashtags: tuple[str, ...] = ()
-    region: str | None = None
-    start: float = 0.0
-    end: float | None = None
+    crisis: DeclaredCrisis
 
 
 def encode_crisis_command(command: CrisisCommand) -> bytes:
+    crisis = command.crisis
     return orjson.dumps({
-        "action": command.action, "name": command.name, "keywords": list(command.keywords),
-        "hashtags": list(command.hashtags), "region": command.region,
-        "start": format_rfc3339(command.start),
-        "end": None if command.end is None else format_rfc3339(command.end),
+        "action": command.action, "name": crisis.name, "keywords": list(crisis.keywords),
+        "hashtags": list(crisis.hashtags), "region": crisis.region,
+        "start": format_rfc3339(crisis.start),
+        "end": None if crisis.end is None else format_rfc3339(crisis.end),
     })
 
 
@@ -285,6 +282,7 @@ def decode_crisis_command(raw: bytes | None) -> CrisisCommand | Rejection:
     except (ValueError, TypeError) as exc:
         return Rejection(RejectReason.SCHEMA, f"start/end: {exc}")
     region = record.get("region")
-    return CrisisCommand(record["action"], name, lists["keywords"], lists["hashtags"],
-                         region if isinstance(region, str) else None, start, end)
+    return CrisisCommand(record["action"], DeclaredCrisis(
+        name, lists["keywords"], lists["hashtags"], region if isinstance(region, str) else None,
+        start, end))
 

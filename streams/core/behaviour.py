@@ -232,8 +232,8 @@ class BehaviourBook:
 
 def apply_crisis_command(book: BehaviourBook, command: CrisisCommand) -> None:
     """Apply an operator's declare/end command from the control topic."""
+    crisis = command.crisis
     if command.action == "declare":
-        book.declare(DeclaredCrisis(command.name, command.keywords, command.hashtags,
-                                    command.region, command.start, command.end))
+        book.declare(crisis)
     else:
-        book.end(command.name, command.end if command.end is not None else command.start)
+        book.end(crisis.name, crisis.end if crisis.end is not None else crisis.start)

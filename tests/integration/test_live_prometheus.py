@@ -19,6 +19,7 @@ import yaml
 from streams.broker import EmbeddedBroker
 from streams.config import settings_from
 from streams.control import send_crisis_command
+from streams.core.crisis import DeclaredCrisis
 from streams.demo import demo_events
 from streams.events import CrisisCommand, Side, SocialEvent, parse_rfc3339
 from streams.replay import replay
@@ -80,7 +81,8 @@ def test_dashboards_and_rules_against_real_workers_and_prometheus(
         assert not [e for e in events if e.side is Side.BRAND and e.in_reply_to is None
                     and e.created_at >= crisis_start]
         send_crisis_command(settings_from(broker=broker.url), CrisisCommand(
-            "declare", "Storm Ciaran", ("storm",), ("storm",), None, crisis_start, None))
+            "declare", DeclaredCrisis("Storm Ciaran", ("storm",), ("storm",), None,
+                                      crisis_start)))
         events.append(SocialEvent(Side.BRAND, "robot-storm-sale", "robot", "twitter",
                                   "RoboMart", "Stuck inside because of the #Storm? 25% off "
                                   "everything, shop now!", end))

@@ -11,6 +11,7 @@ import pytest
 
 from streams.config import parse_brands
 from streams.core.behaviour import BehaviourBook, ToneDeafPost, apply_crisis_command
+from streams.core.crisis import DeclaredCrisis
 from streams.engine import Engine
 from streams.events import (
     CrisisCommand,
@@ -41,8 +42,8 @@ def message(brand: str, id: str, text: str, at: float, **kw: object) -> SocialEv
 
 def declared(engine: Engine, name: str, start: float, keywords: tuple[str, ...] = (),
              hashtags: tuple[str, ...] = ()) -> None:
-    apply_crisis_command(engine.behaviour, CrisisCommand("declare", name, keywords, hashtags,
-                                                         None, start, None))
+    apply_crisis_command(engine.behaviour, CrisisCommand(
+        "declare", DeclaredCrisis(name, keywords, hashtags, None, start)))
 
 
 KNOWN_CASES = [
@@ -83,8 +84,8 @@ def test_known_tone_deaf_cases_are_flagged(brand: str, name: str, keywords: tupl
 def test_the_same_posts_before_the_crisis_or_after_it_ended_are_not_flagged() -> None:
     engine = Engine(BRANDS)
     declared(engine, "Hurricane Sandy", T0, ("hurricane",), ("sandy",))
-    apply_crisis_command(engine.behaviour, CrisisCommand("end", "Hurricane Sandy",
-                                                         end=T0 + 2 * HOUR))
+    apply_crisis_command(engine.behaviour, CrisisCommand(
+        "end", DeclaredCrisis("Hurricane Sandy", end=T0 + 2 * HOUR)))
     text = "Stuck inside? Shop our whole store from your couch, free shipping all weekend!"
     before = engine.ingest(post("retail", "a", text, T0 - HOUR))
     after = engine.ingest(post("retail", "b", text, T0 + 3 * HOUR))
@@ -175,8 +176,8 @@ def test_topic_alignment_and_engagement_of_broadcasts() -> None:
 
 
 def test_crisis_commands_round_trip_and_bad_ones_are_rejected() -> None:
-    command = CrisisCommand("declare", "Sandy", ("hurricane",), ("sandy",), "US-East",
-                            T0, None)
+    command = CrisisCommand("declare", DeclaredCrisis("Sandy", ("hurricane",), ("sandy",),
+                                                      "US-East", T0))
     assert decode_crisis_command(encode_crisis_command(command)) == command
     assert decode_crisis_command(b'{"action": "explode", "name": "x"}').reason.value == "schema"
     book = BehaviourBook()
