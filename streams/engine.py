@@ -16,7 +16,11 @@ from typing import Any
 from streams.config import BrandsConfig
 from streams.core.behaviour import BehaviourBook, BehaviourSnapshot
 from streams.core.clock import EventClock
-from streams.core.conversation import ConversationSnapshot, conversation_snapshot
+from streams.core.conversation import (
+    ConversationSnapshot,
+    conversation_snapshot,
+    with_evidence,
+)
 from streams.core.sla import (
     DEFAULT_BREACH_GRACE_SECONDS,
     Backlog,
@@ -98,8 +102,9 @@ class Engine:
             brand=brand,
             now=now,
             backlog=book.backlog(now),
-            conversation=conversation_snapshot(book.hour_counts(), now,
-                                               behaviour.templated_reply_ratio),
+            conversation=conversation_snapshot(
+                book.hour_counts(), now,
+                with_evidence(behaviour.templated_reply_ratio, behaviour.templated_reply_count)),
             behaviour=behaviour,
         )
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from streams.config import BrandsConfig
 from streams.core.behaviour import LanguageCounted, TemplatedReply, ToneDeafPost
-from streams.core.conversation import robot_score
+from streams.core.conversation import robot_score, with_evidence
 from streams.core.sla import FirstResponse, MessageCounted, PostCounted, SlaBreached
 from streams.engine import Engine
 from streams.events import SocialEvent
@@ -106,8 +106,10 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig) -> dict[st
             "reply_rate": _nan_to_none(share_answered),
             # Over the whole input, not a rolling window: a report covers a period.
             "templated_reply_ratio": _nan_to_none(share_templated),
-            "robot_score": _nan_to_none(robot_score(share_broadcast, share_answered,
-                                                    share_templated)),
+            "robot_score": _nan_to_none(robot_score(
+                with_evidence(share_broadcast, posts),
+                with_evidence(share_answered, tally.requires_reply),
+                with_evidence(share_templated, tally.replies))),
             "tone_deaf_posts": tally.tone_deaf,
             "languages": tally.languages,
             "topic_alignment": (_nan_to_none(behaviour.topic_alignment)

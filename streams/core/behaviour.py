@@ -96,6 +96,7 @@ class BehaviourSnapshot:
     crisis_active: bool
     sentiment: dict[str, float]  # context ("crisis" | "normal") -> rolling mean
     templated_reply_ratio: float
+    templated_reply_count: int  # replies in the window behind that ratio
     topic_alignment: float
     audience_replies_per_broadcast: float
     top_audience_terms: list[tuple[str, int]]
@@ -162,6 +163,7 @@ class BrandBehaviour:
             sentiment={context: mean.mean(now) for context, mean in self.sentiment.items()},
             templated_reply_ratio=(self.templated.templated_reply_ratio()
                                    if self.templated.reply_count else math.nan),
+            templated_reply_count=self.templated.reply_count,
             topic_alignment=self.topics.alignment() if broadcasts else math.nan,
             audience_replies_per_broadcast=(len(self._engaged) / broadcasts if broadcasts
                                             else math.nan),

@@ -13,6 +13,9 @@ from dataclasses import dataclass, fields
 HOUR = 3600
 WINDOWS: dict[str, int] = {"1h": 1, "24h": 24}  # window label -> number of hour buckets
 
+# A robot-score term needs this many posts / decided messages / replies behind it: a brand
+# whose first two posts are broadcasts is not yet a robot.
+MIN_EVIDENCE = 5
 # Robot score weights; a missing signal's weight is dropped and the rest renormalised.
 ROBOT_WEIGHT_BROADCAST = 0.4
 ROBOT_WEIGHT_UNANSWERED = 0.4
@@ -65,6 +68,11 @@ def reply_rate(counts: HourCounts) -> float:
     return counts.answered / decided if decided else math.nan
 
 
+def with_evidence(share: float, count: int) -> float:
+    """The share, or NaN when it rests on fewer than MIN_EVIDENCE items."""
+    return share if count >= MIN_EVIDENCE else math.nan
+
+
 def robot_score(
     broadcast_share: float, answered_share: float, templated_share: float = math.nan
 ) -> float:
@@ -112,5 +120,8 @@ def conversation_snapshot(
             longest, longest_hours = total, hours
     score = math.nan
     if longest is not None:
-        score = robot_score(broadcast_ratio(longest), reply_rate(longest), templated_share)
+        score = robot_score(
+            with_evidence(broadcast_ratio(longest), longest.broadcasts + longest.replies),
+            with_evidence(reply_rate(longest), longest.answered + longest.overdue),
+            templated_share)
     return ConversationSnapshot(ratios, rates, score)

@@ -70,6 +70,10 @@ POSITIVE_MARGIN_EN: Final = 1.5
 #: opinion. Not applied when a brandpulse complaint entry fired ("app keeps timing out" is
 #: first-hand). Positives are already held to POSITIVE_MARGIN_EN.
 REPORT_MARGIN_EN: Final = 1.0
+#: Evidence margin (valence units, both signs) for an English question without "!": a
+#: question asks rather than judges ("any good deals this week?", "is the app down?"), so
+#: its sentiment words are weaker evidence of the author's opinion.
+QUESTION_MARGIN_EN: Final = 0.5
 _EN_PERSONAL: Final = frozenset(
     "i me my mine myself we us our ours ourselves you your yours yourself u ur ya yall "
     "y'all im i'm i've i'll i'd ive we're we've we'll you're you've you'll youre".split()
@@ -98,6 +102,12 @@ _SQUASH_RE: Final = re.compile(r"(\w)\1{2,}")
 #: such a complaint is first-hand even when written impersonally ("app keeps timing out").
 #: Filled once by _build() from lexicon_en_extra.txt.
 _COMPLAINT_STARTS: set[str] = set()
+
+#: Sarcasm markers (English): a tag or formula that declares the message ironic reverses
+#: its praise ("great service as usual #not", "love waiting 3 hours #sarcasm").
+_SARCASM_MARKERS: Final = frozenset(
+    "#not #sarcasm #sarcastic #irony #ironic #notreally #yeahright #sarcasmalert".split()
+)
 
 #: Tweet-convention suffixes that judge whatever precedes them (#customerservicefail).
 _JUDGING_SUFFIXES: Final = ("fail", "sucks")
@@ -331,6 +341,8 @@ class _Language:
         # Tokens worth visiting in a message: resolved sentiment words (grows with the
         # memo), phrase starts and contrast words.
         self.fixed_active: frozenset[str] = frozenset(self.phrases) | contrast
+        if self.english:
+            self.fixed_active |= _SARCASM_MARKERS
         self.active: set[str] = set(self.fixed_active)
         self.resolve = self._resolve_fr if french else self._resolve_en
 
@@ -516,6 +528,7 @@ def _score(doc: Doc, lang: _Language) -> float:
     polite: list[int] = []
     contrast_at = -1
     complaint = False
+    sarcastic = False
     # "have"/"'ve" cover every counterfactual form: one C-level substring test per message.
     english = lang.english
     counterfactual_possible = english and "ve" in doc.norm
@@ -551,7 +564,11 @@ def _score(doc: Doc, lang: _Language) -> float:
         if value is None:
             if token in contrast:
                 contrast_at = len(contributions)
+            elif token in _SARCASM_MARKERS:
+                sarcastic = True
             continue
+        if span == 1 and i and tokens[i - 1] == token and not token.isalpha():
+            continue  # a repeated emoji/emoticon is one piece of evidence, not several
         if span == 1:
             # An intensifier that is also a sentiment word ("super", "trop", "bien")
             # intensifies when a sentiment word follows instead of scoring itself.
@@ -613,6 +630,10 @@ def _score(doc: Doc, lang: _Language) -> float:
         for k in polite:
             contributions[k] *= POLITENESS_IN_COMPLAINT
 
+    if sarcastic:
+        # Declared irony: the praise in the message means its opposite.
+        contributions = [c * NEGATION_SCALAR if c > 0 else c for c in contributions]
+
     if 0 < contrast_at < len(contributions):
         weighted = [c * BEFORE_CONTRAST for c in contributions[:contrast_at]]
         weighted += [c * AFTER_CONTRAST for c in contributions[contrast_at:]]
@@ -627,6 +648,11 @@ def _score(doc: Doc, lang: _Language) -> float:
             total = sum(weighted)
         if total < 0 and not complaint and _impersonal(doc):
             total = min(0.0, total + REPORT_MARGIN_EN)
+        if total and "?" in doc.norm and "!" not in doc.norm:
+            if total > 0:
+                total = max(0.0, total - QUESTION_MARGIN_EN)
+            else:
+                total = min(0.0, total + QUESTION_MARGIN_EN)
     else:
         total = sum(weighted)
     if total:

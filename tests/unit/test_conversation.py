@@ -49,6 +49,16 @@ def test_broadcaster_scores_high_and_conversational_brand_low() -> None:
     assert conversation_snapshot(talker, now).robot_score < 0.1
 
 
+def test_the_robot_score_needs_five_items_behind_each_term() -> None:
+    now = 100 * H
+    two_broadcasts = {100: HourCounts(broadcasts=2)}
+    assert math.isnan(conversation_snapshot(two_broadcasts, now).robot_score)
+    five = {100: HourCounts(broadcasts=5, requiring_reply=4, overdue=4)}
+    assert conversation_snapshot(five, now).robot_score == 1.0  # unanswered term left out
+    assert conversation_snapshot(five, now, templated_share=0.0).robot_score == (
+        pytest.approx(0.4 / 0.6))
+
+
 def test_windows_cover_the_current_and_previous_hours_only() -> None:
     buckets = {
         76: HourCounts(broadcasts=5),  # 25 hours before the current hour: outside 24h

@@ -277,3 +277,38 @@ def test_english_past_counterfactual_praise_is_not_praise() -> None:
 
 def test_politeness_damping_does_not_apply_to_a_phrase() -> None:
     assert polarity("thanks for nothing") < polarity("thanks, but the wifi was down")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I can't wait for the new season",
+        "the band killed it last night",
+        "this cake is to die for",
+        "not bad at all, the new update",
+    ],
+)
+def test_english_idioms_whose_words_mislead_are_positive(text: str) -> None:
+    assert label(text, "en") == "positive"
+
+
+def test_english_sarcasm_markers_reverse_praise() -> None:
+    assert label("Great service as usual, love it #not", "en") == "negative"
+    assert label("I just love waiting on the phone for hours #sarcasm", "en") == "negative"
+    assert label("Oh yeah right, they will fix it", "en") == "negative"
+    assert label("Great service as usual, love it", "en") == "positive"
+
+
+def test_repeated_emoji_count_once() -> None:
+    once = polarity("new phone 😍", "en")
+    assert polarity("new phone 😍😍😍😍😍😍", "en") == once
+
+
+def test_english_emoji_weights_surprise_is_not_anger() -> None:
+    assert polarity("they changed the logo 🤔", "en") > polarity("they changed the logo 😡", "en")
+    assert label("great show tonight 🤘🤘", "en") == "positive"
+
+
+def test_english_question_is_weaker_evidence() -> None:
+    assert label("any good deals this weekend?", "en") == "neutral"
+    assert label("any good deals this weekend? amazing prices, love them", "en") == "positive"
