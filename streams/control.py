@@ -17,7 +17,7 @@ def send_crisis_command(settings: Settings, command: CrisisCommand) -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker), acks=1,
                              enable_idempotence=False)
     try:
-        producer.send(settings.topics.control, key=command.name.encode(),
+        producer.send(settings.topics.control, key=command.crisis.name.encode(),
                       value=encode_crisis_command(command)).get(timeout=30)
     finally:
         producer.close(10)

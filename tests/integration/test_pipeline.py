@@ -77,7 +77,9 @@ def test_events_in_metrics_out(broker: EmbeddedBroker, brands_file: Path, tmp_pa
         assert v("brandpulse_duplicate_events_total", brand="acme") == 1
         assert v("brandpulse_events_rejected_total", reason="malformed_json") == 1
         assert v("brandpulse_events_rejected_total", reason="unknown_brand") == 1
-        assert v("brandpulse_robot_score", brand="globex") == 1.0
+        # One broadcast is too little evidence for a robot score (docs/metrics.md).
+        robot = v("brandpulse_robot_score", brand="globex")
+        assert robot is not None and robot != robot  # NaN
         assert v("brandpulse_reply_rate", brand="acme", window="24h") == pytest.approx(2 / 3)
         oldest = v("brandpulse_oldest_unanswered_age_seconds", **acme)
         assert oldest is not None and oldest >= 130 * 60  # m3 at 10:20, clock >= 12:30
