@@ -71,14 +71,19 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
     @app.timer(settings.sla_check_interval_seconds)
     async def check_sla_deadlines() -> None:
         """Breaches are counted when the deadline passes, even if no event arrives."""
-        if not engine.clock.started:
-            return
         if runtime.needs_sync:
             runtime.sync_from_table()
+        if not engine.clock.started:
+            return
         now = engine.clock.now(runtime.wall())
         metrics.record(engine.advance(now))
         runtime.persist()
         runtime.publish_gauges(now)
+
+    @app.timer(settings.behaviour_snapshot_seconds)
+    async def snapshot_behaviour() -> None:
+        if settings.analyse_behaviour and not runtime.needs_sync:
+            runtime.persist_behaviour()
 
     @app.timer(LAG_INTERVAL_SECONDS)
     async def export_consumer_lag() -> None:

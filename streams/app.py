@@ -12,6 +12,8 @@ from its keys before the agent sees the next event.
 from __future__ import annotations
 
 import logging
+import math
+import pickle
 import time
 from typing import Any
 
@@ -65,6 +67,12 @@ class Runtime:
             partitions=1, replicas=settings.replication_factor)
         self.state_table = app.Table(
             "sla-state", key_type=bytes, value_type=bytes, partitions=settings.partitions)
+        # Behaviour windows (crisis baselines, templated replies, topic profiles) of each
+        # brand, pickled whole every `behaviour_snapshot_seconds`: rolling statistics that
+        # may lose the last seconds on a crash (those events are then duplicates and are
+        # not analysed twice), unlike the SLA state which is written every batch.
+        self.behaviour_table = app.Table(
+            "behaviour-state", key_type=bytes, value_type=bytes, partitions=settings.partitions)
         self.owned_partitions: set[int] = set()
         self.needs_sync = True  # rebuild from the table before the next batch
         # What the web API serves: replaced whole by the SLA timer, read by the HTTP thread.
@@ -112,6 +120,17 @@ class Runtime:
                 loaded += 1
         for brand in owned:
             self.engine.book(brand).dirty.clear()
+            snapshot = self.behaviour_table.data.get(brand.encode())
+            if snapshot is not None:
+                try:
+                    self.engine.behaviour.brands[brand] = pickle.loads(snapshot)
+                except Exception:  # an older, incompatible layout: start the windows afresh
+                    log.warning("behaviour state of %s could not be restored", brand)
+        # Resume the event-time clock where the recovered state stops, so that its pending
+        # messages breach on time even if no new event arrives.
+        latest = max(self.engine.book(brand).latest_loaded for brand in owned)
+        if latest > -math.inf:
+            self.engine.clock.observe(latest, self.wall())
         if loaded:
             log.info("rebuilt %d state buckets of %d brands from the table", loaded, len(owned))
         return loaded
@@ -130,6 +149,16 @@ class Runtime:
                 value = orjson.dumps(data)
                 table.data[key] = value
                 table.send_changelog(partition, key, value)
+
+    def persist_behaviour(self) -> None:
+        """Snapshot each owned brand's behaviour state into its table (see __init__)."""
+        n = self.settings.partitions
+        table = self.behaviour_table
+        for brand, behaviour in list(self.engine.behaviour.brands.items()):
+            if brand in self.engine.books:
+                key, value = brand.encode(), pickle.dumps(behaviour, pickle.HIGHEST_PROTOCOL)
+                table.data[key] = value
+                table.send_changelog(brand_partition(brand, n), key, value)
 
     def publish_gauges(self, now: float) -> None:
         views: dict[str, dict[str, Any]] = {}

@@ -243,6 +243,7 @@ class Settings:
     batch_within_seconds: float = 0.2
     sla_check_interval_seconds: float = 1.0
     analyse_behaviour: bool = True  # sentiment, crisis, tone-deaf, templated, topics
+    behaviour_snapshot_seconds: float = 30.0
     # Test/demo workarounds for tansu 0.6 (see docs/tansu.md); production Kafka needs none.
     producer_max_batch_size: int | None = None
     session_timeout_seconds: float = 30.0
@@ -284,6 +285,7 @@ ENVIRONMENT = {
     "data_dir": ("BRANDPULSE_DATA_DIR", str),
     "web_port": ("BRANDPULSE_WEB_PORT", int),
     "analyse_behaviour": ("BRANDPULSE_ANALYSE_BEHAVIOUR", boolean),
+    "behaviour_snapshot_seconds": ("BRANDPULSE_BEHAVIOUR_SNAPSHOT_SECONDS", float),
 }
 
 

@@ -160,6 +160,7 @@ class ReplyBook:
         self._due: list[tuple[float, str]] = []  # (deadline, id), lazily cleaned
         self._by_age: dict[str, list[tuple[float, str]]] = {}  # platform -> (created, id)
         self._pending_count: dict[str, int] = dict.fromkeys(brand.platforms, 0)
+        self.latest_loaded = -math.inf  # newest created_at restored by load_bucket
 
     # -- helpers -------------------------------------------------------------------------
     def deadline_for(self, created_at: float) -> float:
@@ -371,6 +372,7 @@ class ReplyBook:
             deadline = self.deadline_for(created_at) if needs else math.inf
             record = AudienceRecord(message_id, platform, created_at, needs, deadline,
                                     answered_at, breached, expired)
+            self.latest_loaded = max(self.latest_loaded, created_at)
             bucket.audience[message_id] = record
             bucket.changed.add(message_id)
             if not needs:
@@ -385,6 +387,7 @@ class ReplyBook:
                 self._track_pending(record)
         for post_id, platform, created_at, reply_to in data["p"]:
             bucket.posts[post_id] = [post_id, platform, created_at, reply_to]
+            self.latest_loaded = max(self.latest_loaded, created_at)
             if reply_to is None:
                 counts.broadcasts += 1
             else:

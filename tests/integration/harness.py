@@ -31,7 +31,7 @@ class Worker:
     """A `brandpulse worker` subprocess with its own /metrics port."""
 
     def __init__(self, broker_url: str, brands_path: Path, workdir: Path, app_id: str,
-                 name: str = "worker") -> None:
+                 name: str = "worker", env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.log_path = workdir / f"{name}.log"
         command = [sys.executable, "-m", "streams.cli", "worker", "--broker", broker_url,
@@ -39,7 +39,7 @@ class Worker:
                    "--app-id", app_id, "--data-dir", str(workdir / f"{name}-data"),
                    "--tansu-compat", "--loglevel", "info"]
         self._log = open(self.log_path, "wb")  # noqa: SIM115
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, env=env)
 

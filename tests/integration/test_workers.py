@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,9 @@ def message(brand: str, id: str, minute: int) -> tuple[str, bytes, bytes]:
                         created_at=f"2026-11-02T10:{minute:02d}:00Z")
 
 
-def reply(brand: str, id: str, to: str, minute: int) -> tuple[str, bytes, bytes]:
-    return event_record("brand", id=id, brand=brand, author="support", text="hello",
+def reply(brand: str, id: str, to: str, minute: int,
+          text: str = "hello") -> tuple[str, bytes, bytes]:
+    return event_record("brand", id=id, brand=brand, author="support", text=text,
                         created_at=f"2026-11-02T10:{minute:02d}:00Z", in_reply_to=to)
 
 
@@ -72,16 +74,24 @@ def test_two_workers_split_partitions_and_each_brand_has_one_owner(
 
 def test_killed_worker_restarts_from_its_tables_without_double_counting(
         broker: EmbeddedBroker, brands_file: Path, tmp_path: Path, app_id: str) -> None:
-    first = Worker(broker.url, brands_file, tmp_path, app_id, "before-crash")
+    fast_snapshots = {"BRANDPULSE_BEHAVIOUR_SNAPSHOT_SECONDS": "1"}
+    first = Worker(broker.url, brands_file, tmp_path, app_id, "before-crash", fast_snapshots)
+    canned = "Thanks for reaching out, please send us a DM with your order number"
     try:
         wait_until(lambda: first.value("brandpulse_assigned_partitions") == 6, STARTUP,
                    "assignment", first.log)
         history = [message("acme", "m1", 0), reply("acme", "r1", "m1", 5),
                    message("acme", "m2", 10)]
+        # Umbrella answers everyone with one pasted line: behaviour state worth recovering.
+        history += [message("umbrella", f"u{i}", i) for i in range(6)]
+        history += [reply("umbrella", f"ur{i}", f"u{i}", i + 1, text=canned) for i in range(6)]
         produce(broker.url, history)
         wait_until(lambda: first.value("brandpulse_first_response_seconds_count",
                                        brand="acme", platform="twitter") == 1,
                    60, "the first response before the crash", first.log)
+        wait_until(lambda: first.value("brandpulse_templated_reply_ratio",
+                                       brand="umbrella") == 1.0, 30, "canned replies seen")
+        time.sleep(3)  # at least one behaviour snapshot
     finally:
         first.kill()  # SIGKILL: no clean shutdown, no final commit
 
@@ -89,6 +99,12 @@ def test_killed_worker_restarts_from_its_tables_without_double_counting(
     try:
         wait_until(lambda: second.value("brandpulse_assigned_partitions") == 6, STARTUP,
                    "assignment after restart", second.log)
+        # Recovered from the tables before any new event arrives.
+        wait_until(lambda: second.value("brandpulse_templated_reply_ratio",
+                                        brand="umbrella") == 1.0, 30,
+                   "the behaviour state recovered", second.log)
+        assert second.value("brandpulse_unanswered_messages", brand="acme",
+                            platform="twitter") == 1
         # Redelivery of everything (as after a crash before commit) plus one new reply.
         produce(broker.url, [*history, reply("acme", "r2", "m2", 40)])
         acme = {"brand": "acme", "platform": "twitter"}
