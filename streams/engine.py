@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from streams.config import BrandsConfig
-from streams.core.behaviour import BehaviourBook, BehaviourSnapshot
+from streams.core.behaviour import BehaviourBook, BehaviourObservation, BehaviourSnapshot
 from streams.core.clock import EventClock
 from streams.core.conversation import (
     ConversationSnapshot,
@@ -31,6 +31,8 @@ from streams.core.sla import (
     requires_reply,
 )
 from streams.events import Side, SocialEvent
+
+AnyObservation = Observation | BehaviourObservation
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,22 +68,23 @@ class Engine:
             book = self.books[brand] = ReplyBook(config, self.breach_grace_seconds)
         return book
 
-    def ingest(self, event: SocialEvent, wall: float = 0.0) -> list[Observation]:
+    def ingest(self, event: SocialEvent, wall: float = 0.0) -> list[AnyObservation]:
         """Apply one validated event; returns what it changed that is worth counting."""
         now = self.clock.observe(event.created_at, wall)
         book = self.book(event.brand)
+        observations: list[AnyObservation]
         if event.side is Side.AUDIENCE:
             observations = book.add_message(event, requires_reply(event, book.brand), now)
         else:
             observations = book.add_post(event, now)
         if self.analyse_behaviour and not isinstance(observations[0],
                                                      DuplicateEvent | LateEvent):
-            observations.extend(self.behaviour.on_event(event))  # type: ignore[arg-type]
+            observations.extend(self.behaviour.on_event(event))
         return observations
 
-    def ingest_all(self, events: Iterable[SocialEvent]) -> list[Observation]:
+    def ingest_all(self, events: Iterable[SocialEvent]) -> list[AnyObservation]:
         """Offline path: apply events in order, letting the clock breach as it goes."""
-        observations: list[Observation] = []
+        observations: list[AnyObservation] = []
         for event in events:
             observations.extend(self.ingest(event))
             observations.extend(self.advance(self.clock.now()))

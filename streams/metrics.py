@@ -26,11 +26,10 @@ from streams.core.sla import (
     FirstResponse,
     LateEvent,
     MessageCounted,
-    Observation,
     PostCounted,
     SlaBreached,
 )
-from streams.engine import BrandSnapshot
+from streams.engine import AnyObservation, BrandSnapshot
 from streams.events import RejectReason
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
@@ -178,7 +177,7 @@ class BrandpulseMetrics:
                 if brand.business_hours is not None:
                     self.first_response_business.labels(name, platform)
 
-    def record(self, observations: Iterable[Observation]) -> None:
+    def record(self, observations: Iterable[AnyObservation]) -> None:
         """Turn the core's observations into counter increments and histogram samples.
 
         Identical observations are counted together first: a batch of thousands of events

@@ -65,6 +65,9 @@ class ToneDeafPost:
         })
 
 
+BehaviourObservation = LanguageCounted | TemplatedReply | ToneDeafPost
+
+
 class RollingMean:
     """Mean of values in the last hour of event time, in 5-minute buckets."""
 
@@ -125,9 +128,9 @@ class BrandBehaviour:
             self._engaged[event.id] = at
 
     def on_post(self, event: SocialEvent, doc: Doc,
-                crises: list[DeclaredCrisis]) -> list[object]:
+                crises: list[DeclaredCrisis]) -> list[BehaviourObservation]:
         at = event.created_at
-        observations: list[object] = []
+        observations: list[BehaviourObservation] = []
         if event.in_reply_to is None:
             self._broadcasts[event.id] = at
             self.topics.add_broadcast(at, doc)
@@ -208,7 +211,7 @@ class BehaviourBook:
             crises.append(DeclaredCrisis("audience crisis detected across brands"))
         return crises
 
-    def on_event(self, event: SocialEvent) -> list[object]:
+    def on_event(self, event: SocialEvent) -> list[BehaviourObservation]:
         doc = prepare(event.text)
         behaviour = self.brand(event.brand)
         if event.side is Side.AUDIENCE:
