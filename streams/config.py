@@ -237,7 +237,6 @@ class Settings:
     replication_factor: int = 1
     topics: TopicNames = field(default_factory=TopicNames)
     data_dir: str = "./brandpulse-data"
-    web_port: int = 6066
     max_event_bytes: int = 64 * 1024
     batch_size: int = 2000
     batch_within_seconds: float = 0.2
@@ -253,11 +252,9 @@ class Settings:
         if not self.broker.startswith(("kafka://", "aiokafka://")):
             raise ConfigError(f"broker: {self.broker!r} is not a Kafka URL. Fix: write "
                               "kafka://HOST:PORT (several separated by ';')")
-        for name in ("metrics_port", "web_port"):
-            port = getattr(self, name)
-            if not 0 <= port <= 65535:
-                raise ConfigError(f"{name}: {port} is not a TCP port. Fix: use 1-65535 "
-                                  "(0 picks a free one)")
+        if not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"metrics_port: {self.metrics_port} is not a TCP port. Fix: use "
+                              "1-65535 (0 picks a free one)")
         if self.partitions < 1:
             raise ConfigError(f"partitions: {self.partitions}. Fix: use a positive count, the "
                               "same for both input topics")
@@ -283,7 +280,6 @@ ENVIRONMENT = {
     "app_id": ("BRANDPULSE_APP_ID", str),
     "partitions": ("BRANDPULSE_PARTITIONS", int),
     "data_dir": ("BRANDPULSE_DATA_DIR", str),
-    "web_port": ("BRANDPULSE_WEB_PORT", int),
     "analyse_behaviour": ("BRANDPULSE_ANALYSE_BEHAVIOUR", boolean),
     "behaviour_snapshot_seconds": ("BRANDPULSE_BEHAVIOUR_SNAPSHOT_SECONDS", float),
 }
