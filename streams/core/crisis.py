@@ -17,10 +17,9 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Final
 
-from streams.core.text import STOPWORDS, Doc, content_tokens, fold, prepare
+from streams.core.text import DATA_DIR, STOPWORDS, Doc, content_tokens, fold, prepare
 
 __all__ = [
     "CrisisDetector",
@@ -33,8 +32,6 @@ __all__ = [
     "crisis_terms",
     "matching_crisis",
 ]
-
-DATA_DIR: Final = Path(__file__).resolve().parent.parent / "data"
 
 STRONG: Final = 2
 WEAK: Final = 1

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from streams.core.lang import detect_lang
-from streams.core.text import Doc, fold, prepare, tokenize
+from streams.core.text import DATA_DIR, Doc, fold, prepare, tokenize
 
 __all__ = [
     "NEGATIVE_THRESHOLD",
@@ -29,8 +29,6 @@ __all__ = [
     "polarity_doc",
     "sentiment_label",
 ]
-
-DATA_DIR: Final = Path(__file__).resolve().parent.parent / "data"
 
 #: Three-class decision thresholds on the polarity score (same convention as VADER).
 POSITIVE_THRESHOLD: Final = 0.05

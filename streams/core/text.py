@@ -12,10 +12,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 from typing import Final
+
+#: The lexicons and vocabularies shipped with the package (see streams/data/NOTICE.md).
+DATA_DIR: Final = Path(__file__).resolve().parent.parent / "data"
 
 __all__ = [
     "BOUNDARY_TOKENS",
+    "DATA_DIR",
     "STOPWORDS",
     "STOPWORDS_EN",
     "STOPWORDS_FR",
