@@ -211,6 +211,12 @@ class BehaviourBook:
             crises.append(DeclaredCrisis("audience crisis detected across brands"))
         return crises
 
+    def in_crisis(self, brand: str, at: float) -> bool:
+        """Whether any crisis applies to `brand` at `at`, without building the crisis list:
+        asked for every audience message."""
+        return (self.detected(brand, at) or self.detected(GLOBAL, at)
+                or any(c.is_active(at) for c in self.declared.values()))
+
     def on_event(self, event: SocialEvent) -> list[BehaviourObservation]:
         doc = prepare(event.text)
         behaviour = self.brand(event.brand)
@@ -219,7 +225,7 @@ class BehaviourBook:
             # Other languages are neutral: we have no lexicon to read them with.
             sentiment = polarity_doc(doc, lang) if lang != "other" else 0.0
             signal = crisis_match(doc).signal
-            in_crisis = bool(self.active_crises(event.brand, event.created_at))
+            in_crisis = self.in_crisis(event.brand, event.created_at)
             behaviour.on_audience(event, doc, lang, sentiment, signal, in_crisis)
             self.global_crisis.observe(event.created_at, signal, sentiment)
             return [LanguageCounted(event.brand, lang)]
