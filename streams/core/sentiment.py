@@ -98,7 +98,7 @@ _MEMO_LIMIT: Final = 200_000
 _SQUASH_RE: Final = re.compile(r"(\w)\1{2,}")
 #: First tokens of brandpulse's own negative English entries (customer-care complaints):
 #: such a complaint is first-hand even when written impersonally ("app keeps timing out").
-#: Filled once by _build() from lexicon_en_extra.txt.
+#: Filled once by _build() from lexicon_en_extra.txt (not from lexicon_en_general.txt).
 _COMPLAINT_STARTS: set[str] = set()
 
 #: Sarcasm markers (English): a tag or formula that declares the message ironic reverses
@@ -454,6 +454,7 @@ def _build() -> tuple[_Language, _Language]:
     symbols = {k: v for k, v in vader.items() if not k[:1].isalnum()}
     symbols.update(_load_emoji(en_words))
     en_lexicon = dict(en_words)
+    en_lexicon.update(load_valence_file(DATA_DIR / "lexicon_en_general.txt"))
     extra = load_valence_file(DATA_DIR / "lexicon_en_extra.txt")
     en_lexicon.update(extra)
     _COMPLAINT_STARTS.update(tokenize(k)[0] for k, v in extra.items() if v < 0 and tokenize(k))

@@ -1,9 +1,8 @@
 """Acceptance on the shared evaluation sets (skipped when the files are absent).
 
-The files are read by path and never copied into the project. Floors sit a little below
-the measured values (see docs/analysis.md) so that a regression fails; the 0.60 macro-F1
-project target is reported by bench/eval_sentiment.py, not asserted here, because it is not
-reached on the English sets.
+The files are read by path and never copied into the project. Sentiment is held to the
+project target (macro-F1 >= 0.60 on every set; measured values in docs/analysis.md); the
+scorer is deterministic, so a value at the target is stable, and any regression fails.
 """
 
 from __future__ import annotations
@@ -44,9 +43,9 @@ def _macro_f1(gold: list[str], predicted: list[str]) -> float:
 @pytest.mark.parametrize(
     ("name", "floor"),
     [
-        ("en_semeval2017_dev.csv", 0.54),
-        ("en_airline_brands_dev.csv", 0.54),
-        ("fr_deft2017_dev.csv", 0.56),
+        ("en_semeval2017_dev.csv", 0.60),
+        ("en_airline_brands_dev.csv", 0.60),
+        ("fr_deft2017_dev.csv", 0.60),
     ],
 )
 def test_sentiment_macro_f1_floor(name: str, floor: float) -> None:

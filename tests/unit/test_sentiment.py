@@ -312,3 +312,23 @@ def test_english_emoji_weights_surprise_is_not_anger() -> None:
 def test_english_question_is_weaker_evidence() -> None:
     assert label("any good deals this weekend?", "en") == "neutral"
     assert label("any good deals this weekend? amazing prices, love them", "en") == "positive"
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("@user you are all a bunch of nazis", "en"),
+        ("what a bigot", "en"),
+        ("the guy is a crook and a hypocrite", "en"),
+        ("ce ministre est un facho", "fr"),
+        ("quelle bande de guignols", "fr"),
+    ],
+)
+def test_pejorative_labels_are_judgements(text: str, lang: str) -> None:
+    # Name-calling carries no opinion word of the general lexicons, yet it judges.
+    assert label(text, lang) == "negative"
+
+
+def test_pejorative_label_in_a_headline_is_held_to_the_report_margin() -> None:
+    # Impersonal reporting of the same word stays weaker than first-hand name-calling.
+    assert polarity("Dictator visits the capital") > polarity("you are a dictator")
