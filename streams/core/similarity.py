@@ -6,9 +6,9 @@ remaining word 2-shingles then differs by a few bits between templated replies.
 Hashes are stable across processes (blake2b of tokens, never Python's salted ``hash``).
 
 Speed: SimHash needs, per shingle, a vote on each of 64 bit positions; a Python loop over
-shingles and bits costs ~50 µs per reply. Here every step is a C-level operation on one big
-integer or bytes object for the whole reply (see :func:`simhash_tokens`), so the cost is a
-few microseconds whatever the vocabulary.
+shingles and bits costs ~50 µs per reply. Here the votes are counted in bytes of one big
+integer with C-level operations (cached per-token spreads for ordinary replies, one packed
+integer for long texts), so a reply costs a few microseconds.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import pairwise, repeat
+from operator import xor
 from typing import Final
 
 from streams.core.text import Doc, prepare
@@ -57,6 +58,12 @@ _ASCII_DIGIT_TO_BIT: Final = bytes((b - 48) & 1 for b in range(256))  # b"0"/b"1
 #: Left rotation applied to the second token's hash of a shingle (so (a, b) != (b, a)).
 _ROTATION: Final = 23
 _LANE_MASKS: dict[int, tuple[int, int]] = {}
+#: Shingles that fit 8-bit counters with their top bit free for the majority test.
+_SHORT_FEATURES: Final = 127
+#: Per-token spread hashes (see _simhash_short); ~200 bytes per token, hence the bound.
+_SPREAD: dict[str, int] = {}
+_SPREAD_ROTATED: dict[str, int] = {}
+_SPREAD_LIMIT: Final = 50_000
 
 
 def _token_digest(token: str) -> bytes:
@@ -163,17 +170,71 @@ def shingle_hashes(tokens: list[str]) -> list[int]:
     return [a ^ (((b << rot) | (b >> (64 - rot))) & MASK64) for a, b in pairwise(hashes)]
 
 
-def simhash_tokens(tokens: list[str]) -> int:
-    """64-bit SimHash over word 2-shingles (a single token is its own shingle).
+def _spread(value: int) -> int:
+    """One byte per bit of a 64-bit value, least significant first (bit k -> byte k)."""
+    return int.from_bytes(bin(value)[:1:-1].encode("ascii").translate(_ASCII_DIGIT_TO_BIT),
+                          "little")
 
-    All shingles are processed at once with C-level big-integer and bytes operations:
-    token hashes are packed into one integer (one 64-bit lane per token), shingle hashes
-    are a lane-wise XOR/rotation of it, every bit is spread into its own counter byte(s) with
+
+def _learn_spreads(token: str) -> None:
+    if len(_SPREAD) >= _SPREAD_LIMIT:
+        _SPREAD.clear()
+        _SPREAD_ROTATED.clear()
+    h = int.from_bytes(_token_digest(token), "little")
+    _SPREAD[token] = _spread(h)
+    _SPREAD_ROTATED[token] = _spread(((h << _ROTATION) | (h >> (64 - _ROTATION))) & MASK64)
+
+
+def _majority_bits(counters: int, features: int, width: int) -> int:
+    """Bit k is set when more than half of the features have it: add (top - t) to every
+    counter (t = majority count, top = its sign bit) and read each counter's top bit."""
+    majority = features // 2 + 1
+    if width == 1:
+        counters += (0x80 - majority) * _REPEAT8
+        top_bytes = counters.to_bytes(64, "little")
+    else:
+        counters += (0x8000 - majority) * _REPEAT16
+        top_bytes = counters.to_bytes(128, "little")[1::2]
+    return int(top_bytes.translate(_HIGH_BIT_TO_DIGIT)[::-1], 2)
+
+
+def simhash_tokens(tokens: list[str]) -> int:
+    """64-bit SimHash over word 2-shingles (a single token is its own shingle)."""
+    if not tokens:
+        return 0
+    if len(tokens) <= _SHORT_FEATURES + 1:
+        return _simhash_short(tokens)
+    return _simhash_long(tokens)
+
+
+def _simhash_short(tokens: list[str]) -> int:
+    """Up to 127 shingles: 8-bit counters, summed from per-token cached spreads.
+
+    Spreading (bit k -> byte k) commutes with XOR, and a rotation of the hash is a rotation
+    of its spread, so a shingle's counter block is spread(h(a)) XOR spread(rotl(h(b))), both
+    cached per token: the whole vote is one C-level sum of XORs.
+    """
+    plain = list(map(_SPREAD.get, tokens))
+    if None in plain:
+        for token in tokens:
+            if token not in _SPREAD:
+                _learn_spreads(token)
+        plain = list(map(_SPREAD.get, tokens))
+    if len(tokens) == 1:
+        return _majority_bits(plain[0], 1, 1)  # type: ignore[arg-type]
+    plain.pop()
+    counters = sum(map(xor, plain, map(_SPREAD_ROTATED.get, tokens[1:])))  # type: ignore[arg-type]
+    return _majority_bits(counters, len(tokens) - 1, 1)
+
+
+def _simhash_long(tokens: list[str]) -> int:
+    """128 shingles or more: 16-bit counters, all shingles at once.
+
+    Token hashes are packed into one integer (one 64-bit lane per token), shingle hashes
+    are a lane-wise XOR/rotation of it, every bit is spread into its own 16-bit counter with
     ``bytes.translate`` and extended-slice assignment, and the per-shingle counter blocks
     are summed by folding the integer in halves.
     """
-    if not tokens:
-        return 0
     if len(tokens) > _MAX_FEATURES:
         tokens = tokens[: _MAX_FEATURES + 1]
     digests = list(map(_TOKEN_DIGESTS.get, tokens))
@@ -181,44 +242,23 @@ def simhash_tokens(tokens: list[str]) -> int:
         digests = [d or _token_digest(t) for t, d in zip(tokens, digests, strict=True)]
     packed = int.from_bytes(b"".join(digests), "little")
     lanes = len(digests) - 1
-    if lanes == 0:
-        features, lanes = packed, 1
-    else:
-        high_mask, low_mask = _lane_masks(lanes)
-        second = packed >> 64  # lane i holds token i + 1
-        rotated = ((second << _ROTATION) & high_mask) | ((second >> (64 - _ROTATION)) & low_mask)
-        features = (packed & ((1 << (64 * lanes)) - 1)) ^ rotated
-    # Counters are 8 bits wide when they cannot reach 0x80 (up to 127 shingles), else 16.
-    width = 1 if lanes < 0x80 else 2
-    if width == 1:
-        # One byte per bit, least significant first: the binary digits of the packed
-        # hashes, reversed and mapped "0"/"1" -> 0/1 (missing high zeros change nothing).
-        acc = int.from_bytes(
-            bin(features)[:1:-1].encode("ascii").translate(_ASCII_DIGIT_TO_BIT), "little"
-        )
-    else:
-        hashes = features.to_bytes(8 * lanes, "little")
-        expanded = bytearray(16 * len(hashes))
-        for k in range(8):
-            expanded[2 * k :: 16] = hashes.translate(_BIT_OF[k])
-        acc = int.from_bytes(expanded, "little")
-    block_bits = 512 * width
+    high_mask, low_mask = _lane_masks(lanes)
+    second = packed >> 64  # lane i holds token i + 1
+    rotated = ((second << _ROTATION) & high_mask) | ((second >> (64 - _ROTATION)) & low_mask)
+    features = (packed & ((1 << (64 * lanes)) - 1)) ^ rotated
+    hashes = features.to_bytes(8 * lanes, "little")
+    expanded = bytearray(16 * len(hashes))
+    for k in range(8):
+        expanded[2 * k :: 16] = hashes.translate(_BIT_OF[k])
+    counters = int.from_bytes(expanded, "little")
+    block_bits = 1024
     blocks = lanes
     while blocks > 1:  # sum the per-shingle counter blocks; counters never carry
         half = (blocks + 1) // 2
         shift = block_bits * half
-        acc = (acc & ((1 << shift) - 1)) + (acc >> shift)
+        counters = (counters & ((1 << shift) - 1)) + (counters >> shift)
         blocks = half
-    # Bit k is set when more than half of the shingles have it: add (top - t) to every
-    # counter (t = majority count, top = its sign bit) and read each counter's top bit.
-    majority = lanes // 2 + 1
-    if width == 1:
-        acc += (0x80 - majority) * _REPEAT8
-        top_bytes = acc.to_bytes(64, "little")
-    else:
-        acc += (0x8000 - majority) * _REPEAT16
-        top_bytes = acc.to_bytes(128, "little")[1::2]
-    return int(top_bytes.translate(_HIGH_BIT_TO_DIGIT)[::-1], 2)
+    return _majority_bits(counters, lanes, 2)
 
 
 def simhash(text: str | Doc) -> int:

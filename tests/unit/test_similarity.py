@@ -82,6 +82,11 @@ def test_vectorised_simhash_equals_the_bit_by_bit_definition() -> None:
         assert simhash_tokens(tokens) == brute_force_simhash(tokens)
     many = [f"t{i % 37}" for i in range(300)]  # > 127 shingles: 16-bit counters
     assert simhash_tokens(many) == brute_force_simhash(many)
+    # Both sides of the 8-bit/16-bit counter boundary (127 and 128 shingles), with one
+    # shingle repeated so that its bits sit exactly at the majority threshold.
+    for n in (2, 3, 127, 128, 129):
+        tokens = ["same", "pair"] * (n // 2) + [f"u{i}" for i in range(n - 2 * (n // 2))]
+        assert simhash_tokens(tokens) == brute_force_simhash(tokens), n
 
 
 def test_fingerprint_is_64_bit_and_stable_across_processes() -> None:
