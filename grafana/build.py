@@ -565,7 +565,7 @@ def crisis() -> db.Dashboard:
         BEHAVIOUR + "Per scope: a brand, or 'global' for a platform-wide crisis.",
         [query("max by (scope) (brandpulse_crisis_active)", "{{scope}}")],
         "none",
-        16,
+        14,
         6,
     ).mappings(
         [
@@ -582,9 +582,21 @@ def crisis() -> db.Dashboard:
             "Brands in crisis",
             BEHAVIOUR + "Brands affected by their own or a global crisis.",
             [query("sum(brand:brandpulse_crisis_active:max)", instant=True)],
-            w=8,
+            w=5,
             h=6,
             steps=[(None, "green"), (1, "red")],
+            decimals=0,
+        )
+    ).with_panel(
+        single_stat(
+            "Global scope sources",
+            BEHAVIOUR + "Worker processes whose audience counts the global crisis scope "
+            "combines (lowest across workers). Fewer than the running workers means some "
+            "worker's shares do not arrive: its global verdict sees only part of the stream.",
+            [query("min(brandpulse_crisis_share_sources)", instant=True)],
+            w=5,
+            h=6,
+            steps=[(None, "orange"), (1, "green")],
             decimals=0,
         )
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -24,7 +25,9 @@ from streams.events import (
     Side,
     dead_letter_record,
     decode_crisis_command,
+    decode_crisis_share,
     decode_event,
+    encode_crisis_share,
 )
 
 log = logging.getLogger(__name__)
@@ -102,27 +105,40 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
             lag = highwater - (read + 1 if read is not None else 0)
             metrics.set_consumer_lag(tp.topic, tp.partition, max(0, lag))
 
+    @app.timer(settings.crisis_share_seconds)
+    async def share_crisis_counts() -> None:
+        """This worker's audience counts, for every worker's global crisis scope."""
+        if not settings.analyse_behaviour:
+            return
+        share = engine.behaviour.global_crisis.take_share()
+        if share is not None:
+            await runtime.crisis_shares_topic.send(
+                key=share.source.encode(),
+                value=encode_crisis_share(share, engine.behaviour.global_crisis.bucket_seconds))
+
+    def apply_control(value: bytes | None) -> Rejection | None:
+        command = decode_crisis_command(value)
+        if isinstance(command, Rejection):
+            return command
+        apply_crisis_command(engine.behaviour, command)
+        return None
+
+    def apply_share(value: bytes | None) -> Rejection | None:
+        shared = engine.behaviour.global_crisis
+        share = decode_crisis_share(value, shared.bucket_seconds)
+        if isinstance(share, Rejection):
+            return share
+        shared.merge(share)
+        return None
+
     @app.task
     async def follow_declared_crises() -> None:
-        """Every worker reads the whole control topic (no consumer group), from the start."""
-        consumer = AIOKafkaConsumer(
-            topics.control, bootstrap_servers=bootstrap_servers(settings.broker),
-            group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
-        await consumer.start()
-        try:
-            while True:
-                batches = await consumer.getmany(timeout_ms=1000)
-                for records in batches.values():
-                    for record in records:
-                        command = decode_crisis_command(record.value)
-                        if isinstance(command, Rejection):
-                            metrics.rejected_event(command.reason.value)
-                            log.warning("bad control record at offset %d: %s",
-                                        record.offset, command.detail)
-                        else:
-                            apply_crisis_command(engine.behaviour, command)
-        finally:
-            await consumer.stop()
+        await _follow_from_start(runtime, topics.control, apply_control)
+
+    @app.task
+    async def follow_crisis_shares() -> None:
+        if settings.analyse_behaviour:
+            await _follow_from_start(runtime, topics.crisis_shares, apply_share)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
@@ -143,3 +159,25 @@ async def _dead_letter(runtime: Runtime, event: Any, rejection: Rejection) -> No
     record = dead_letter_record(event.value, rejection, message.topic, message.partition,
                                 message.offset)
     await runtime.dead_letter_topic.send(key=message.key, value=record)
+
+
+async def _follow_from_start(runtime: Runtime, topic: str,
+                             apply: Callable[[bytes | None], Rejection | None]) -> None:
+    """Every worker reads the whole topic (no consumer group), from the start, for ever.
+    A bad record is counted and logged, never fatal: nobody owns it to dead-letter it."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap_servers(runtime.settings.broker),
+        group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=1000)
+            for records in batches.values():
+                for record in records:
+                    rejection = apply(record.value)
+                    if rejection is not None:
+                        runtime.metrics.rejected_event(rejection.reason.value)
+                        log.warning("bad %s record at offset %d: %s", topic, record.offset,
+                                    rejection.detail)
+    finally:
+        await consumer.stop()

@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import pickle
+import socket
 import time
+import uuid
 from typing import Any
 
 import faust
@@ -23,6 +26,7 @@ from kafka.partitioner.default import murmur2
 
 from streams.config import BrandsConfig, Settings
 from streams.core.behaviour import GLOBAL
+from streams.core.crisis import CrisisStatus, DeclaredCrisis
 from streams.engine import Engine
 from streams.metrics import BrandpulseMetrics
 
@@ -53,7 +57,11 @@ class Runtime:
         self.settings = settings
         self.brands = brands
         self.metrics = metrics
-        self.engine = Engine(brands, analyse_behaviour=settings.analyse_behaviour)
+        # This process's name in the counts it shares for the global crisis scope: a
+        # restarted worker is a new source (see streams/core/shared_crisis.py).
+        self.crisis_source = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.engine = Engine(brands, analyse_behaviour=settings.analyse_behaviour,
+                             crisis_source=self.crisis_source)
         topics = settings.topics
         self.input_topic = app.topic(
             topics.audience_messages, topics.brand_posts,
@@ -64,6 +72,9 @@ class Runtime:
             partitions=1, replicas=settings.replication_factor)
         self.alerts_topic = app.topic(
             topics.alerts, key_serializer="raw", value_serializer="raw",
+            partitions=1, replicas=settings.replication_factor)
+        self.crisis_shares_topic = app.topic(
+            topics.crisis_shares, key_serializer="raw", value_serializer="raw",
             partitions=1, replicas=settings.replication_factor)
         self.state_table = app.Table(
             "sla-state", key_type=bytes, value_type=bytes, partitions=settings.partitions)
@@ -77,6 +88,7 @@ class Runtime:
         self.needs_sync = True  # rebuild from the table before the next batch
         # What the web API serves: replaced whole by the SLA timer, read by the HTTP thread.
         self.brand_views: dict[str, dict[str, Any]] = {}
+        self.crisis_view: dict[str, Any] = {}
 
     def wall(self) -> float:
         return time.time()
@@ -171,15 +183,21 @@ class Runtime:
             views[brand] = brand_view(snapshot)
         if self.settings.analyse_behaviour:
             behaviour = self.engine.behaviour
-            declared = any(c.is_active(now) for c in behaviour.declared.values())
-            self.metrics.publish_global_crisis(declared or behaviour.detected(GLOBAL, now))
+            declared = [c for c in behaviour.declared.values() if c.is_active(now)]
+            shared = behaviour.global_crisis
+            self.metrics.publish_global_crisis(bool(declared) or behaviour.detected(GLOBAL, now),
+                                               shared.sources)
+            self.crisis_view = crisis_view(shared.detector.status(), shared.sources, declared)
         self.brand_views = views
 
     def api(self, path: str) -> dict[str, Any] | None:
-        """GET /api/brands and /api/brands/NAME: per-brand state, top audience topics."""
+        """GET /api/brands, /api/brands/NAME (per-brand state, top audience topics) and
+        /api/crisis (the global scope's signals and the active declared crises)."""
         views = self.brand_views
         if path.rstrip("/") == "/api/brands":
             return {"brands": sorted(views)}
+        if path.rstrip("/") == "/api/crisis":
+            return self.crisis_view
         prefix = "/api/brands/"
         if path.startswith(prefix):
             return views.get(path[len(prefix):].rstrip("/"))
@@ -207,6 +225,24 @@ def brand_view(snapshot: Any) -> dict[str, Any]:
         "topic_alignment": number(behaviour.topic_alignment),
         "audience_replies_per_broadcast": number(behaviour.audience_replies_per_broadcast),
         "top_audience_terms": [[term, count] for term, count in behaviour.top_audience_terms],
+    }
+
+
+def crisis_view(status: CrisisStatus, sources: int,
+                declared: list[DeclaredCrisis]) -> dict[str, Any]:
+    """JSON-ready view of the global crisis scope."""
+    return {
+        "global": {
+            "active": status.active, "since": status.since, "signals": status.signals,
+            "volume_last_hour": status.volume,
+            "vocabulary_rate": round(status.vocabulary_rate, 6),
+            "spike": status.spike, "baseline_hourly_mean": round(status.baseline_mean, 6),
+            "sentiment_dip": status.sentiment_dip,
+            "sentiment_mean": round(status.sentiment_mean, 6),
+            "baseline_sentiment": round(status.baseline_sentiment, 6),
+            "sources": sources,
+        },
+        "declared": [{"name": c.name, "start": c.start, "end": c.end} for c in declared],
     }
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 from streams.config import ConfigError, Settings, TopicNames
 
 READY_TIMEOUT_SECONDS = 20.0
+#: Retention of the crisis-shares topic: the global detector window (25 h) plus 1 h.
+CRISIS_SHARE_RETENTION_MS = 26 * 3600 * 1000
 
 
 def bootstrap_servers(broker_url: str) -> list[str]:
@@ -113,7 +115,7 @@ class EmbeddedBroker:
 
 
 def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
-    """Create the input and dead-letter topics explicitly (never broker auto-creation).
+    """Create every brandpulse topic explicitly (never broker auto-creation).
 
     Both input topics get the same partition count so they are co-partitioned by brand.
     Returns the names created; existing topics are kept but their partition count checked.
@@ -128,7 +130,10 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
         topics.dead_letter: 1,
         topics.alerts: 1,
         topics.control: 1,
+        topics.crisis_shares: 1,
     }
+    # Shares older than the global detector's window (25 h) are history nobody reads.
+    configs = {topics.crisis_shares: {"retention.ms": str(CRISIS_SHARE_RETENTION_MS)}}
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -143,7 +148,8 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
     created: list[str] = []
     try:
         existing = set(admin.list_topics())
-        new = [NewTopic(name, partitions, settings.replication_factor)
+        new = [NewTopic(name, partitions, settings.replication_factor,
+                        topic_configs=configs.get(name, {}))
                for name, partitions in wanted.items() if name not in existing]
         if new:
             try:

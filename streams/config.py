@@ -222,6 +222,7 @@ class TopicNames:
     dead_letter: str = "brandpulse.dead-letter"
     alerts: str = "brandpulse.alerts"  # tone-deaf posts, one JSON record each
     control: str = "brandpulse.control"  # operator-declared crises, read by every worker
+    crisis_shares: str = "brandpulse.crisis-shares"  # audience counts for the global scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +244,8 @@ class Settings:
     sla_check_interval_seconds: float = 1.0
     analyse_behaviour: bool = True  # sentiment, crisis, tone-deaf, templated, topics
     behaviour_snapshot_seconds: float = 30.0
+    # How often each worker shares its audience counts for the global crisis scope.
+    crisis_share_seconds: float = 5.0
     # Test/demo workarounds for tansu 0.6 (see docs/tansu.md); production Kafka needs none.
     producer_max_batch_size: int | None = None
     session_timeout_seconds: float = 30.0
@@ -261,6 +264,11 @@ class Settings:
         if self.batch_size < 1 or self.batch_within_seconds <= 0:
             raise ConfigError("batch_size/batch_within_seconds: must be positive. Fix: keep "
                               "the defaults 2000 and 0.2")
+        for name in ("behaviour_snapshot_seconds", "crisis_share_seconds"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name}: {getattr(self, name)!r} is not a positive interval. "
+                                  f"Fix: keep the default "
+                                  f"{Settings.__dataclass_fields__[name].default}")
         return self
 
 
@@ -282,6 +290,7 @@ ENVIRONMENT = {
     "data_dir": ("BRANDPULSE_DATA_DIR", str),
     "analyse_behaviour": ("BRANDPULSE_ANALYSE_BEHAVIOUR", boolean),
     "behaviour_snapshot_seconds": ("BRANDPULSE_BEHAVIOUR_SNAPSHOT_SECONDS", float),
+    "crisis_share_seconds": ("BRANDPULSE_CRISIS_SHARE_SECONDS", float),
 }
 
 

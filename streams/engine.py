@@ -51,12 +51,12 @@ class Engine:
 
     def __init__(self, brands: BrandsConfig,
                  breach_grace_seconds: float = DEFAULT_BREACH_GRACE_SECONDS,
-                 analyse_behaviour: bool = True) -> None:
+                 analyse_behaviour: bool = True, crisis_source: str = "local") -> None:
         self.brands = brands
         self.analyse_behaviour = analyse_behaviour
         self.breach_grace_seconds = breach_grace_seconds
         self.books: dict[str, ReplyBook] = {}
-        self.behaviour = BehaviourBook()
+        self.behaviour = BehaviourBook(crisis_source)
         self.clock = EventClock()
 
     def book(self, brand: str) -> ReplyBook:

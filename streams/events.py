@@ -8,6 +8,7 @@ comments, replies, direct messages). Decoding never raises: a bad record becomes
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ import orjson
 
 from streams.config import BrandsConfig
 from streams.core.crisis import DeclaredCrisis
+from streams.core.shared_crisis import CrisisShare
 
 
 class Side(StrEnum):
@@ -286,3 +288,51 @@ def decode_crisis_command(raw: bytes | None) -> CrisisCommand | Rejection:
         name, lists["keywords"], lists["hashtags"], region if isinstance(region, str) else None,
         start, end))
 
+
+
+# --- Crisis shares: each worker's audience counts for the global crisis scope -------------
+
+#: A share holds at most one retention window of 5-minute buckets (25 h = 300 buckets).
+MAX_CRISIS_SHARE_BYTES = 256 * 1024
+
+
+def encode_crisis_share(share: CrisisShare, bucket_seconds: int) -> bytes:
+    return orjson.dumps({
+        "source": share.source, "first_seen": share.first_seen, "latest": share.latest,
+        "bucket_seconds": bucket_seconds,
+        "buckets": [[key, *counts] for key, counts in sorted(share.buckets.items())],
+    })
+
+
+def decode_crisis_share(raw: bytes | None, bucket_seconds: int) -> CrisisShare | Rejection:
+    """Never raises: a bad share is a Rejection, counted by the worker. Shares made with
+    another bucket width would mix incomparable buckets and are rejected too."""
+    record = load_record(raw, MAX_CRISIS_SHARE_BYTES)
+    if isinstance(record, Rejection):
+        return record
+    if type(record) is not dict:
+        return Rejection(RejectReason.SCHEMA, "crisis share is not a JSON object")
+    source = _identifier(record.get("source"))
+    if source is None:
+        return _missing("source")
+    if record.get("bucket_seconds") != bucket_seconds:
+        return Rejection(RejectReason.SCHEMA, f"bucket_seconds {record.get('bucket_seconds')!r}"
+                         f" differs from this worker's {bucket_seconds}")
+    first_seen, latest = record.get("first_seen"), record.get("latest")
+    if not all(type(v) in (int, float) and math.isfinite(v) for v in (first_seen, latest)):
+        return Rejection(RejectReason.SCHEMA, "first_seen/latest must be finite numbers")
+    buckets: dict[int, tuple[int, int, float]] = {}
+    rows = record.get("buckets")
+    if not isinstance(rows, list):
+        return Rejection(RejectReason.SCHEMA, "field 'buckets' is not a list")
+    for row in rows:
+        if not (isinstance(row, list) and len(row) == 4 and type(row[0]) is int
+                and type(row[1]) is int and type(row[2]) is int
+                and type(row[3]) in (int, float)):
+            return Rejection(RejectReason.SCHEMA, "bucket rows are [key, messages, crisis, "
+                             "sentiment_sum]")
+        key, messages, crisis, sentiment_sum = row
+        if not (0 <= crisis <= messages and abs(sentiment_sum) <= messages + 1e-6):
+            return Rejection(RejectReason.SCHEMA, f"bucket {key}: inconsistent counts")
+        buckets[key] = (messages, crisis, float(sentiment_sum))
+    return CrisisShare(source, float(first_seen), float(latest), buckets)

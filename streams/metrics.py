@@ -121,6 +121,10 @@ class BrandpulseMetrics:
             "brandpulse_crisis_active",
             "1 while a crisis is active for the scope (a brand, or global), else 0.",
             ("scope",), registry=r)
+        self.crisis_share_sources = Gauge(
+            "brandpulse_crisis_share_sources",
+            "Worker processes whose audience counts (last 25 h) the global crisis scope "
+            "combines, this one included.", registry=r)
         self.audience_sentiment = Gauge(
             "brandpulse_audience_sentiment",
             "Mean audience sentiment (-1 to 1) over the last hour, by crisis context.",
@@ -236,8 +240,9 @@ class BrandpulseMetrics:
         self.replies_per_broadcast.labels(brand).set(
             behaviour.audience_replies_per_broadcast)
 
-    def publish_global_crisis(self, active: bool) -> None:
+    def publish_global_crisis(self, active: bool, sources: int) -> None:
         self.crisis_active.labels("global").set(1 if active else 0)
+        self.crisis_share_sources.set(sources)
 
     def forget_brand(self, brand: str) -> None:
         """Remove a brand's gauges: its partition now belongs to another worker."""

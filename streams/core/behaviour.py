@@ -17,6 +17,7 @@ from streams.core.crisis import CrisisDetector, DeclaredCrisis, crisis_match, ma
 from streams.core.lang import detect_lang
 from streams.core.promo import tone_cues, tone_deaf_reason
 from streams.core.sentiment import polarity_doc
+from streams.core.shared_crisis import SharedCrisisScope
 from streams.core.similarity import TemplatedReplyDetector
 from streams.core.text import Doc, prepare
 from streams.core.topics import TopicAlignment
@@ -175,11 +176,15 @@ class BrandBehaviour:
 
 
 class BehaviourBook:
-    """All brands' behaviour plus the global crisis detector and declared crises."""
+    """All brands' behaviour plus the global crisis scope and declared crises.
 
-    def __init__(self) -> None:
+    ``source`` names this worker in the counts it shares for the global scope (see
+    streams/core/shared_crisis.py); an offline run has no peers and keeps the default.
+    """
+
+    def __init__(self, source: str = "local") -> None:
         self.brands: dict[str, BrandBehaviour] = {}
-        self.global_crisis = CrisisDetector()
+        self.global_crisis = SharedCrisisScope(source)
         self.declared: dict[str, DeclaredCrisis] = {}
         self._detected: dict[str, tuple[int, bool]] = {}  # scope -> (minute, active)
 
@@ -197,7 +202,7 @@ class BehaviourBook:
         # Only a later minute refreshes: partitions interleave, so event time seen by the
         # global scope jumps back and forth, and each jump would re-evaluate the detector.
         if cached is None or cached[0] < minute:
-            detector = (self.global_crisis if scope == GLOBAL
+            detector = (self.global_crisis.detector if scope == GLOBAL
                         else self.brand(scope).crisis)
             cached = self._detected[scope] = (minute, detector.crisis_active)
         return cached[1]

@@ -242,6 +242,11 @@ class _Bucket:
     sentiment_sum: float = 0.0
 
 
+def clamp_sentiment(sentiment: float) -> float:
+    """A message's contribution to a sentiment sum: [-1, 1], 0 when not a number."""
+    return max(-1.0, min(1.0, sentiment)) if math.isfinite(sentiment) else 0.0
+
+
 class CrisisDetector:
     """Event-time crisis state for one scope (a brand or global).
 
@@ -312,27 +317,41 @@ class CrisisDetector:
         """
         if not math.isfinite(event_time_s):
             return
+        self.add_counts(int(event_time_s // self.bucket_s), 1, 1 if crisis_term_hits else 0,
+                        clamp_sentiment(sentiment), event_time_s, event_time_s)
+
+    def add_counts(self, bucket_key: int, messages: int, crisis_messages: int,
+                   sentiment_sum: float, first_seen: float, latest: float) -> None:
+        """Account for aggregated counts of one bucket (``bucket_key`` = time // bucket_s).
+
+        Used for single messages and for the counts other workers share for the global
+        scope; counts may be negative corrections of what was added before. ``first_seen``
+        and ``latest`` are the event times the counts' source has seen, so that history and
+        the watermark move as if the messages had been observed here.
+        """
         watermark = self._watermark
-        if watermark is not None and event_time_s < watermark - self.retention_s:
+        if watermark is not None and bucket_key < (watermark - self.retention_s) // self.bucket_s:
             return
-        key = int(event_time_s // self.bucket_s)
-        if watermark is not None and key > self._watermark_key and self._dirty:
+        if watermark is not None and bucket_key > self._watermark_key and self._dirty:
             self._update()  # close the previous bucket: the hysteresis clock ticks per bucket
-        bucket = self._buckets.get(key)
+        bucket = self._buckets.get(bucket_key)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket()
-        bucket.count += 1
-        if crisis_term_hits:
-            bucket.crisis += 1
-        if math.isfinite(sentiment):
-            bucket.sentiment_sum += max(-1.0, min(1.0, sentiment))
-        if self._baseline is not None and key < self._baseline[0]:
+            bucket = self._buckets[bucket_key] = _Bucket()
+        bucket.count += messages
+        bucket.crisis += crisis_messages
+        bucket.sentiment_sum += sentiment_sum
+        if self._baseline is not None and bucket_key < self._baseline[0]:
             self._baseline = None  # a late event changed a baseline hour
-        if self._first_seen is None or event_time_s < self._first_seen:
-            self._first_seen = event_time_s
-        if watermark is None or event_time_s > watermark:
-            self._move_watermark(event_time_s)
+        if self._first_seen is None or first_seen < self._first_seen:
+            self._first_seen = first_seen
+        if watermark is None or latest > watermark:
+            self._move_watermark(latest)
         self._dirty = True
+
+    @property
+    def watermark(self) -> float | None:
+        """Latest event time accounted for (None before the first message)."""
+        return self._watermark
 
     def advance(self, event_time_s: float) -> None:
         """Move the watermark without a message (e.g. on a timer) so that states can end."""

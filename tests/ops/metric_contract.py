@@ -42,6 +42,7 @@ CORE: dict[str, MetricType] = {
 
 BEHAVIOUR: dict[str, MetricType] = {
     "brandpulse_crisis_active": "gauge",
+    "brandpulse_crisis_share_sources": "gauge",
     "brandpulse_audience_sentiment": "gauge",
     "brandpulse_tone_deaf_posts_total": "counter",
     "brandpulse_templated_reply_ratio": "gauge",
@@ -75,6 +76,7 @@ LABELS: dict[str, tuple[str, ...]] = {
     "brandpulse_batch_processing_seconds": (),
     "brandpulse_build_info": ("version",),
     "brandpulse_crisis_active": ("scope",),
+    "brandpulse_crisis_share_sources": (),
     "brandpulse_audience_sentiment": ("brand", "context"),
     "brandpulse_tone_deaf_posts_total": ("brand", "reason"),
     "brandpulse_templated_reply_ratio": ("brand",),
