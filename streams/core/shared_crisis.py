@@ -77,6 +77,8 @@ class SharedCrisisScope:
         own.first_seen = min(own.first_seen, event_time_s)
         own.latest = max(own.latest, event_time_s)
         self._changed.add(key)
+        if len(own.buckets) > 2 * (detector.retention_s // detector.bucket_s):
+            self._prune(own)  # bounded even when nobody takes shares (offline report)
 
     def take_share(self) -> CrisisShare | None:
         """This worker's buckets changed since the last call (None when nothing changed)."""

@@ -180,3 +180,13 @@ def test_bad_shares_are_rejections_not_crashes(record: object, why: str) -> None
     rejection = decode_crisis_share(raw, 300)
     assert isinstance(rejection, Rejection)
     assert rejection.reason.value == why
+
+
+def test_own_counts_stay_bounded_without_taking_shares() -> None:
+    scope = SharedCrisisScope("offline")
+    for hour in range(200):  # 8 days, one message per 5-minute bucket
+        for k in range(12):
+            scope.observe(hour * HOUR + k * 300, False, 0.0)
+    window = scope.detector.retention_s // scope.detector.bucket_s
+    assert len(scope._own.buckets) <= 2 * window + 1
+    assert scope.detector.status().volume == 12
