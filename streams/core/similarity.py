@@ -176,13 +176,19 @@ def _spread(value: int) -> int:
                           "little")
 
 
-def _learn_spreads(token: str) -> None:
+def _spreads(token: str) -> tuple[int, int]:
+    """(spread of h(token), spread of rotl(h(token))), cached."""
+    plain = _SPREAD.get(token)
+    if plain is not None:
+        return plain, _SPREAD_ROTATED[token]
     if len(_SPREAD) >= _SPREAD_LIMIT:
         _SPREAD.clear()
         _SPREAD_ROTATED.clear()
     h = int.from_bytes(_token_digest(token), "little")
-    _SPREAD[token] = _spread(h)
-    _SPREAD_ROTATED[token] = _spread(((h << _ROTATION) | (h >> (64 - _ROTATION))) & MASK64)
+    plain = _SPREAD[token] = _spread(h)
+    rotated = _SPREAD_ROTATED[token] = _spread(
+        ((h << _ROTATION) | (h >> (64 - _ROTATION))) & MASK64)
+    return plain, rotated
 
 
 def _majority_bits(counters: int, features: int, width: int) -> int:
@@ -214,16 +220,18 @@ def _simhash_short(tokens: list[str]) -> int:
     of its spread, so a shingle's counter block is spread(h(a)) XOR spread(rotl(h(b))), both
     cached per token: the whole vote is one C-level sum of XORs.
     """
-    plain = list(map(_SPREAD.get, tokens))
+    plain: list[int | None] | list[int] = list(map(_SPREAD.get, tokens))
     if None in plain:
-        for token in tokens:
-            if token not in _SPREAD:
-                _learn_spreads(token)
-        plain = list(map(_SPREAD.get, tokens))
+        # Values taken as learnt: a cache clear midway must not lose this message's tokens.
+        pairs = [_spreads(token) for token in tokens]
+        plain = [p for p, _ in pairs]
+        rotated = [r for _, r in pairs[1:]]
+    else:
+        rotated = list(map(_SPREAD_ROTATED.__getitem__, tokens[1:]))
     if len(tokens) == 1:
         return _majority_bits(plain[0], 1, 1)  # type: ignore[arg-type]
     plain.pop()
-    counters = sum(map(xor, plain, map(_SPREAD_ROTATED.get, tokens[1:])))  # type: ignore[arg-type]
+    counters = sum(map(xor, plain, rotated))  # type: ignore[arg-type]
     return _majority_bits(counters, len(tokens) - 1, 1)
 
 

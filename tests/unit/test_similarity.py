@@ -185,3 +185,17 @@ def test_incremental_ratio_equals_brute_force(steps: list[tuple[int, int, int, i
         expected = duplicated / len(window)
         assert detector.templated_reply_ratio() == pytest.approx(expected)
         assert len(detector) == len(window)
+
+
+def test_spread_cache_cleared_within_a_message_keeps_the_fingerprint(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams.core import similarity
+
+    tokens = [f"fresh{i}" for i in range(10)]
+    expected = brute_force_simhash(tokens)
+    monkeypatch.setattr(similarity, "_SPREAD_LIMIT", 3)  # clears several times in this reply
+    similarity._SPREAD.clear()
+    similarity._SPREAD_ROTATED.clear()
+    assert simhash_tokens(tokens) == expected
+    assert simhash_tokens(tokens) == expected  # partly cached
+
