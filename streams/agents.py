@@ -83,11 +83,6 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
         runtime.persist()
         runtime.publish_gauges(now)
 
-    @app.timer(settings.behaviour_snapshot_seconds)
-    async def snapshot_behaviour() -> None:
-        if settings.analyse_behaviour and not runtime.needs_sync:
-            runtime.persist_behaviour()
-
     @app.timer(LAG_INTERVAL_SECONDS)
     async def export_consumer_lag() -> None:
         consumer = app.consumer
@@ -104,17 +99,6 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
             read = read_offsets.get(tp)
             lag = highwater - (read + 1 if read is not None else 0)
             metrics.set_consumer_lag(tp.topic, tp.partition, max(0, lag))
-
-    @app.timer(settings.crisis_share_seconds)
-    async def share_crisis_counts() -> None:
-        """This worker's audience counts, for every worker's global crisis scope."""
-        if not settings.analyse_behaviour:
-            return
-        share = engine.behaviour.global_crisis.take_share()
-        if share is not None:
-            await runtime.crisis_shares_topic.send(
-                key=share.source.encode(),
-                value=encode_crisis_share(share, engine.behaviour.global_crisis.bucket_seconds))
 
     def apply_control(value: bytes | None) -> Rejection | None:
         command = decode_crisis_command(value)
@@ -135,9 +119,24 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
     async def follow_declared_crises() -> None:
         await _follow_from_start(runtime, topics.control, apply_control)
 
-    @app.task
-    async def follow_crisis_shares() -> None:
-        if settings.analyse_behaviour:
+    if settings.analyse_behaviour:
+        @app.timer(settings.behaviour_snapshot_seconds)
+        async def snapshot_behaviour() -> None:
+            if not runtime.needs_sync:
+                runtime.persist_behaviour()
+
+        @app.timer(settings.crisis_share_seconds)
+        async def share_crisis_counts() -> None:
+            """This worker's audience counts, for every worker's global crisis scope."""
+            shared = engine.behaviour.global_crisis
+            share = shared.take_share()
+            if share is not None:
+                await runtime.crisis_shares_topic.send(
+                    key=share.source.encode(),
+                    value=encode_crisis_share(share, shared.bucket_seconds))
+
+        @app.task
+        async def follow_crisis_shares() -> None:
             await _follow_from_start(runtime, topics.crisis_shares, apply_share)
 
     @app.on_partitions_revoked.connect

@@ -329,9 +329,9 @@ class CrisisDetector:
         and ``latest`` are the event times the counts' source has seen, so that history and
         the watermark move as if the messages had been observed here.
         """
-        watermark = self._watermark
-        if watermark is not None and bucket_key < (watermark - self.retention_s) // self.bucket_s:
+        if bucket_key < self.oldest_bucket:
             return
+        watermark = self._watermark
         if watermark is not None and bucket_key > self._watermark_key and self._dirty:
             self._update()  # close the previous bucket: the hysteresis clock ticks per bucket
         bucket = self._buckets.get(bucket_key)
@@ -352,6 +352,13 @@ class CrisisDetector:
     def watermark(self) -> float | None:
         """Latest event time accounted for (None before the first message)."""
         return self._watermark
+
+    @property
+    def oldest_bucket(self) -> float:
+        """Key of the oldest bucket the retention keeps (-inf before the first message)."""
+        if self._watermark is None:
+            return -math.inf
+        return (self._watermark - self.retention_s) // self.bucket_s
 
     def advance(self, event_time_s: float) -> None:
         """Move the watermark without a message (e.g. on a timer) so that states can end."""
@@ -381,7 +388,7 @@ class CrisisDetector:
         key = int(event_time_s // self.bucket_s)
         if key != self._watermark_key:
             self._watermark_key = key
-            oldest = int((event_time_s - self.retention_s) // self.bucket_s)
+            oldest = self.oldest_bucket
             for old in [k for k in self._buckets if k < oldest]:
                 del self._buckets[old]
 

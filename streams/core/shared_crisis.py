@@ -68,7 +68,7 @@ class SharedCrisisScope:
         detector = self.detector
         detector.observe(event_time_s, crisis_signal, sentiment)
         key = int(event_time_s // detector.bucket_s)
-        if key < self._oldest_key():
+        if key < detector.oldest_bucket:
             return  # older than the window: the detector did not count it either
         own = self._own
         messages, crisis, sentiment_sum = own.buckets.get(key, (0, 0, 0.0))
@@ -114,14 +114,8 @@ class SharedCrisisScope:
             del self._others[share.source]
 
     # ---------------------------------------------------------------- internals
-    def _oldest_key(self) -> float:
-        watermark = self.detector.watermark
-        if watermark is None:
-            return float("-inf")
-        return (watermark - self.detector.retention_s) // self.detector.bucket_s
-
     def _prune(self, source: _Source) -> None:
         """Forget buckets that left the detector's retention (bounded memory)."""
-        oldest = self._oldest_key()
+        oldest = self.detector.oldest_bucket
         for key in [k for k in source.buckets if k < oldest]:
             del source.buckets[key]

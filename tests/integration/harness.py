@@ -93,6 +93,18 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str,
     raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{detail[-4000:]}")
 
 
+def wait_for_split(workers: Iterable[Worker], partitions: int, timeout: float) -> None:
+    """Until every worker owns some of the input partitions and together they own all."""
+    workers = list(workers)
+
+    def split() -> bool:
+        counts = [w.value("brandpulse_assigned_partitions") for w in workers]
+        return None not in counts and sum(counts) == partitions and all(counts)  # type: ignore[arg-type]
+
+    wait_until(split, timeout, f"{len(workers)} workers to share the {partitions} partitions",
+               lambda: "".join(w.log() for w in workers))
+
+
 def produce(broker_url: str, records: Iterable[tuple[str, bytes, bytes]]) -> None:
     """Send (topic, key, value) records and wait until the broker has them."""
     producer = KafkaProducer(bootstrap_servers=broker_url.split("://", 1)[1], acks=1)

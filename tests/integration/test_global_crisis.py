@@ -14,7 +14,7 @@ from streams.app import brand_partition
 from streams.broker import EmbeddedBroker
 from streams.events import format_rfc3339
 
-from .harness import TOPICS, Worker, consume_all, event_record, produce, wait_until
+from .harness import TOPICS, Worker, consume_all, event_record, produce, wait_for_split, wait_until
 
 pytestmark = pytest.mark.broker
 STARTUP = 120.0
@@ -50,12 +50,7 @@ def test_crisis_seen_by_one_worker_is_global_on_both(broker: EmbeddedBroker, tmp
     second = Worker(broker.url, brands_file, tmp_path, app_id, "second")
     workers = (first, second)
     try:
-        def split() -> bool:
-            counts = [w.value("brandpulse_assigned_partitions") for w in workers]
-            return None not in counts and sum(counts) == 6 and all(counts)
-
-        wait_until(split, STARTUP, "both workers to share the 6 partitions",
-                   lambda: first.log() + second.log())
+        wait_for_split(workers, 6, STARTUP)
 
         # Eight calm hours on every brand: 6 ordinary messages per brand and hour.
         records = []

@@ -10,7 +10,7 @@ import pytest
 from streams.app import brand_partition
 from streams.broker import EmbeddedBroker
 
-from .harness import Worker, event_record, produce, wait_until
+from .harness import Worker, event_record, produce, wait_for_split, wait_until
 
 pytestmark = pytest.mark.broker
 BRANDS = ("acme", "globex", "initech", "umbrella")
@@ -36,12 +36,7 @@ def test_two_workers_split_partitions_and_each_brand_has_one_owner(
     second = Worker(broker.url, brands_file, tmp_path, app_id, "second")
     workers = (first, second)
     try:
-        def split() -> bool:
-            counts = [w.value("brandpulse_assigned_partitions") for w in workers]
-            return None not in counts and sum(counts) == 6 and all(counts)
-
-        wait_until(split, STARTUP, "both workers to share the 6 partitions",
-                   lambda: first.log() + second.log())
+        wait_for_split(workers, 6, STARTUP)
         produce(broker.url, [message(b, f"{b}-m1", 0) for b in BRANDS])
 
         def owners(brand: str) -> list[Worker]:
