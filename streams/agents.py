@@ -22,6 +22,7 @@ from streams.broker import bootstrap_servers
 from streams.core.behaviour import ToneDeafPost, apply_crisis_command
 from streams.events import (
     Rejection,
+    RejectReason,
     Side,
     dead_letter_record,
     decode_crisis_command,
@@ -57,11 +58,14 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
                 consumed[message.topic] += 1
                 decoded = decode_event(event.value, sides[message.topic], runtime.brands,
                                        settings.max_event_bytes)
+                if not isinstance(decoded, Rejection):
+                    decoded = (key_mismatch(message.key, decoded.brand)
+                               or engine.admit(decoded, wall) or decoded)
                 if isinstance(decoded, Rejection):
                     await _dead_letter(runtime, event, decoded)
                     continue
                 observations.extend(engine.ingest(decoded, wall))
-            observations.extend(engine.advance(engine.clock.now(wall)))
+            observations.extend(engine.advance(wall))
             runtime.persist()
             for observation in observations:
                 if isinstance(observation, ToneDeafPost):
@@ -76,12 +80,10 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
         """Breaches are counted when the deadline passes, even if no event arrives."""
         if runtime.needs_sync:
             runtime.sync_from_table()
-        if not engine.clock.started:
-            return
-        now = engine.clock.now(runtime.wall())
-        metrics.record(engine.advance(now))
+        wall = runtime.wall()
+        metrics.record(engine.advance(wall))
         runtime.persist()
-        runtime.publish_gauges(now)
+        runtime.publish_gauges(wall)
 
     @app.timer(LAG_INTERVAL_SECONDS)
     async def export_consumer_lag() -> None:
@@ -120,11 +122,6 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
         await _follow_from_start(runtime, topics.control, apply_control)
 
     if settings.analyse_behaviour:
-        @app.timer(settings.behaviour_snapshot_seconds)
-        async def snapshot_behaviour() -> None:
-            if not runtime.needs_sync:
-                runtime.persist_behaviour()
-
         @app.timer(settings.crisis_share_seconds)
         async def share_crisis_counts() -> None:
             """This worker's audience counts, for every worker's global crisis scope."""
@@ -149,6 +146,14 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         runtime.on_assigned({tp.partition for tp in assigned if tp.topic in input_names})
+
+
+def key_mismatch(key: bytes | None, brand: str) -> Rejection | None:
+    """A record must be keyed by its brand: the key decides which worker owns it."""
+    if key is not None and key == brand.encode():
+        return None
+    shown = "no key" if key is None else f"key {key[:80]!r}"
+    return Rejection(RejectReason.KEY_MISMATCH, f"{shown} differs from brand {brand!r}")
 
 
 async def _dead_letter(runtime: Runtime, event: Any, rejection: Rejection) -> None:

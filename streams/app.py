@@ -14,38 +14,29 @@ from __future__ import annotations
 import logging
 import math
 import os
-import pickle
 import socket
 import time
 import uuid
 from typing import Any
 
 import faust
-import orjson
 from kafka.partitioner.default import murmur2
 
 from streams.config import BrandsConfig, Settings
 from streams.core.behaviour import GLOBAL
 from streams.core.crisis import CrisisStatus, DeclaredCrisis
+from streams.core.sla import RecordTag
 from streams.engine import Engine
+from streams.events import Rejection
 from streams.metrics import BrandpulseMetrics
+from streams.wire import decode_state, encode_state_key, encode_state_value, state_key_brand
 
 log = logging.getLogger(__name__)
-KEY_SEPARATOR = "\x1f"
 
 
 def brand_partition(brand: str, partitions: int) -> int:
     """The partition Kafka's default (murmur2) partitioner gives a record keyed by brand."""
     return (murmur2(brand.encode("utf-8")) & 0x7FFFFFFF) % partitions
-
-
-def state_key(brand: str, hour: int) -> bytes:
-    return f"{brand}{KEY_SEPARATOR}{hour}".encode()
-
-
-def parse_state_key(key: bytes) -> tuple[str, int]:
-    brand, _, hour = key.decode("utf-8").rpartition(KEY_SEPARATOR)
-    return brand, int(hour)
 
 
 class Runtime:
@@ -61,7 +52,8 @@ class Runtime:
         # restarted worker is a new source (see streams/core/shared_crisis.py).
         self.crisis_source = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.engine = Engine(brands, analyse_behaviour=settings.analyse_behaviour,
-                             crisis_source=self.crisis_source)
+                             crisis_source=self.crisis_source,
+                             max_future_skew_seconds=settings.max_future_skew_seconds)
         topics = settings.topics
         self.input_topic = app.topic(
             topics.audience_messages, topics.brand_posts,
@@ -78,12 +70,6 @@ class Runtime:
             partitions=1, replicas=settings.replication_factor)
         self.state_table = app.Table(
             "sla-state", key_type=bytes, value_type=bytes, partitions=settings.partitions)
-        # Behaviour windows (crisis baselines, templated replies, topic profiles) of each
-        # brand, pickled whole every `behaviour_snapshot_seconds`: rolling statistics that
-        # may lose the last seconds on a crash (those events are then duplicates and are
-        # not analysed twice), unlike the SLA state which is written every batch.
-        self.behaviour_table = app.Table(
-            "behaviour-state", key_type=bytes, value_type=bytes, partitions=settings.partitions)
         self.owned_partitions: set[int] = set()
         self.needs_sync = True  # rebuild from the table before the next batch
         # What the web API serves: replaced whole by the SLA timer, read by the HTTP thread.
@@ -102,7 +88,7 @@ class Runtime:
         self.owned_partitions = partitions
         self.metrics.partitions_assigned(len(partitions))
         owned = set(self.owned_brands())
-        for brand in list(self.engine.books):
+        for brand in self.engine.active_brands():
             if brand not in owned:
                 self._release(brand)
         self.needs_sync = True
@@ -110,7 +96,7 @@ class Runtime:
     def on_revoked(self, partitions: set[int]) -> None:
         n = self.settings.partitions
         self.owned_partitions -= partitions
-        for brand in list(self.engine.books):
+        for brand in self.engine.active_brands():
             if brand_partition(brand, n) in partitions:
                 self._release(brand)
 
@@ -118,71 +104,71 @@ class Runtime:
         self.engine.drop_brand(brand)
         self.metrics.forget_brand(brand)
 
-    def sync_from_table(self) -> int:
-        """Load every owned brand not yet in memory from the recovered table; returns keys."""
-        self.needs_sync = False
-        owned = set(self.owned_brands()) - set(self.engine.books)
-        if not owned:
-            return 0
-        loaded = 0
-        for key, value in list(self.state_table.data.items()):
-            brand, hour = parse_state_key(key)
-            if brand in owned and value is not None:
-                self.engine.load(brand, hour, orjson.loads(value))
-                loaded += 1
-        for brand in owned:
-            self.engine.book(brand).dirty.clear()
-            snapshot = self.behaviour_table.data.get(brand.encode())
-            if snapshot is not None:
-                try:
-                    self.engine.behaviour.brands[brand] = pickle.loads(snapshot)
-                except Exception:  # an older, incompatible layout: start the windows afresh
-                    log.warning("behaviour state of %s could not be restored", brand)
-        # Resume the event-time clock where the recovered state stops, so that its pending
-        # messages breach on time even if no new event arrives.
-        latest = max(self.engine.book(brand).latest_loaded for brand in owned)
-        if latest > -math.inf:
-            self.engine.clock.observe(latest, self.wall())
-        if loaded:
-            log.info("rebuilt %d state buckets of %d brands from the table", loaded, len(owned))
-        return loaded
+    def owns(self, brand: str) -> bool:
+        return brand_partition(brand, self.settings.partitions) in self.owned_partitions
 
-    def persist(self) -> None:
-        """Write each bucket changed since the last call once to the table's changelog."""
+    def sync_from_table(self) -> int:
+        """Rebuild every owned brand not yet in memory from the recovered table; returns
+        the number of records restored. Unreadable records are counted and skipped."""
+        self.needs_sync = False
+        missing = {b for b in self.owned_brands() if not self.engine.has_brand(b)}
+        if not missing:
+            return 0
+        wall = self.wall()
+        not_after = wall + self.engine.max_future_skew_seconds
+        rows: dict[str, list[tuple[int, RecordTag, str, list[Any]]]] = {b: [] for b in missing}
+        for key, value in list(self.state_table.data.items()):
+            if value is None or state_key_brand(key) not in missing:
+                continue
+            decoded = decode_state(key, value, self.brands, not_after)
+            if isinstance(decoded, Rejection):
+                self.metrics.state_rejected(decoded.reason.value)
+                log.warning("state record %r skipped: %s", key[:80], decoded.detail)
+                continue
+            brand, hour, tag, record_id, row = decoded
+            rows[brand].append((hour, tag, record_id, row))
+        for brand, brand_rows in rows.items():
+            self.engine.restore_brand(brand, brand_rows, wall)
+        restored = sum(len(r) for r in rows.values())
+        if restored:
+            log.info("rebuilt %d state records of %d brands from the table", restored,
+                     len(missing))
+        return restored
+
+    def persist(self) -> int:
+        """Write each record changed since the last call once to the table's changelog:
+        the cost follows what the batch changed, never what is already stored."""
         n = self.settings.partitions
         table = self.state_table
-        for (brand, hour), data in self.engine.take_dirty().items():
-            key = state_key(brand, hour)
-            partition = brand_partition(brand, n)
-            if data is None:
-                table.data.pop(key, None)
-                table.send_changelog(partition, key, None)
+        data = table.data
+        written = 0
+        for brand, record_key, row in self.engine.take_changes():
+            key = encode_state_key(brand, record_key)
+            value = None if row is None else encode_state_value(row)
+            if value is None:
+                if data.pop(key, None) is None:
+                    continue  # never written: no tombstone needed
             else:
-                value = orjson.dumps(data)
-                table.data[key] = value
-                table.send_changelog(partition, key, value)
+                data[key] = value
+            table.send_changelog(brand_partition(brand, n), key, value)
+            written += 1
+        return written
 
-    def persist_behaviour(self) -> None:
-        """Snapshot each owned brand's behaviour state into its table (see __init__)."""
-        n = self.settings.partitions
-        table = self.behaviour_table
-        for brand, behaviour in list(self.engine.behaviour.brands.items()):
-            if brand in self.engine.books:
-                key, value = brand.encode(), pickle.dumps(behaviour, pickle.HIGHEST_PROTOCOL)
-                table.data[key] = value
-                table.send_changelog(brand_partition(brand, n), key, value)
-
-    def publish_gauges(self, now: float) -> None:
+    def publish_gauges(self, wall: float) -> None:
         views: dict[str, dict[str, Any]] = {}
-        for brand in list(self.engine.books):
+        latest = -math.inf  # the global scope's "now": the newest brand clock (skew-bounded)
+        for brand in self.engine.active_brands():
             config = self.brands.get(brand)
             if config is None:
                 continue
+            now = self.engine.brand_now(brand, wall)
+            latest = max(latest, now)
             snapshot = self.engine.snapshot(brand, now)
             self.metrics.publish(snapshot, config.sla_seconds)
             views[brand] = brand_view(snapshot)
         if self.settings.analyse_behaviour:
             behaviour = self.engine.behaviour
+            now = latest if latest > -math.inf else wall
             declared = [c for c in behaviour.declared.values() if c.is_active(now)]
             shared = behaviour.global_crisis
             self.metrics.publish_global_crisis(bool(declared) or behaviour.detected(GLOBAL, now),

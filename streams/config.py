@@ -243,7 +243,9 @@ class Settings:
     batch_within_seconds: float = 0.2
     sla_check_interval_seconds: float = 1.0
     analyse_behaviour: bool = True  # sentiment, crisis, tone-deaf, templated, topics
-    behaviour_snapshot_seconds: float = 30.0
+    # Events dated further than this after the wall clock go to the dead letter
+    # (future_timestamp) and never reach a clock.
+    max_future_skew_seconds: float = 300.0
     # How often each worker shares its audience counts for the global crisis scope.
     crisis_share_seconds: float = 5.0
     # Test/demo workarounds for tansu 0.6 (see docs/tansu.md); production Kafka needs none.
@@ -264,7 +266,7 @@ class Settings:
         if self.batch_size < 1 or self.batch_within_seconds <= 0:
             raise ConfigError("batch_size/batch_within_seconds: must be positive. Fix: keep "
                               "the defaults 2000 and 0.2")
-        for name in ("behaviour_snapshot_seconds", "crisis_share_seconds"):
+        for name in ("max_future_skew_seconds", "crisis_share_seconds"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name}: {getattr(self, name)!r} is not a positive interval. "
                                   f"Fix: keep the default "
@@ -289,7 +291,7 @@ ENVIRONMENT = {
     "partitions": ("BRANDPULSE_PARTITIONS", int),
     "data_dir": ("BRANDPULSE_DATA_DIR", str),
     "analyse_behaviour": ("BRANDPULSE_ANALYSE_BEHAVIOUR", boolean),
-    "behaviour_snapshot_seconds": ("BRANDPULSE_BEHAVIOUR_SNAPSHOT_SECONDS", float),
+    "max_future_skew_seconds": ("BRANDPULSE_MAX_FUTURE_SKEW_SECONDS", float),
     "crisis_share_seconds": ("BRANDPULSE_CRISIS_SHARE_SECONDS", float),
 }
 

@@ -2,14 +2,21 @@
 
 The Faust agents and the offline `brandpulse report` both drive this one class, so a
 number in Prometheus and a number in a report come from the same code path. It knows
-nothing of Kafka or Prometheus: persistence goes through `take_dirty`/`load`, metrics
-through the returned observations and `snapshot`.
+nothing of Kafka or Prometheus: persistence goes through `take_changes`/`restore_brand`,
+metrics through the returned observations and `snapshot`.
+
+Time: every brand has its own event-time clock (docs/architecture.md, "Time"), so one
+brand's records never move another brand's time, and an event dated more than
+`max_future_skew_seconds` after the wall clock is refused by `admit` before it reaches any
+clock. Deadlines of all brands sit in one heap keyed by the wall time at which they fall
+due, so advancing costs in proportion to the brands with something due, not to all brands.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,17 +34,20 @@ from streams.core.sla import (
     DuplicateEvent,
     LateEvent,
     Observation,
+    RecordKey,
+    RecordTag,
     ReplyBook,
     requires_reply,
 )
-from streams.events import Side, SocialEvent
+from streams.events import Rejection, RejectReason, Side, SocialEvent, format_rfc3339
 
 AnyObservation = Observation | BehaviourObservation
+DEFAULT_MAX_FUTURE_SKEW_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
 class BrandSnapshot:
-    """The gauges of one brand at one instant of event time."""
+    """The gauges of one brand at one instant of its event time."""
 
     brand: str
     now: float
@@ -46,59 +56,136 @@ class BrandSnapshot:
     behaviour: BehaviourSnapshot
 
 
+class _Brand:
+    """One brand's SLA book, clock and place in the deadline heap."""
+
+    __slots__ = ("book", "clock", "scheduled", "version")
+
+    def __init__(self, book: ReplyBook) -> None:
+        self.book = book
+        self.clock = EventClock()
+        self.scheduled = math.inf  # wall time of this brand's live heap entry
+        self.version = 0
+
+
 class Engine:
     """All brands' state on one worker (or in one offline run)."""
 
     def __init__(self, brands: BrandsConfig,
                  breach_grace_seconds: float = DEFAULT_BREACH_GRACE_SECONDS,
-                 analyse_behaviour: bool = True, crisis_source: str = "local") -> None:
+                 analyse_behaviour: bool = True, crisis_source: str = "local",
+                 max_future_skew_seconds: float = DEFAULT_MAX_FUTURE_SKEW_SECONDS) -> None:
         self.brands = brands
         self.analyse_behaviour = analyse_behaviour
         self.breach_grace_seconds = breach_grace_seconds
-        self.books: dict[str, ReplyBook] = {}
+        self.max_future_skew_seconds = max_future_skew_seconds
+        self._brands: dict[str, _Brand] = {}
+        self._heap: list[tuple[float, int, str]] = []  # (wall time due, version, brand)
         self.behaviour = BehaviourBook(crisis_source)
-        self.clock = EventClock()
+        self.stream_time = -math.inf  # offline: newest admitted event time (`ingest_all`)
 
-    def book(self, brand: str) -> ReplyBook:
-        book = self.books.get(brand)
-        if book is None:
+    # -- brands --------------------------------------------------------------------------
+    def _state(self, brand: str) -> _Brand:
+        state = self._brands.get(brand)
+        if state is None:
             config = self.brands.get(brand)
             if config is None:
                 raise KeyError(f"brand {brand!r} is not configured")
-            book = self.books[brand] = ReplyBook(config, self.breach_grace_seconds)
-        return book
+            state = self._brands[brand] = _Brand(ReplyBook(config, self.breach_grace_seconds))
+        return state
+
+    def book(self, brand: str) -> ReplyBook:
+        return self._state(brand).book
+
+    def active_brands(self) -> list[str]:
+        """Brands with state on this engine."""
+        return list(self._brands)
+
+    def has_brand(self, brand: str) -> bool:
+        return brand in self._brands
+
+    def drop_brand(self, brand: str) -> None:
+        """Forget a brand whose partition moved to another worker."""
+        self._brands.pop(brand, None)
+        self.behaviour.brands.pop(brand, None)
+
+    def brand_now(self, brand: str, wall: float) -> float:
+        """The brand's event time at wall-clock `wall` (its own watermark, idling forward)."""
+        return self._state(brand).clock.now(wall)
+
+    # -- ingest --------------------------------------------------------------------------
+    def admit(self, event: SocialEvent, wall: float) -> Rejection | None:
+        """Refuse an event dated in the future of the wall clock (beyond the skew)."""
+        if event.created_at > wall + self.max_future_skew_seconds:
+            return Rejection(RejectReason.FUTURE_TIMESTAMP,
+                             f"created_at {format_rfc3339(event.created_at)} is more than "
+                             f"{self.max_future_skew_seconds:g} s after "
+                             f"{format_rfc3339(wall)}")
+        return None
 
     def ingest(self, event: SocialEvent, wall: float = 0.0) -> list[AnyObservation]:
-        """Apply one validated event; returns what it changed that is worth counting."""
-        now = self.clock.observe(event.created_at, wall)
-        book = self.book(event.brand)
+        """Apply one validated, admitted event; returns what it changed worth counting."""
+        state = self._state(event.brand)
+        now = state.clock.observe(event.created_at, wall)
+        book = state.book
         observations: list[AnyObservation]
         if event.side is Side.AUDIENCE:
             observations = book.add_message(event, requires_reply(event, book.brand), now)
         else:
             observations = book.add_post(event, now)
-        if self.analyse_behaviour and not isinstance(observations[0],
-                                                     DuplicateEvent | LateEvent):
-            observations.extend(self.behaviour.on_event(event))
+        if not isinstance(observations[0], DuplicateEvent | LateEvent):
+            if self.analyse_behaviour:
+                found, features = self.behaviour.on_event(event)
+                book.set_features(event, features)
+                observations.extend(found)
+            self._schedule(event.brand, state)
         return observations
 
-    def ingest_all(self, events: Iterable[SocialEvent]) -> list[AnyObservation]:
-        """Offline path: apply events in order, letting the clock breach as it goes."""
-        observations: list[AnyObservation] = []
+    def ingest_all(self, events: Iterable[SocialEvent], wall: float = math.inf
+                   ) -> Iterator[AnyObservation | Rejection]:
+        """Offline path: apply events in order; `wall` is when the file is read (inf: no
+        bound, for hand-made streams).
+
+        The stream's own newest admitted event time plays the wall clock's part for idle
+        brands (so a quiet brand's messages still breach), bounded by the real `wall`."""
         for event in events:
-            observations.extend(self.ingest(event))
-            observations.extend(self.advance(self.clock.now()))
-        return observations
+            rejection = self.admit(event, wall)
+            if rejection is not None:
+                yield rejection
+                continue
+            if event.created_at > self.stream_time:
+                self.stream_time = event.created_at
+            yield from self.ingest(event, self.stream_time)
+            yield from self.advance(self.stream_time)
 
-    def advance(self, now: float) -> list[Observation]:
-        if math.isinf(now):
-            return []
+    def advance(self, wall: float) -> list[Observation]:
+        """Breach, expire and forget what each brand's clock has passed at `wall`."""
+        heap = self._heap
         observations: list[Observation] = []
-        for book in self.books.values():
-            observations.extend(book.advance(now))
+        while heap and heap[0][0] <= wall:
+            _, version, brand = heapq.heappop(heap)
+            state = self._brands.get(brand)
+            if state is None or state.version != version:
+                continue
+            state.scheduled = math.inf
+            observations.extend(state.book.advance(state.clock.now(wall)))
+            self._schedule(brand, state)
         return observations
 
+    def _schedule(self, brand: str, state: _Brand) -> None:
+        """(Re)place the brand in the heap if its next deadline falls earlier than planned."""
+        due = state.book.next_due()
+        if math.isinf(due) or not state.clock.started:
+            return
+        at = state.clock.wall_at(due)
+        if at < state.scheduled:
+            state.version += 1
+            state.scheduled = at
+            heapq.heappush(self._heap, (at, state.version, brand))
+
+    # -- read ----------------------------------------------------------------------------
     def snapshot(self, brand: str, now: float) -> BrandSnapshot:
+        """The brand's gauges at its event time `now` (see `brand_now`)."""
         book = self.book(brand)
         behaviour = self.behaviour.brand(brand).snapshot(now)
         return BrandSnapshot(
@@ -111,18 +198,25 @@ class Engine:
             behaviour=behaviour,
         )
 
-    def drop_brand(self, brand: str) -> None:
-        """Forget a brand whose partition moved to another worker."""
-        self.books.pop(brand, None)
-        self.behaviour.brands.pop(brand, None)
+    # -- persistence: one row per record ---------------------------------------------------
+    def take_changes(self) -> Iterator[tuple[str, RecordKey, list[Any] | None]]:
+        """(brand, record key, row or None for a deletion) changed since the last call."""
+        for name, state in self._brands.items():
+            if state.book.dirty:
+                for key, row in state.book.take_changes().items():
+                    yield name, key, row
 
-    # -- persistence: one key per (brand, event-time hour) -----------------------------------
-    def take_dirty(self) -> dict[tuple[str, int], dict[str, Any] | None]:
-        changed: dict[tuple[str, int], dict[str, Any] | None] = {}
-        for name, book in self.books.items():
-            for hour, data in book.take_dirty().items():
-                changed[(name, hour)] = data
-        return changed
-
-    def load(self, brand: str, hour: int, data: dict[str, Any]) -> None:
-        self.book(brand).load_bucket(hour, data)
+    def restore_brand(self, brand: str, rows: Iterable[tuple[int, RecordTag, str, list[Any]]],
+                      wall: float) -> None:
+        """Rebuild a brand from its persisted rows: SLA records, then behaviour state from
+        their features, then its clock where the rows stop (so pending messages breach on
+        time even if no new event arrives)."""
+        self.drop_brand(brand)
+        state = self._state(brand)
+        state.book.restore(rows)
+        state.book.dirty.clear()
+        if self.analyse_behaviour:
+            self.behaviour.brand(brand).replay(state.book.analysed())
+        if state.book.latest_loaded > -math.inf:
+            state.clock.observe(state.book.latest_loaded, wall)
+            self._schedule(brand, state)

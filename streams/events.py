@@ -46,6 +46,8 @@ class RejectReason(StrEnum):
     OVERSIZED = "oversized"
     UNKNOWN_BRAND = "unknown_brand"
     UNKNOWN_PLATFORM = "unknown_platform"
+    FUTURE_TIMESTAMP = "future_timestamp"
+    KEY_MISMATCH = "key_mismatch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +98,15 @@ def format_rfc3339(epoch_seconds: float) -> str:
     return text.replace("+00:00", "Z")
 
 
+#: Ids, authors, brands and platforms longer than this are refused: they become state keys.
+MAX_ID_LENGTH = 256
+
+
 def _identifier(value: Any) -> str | None:
     """Ids may come as strings or integers; anything else is a schema error."""
     if type(value) is str:  # the common case first: this runs several times per event
+        if len(value) > MAX_ID_LENGTH:
+            return None
         if value and not value[0].isspace() and not value[-1].isspace():
             return value
         return value.strip() or None

@@ -104,6 +104,11 @@ class BrandpulseMetrics:
         self.rejected = Counter(
             "brandpulse_events_rejected", "Records sent to the dead-letter topic, by reason.",
             ("reason",), registry=r)
+        self.state_rejected_records = Counter(
+            "brandpulse_state_records_rejected",
+            "Changelog records skipped on restore because they are not valid state (forged, "
+            "truncated or of another version); the brand starts without them.",
+            ("reason",), registry=r)
         self.consumer_lag = Gauge(
             "brandpulse_consumer_lag_messages",
             "Records not yet read on each assigned input partition.",
@@ -276,6 +281,9 @@ class BrandpulseMetrics:
 
     def forget_consumer_lag(self, topic: str, partition: int) -> None:
         _remove(self.consumer_lag, topic, str(partition))
+
+    def state_rejected(self, reason: str) -> None:
+        self.state_rejected_records.labels(reason).inc()
 
     def rejected_event(self, reason: str) -> None:
         self.rejected.labels(reason).inc()

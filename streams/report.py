@@ -7,6 +7,7 @@ dashboard over the same input agree.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from streams.core.behaviour import LanguageCounted, TemplatedReply, ToneDeafPost
 from streams.core.conversation import robot_score, with_evidence
 from streams.core.sla import FirstResponse, MessageCounted, PostCounted, SlaBreached
 from streams.engine import Engine
-from streams.events import SocialEvent
+from streams.events import Rejection, SocialEvent
 
 
 def quantile(sorted_values: list[float], q: float) -> float | None:
@@ -48,15 +49,24 @@ def _nan_to_none(value: float) -> float | None:
     return None if math.isnan(value) else round(value, 6)
 
 
-def build_report(events: Iterable[SocialEvent], brands: BrandsConfig) -> dict[str, Any]:
+def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
+                 wall: float | None = None) -> dict[str, Any]:
     """Run the engine over `events` (delivery order) and summarise each brand.
+
+    `wall` (default: now) bounds event time: records dated beyond it plus the skew are
+    counted under "rejected" (`future_timestamp`) and never reach a clock.
 
     Counts and first-response times are the observations the workers export; ratios are
     over the whole input (a report covers a period, not a rolling window).
     """
     engine = Engine(brands)
     tallies: dict[str, BrandTally] = {b.name: BrandTally() for b in brands}
-    for observation in engine.ingest_all(events):
+    rejected: dict[str, int] = {}
+    for observation in engine.ingest_all(events, time.time() if wall is None else wall):
+        if isinstance(observation, Rejection):
+            reason = observation.reason.value
+            rejected[reason] = rejected.get(reason, 0) + 1
+            continue
         tally = tallies[observation.brand]
         if isinstance(observation, MessageCounted):
             tally.messages += 1
@@ -80,13 +90,14 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig) -> dict[st
                                     "reason": observation.reason,
                                     "crisis": observation.crisis,
                                     "explanation": observation.explanation})
-    now = engine.clock.now()
+    end = engine.stream_time
     result: dict[str, Any] = {}
     for name, tally in sorted(tallies.items()):
         if not (tally.messages or tally.broadcasts or tally.replies):
             continue
         times = sorted(tally.first_response_seconds)
-        snapshot = engine.snapshot(name, now) if name in engine.books else None
+        snapshot = (engine.snapshot(name, engine.brand_now(name, end))
+                    if engine.has_brand(name) else None)
         backlog = snapshot.backlog if snapshot is not None else {}
         posts = tally.broadcasts + tally.replies
         share_broadcast = tally.broadcasts / posts if posts else math.nan
@@ -117,7 +128,7 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig) -> dict[st
             "top_audience_terms": ([term for term, _ in behaviour.top_audience_terms]
                                    if behaviour is not None else []),
         }
-    return {"brands": result}
+    return {"brands": result, "rejected": rejected}
 
 
 def format_table(report: dict[str, Any]) -> str:

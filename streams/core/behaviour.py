@@ -9,7 +9,9 @@ docs/metrics.md.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -20,7 +22,7 @@ from streams.core.sentiment import polarity_doc
 from streams.core.shared_crisis import SharedCrisisScope
 from streams.core.similarity import TemplatedReplyDetector
 from streams.core.text import Doc, prepare
-from streams.core.topics import TopicAlignment
+from streams.core.topics import TopicAlignment, profile_terms
 from streams.events import CrisisCommand, Side, SocialEvent, format_rfc3339
 
 SENTIMENT_BUCKET_SECONDS = 300
@@ -106,6 +108,20 @@ class BehaviourSnapshot:
     top_audience_terms: list[tuple[str, int]]
 
 
+# What analysis keeps of one event, persisted with its SLA record so that behaviour state
+# is rebuilt exactly after a restart (see `BrandBehaviour.replay`). Plain lists: they are
+# written as JSON by the wire codec.
+#   audience: [lang, sentiment, crisis_signal, in_crisis, engaged_broadcast, terms]
+#   post:     [broadcast terms or None, reply fingerprint or None]
+MAX_TERMS_PER_EVENT = 32
+MAX_TERM_LENGTH = 40
+
+
+def event_terms(doc: Doc) -> list[str]:
+    """Profile terms of one text, bounded so a persisted record stays small."""
+    return [t for t in profile_terms(doc) if len(t) <= MAX_TERM_LENGTH][:MAX_TERMS_PER_EVENT]
+
+
 class BrandBehaviour:
     """What the audience of one brand is going through, and how the brand behaves."""
 
@@ -119,29 +135,40 @@ class BrandBehaviour:
         self._engaged: dict[str, float] = {}  # audience reply id -> created_at, on broadcasts
 
     def on_audience(self, event: SocialEvent, doc: Doc, lang: str, sentiment: float,
-                    crisis_signal: bool, in_crisis: bool) -> None:
-        at = event.created_at
+                    crisis_signal: bool, in_crisis: bool) -> list[Any]:
+        """Account for an audience message; returns its features (see above)."""
+        features = [lang, sentiment, crisis_signal, in_crisis,
+                    event.in_reply_to in self._broadcasts, event_terms(doc)]
+        self.replay_audience(event.id, event.created_at, features)
+        return features
+
+    def replay_audience(self, message_id: str, at: float, features: list[Any]) -> None:
+        lang, sentiment, crisis_signal, in_crisis, engaged, terms = features
         self.crisis.observe(at, crisis_signal, sentiment)
         if lang != "other":
             self.sentiment["crisis" if in_crisis else "normal"].add(at, sentiment)
-        self.topics.add_audience(at, doc)
-        if event.in_reply_to in self._broadcasts:
-            self._engaged[event.id] = at
+        self.topics.add_audience_terms(at, terms)
+        if engaged:
+            self._engaged[message_id] = at
 
-    def on_post(self, event: SocialEvent, doc: Doc,
-                crises: list[DeclaredCrisis]) -> list[BehaviourObservation]:
+    def on_post(self, event: SocialEvent, doc: Doc, crises: list[DeclaredCrisis]
+                ) -> tuple[list[BehaviourObservation], list[Any]]:
+        """Account for a brand post; returns what it showed (templated, tone-deaf) and its
+        features (see above)."""
         at = event.created_at
         observations: list[BehaviourObservation] = []
         if event.in_reply_to is None:
-            self._broadcasts[event.id] = at
-            self.topics.add_broadcast(at, doc)
-        elif not event.automated and self.templated.add(at, doc):
+            features: list[Any] = [event_terms(doc), None]
+        else:
+            fingerprint = None if event.automated else self.templated.fingerprint(doc)
+            features = [None, fingerprint]
+        if self.replay_post(event.id, at, features):
             observations.append(TemplatedReply(self.brand))
         if not crises:
-            return observations
+            return observations, features
         explanation = tone_deaf_reason(doc, (), crises, at)
         if explanation is None:
-            return observations
+            return observations, features
         hijacked = matching_crisis(doc, (), crises, at)
         if hijacked is not None:
             reason, crisis = "hashtag_hijack", hijacked[0].name
@@ -152,7 +179,24 @@ class BrandBehaviour:
             crisis = next(c.name for c in crises if c.is_active(at))
         observations.append(ToneDeafPost(self.brand, event.platform, event.id, at, reason,
                                          crisis, explanation, event.text))
-        return observations
+        return observations, features
+
+    def replay_post(self, post_id: str, at: float, features: list[Any]) -> bool:
+        """Apply a post's features; True when it is a reply with a near-duplicate."""
+        terms, fingerprint = features
+        if terms is not None:
+            self._broadcasts[post_id] = at
+            self.topics.add_broadcast_terms(at, terms)
+            return False
+        return fingerprint is not None and self.templated.add(at, fingerprint=fingerprint)
+
+    def replay(self, history: Iterable[tuple[float, Side, str, list[Any]]]) -> None:
+        """Rebuild state from persisted features in event-time order (after a restart)."""
+        for at, side, event_id, features in history:
+            if side is Side.AUDIENCE:
+                self.replay_audience(event_id, at, features)
+            else:
+                self.replay_post(event_id, at, features)
 
     def snapshot(self, now: float) -> BehaviourSnapshot:
         self.topics.advance(now)
@@ -222,7 +266,8 @@ class BehaviourBook:
         return (self.detected(brand, at) or self.detected(GLOBAL, at)
                 or any(c.is_active(at) for c in self.declared.values()))
 
-    def on_event(self, event: SocialEvent) -> list[BehaviourObservation]:
+    def on_event(self, event: SocialEvent) -> tuple[list[BehaviourObservation], list[Any]]:
+        """Analyse one new event; returns what to count and the features to persist."""
         doc = prepare(event.text)
         behaviour = self.brand(event.brand)
         if event.side is Side.AUDIENCE:
@@ -231,9 +276,9 @@ class BehaviourBook:
             sentiment = polarity_doc(doc, lang) if lang != "other" else 0.0
             signal = crisis_match(doc).signal
             in_crisis = self.in_crisis(event.brand, event.created_at)
-            behaviour.on_audience(event, doc, lang, sentiment, signal, in_crisis)
+            features = behaviour.on_audience(event, doc, lang, sentiment, signal, in_crisis)
             self.global_crisis.observe(event.created_at, signal, sentiment)
-            return [LanguageCounted(event.brand, lang)]
+            return [LanguageCounted(event.brand, lang)], features
         return behaviour.on_post(event, doc, self.active_crises(event.brand, event.created_at))
 
     def declare(self, crisis: DeclaredCrisis) -> None:

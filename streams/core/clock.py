@@ -1,9 +1,10 @@
-"""The event-time clock that decides when an SLA has passed.
+"""The event-time clock of one brand, which decides when its SLAs have passed.
 
 Time is the largest `created_at` seen so far (the watermark), so replays and live
 streams give the same answers. When no event arrives the clock keeps moving with the
 wall clock from the last watermark, otherwise a quiet stream would never breach an SLA.
-The wall time is passed in by the caller: this module never reads a clock itself.
+The wall time is passed in by the caller: this module never reads a clock itself. Events
+dated beyond the wall clock's skew never reach a clock (`Engine.admit`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ class EventClock:
             current += max(0.0, wall - self._wall_at_watermark)
         self._latest = max(self._latest, current)
         return self._latest
+
+    def wall_at(self, event_time: float) -> float:
+        """The wall time at which this clock will reach `event_time` if no event arrives."""
+        if self._latest >= event_time:
+            return -math.inf  # already reached
+        return self._wall_at_watermark + max(0.0, event_time - self.watermark)
 
     @property
     def started(self) -> bool:

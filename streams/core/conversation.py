@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 
 HOUR = 3600
+DAY = 24 * HOUR
 WINDOWS: dict[str, int] = {"1h": 1, "24h": 24}  # window label -> number of hour buckets
 
 # A robot-score term needs this many posts / decided messages / replies behind it: a brand

@@ -338,6 +338,11 @@ class TemplatedReplyDetector:
         mask = (1 << bits) - 1
         return [(fingerprint >> (i * bits)) & mask for i in range(self._bands)]
 
+    def fingerprint(self, text: str | Doc) -> int | None:
+        """The reply's SimHash, or None when it is too short to be judged canned."""
+        tokens = reply_tokens(text)
+        return simhash_tokens(tokens) if len(tokens) >= self.min_tokens else None
+
     def add(
         self,
         event_time_s: float,

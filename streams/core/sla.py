@@ -12,14 +12,19 @@ from __future__ import annotations
 import heapq
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from streams.config import BrandConfig
-from streams.core.conversation import HOUR, HourCounts, hour_of
+from streams.core.conversation import DAY, HOUR, HourCounts, hour_of
 from streams.events import AudienceKind, Side, SocialEvent
 
 DEFAULT_BREACH_GRACE_SECONDS = 60.0
+# Records are kept at least this long, so that behaviour windows (7-day topic profiles
+# and engagement) can be rebuilt from them after a restart.
+MIN_RETENTION_SECONDS = 7 * DAY + HOUR
 # Handles may hold inner dots (Instagram) but never end with one: "@delta." is @delta.
 _MENTION = re.compile(r"@([A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?)")
 
@@ -99,8 +104,8 @@ def requires_reply(event: SocialEvent, brand: BrandConfig) -> bool:
 class AudienceRecord:
     """One audience message as the SLA sees it."""
 
-    __slots__ = ("answered_at", "breached", "created_at", "deadline", "expired", "id",
-                 "platform", "requires_reply")
+    __slots__ = ("answered_at", "breached", "created_at", "deadline", "expired", "features",
+                 "id", "platform", "requires_reply")
 
     def __init__(self, id: str, platform: str, created_at: float, requires_reply: bool,
                  deadline: float, answered_at: float | None = None, breached: bool = False,
@@ -113,6 +118,7 @@ class AudienceRecord:
         self.answered_at = answered_at
         self.breached = breached
         self.expired = expired
+        self.features: Any = None  # what behaviour analysis kept of the text (persisted)
 
     @property
     def pending(self) -> bool:
@@ -120,21 +126,31 @@ class AudienceRecord:
 
 
 class Bucket:
-    """Everything created during one event-time hour: the unit of persistence.
+    """Everything created during one event-time hour: the unit of retention.
 
-    Serialised rows are cached and rebuilt only for records changed since the last dump,
-    because a bucket is written once per batch and may hold thousands of messages.
+    Persistence is per record (see `ReplyBook.take_changes`), so what a batch writes
+    depends on what it changed, never on how much the bucket already holds.
     """
 
-    __slots__ = ("audience", "audience_rows", "changed", "counts", "orphans", "posts")
+    __slots__ = ("audience", "counts", "orphans", "posts")
 
     def __init__(self) -> None:
         self.audience: dict[str, AudienceRecord] = {}
-        self.audience_rows: dict[str, list[Any]] = {}
-        self.changed: set[str] = set()  # audience ids whose cached row is stale
-        self.posts: dict[str, list[Any]] = {}  # id -> [id, platform, created_at, reply-to]
+        # id -> [platform, created_at, reply-to, behaviour features]
+        self.posts: dict[str, list[Any]] = {}
         self.orphans: dict[str, float] = {}  # unseen message id -> earliest reply time
         self.counts = HourCounts()
+
+
+class RecordTag(StrEnum):
+    """The kinds of persisted record, one state key each: (brand, hour, tag, id)."""
+
+    AUDIENCE = "a"
+    POST = "p"
+    ORPHAN = "o"
+
+
+RecordKey = tuple[int, RecordTag, str]  # (hour, tag, id) within one brand
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,16 +167,18 @@ class ReplyBook:
         self.brand = brand
         self.name = brand.name
         self.breach_grace_seconds = breach_grace_seconds
-        # Keep a bucket until every message in it has expired, plus one hour of slack.
-        self.retention_seconds = brand.expire_after_seconds + HOUR
+        # Keep a bucket until every message in it has expired, plus one hour of slack (and
+        # never less than the behaviour windows rebuilt from its records).
+        self.retention_seconds = max(brand.expire_after_seconds + HOUR, MIN_RETENTION_SECONDS)
         self.buckets: dict[int, Bucket] = {}
-        self.dirty: set[int] = set()
+        self.dirty: set[RecordKey] = set()  # records to write (or delete) at the next persist
+        self._oldest_hour: int | None = None
         self._tracked: dict[str, AudienceRecord] = {}  # messages that require a reply
         self._orphan_index: dict[str, tuple[float, int]] = {}  # id -> reply time, bucket
         self._due: list[tuple[float, str]] = []  # (deadline, id), lazily cleaned
         self._by_age: dict[str, list[tuple[float, str]]] = {}  # platform -> (created, id)
         self._pending_count: dict[str, int] = dict.fromkeys(brand.platforms, 0)
-        self.latest_loaded = -math.inf  # newest created_at restored by load_bucket
+        self.latest_loaded = -math.inf  # newest created_at restored by `restore`
 
     # -- helpers -------------------------------------------------------------------------
     def deadline_for(self, created_at: float) -> float:
@@ -173,12 +191,12 @@ class ReplyBook:
         bucket = self.buckets.get(hour)
         if bucket is None:
             bucket = self.buckets[hour] = Bucket()
+            if self._oldest_hour is None or hour < self._oldest_hour:
+                self._oldest_hour = hour
         return bucket
 
     def _changed(self, record: AudienceRecord) -> None:
-        hour = hour_of(record.created_at)
-        self.buckets[hour].changed.add(record.id)
-        self.dirty.add(hour)
+        self.dirty.add((hour_of(record.created_at), RecordTag.AUDIENCE, record.id))
 
     def _is_late(self, created_at: float, now: float) -> bool:
         return created_at < now - self.retention_seconds
@@ -210,9 +228,19 @@ class ReplyBook:
                                           not record.breached))
         return observations
 
+    def _drop_orphan(self, target: str) -> float | None:
+        """Forget the earliest reply seen for a message that had not arrived; its time."""
+        known = self._orphan_index.pop(target, None)
+        if known is None:
+            return None
+        reply_at, hour = known
+        self.buckets[hour].orphans.pop(target, None)
+        self.dirty.add((hour, RecordTag.ORPHAN, target))
+        return reply_at
+
     # -- ingest --------------------------------------------------------------------------
     def add_message(self, event: SocialEvent, needs_reply: bool, now: float) -> list[Observation]:
-        """Record an audience message; `now` is the event-time clock after this event."""
+        """Record an audience message; `now` is the brand's event-time clock."""
         if self._is_late(event.created_at, now):
             return [LateEvent(self.name)]
         hour = hour_of(event.created_at)
@@ -222,19 +250,14 @@ class ReplyBook:
         deadline = self.deadline_for(event.created_at) if needs_reply else math.inf
         record = AudienceRecord(event.id, event.platform, event.created_at, needs_reply, deadline)
         bucket.audience[event.id] = record
-        bucket.changed.add(event.id)
-        self.dirty.add(hour)
+        self.dirty.add((hour, RecordTag.AUDIENCE, event.id))
         observations: list[Observation] = [MessageCounted(self.name, event.platform, needs_reply)]
-        orphan = self._orphan_index.pop(event.id, None)
-        if orphan is not None:
-            reply_hour = orphan[1]
-            self.buckets[reply_hour].orphans.pop(event.id, None)
-            self.dirty.add(reply_hour)
+        early_reply = self._drop_orphan(event.id)
         if needs_reply:
             bucket.counts.requiring_reply += 1
             self._tracked[event.id] = record
-            if orphan is not None:
-                observations.extend(self._answer(record, orphan[0], was_pending=False))
+            if early_reply is not None:
+                observations.extend(self._answer(record, early_reply, was_pending=False))
             else:
                 self._track_pending(record)
         return observations
@@ -247,8 +270,8 @@ class ReplyBook:
         bucket = self._bucket(hour)
         if event.id in bucket.posts:
             return [DuplicateEvent(self.name)]
-        bucket.posts[event.id] = [event.id, event.platform, event.created_at, event.in_reply_to]
-        self.dirty.add(hour)
+        bucket.posts[event.id] = [event.platform, event.created_at, event.in_reply_to, None]
+        self.dirty.add((hour, RecordTag.POST, event.id))
         target = event.in_reply_to
         if target is None:
             bucket.counts.broadcasts += 1
@@ -264,10 +287,10 @@ class ReplyBook:
             known = self._orphan_index.get(target)
             if known is None or event.created_at < known[0]:
                 if known is not None:
-                    self.buckets[known[1]].orphans.pop(target, None)
-                    self.dirty.add(known[1])
+                    self._drop_orphan(target)
                 self._orphan_index[target] = (event.created_at, hour)
                 bucket.orphans[target] = event.created_at
+                self.dirty.add((hour, RecordTag.ORPHAN, target))
         elif record.pending:
             observations.extend(self._answer(record, event.created_at))
         elif record.answered_at is not None and event.created_at < record.answered_at:
@@ -276,9 +299,32 @@ class ReplyBook:
             self._changed(record)
         return observations
 
+    def set_features(self, event: SocialEvent, features: Any) -> None:
+        """Keep what behaviour analysis derived from a just-added event, to persist it."""
+        hour = hour_of(event.created_at)
+        bucket = self.buckets[hour]
+        if event.side is Side.AUDIENCE:
+            bucket.audience[event.id].features = features
+        else:
+            bucket.posts[event.id][3] = features
+
     # -- clock ---------------------------------------------------------------------------
+    def next_due(self) -> float:
+        """Event time of the next breach, expiry or bucket drop (a lower bound: entries of
+        messages answered meanwhile are cleaned lazily); inf when nothing is scheduled."""
+        due = math.inf
+        if self._due:
+            due = self._due[0][0] + self.breach_grace_seconds
+        expire_after = self.brand.expire_after_seconds
+        for by_age in self._by_age.values():
+            if by_age:
+                due = min(due, by_age[0][0] + expire_after)
+        if self._oldest_hour is not None:
+            due = min(due, (self._oldest_hour + 1) * HOUR + self.retention_seconds)
+        return due
+
     def advance(self, now: float) -> list[Observation]:
-        """Breach, expire and forget what the event-time clock `now` has passed."""
+        """Breach, expire and forget what the brand's event-time clock `now` has passed."""
         observations: list[Observation] = []
         due = self._due
         horizon = now - self.breach_grace_seconds
@@ -310,18 +356,25 @@ class ReplyBook:
                 self._changed(record)
                 observations.append(ExpiredUnanswered(self.name, platform))
         oldest_kept = hour_of(now - self.retention_seconds)
-        for hour in [h for h in self.buckets if h < oldest_kept]:
-            self._forget(hour)
+        if self._oldest_hour is not None and self._oldest_hour < oldest_kept:
+            for hour in [h for h in self.buckets if h < oldest_kept]:
+                self._forget(hour)
+            self._oldest_hour = min(self.buckets, default=None)
         return observations
 
     def _forget(self, hour: int) -> None:
+        """Drop a bucket out of retention; each of its records is written as a tombstone."""
         bucket = self.buckets.pop(hour)
+        dirty = self.dirty
         for message_id in bucket.audience:
             self._tracked.pop(message_id, None)
+            dirty.add((hour, RecordTag.AUDIENCE, message_id))
+        for post_id in bucket.posts:
+            dirty.add((hour, RecordTag.POST, post_id))
         for target in bucket.orphans:
             if self._orphan_index.get(target, (0, None))[1] == hour:
                 del self._orphan_index[target]
-        self.dirty.add(hour)  # a deleted bucket is written as a tombstone
+            dirty.add((hour, RecordTag.ORPHAN, target))
 
     # -- read ----------------------------------------------------------------------------
     def backlog(self, now: float) -> dict[str, Backlog]:
@@ -338,62 +391,87 @@ class ReplyBook:
             result[platform] = Backlog(count, oldest)
         return result
 
+    @property
+    def pending(self) -> int:
+        return sum(self._pending_count.values())
+
     def hour_counts(self) -> dict[int, HourCounts]:
         return {hour: bucket.counts for hour, bucket in self.buckets.items()}
 
-    # -- persistence ---------------------------------------------------------------------
-    def take_dirty(self) -> dict[int, dict[str, Any] | None]:
-        """Snapshots of buckets changed since the last call (None: bucket was dropped)."""
-        changed = {hour: self.dump_bucket(hour) for hour in self.dirty}
+    # -- persistence: one row per record -------------------------------------------------
+    def take_changes(self) -> dict[RecordKey, list[Any] | None]:
+        """Rows of the records changed since the last call (None: the record is gone)."""
+        changes: dict[RecordKey, list[Any] | None] = {}
+        buckets = self.buckets
+        for key in self.dirty:
+            hour, tag, record_id = key
+            bucket = buckets.get(hour)
+            row: list[Any] | None = None
+            if bucket is not None:
+                if tag is RecordTag.AUDIENCE:
+                    r = bucket.audience.get(record_id)
+                    if r is not None:
+                        row = [r.platform, r.created_at, r.requires_reply, r.answered_at,
+                               r.breached, r.expired, r.features]
+                elif tag is RecordTag.POST:
+                    row = bucket.posts.get(record_id)
+                else:
+                    reply_at = bucket.orphans.get(record_id)
+                    row = None if reply_at is None else [reply_at]
+            changes[key] = row
         self.dirty.clear()
-        return changed
+        return changes
 
-    def dump_bucket(self, hour: int) -> dict[str, Any] | None:
-        bucket = self.buckets.get(hour)
-        if bucket is None:
-            return None
-        rows = bucket.audience_rows
-        for message_id in bucket.changed:
-            r = bucket.audience[message_id]
-            rows[message_id] = [r.id, r.platform, r.created_at, r.requires_reply, r.answered_at,
-                                r.breached, r.expired]
-        bucket.changed.clear()
-        return {"a": list(rows.values()), "p": list(bucket.posts.values()),
-                "o": list(bucket.orphans.items())}
+    def restore(self, rows: Iterable[tuple[int, RecordTag, str, list[Any]]]) -> None:
+        """Rebuild the book (records, indexes, counts) from persisted rows, in any order.
 
-    def load_bucket(self, hour: int, data: dict[str, Any]) -> None:
-        """Rebuild one bucket (and the indexes and counts) from its snapshot."""
-        if hour in self.buckets:
-            self._forget(hour)
-            self.dirty.discard(hour)
-        bucket = self._bucket(hour)
-        counts = bucket.counts
-        for message_id, platform, created_at, needs, answered_at, breached, expired in data["a"]:
-            deadline = self.deadline_for(created_at) if needs else math.inf
-            record = AudienceRecord(message_id, platform, created_at, needs, deadline,
-                                    answered_at, breached, expired)
-            self.latest_loaded = max(self.latest_loaded, created_at)
-            bucket.audience[message_id] = record
-            bucket.changed.add(message_id)
-            if not needs:
-                continue
-            counts.requiring_reply += 1
-            self._tracked[message_id] = record
-            if answered_at is not None:
-                counts.answered += 1
-            elif breached:
-                counts.overdue += 1
-            if record.pending:
-                self._track_pending(record)
-        for post_id, platform, created_at, reply_to in data["p"]:
-            bucket.posts[post_id] = [post_id, platform, created_at, reply_to]
-            self.latest_loaded = max(self.latest_loaded, created_at)
-            if reply_to is None:
-                counts.broadcasts += 1
+        Rows are trusted to have the shapes `take_changes` writes (the wire codec checks
+        them before they get here)."""
+        orphans: list[tuple[int, str, float]] = []
+        for hour, tag, record_id, row in rows:
+            bucket = self._bucket(hour)
+            counts = bucket.counts
+            if tag is RecordTag.AUDIENCE:
+                platform, created_at, needs, answered_at, breached, expired, features = row
+                deadline = self.deadline_for(created_at) if needs else math.inf
+                record = AudienceRecord(record_id, platform, created_at, needs, deadline,
+                                        answered_at, breached, expired)
+                record.features = features
+                self.latest_loaded = max(self.latest_loaded, created_at)
+                bucket.audience[record_id] = record
+                if not needs:
+                    continue
+                counts.requiring_reply += 1
+                self._tracked[record_id] = record
+                if answered_at is not None:
+                    counts.answered += 1
+                elif breached:
+                    counts.overdue += 1
+                if record.pending:
+                    self._track_pending(record)
+            elif tag is RecordTag.POST:
+                bucket.posts[record_id] = list(row)
+                self.latest_loaded = max(self.latest_loaded, row[1])
+                if row[2] is None:
+                    counts.broadcasts += 1
+                else:
+                    counts.replies += 1
             else:
-                counts.replies += 1
-        for target, reply_at in data["o"]:
-            bucket.orphans[target] = reply_at
+                bucket.orphans[record_id] = row[0]
+                orphans.append((hour, record_id, row[0]))
+        for hour, target, reply_at in orphans:
             known = self._orphan_index.get(target)
             if known is None or reply_at < known[0]:
                 self._orphan_index[target] = (reply_at, hour)
+
+    def analysed(self) -> list[tuple[float, Side, str, Any]]:
+        """(created_at, side, id, features) of every kept record that behaviour analysis
+        saw, in event-time order: the input that rebuilds behaviour state after a restart."""
+        history: list[tuple[float, Side, str, Any]] = []
+        for bucket in self.buckets.values():
+            history.extend((r.created_at, Side.AUDIENCE, r.id, r.features)
+                           for r in bucket.audience.values() if r.features is not None)
+            history.extend((row[1], Side.BRAND, post_id, row[3])
+                           for post_id, row in bucket.posts.items() if row[3] is not None)
+        history.sort(key=lambda item: item[0])
+        return history

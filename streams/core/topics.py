@@ -132,6 +132,14 @@ class TopicAlignment:
         self.broadcast.add(event_time_s, text)
         self.audience.advance(event_time_s)
 
+    def add_audience_terms(self, event_time_s: float, terms: Iterable[str]) -> None:
+        self.audience.add_terms(event_time_s, terms)
+        self.broadcast.advance(event_time_s)
+
+    def add_broadcast_terms(self, event_time_s: float, terms: Iterable[str]) -> None:
+        self.broadcast.add_terms(event_time_s, terms)
+        self.audience.advance(event_time_s)
+
     def advance(self, event_time_s: float) -> None:
         self.audience.advance(event_time_s)
         self.broadcast.advance(event_time_s)

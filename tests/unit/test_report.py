@@ -54,7 +54,7 @@ def test_report_on_hand_computed_events() -> None:
         post("b1", 20), post("b2", 21),                  # broadcasts
         audience("g1", 0, brand="globex"),
     ]
-    report = build_report(events, BRANDS)["brands"]
+    report = build_report(events, BRANDS, wall=T0 + 3600)["brands"]
     acme = report["acme"]
     assert acme["messages"] == 4
     assert acme["requires_reply"] == 3

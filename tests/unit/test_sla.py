@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,7 @@ from streams.core.sla import (
     LateEvent,
     MessageCounted,
     PostCounted,
+    RecordTag,
     ReplyBook,
     SlaBreached,
     requires_reply,
@@ -121,14 +123,38 @@ def test_events_older_than_retention_are_late_and_ignored() -> None:
     assert book.backlog(now)["twitter"].unanswered == 0
 
 
-def test_old_buckets_are_forgotten_and_written_as_tombstones() -> None:
+def test_old_buckets_are_forgotten_and_each_record_written_as_a_tombstone() -> None:
     book = ReplyBook(ACME, breach_grace_seconds=0)
     book.add_message(message("m1", T0), True, T0)
-    book.take_dirty()
+    book.add_post(reply("r1", T0 + 60, "m1"), T0 + 60)
+    book.add_post(reply("r2", T0 + 60, "unseen"), T0 + 60)
+    hour = int(T0 // HOUR)
+    assert set(book.take_changes()) == {(hour, RecordTag.AUDIENCE, "m1"),
+                                        (hour, RecordTag.POST, "r1"),
+                                        (hour, RecordTag.POST, "r2"),
+                                        (hour, RecordTag.ORPHAN, "unseen")}
+    book.advance(T0 + 2 * HOUR)  # answered: only the bucket's end of retention is left
+    assert book.next_due() == (hour + 1) * HOUR + book.retention_seconds
     book.advance(T0 + 8 * DAY + 2 * HOUR)
-    dirty = book.take_dirty()
-    assert dirty[int(T0 // HOUR)] is None
+    assert book.take_changes() == {(hour, RecordTag.AUDIENCE, "m1"): None,
+                                   (hour, RecordTag.POST, "r1"): None,
+                                   (hour, RecordTag.POST, "r2"): None,
+                                   (hour, RecordTag.ORPHAN, "unseen"): None}
     assert book.buckets == {}
+    assert book.next_due() == math.inf
+
+
+def test_a_batch_writes_only_the_records_it_changed() -> None:
+    """The cost of persisting does not grow with what the hour already holds."""
+    book = ReplyBook(ACME, breach_grace_seconds=0)
+    for i in range(500):
+        book.add_message(message(f"m{i}", T0 + i), True, T0 + i)
+    assert len(book.take_changes()) == 500
+    book.add_post(reply("r1", T0 + 600, "m7"), T0 + 600)
+    changes = book.take_changes()
+    hour = int(T0 // HOUR)
+    assert set(changes) == {(hour, RecordTag.POST, "r1"), (hour, RecordTag.AUDIENCE, "m7")}
+    assert changes[(hour, RecordTag.AUDIENCE, "m7")][3] == T0 + 600  # answered_at
 
 
 @pytest.mark.parametrize(
@@ -172,19 +198,19 @@ def test_business_hours_across_a_weekend() -> None:
     assert book.deadline_for(friday) == deadline
 
 
-def test_state_round_trips_through_bucket_snapshots() -> None:
+def test_state_round_trips_through_record_rows() -> None:
     book = ReplyBook(ACME, breach_grace_seconds=0)
     book.add_message(message("m1", T0), True, T0)
     book.add_message(message("m2", T0 + 10 * MIN), True, T0 + 10 * MIN)
     book.add_post(reply("r0", T0 + 30 * MIN, "later"), T0 + 30 * MIN)  # orphan
     book.add_post(reply("r1", T0 + 20 * MIN, "m1"), T0 + 20 * MIN)
     book.advance(T0 + 2 * HOUR)  # m2 breaches
-    snapshots = book.take_dirty()
+    changes = book.take_changes()
 
     restored = ReplyBook(ACME, breach_grace_seconds=0)
-    for hour, data in snapshots.items():
-        assert data is not None
-        restored.load_bucket(hour, data)
+    rows = [(hour, tag, record_id, row) for (hour, tag, record_id), row in changes.items()]
+    assert all(row is not None for *_, row in rows)
+    restored.restore(reversed(rows))  # any order
     assert restored.backlog(T0 + 2 * HOUR) == book.backlog(T0 + 2 * HOUR)
     assert restored.hour_counts() == book.hour_counts()
     # Replays after recovery are no-ops, the breach is not counted again, orphans still match.

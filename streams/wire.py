@@ -1,0 +1,142 @@
+"""Byte formats of the worker's own state: one versioned JSON row per SLA record.
+
+Whatever a worker reads back from a changelog topic is data, never code: every key and
+value is parsed with orjson and checked field by field before it reaches the core, and
+anything else (an older format, a forged or truncated record) is a `Rejection` that the
+caller counts and skips. There is no pickle anywhere in brandpulse.
+
+Key:   brand 0x1F hour 0x1F tag 0x1F record id      (tag: a audience, p post, o orphan)
+Value: [STATE_VERSION, *row] with the rows of `ReplyBook.take_changes`; behaviour
+       features as described in streams/core/behaviour.py.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import orjson
+
+from streams.config import BrandsConfig
+from streams.core.behaviour import MAX_TERM_LENGTH, MAX_TERMS_PER_EVENT
+from streams.core.conversation import hour_of
+from streams.core.sla import RecordKey, RecordTag
+from streams.events import MAX_ID_LENGTH, Rejection, RejectReason
+
+STATE_VERSION = 2  # 1 was a whole hour bucket per key (before per-record persistence)
+KEY_SEPARATOR = "\x1f"
+#: No state value can be larger (ids ≤ 256 characters, ≤ 32 terms of ≤ 40): far below
+#: Kafka's default 1 MB message limit whatever the traffic.
+MAX_STATE_VALUE_BYTES = 16 * 1024
+_TAGS = {tag.value: tag for tag in RecordTag}
+_LANGS = ("en", "fr", "other")
+_FINGERPRINT_LIMIT = 1 << 64
+
+
+def encode_state_key(brand: str, key: RecordKey) -> bytes:
+    hour, tag, record_id = key
+    return f"{brand}{KEY_SEPARATOR}{hour}{KEY_SEPARATOR}{tag.value}{KEY_SEPARATOR}" \
+           f"{record_id}".encode()
+
+
+def encode_state_value(row: list[Any]) -> bytes:
+    return orjson.dumps([STATE_VERSION, *row])
+
+
+def state_key_brand(raw: bytes) -> str | None:
+    """The brand of a state key, cheaply (to pick a worker's own keys), or None."""
+    try:
+        return raw.decode("utf-8").partition(KEY_SEPARATOR)[0] or None
+    except (UnicodeDecodeError, AttributeError):
+        return None
+
+
+def decode_state(raw_key: Any, raw_value: Any, brands: BrandsConfig, not_after: float
+                 ) -> tuple[str, int, RecordTag, str, list[Any]] | Rejection:
+    """(brand, hour, tag, id, row) of one changelog record, or why it cannot be used.
+
+    `not_after` bounds the times it may carry (the wall clock plus the allowed skew), so
+    a forged record cannot move a brand's clock into the future."""
+    if not isinstance(raw_key, bytes | bytearray) or not isinstance(raw_value, bytes | bytearray):
+        return _bad("state key or value is not bytes")
+    if len(raw_value) > MAX_STATE_VALUE_BYTES:
+        return Rejection(RejectReason.OVERSIZED, f"state value of {len(raw_value)} bytes")
+    try:
+        brand, hour_text, tag_text, record_id = bytes(raw_key).decode("utf-8").split(
+            KEY_SEPARATOR, 3)
+        hour = int(hour_text)
+        value = orjson.loads(raw_value)
+    except (UnicodeDecodeError, ValueError, orjson.JSONDecodeError):
+        return _bad("state key or value cannot be parsed")
+    config = brands.get(brand)
+    tag = _TAGS.get(tag_text)
+    if config is None or tag is None or not 0 < len(record_id) <= MAX_ID_LENGTH:
+        return _bad("state key names an unknown brand or record kind")
+    if type(value) is not list or not value or value[0] != STATE_VERSION:
+        return _bad(f"state value is not version {STATE_VERSION}")
+    row = value[1:]
+    problem = _check_row(tag, row, config.platforms, not_after)
+    if problem is not None:
+        return _bad(problem)
+    if tag is not RecordTag.ORPHAN and hour_of(row[1]) != hour:
+        return _bad("state row's time is not in its key's hour")
+    return brand, hour, tag, record_id, row
+
+
+def _bad(detail: str) -> Rejection:
+    return Rejection(RejectReason.SCHEMA, detail)
+
+
+def _time(value: Any, not_after: float) -> bool:
+    return type(value) in (int, float) and math.isfinite(value) and value <= not_after
+
+
+def _check_row(tag: RecordTag, row: list[Any], platforms: frozenset[str] | Any,
+               not_after: float) -> str | None:
+    if tag is RecordTag.ORPHAN:
+        return None if len(row) == 1 and _time(row[0], not_after) else "bad orphan row"
+    if tag is RecordTag.AUDIENCE:
+        if len(row) != 7:
+            return "audience row needs 7 fields"
+        platform, created_at, needs, answered_at, breached, expired, features = row
+        if not (platform in platforms and _time(created_at, not_after)
+                and type(needs) is bool and type(breached) is bool and type(expired) is bool
+                and (answered_at is None or _time(answered_at, math.inf))):
+            return "bad audience row"
+        if features is not None and not _audience_features(features):
+            return "bad audience features"
+        return None
+    if len(row) != 4:
+        return "post row needs 4 fields"
+    platform, created_at, reply_to, features = row
+    if not (platform in platforms and _time(created_at, not_after)
+            and (reply_to is None or (type(reply_to) is str
+                                      and 0 < len(reply_to) <= MAX_ID_LENGTH))):
+        return "bad post row"
+    if features is not None and not _post_features(features):
+        return "bad post features"
+    return None
+
+
+def _terms(value: Any) -> bool:
+    return (type(value) is list and len(value) <= MAX_TERMS_PER_EVENT
+            and all(type(t) is str and 0 < len(t) <= MAX_TERM_LENGTH for t in value))
+
+
+def _audience_features(value: Any) -> bool:
+    if type(value) is not list or len(value) != 6:
+        return False
+    lang, sentiment, signal, in_crisis, engaged, terms = value
+    return (lang in _LANGS and type(sentiment) in (int, float) and math.isfinite(sentiment)
+            and -1.0 <= sentiment <= 1.0 and type(signal) is bool
+            and type(in_crisis) is bool and type(engaged) is bool and _terms(terms))
+
+
+def _post_features(value: Any) -> bool:
+    if type(value) is not list or len(value) != 2:
+        return False
+    terms, fingerprint = value
+    if terms is not None:
+        return fingerprint is None and _terms(terms)
+    return fingerprint is None or (type(fingerprint) is int
+                                   and 0 <= fingerprint < _FINGERPRINT_LIMIT)
