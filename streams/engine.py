@@ -212,6 +212,9 @@ class Engine:
         their features, then its clock where the rows stop (so pending messages breach on
         time even if no new event arrives)."""
         self.drop_brand(brand)
+        rows = list(rows)
+        if not rows:
+            return  # nothing persisted: the brand starts with its first event
         state = self._state(brand)
         state.book.restore(rows)
         state.book.dirty.clear()
