@@ -42,6 +42,7 @@ from streams.core.sla import (
 from streams.events import Rejection, RejectReason, Side, SocialEvent, format_rfc3339
 
 AnyObservation = Observation | BehaviourObservation
+CLOCK_KEY: RecordKey = (0, RecordTag.CLOCK, "clock")
 DEFAULT_MAX_FUTURE_SKEW_SECONDS = 300.0
 
 
@@ -59,11 +60,12 @@ class BrandSnapshot:
 class _Brand:
     """One brand's SLA book, clock and place in the deadline heap."""
 
-    __slots__ = ("book", "clock", "scheduled", "version")
+    __slots__ = ("book", "clock", "clock_moved", "scheduled", "version")
 
     def __init__(self, book: ReplyBook) -> None:
         self.book = book
         self.clock = EventClock()
+        self.clock_moved = False  # its state is to be persisted
         self.scheduled = math.inf  # wall time of this brand's live heap entry
         self.version = 0
 
@@ -117,15 +119,17 @@ class Engine:
     def admit(self, event: SocialEvent, wall: float) -> Rejection | None:
         """Refuse an event dated in the future of the wall clock (beyond the skew)."""
         if event.created_at > wall + self.max_future_skew_seconds:
+            ahead = event.created_at - wall
             return Rejection(RejectReason.FUTURE_TIMESTAMP,
-                             f"created_at {format_rfc3339(event.created_at)} is more than "
-                             f"{self.max_future_skew_seconds:g} s after "
-                             f"{format_rfc3339(wall)}")
+                             f"created_at is {ahead:.0f} s after the wall clock "
+                             f"{format_rfc3339(wall)} (limit {self.max_future_skew_seconds:g} s)")
         return None
 
     def ingest(self, event: SocialEvent, wall: float = 0.0) -> list[AnyObservation]:
         """Apply one validated, admitted event; returns what it changed worth counting."""
         state = self._state(event.brand)
+        if event.created_at > state.clock.watermark:
+            state.clock_moved = True
         now = state.clock.observe(event.created_at, wall)
         book = state.book
         observations: list[AnyObservation]
@@ -205,6 +209,9 @@ class Engine:
             if state.book.dirty:
                 for key, row in state.book.take_changes().items():
                     yield name, key, row
+            if state.clock_moved:
+                state.clock_moved = False
+                yield name, CLOCK_KEY, state.clock.state()
 
     def restore_brand(self, brand: str, rows: Iterable[tuple[int, RecordTag, str, list[Any]]],
                       wall: float) -> None:
@@ -216,10 +223,14 @@ class Engine:
         if not rows:
             return  # nothing persisted: the brand starts with its first event
         state = self._state(brand)
-        state.book.restore(rows)
+        state.book.restore(row for row in rows if row[1] is not RecordTag.CLOCK)
         state.book.dirty.clear()
         if self.analyse_behaviour:
             self.behaviour.brand(brand).replay(state.book.analysed())
-        if state.book.latest_loaded > -math.inf:
-            state.clock.observe(state.book.latest_loaded, wall)
+        for _, tag, _, row in rows:
+            if tag is RecordTag.CLOCK:
+                state.clock.resume(row[0], row[1])
+        if state.book.latest_loaded > -math.inf:  # older state had no clock row
+            state.clock.resume(state.book.latest_loaded, wall)
+        if state.clock.started:
             self._schedule(brand, state)

@@ -5,7 +5,8 @@ value is parsed with orjson and checked field by field before it reaches the cor
 anything else (an older format, a forged or truncated record) is a `Rejection` that the
 caller counts and skips. There is no pickle anywhere in brandpulse.
 
-Key:   brand 0x1F hour 0x1F tag 0x1F record id      (tag: a audience, p post, o orphan)
+Key:   brand 0x1F hour 0x1F tag 0x1F record id
+       (tag: a audience, p post, o orphan; c the brand's clock, hour 0, id "clock")
 Value: [STATE_VERSION, *row] with the rows of `ReplyBook.take_changes`; behaviour
        features as described in streams/core/behaviour.py.
 """
@@ -78,7 +79,7 @@ def decode_state(raw_key: Any, raw_value: Any, brands: BrandsConfig, not_after: 
     problem = _check_row(tag, row, config.platforms, not_after)
     if problem is not None:
         return _bad(problem)
-    if tag is not RecordTag.ORPHAN and hour_of(row[1]) != hour:
+    if tag in (RecordTag.AUDIENCE, RecordTag.POST) and hour_of(row[1]) != hour:
         return _bad("state row's time is not in its key's hour")
     return brand, hour, tag, record_id, row
 
@@ -95,6 +96,9 @@ def _check_row(tag: RecordTag, row: list[Any], platforms: frozenset[str] | Any,
                not_after: float) -> str | None:
     if tag is RecordTag.ORPHAN:
         return None if len(row) == 1 and _time(row[0], not_after) else "bad orphan row"
+    if tag is RecordTag.CLOCK:
+        good = len(row) == 2 and all(_time(v, not_after) for v in row)
+        return None if good else "bad clock row"
     if tag is RecordTag.AUDIENCE:
         if len(row) != 7:
             return "audience row needs 7 fields"

@@ -42,6 +42,15 @@ class EventClock:
             return -math.inf  # already reached
         return self._wall_at_watermark + max(0.0, event_time - self.watermark)
 
+    def state(self) -> list[float]:
+        """What a restart needs to carry on exactly: the watermark and when it was seen."""
+        return [self.watermark, self._wall_at_watermark]
+
+    def resume(self, watermark: float, wall_at_watermark: float) -> None:
+        if watermark > self.watermark:
+            self.watermark = watermark
+            self._wall_at_watermark = wall_at_watermark
+
     @property
     def started(self) -> bool:
         return not math.isinf(self.watermark)

@@ -148,6 +148,7 @@ class RecordTag(StrEnum):
     AUDIENCE = "a"
     POST = "p"
     ORPHAN = "o"
+    CLOCK = "c"  # the brand's event-time clock (one per brand, kept by the engine)
 
 
 RecordKey = tuple[int, RecordTag, str]  # (hour, tag, id) within one brand
