@@ -10,7 +10,7 @@ import pytest
 from streams.config import parse_brands
 from streams.core.sla import SlaBreached
 from streams.engine import Engine
-from streams.events import RejectReason, Rejection, Side, SocialEvent, parse_rfc3339
+from streams.events import Rejection, RejectReason, Side, SocialEvent, parse_rfc3339
 from streams.report import build_report
 
 BRANDS = parse_brands({"brand": [

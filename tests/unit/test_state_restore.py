@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from streams.core.sla import RecordTag
 from streams.engine import Engine
-from streams.events import MAX_ID_LENGTH, RejectReason, Rejection, Side, SocialEvent
+from streams.events import MAX_ID_LENGTH, Rejection, RejectReason, Side, SocialEvent
 from streams.sources.synthetic import generate_scenario, scenario_brands
 from streams.wire import (
     MAX_STATE_VALUE_BYTES,
