@@ -25,7 +25,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics import MetricWrapperBase, disable_created_metrics
 from prometheus_client.registry import Collector
 
 from streams import __version__
@@ -45,6 +45,12 @@ from streams.engine import AnyObservation, BrandSnapshot
 from streams.events import RejectReason
 
 log = logging.getLogger(__name__)
+
+# No `_created` samples: in the text format Prometheus stores each as one more series per
+# counter and histogram child (a quarter of a brand's series), and no rule or dashboard
+# reads them; rate() handles counter resets without them. A process-wide switch of
+# prometheus-client, read at each scrape.
+disable_created_metrics()
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
 FIRST_RESPONSE_BUCKETS = (

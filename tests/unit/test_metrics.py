@@ -108,6 +108,10 @@ def test_own_brand_creates_its_counter_series_at_zero() -> None:
     for lang in ("en", "fr", "other"):
         assert get("brandpulse_messages_by_language_total", {"brand": "acme", "lang": lang}) == 0
     assert not brand_series(metrics, "someone-else")
+    # no `_created` series: a quarter of a brand's series that nothing reads
+    assert get("brandpulse_sla_met_created", {"brand": "acme", "platform": "twitter"}) is None
+    assert get("brandpulse_first_response_seconds_created",
+               {"brand": "acme", "platform": "twitter"}) is None
     metrics.own_brand(brand("acme", DESK))  # idempotent: a re-assignment keeps the counts
     assert get("brandpulse_sla_met_total", {"brand": "acme", "platform": "twitter"}) == 0
 
