@@ -841,7 +841,8 @@ def pipeline() -> db.Dashboard:
         d.with_panel(
             ts(
                 "Consumer lag per partition (workers)",
-                "As reported by the worker that owns the partition.",
+                "High watermark minus the last processed offset + 1, as reported by the "
+                "worker that owns the partition.",
                 [
                     query(
                         f"max by (topic, partition) (brandpulse_consumer_lag_messages{{{inst}}})",
@@ -877,6 +878,42 @@ def pipeline() -> db.Dashboard:
                 bars=True,
                 w=8,
             )
+        )
+    )
+    d = d.with_row(db.Row("Freshness"))
+    d = d.with_panel(
+        ts(
+            "Newest processed event age per partition",
+            "Wall time now minus created_at of the newest event processed on the partition, "
+            "computed at scrape time: it climbs while a worker is stalled (and on a quiet "
+            "partition, where lag stays 0). Alert: BrandpulseWorkerFallingBehind.",
+            [
+                query(
+                    f"max by (topic, partition) (brandpulse_newest_event_age_seconds{{{inst}}})",
+                    "{{topic}}/{{partition}}",
+                )
+            ],
+            unit="s",
+            threshold_lines=[(None, "transparent"), (300, "red")],
+        )
+    ).with_panel(
+        ts(
+            "Event processing delay",
+            "p50 and p99 of processing time minus created_at of the newest event of each "
+            "partition's batch, per worker (includes the time spent waiting in Kafka).",
+            [
+                query(
+                    "histogram_quantile(0.5, sum by (instance, le) (rate("
+                    f"brandpulse_event_processing_delay_seconds_bucket{{{inst}}}[$__rate_interval])))",
+                    "{{instance}} p50",
+                ),
+                query(
+                    "histogram_quantile(0.99, sum by (instance, le) (rate("
+                    f"brandpulse_event_processing_delay_seconds_bucket{{{inst}}}[$__rate_interval])))",
+                    "{{instance}} p99",
+                ),
+            ],
+            unit="s",
         )
     )
     d = d.with_panel(

@@ -87,8 +87,11 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
 
     @app.timer(LAG_INTERVAL_SECONDS)
     async def export_consumer_lag() -> None:
+        """Lag behind what the agent PROCESSED (metrics.processed), not what Faust read
+        ahead into its buffers; the group's committed offset until this worker processed
+        anything on a partition."""
         consumer = app.consumer
-        read_offsets = getattr(consumer, "_read_offset", {})
+        committed = getattr(consumer, "_committed_offset", {})
         for tp in list(consumer.assignment()):
             if tp.topic not in input_names:
                 continue
@@ -98,9 +101,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
                 continue
             if highwater is None:
                 continue
-            read = read_offsets.get(tp)
-            lag = highwater - (read + 1 if read is not None else 0)
-            metrics.set_consumer_lag(tp.topic, tp.partition, max(0, lag))
+            metrics.update_consumer_lag(tp.topic, tp.partition, highwater, committed.get(tp))
 
     def apply_control(value: bytes | None) -> Rejection | None:
         command = decode_crisis_command(value)

@@ -1,25 +1,37 @@
 """The only module that touches prometheus-client.
 
 Labels are bounded by construction: brand and platform come from the brands file,
-`reason`, `kind`, `window` and `requires_reply` from fixed enumerations. Ids, authors and
-hashtags never become labels.
+`reason`, `kind`, `window` and `requires_reply` from fixed enumerations, `topic` and
+`partition` from the input topics. Ids, authors and hashtags never become labels.
+
+A worker exports brand series only for the brands it owns (`own_brand`/`forget_brand`,
+driven by partition assignment), and computes the brand gauges when /metrics is scraped
+(`BrandGauges`), never on a timer: with thousands of configured brands, idle workers
+neither hold nor compute series they do not serve.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
+import time
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics import MetricWrapperBase, disable_created_metrics
+from prometheus_client.registry import Collector
 
 from streams import __version__
-from streams.config import BrandsConfig
+from streams.config import BrandConfig
 from streams.core.behaviour import TONE_DEAF_REASONS, LanguageCounted, ToneDeafPost
+from streams.core.lang import LANGS
 from streams.core.sla import (
     DuplicateEvent,
     ExpiredUnanswered,
@@ -32,18 +44,169 @@ from streams.core.sla import (
 from streams.engine import AnyObservation, BrandSnapshot
 from streams.events import RejectReason
 
+log = logging.getLogger(__name__)
+
+# No `_created` samples: in the text format Prometheus stores each as one more series per
+# counter and histogram child (a quarter of a brand's series), and no rule or dashboard
+# reads them; rate() handles counter resets without them. A process-wide switch of
+# prometheus-client, read at each scrape.
+disable_created_metrics()
+
 MINUTE, HOUR, DAY = 60, 3600, 86400
 FIRST_RESPONSE_BUCKETS = (
     MINUTE, 5 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR,
     12 * HOUR, DAY, 2 * DAY, 4 * DAY, 7 * DAY,
 )
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+PROCESSING_DELAY_BUCKETS = (
+    0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, MINUTE, 2 * MINUTE, 5 * MINUTE,
+    10 * MINUTE, 30 * MINUTE, HOUR,
+)
+CRISIS_ACTIVE = "brandpulse_crisis_active"
+CRISIS_ACTIVE_HELP = "1 while a crisis is active for the scope (a brand, or global), else 0."
+
+SnapshotSource = Callable[[], Iterable[tuple[BrandSnapshot, float]]]
+
+
+def _no_snapshots() -> Iterable[tuple[BrandSnapshot, float]]:
+    return ()
+
+
+class BrandGauges(Collector):
+    """The per-brand gauges, computed from the runtime's snapshots when /metrics is scraped.
+
+    `collect` runs in the HTTP thread while the event loop mutates the engine, so it only
+    reads what `snapshots` returns: (snapshot, sla_seconds) pairs whose snapshots are frozen
+    and never mutated once handed over. The callable's result is copied into a tuple first
+    (one C-level pass, atomic under the GIL), so a dict view replaced or grown by the event
+    loop meanwhile cannot break the scrape. Only brands in `owned` are exported: a brand
+    forgotten on revocation vanishes at once, even if the runtime still caches it.
+
+    `brandpulse_crisis_active` is one family for both scopes, so the `global` sample comes
+    from here too (set by `BrandpulseMetrics.publish_global_crisis`).
+    """
+
+    def __init__(self, owned: Mapping[str, object], snapshots: SnapshotSource = _no_snapshots,
+                 ) -> None:
+        self.snapshots = snapshots
+        self.owned = owned
+        self.global_crisis: float | None = None  # None until the runtime publishes it
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        """Family names, for the registry's duplicate check (no samples computed)."""
+        return list(_brand_families())
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        (unanswered, oldest, sla_target, broadcast_ratio, reply_rate, robot_score, crisis,
+         sentiment, templated, alignment, replies_per_broadcast) = families = _brand_families()
+        try:
+            pairs = tuple(self.snapshots())
+        except Exception:  # a scrape must still serve the pipeline metrics
+            log.exception("brand snapshots unavailable for this scrape")
+            pairs = ()
+        owned = self.owned
+        for snapshot, sla_seconds in pairs:
+            brand = snapshot.brand
+            if brand not in owned:
+                continue
+            sla_target.add_metric((brand,), sla_seconds)
+            for platform, backlog in snapshot.backlog.items():
+                unanswered.add_metric((brand, platform), backlog.unanswered)
+                oldest.add_metric((brand, platform), backlog.oldest_age_seconds)
+            conversation = snapshot.conversation
+            for window, value in conversation.broadcast_ratio.items():
+                broadcast_ratio.add_metric((brand, window), value)
+            for window, value in conversation.reply_rate.items():
+                reply_rate.add_metric((brand, window), value)
+            robot_score.add_metric((brand,), conversation.robot_score)
+            behaviour = snapshot.behaviour
+            crisis.add_metric((brand,), 1 if behaviour.crisis_active else 0)
+            for context, value in behaviour.sentiment.items():
+                sentiment.add_metric((brand, context), value)
+            templated.add_metric((brand,), behaviour.templated_reply_ratio)
+            alignment.add_metric((brand,), behaviour.topic_alignment)
+            replies_per_broadcast.add_metric((brand,), behaviour.audience_replies_per_broadcast)
+        if self.global_crisis is not None:
+            crisis.add_metric(("global",), self.global_crisis)
+        return iter(families)
+
+
+def _brand_families() -> tuple[GaugeMetricFamily, ...]:
+    """Empty families of the brand gauges: same names, help texts and labels as always."""
+    return (
+        GaugeMetricFamily(
+            "brandpulse_unanswered_messages", "Messages waiting for a first reply.",
+            labels=("brand", "platform")),
+        GaugeMetricFamily(
+            "brandpulse_oldest_unanswered_age_seconds",
+            "Event-time age of the oldest message waiting for a first reply.",
+            labels=("brand", "platform")),
+        GaugeMetricFamily(
+            "brandpulse_sla_target_seconds", "The brand's first-response SLA target.",
+            labels=("brand",)),
+        GaugeMetricFamily(
+            "brandpulse_broadcast_ratio", "Broadcasts divided by all brand posts in the window.",
+            labels=("brand", "window")),
+        GaugeMetricFamily(
+            "brandpulse_reply_rate",
+            "Answered divided by decided (answered or overdue) messages in the window.",
+            labels=("brand", "window")),
+        GaugeMetricFamily(
+            "brandpulse_robot_score", "How much the brand behaves like a robot, 0 to 1.",
+            labels=("brand",)),
+        GaugeMetricFamily(CRISIS_ACTIVE, CRISIS_ACTIVE_HELP, labels=("scope",)),
+        GaugeMetricFamily(
+            "brandpulse_audience_sentiment",
+            "Mean audience sentiment (-1 to 1) over the last hour, by crisis context.",
+            labels=("brand", "context")),
+        GaugeMetricFamily(
+            "brandpulse_templated_reply_ratio",
+            "Share of the brand's replies (24 h) that have a near-duplicate among them.",
+            labels=("brand",)),
+        GaugeMetricFamily(
+            "brandpulse_topic_alignment",
+            "Cosine similarity (0 to 1) of broadcast terms to the audience's, over 7 days.",
+            labels=("brand",)),
+        GaugeMetricFamily(
+            "brandpulse_audience_replies_per_broadcast",
+            "Audience replies to the brand's broadcasts per broadcast, over 7 days.",
+            labels=("brand",)),
+    )
+
+
+class NewestEventAge(Collector):
+    """`brandpulse_newest_event_age_seconds{topic, partition}`: wall time now minus the
+    created_at of the newest event processed on the partition, computed at scrape time so
+    that it keeps growing while processing is stalled (a gauge set per batch would freeze
+    at its last, healthy value exactly when it matters)."""
+
+    NAME = "brandpulse_newest_event_age_seconds"
+    HELP = ("Wall-clock seconds since the created_at of the newest event processed on each "
+            "assigned input partition.")
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self.clock = clock
+        self.newest: dict[tuple[str, int], float] = {}  # written by the event loop only
+
+    def describe(self) -> list[GaugeMetricFamily]:
+        return [GaugeMetricFamily(self.NAME, self.HELP, labels=("topic", "partition"))]
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(self.NAME, self.HELP, labels=("topic", "partition"))
+        now = self.clock()
+        for (topic, partition), created in self.newest.copy().items():  # copy: atomic
+            family.add_metric((topic, str(partition)), max(0.0, now - created))
+        yield family
 
 
 class BrandpulseMetrics:
-    """Every brandpulse metric, registered on one registry (one per worker)."""
+    """Every brandpulse metric, registered on one registry (one per worker).
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    `clock` is the wall clock of the scrape-time gauges (injectable for tests).
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         brand_platform = ("brand", "platform")
@@ -72,26 +235,6 @@ class BrandpulseMetrics:
         self.brand_posts = Counter(
             "brandpulse_brand_posts", "Posts written by the brand, broadcast or reply.",
             (*brand_platform, "kind"), registry=r)
-        self.unanswered = Gauge(
-            "brandpulse_unanswered_messages", "Messages waiting for a first reply.",
-            brand_platform, registry=r)
-        self.oldest_unanswered = Gauge(
-            "brandpulse_oldest_unanswered_age_seconds",
-            "Event-time age of the oldest message waiting for a first reply.",
-            brand_platform, registry=r)
-        self.sla_target = Gauge(
-            "brandpulse_sla_target_seconds", "The brand's first-response SLA target.",
-            ("brand",), registry=r)
-        self.broadcast_ratio = Gauge(
-            "brandpulse_broadcast_ratio", "Broadcasts divided by all brand posts in the window.",
-            ("brand", "window"), registry=r)
-        self.reply_rate = Gauge(
-            "brandpulse_reply_rate",
-            "Answered divided by decided (answered or overdue) messages in the window.",
-            ("brand", "window"), registry=r)
-        self.robot_score = Gauge(
-            "brandpulse_robot_score", "How much the brand behaves like a robot, 0 to 1.",
-            ("brand",), registry=r)
         self.duplicates = Counter(
             "brandpulse_duplicate_events", "Events already seen (same id), ignored.",
             ("brand",), registry=r)
@@ -111,8 +254,16 @@ class BrandpulseMetrics:
             ("reason",), registry=r)
         self.consumer_lag = Gauge(
             "brandpulse_consumer_lag_messages",
-            "Records not yet read on each assigned input partition.",
+            "Records on each assigned input partition not yet processed: high watermark "
+            "minus (last processed offset + 1).",
             ("topic", "partition"), registry=r)
+        self.processing_delay = Histogram(
+            "brandpulse_event_processing_delay_seconds",
+            "Wall time when a batch was processed minus the created_at of its newest event, "
+            "one sample per partition per batch.",
+            buckets=PROCESSING_DELAY_BUCKETS, registry=r)
+        self.newest_event_age = NewestEventAge(clock)
+        r.register(self.newest_event_age)
         self.rebalances = Counter(
             "brandpulse_rebalances", "Partition assignments received.", registry=r)
         self.assigned_partitions = Gauge(
@@ -122,34 +273,14 @@ class BrandpulseMetrics:
             "brandpulse_batch_processing_seconds", "Time to process one batch of events.",
             buckets=BATCH_BUCKETS, registry=r)
         # -- behaviour analysis ---------------------------------------------------------
-        self.crisis_active = Gauge(
-            "brandpulse_crisis_active",
-            "1 while a crisis is active for the scope (a brand, or global), else 0.",
-            ("scope",), registry=r)
         self.crisis_share_sources = Gauge(
             "brandpulse_crisis_share_sources",
             "Worker processes whose audience counts (last 25 h) the global crisis scope "
             "combines, this one included.", registry=r)
-        self.audience_sentiment = Gauge(
-            "brandpulse_audience_sentiment",
-            "Mean audience sentiment (-1 to 1) over the last hour, by crisis context.",
-            ("brand", "context"), registry=r)
         self.tone_deaf_posts = Counter(
             "brandpulse_tone_deaf_posts",
             "Promotional or jokey brand posts during a crisis, or riding its hashtags.",
             ("brand", "reason"), registry=r)
-        self.templated_reply_ratio = Gauge(
-            "brandpulse_templated_reply_ratio",
-            "Share of the brand's replies (24 h) that have a near-duplicate among them.",
-            ("brand",), registry=r)
-        self.topic_alignment = Gauge(
-            "brandpulse_topic_alignment",
-            "Cosine similarity (0 to 1) of broadcast terms to the audience's, over 7 days.",
-            ("brand",), registry=r)
-        self.replies_per_broadcast = Gauge(
-            "brandpulse_audience_replies_per_broadcast",
-            "Audience replies to the brand's broadcasts per broadcast, over 7 days.",
-            ("brand",), registry=r)
         self.messages_by_language = Counter(
             "brandpulse_messages_by_language",
             "Audience messages by detected language (other languages score neutral).",
@@ -158,34 +289,78 @@ class BrandpulseMetrics:
             "brandpulse_build_info", "Always 1; the version label says which build runs.",
             ("version",), registry=r)
         self.build_info.labels(__version__).set(1)
-        self._brand_series: dict[str, set[str]] = {}  # brand -> platforms with gauges
+        # Brands this worker owns (its assigned partitions carry them): their series exist,
+        # no other brand's do. Read by the HTTP thread (membership only), written on the loop.
+        self._owned: dict[str, BrandConfig] = {}
+        # Registered now, so its family names are claimed and the contract sees them; the
+        # runtime supplies the snapshots later with attach_brand_snapshots.
+        self.brand_gauges = BrandGauges(self._owned)
+        r.register(self.brand_gauges)
+        # Next offset to process (last processed + 1) per assigned input partition.
+        self._position: dict[tuple[str, int], int] = {}
 
-    def initialise(self, brands: BrandsConfig, topics: Iterable[str]) -> None:
-        """Create every bounded counter series at 0, so that the first event of a kind is an
-        increase that rate() and increase() can see, not the birth of a series."""
+    def initialise(self, topics: Iterable[str]) -> None:
+        """Create the bounded non-brand counter series at 0, so that the first event of a
+        kind is an increase that rate() and increase() can see, not the birth of a series.
+        Brand series are created by `own_brand`."""
         for reason in RejectReason:
             self.rejected.labels(reason.value)
         for topic in topics:
             self.consumed.labels(topic)
-        for brand in brands:
-            name = brand.name
-            for counter in (self.duplicates, self.late):
-                counter.labels(name)
-            for reason in TONE_DEAF_REASONS:
-                self.tone_deaf_posts.labels(name, reason)
-            for lang in ("en", "fr", "other"):
-                self.messages_by_language.labels(name, lang)
-            for platform in brand.platforms:
-                for needs in ("true", "false"):
-                    self.audience_messages.labels(name, platform, needs)
-                for kind in ("broadcast", "reply"):
-                    self.brand_posts.labels(name, platform, kind)
-                for metric in (self.sla_met, self.sla_breaches, self.expired,
-                               self.first_response):
-                    metric.labels(name, platform)
-                if brand.business_hours is not None:
-                    self.first_response_business.labels(name, platform)
 
+    # -- ownership ---------------------------------------------------------------------------
+    def own_brand(self, config: BrandConfig) -> None:
+        """This worker now owns the brand (its partition was assigned): create its counter
+        series at 0 and export its gauges. Idempotent."""
+        name = config.name
+        self._owned[name] = config
+        for counter in (self.duplicates, self.late):
+            counter.labels(name)
+        for reason in TONE_DEAF_REASONS:
+            self.tone_deaf_posts.labels(name, reason)
+        for lang in LANGS:
+            self.messages_by_language.labels(name, lang)
+        for platform in config.platforms:
+            for needs in ("true", "false"):
+                self.audience_messages.labels(name, platform, needs)
+            for kind in ("broadcast", "reply"):
+                self.brand_posts.labels(name, platform, kind)
+            for metric in (self.sla_met, self.sla_breaches, self.expired, self.first_response):
+                metric.labels(name, platform)
+            if config.business_hours is not None:
+                self.first_response_business.labels(name, platform)
+
+    def forget_brand(self, name: str) -> None:
+        """Remove every series of the brand (counters, histograms, gauges): its partition now
+        belongs to another worker, which exports them from now on. Platforms come from the
+        brand's config: events on any other platform are rejected before they are counted."""
+        config = self._owned.pop(name, None)  # the gauges stop at the next scrape
+        if config is None:
+            return
+        for counter in (self.duplicates, self.late):
+            _drop(counter, name)
+        for reason in TONE_DEAF_REASONS:
+            _drop(self.tone_deaf_posts, name, reason)
+        for lang in LANGS:
+            _drop(self.messages_by_language, name, lang)
+        for platform in config.platforms:
+            for needs in ("true", "false"):
+                _drop(self.audience_messages, name, platform, needs)
+            for kind in ("broadcast", "reply"):
+                _drop(self.brand_posts, name, platform, kind)
+            for metric in (self.sla_met, self.sla_breaches, self.expired, self.first_response,
+                           self.first_response_business):
+                _drop(metric, name, platform)
+
+    def owned_brands(self) -> list[str]:
+        return list(self._owned)
+
+    def attach_brand_snapshots(self, snapshots: SnapshotSource) -> None:
+        """Where the brand gauges come from at scrape time: a callable returning
+        (frozen BrandSnapshot, sla_seconds) pairs, called from the HTTP thread."""
+        self.brand_gauges.snapshots = snapshots
+
+    # -- events --------------------------------------------------------------------------
     def record(self, observations: Iterable[AnyObservation]) -> None:
         """Turn the core's observations into counter increments and histogram samples.
 
@@ -221,49 +396,9 @@ class BrandpulseMetrics:
         if o.within_sla:
             self.sla_met.labels(o.brand, o.platform).inc()
 
-    def publish(self, snapshot: BrandSnapshot, sla_seconds: float) -> None:
-        """Set the brand's gauges from a snapshot taken by its owning worker."""
-        brand = snapshot.brand
-        platforms = self._brand_series.setdefault(brand, set())
-        self.sla_target.labels(brand).set(sla_seconds)
-        for platform, backlog in snapshot.backlog.items():
-            platforms.add(platform)
-            self.unanswered.labels(brand, platform).set(backlog.unanswered)
-            self.oldest_unanswered.labels(brand, platform).set(backlog.oldest_age_seconds)
-        conversation = snapshot.conversation
-        for window, value in conversation.broadcast_ratio.items():
-            self.broadcast_ratio.labels(brand, window).set(value)
-        for window, value in conversation.reply_rate.items():
-            self.reply_rate.labels(brand, window).set(value)
-        self.robot_score.labels(brand).set(conversation.robot_score)
-        behaviour = snapshot.behaviour
-        self.crisis_active.labels(brand).set(1 if behaviour.crisis_active else 0)
-        for context, value in behaviour.sentiment.items():
-            self.audience_sentiment.labels(brand, context).set(value)
-        self.templated_reply_ratio.labels(brand).set(behaviour.templated_reply_ratio)
-        self.topic_alignment.labels(brand).set(behaviour.topic_alignment)
-        self.replies_per_broadcast.labels(brand).set(
-            behaviour.audience_replies_per_broadcast)
-
     def publish_global_crisis(self, active: bool, sources: int) -> None:
-        self.crisis_active.labels("global").set(1 if active else 0)
+        self.brand_gauges.global_crisis = 1.0 if active else 0.0
         self.crisis_share_sources.set(sources)
-
-    def forget_brand(self, brand: str) -> None:
-        """Remove a brand's gauges: its partition now belongs to another worker."""
-        platforms = self._brand_series.pop(brand, set())
-        for platform in platforms:
-            for gauge in (self.unanswered, self.oldest_unanswered):
-                _remove(gauge, brand, platform)
-        for gauge in (self.sla_target, self.robot_score, self.crisis_active,
-                      self.templated_reply_ratio, self.topic_alignment,
-                      self.replies_per_broadcast):
-            _remove(gauge, brand)
-        for context in ("crisis", "normal"):
-            _remove(self.audience_sentiment, brand, context)
-        for gauge in (self.broadcast_ratio, self.reply_rate):
-            for window in ("1h", "24h"):
-                _remove(gauge, brand, window)
 
     def events_consumed(self, counts: Mapping[str, int]) -> None:
         for topic, count in counts.items():
@@ -276,11 +411,46 @@ class BrandpulseMetrics:
         self.rebalances.inc()
         self.assigned_partitions.set(count)
 
-    def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
+    # -- progress and lag ----------------------------------------------------------------
+    def processed(self, topic: str, partition: int, offset: int, event_time: float | None,
+                  wall: float) -> None:
+        """The agent finished one batch's records on a partition: call once per partition
+        per batch, after the batch's effects were handed over (state persisted, metrics
+        recorded). `offset` is the highest offset of the batch on that partition (rejected
+        records included: they are finished too), `event_time` the newest created_at among
+        its decoded events (None when all were rejected), `wall` the time of processing.
+
+        The offset is taken as is, not as a maximum: after a rebalance Faust re-reads from
+        the committed offset, and the lag must show that re-reading."""
+        key = (topic, partition)
+        self._position[key] = offset + 1
+        if event_time is not None:
+            self.processing_delay.observe(max(0.0, wall - event_time))
+            newest = self.newest_event_age.newest
+            if event_time > newest.get(key, -math.inf):
+                newest[key] = event_time
+
+    def processed_position(self, topic: str, partition: int) -> int | None:
+        """Next offset to process on the partition (last processed + 1), None if unknown."""
+        return self._position.get((topic, partition))
+
+    def update_consumer_lag(self, topic: str, partition: int, highwater: int,
+                            committed: int | None = None) -> int:
+        """Set and return the lag of one assigned partition: high watermark − (last processed
+        offset + 1). Before this worker processed anything there, the group's committed
+        offset (the next offset to process, Kafka's convention) stands in, else 0; a
+        committed offset beyond what this worker processed means someone else went further
+        (the processed offset is stale), so the larger one counts."""
+        position = max(self._position.get((topic, partition), 0), committed or 0)
+        lag = max(0, highwater - position)
         self.consumer_lag.labels(topic, str(partition)).set(lag)
+        return lag
 
     def forget_consumer_lag(self, topic: str, partition: int) -> None:
+        """The partition was revoked: drop its lag, progress and newest-event-age series."""
         _remove(self.consumer_lag, topic, str(partition))
+        self._position.pop((topic, partition), None)
+        self.newest_event_age.newest.pop((topic, partition), None)
 
     def state_rejected(self, reason: str) -> None:
         self.state_rejected_records.labels(reason).inc()
@@ -328,6 +498,14 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def _remove(metric: Gauge, *labels: str) -> None:
+    try:
+        metric.remove(*labels)
+    except KeyError:
+        pass
+
+
+def _drop(metric: MetricWrapperBase, *labels: str) -> None:
+    """Remove one labelled series if it exists (any metric type)."""
     try:
         metric.remove(*labels)
     except KeyError:

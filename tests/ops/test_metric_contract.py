@@ -21,10 +21,13 @@ def _registered() -> dict[str, tuple[str, tuple[str, ...]]]:
     for value in vars(metrics).values():
         name = getattr(value, "_name", None)
         kind = getattr(value, "_type", None)
-        if not (isinstance(name, str) and isinstance(kind, str)):
-            continue
-        exposed = f"{name}_total" if kind == "counter" else name
-        out[exposed] = (kind, tuple(getattr(value, "_labelnames", ())))
+        if isinstance(name, str) and isinstance(kind, str):
+            exposed = f"{name}_total" if kind == "counter" else name
+            out[exposed] = (kind, tuple(getattr(value, "_labelnames", ())))
+        elif callable(getattr(value, "describe", None)):  # a custom (scrape-time) collector
+            for family in value.describe():
+                exposed = f"{family.name}_total" if family.type == "counter" else family.name
+                out[exposed] = (family.type, tuple(getattr(family, "_labelnames", ())))
     return out
 
 
