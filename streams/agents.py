@@ -53,9 +53,14 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
             wall = runtime.wall()
             consumed: Counter[str] = Counter()
             observations: list[Any] = []
+            # per (topic, partition): last offset and newest event time of the batch
+            positions: dict[tuple[str, int], list[Any]] = {}
             for event in batch:
                 message = event.message
                 consumed[message.topic] += 1
+                position = positions.setdefault((message.topic, message.partition),
+                                                [message.offset, None])
+                position[0] = message.offset
                 decoded = decode_event(event.value, sides[message.topic], runtime.brands,
                                        settings.max_event_bytes)
                 if not isinstance(decoded, Rejection):
@@ -64,6 +69,8 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
                 if isinstance(decoded, Rejection):
                     await _dead_letter(runtime, event, decoded)
                     continue
+                if position[1] is None or decoded.created_at > position[1]:
+                    position[1] = decoded.created_at
                 observations.extend(engine.ingest(decoded, wall))
             observations.extend(engine.advance(wall))
             runtime.persist()
@@ -73,6 +80,8 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
                                                     value=observation.alert_record())
             metrics.events_consumed(consumed)
             metrics.record(observations)
+            for (topic, partition), (offset, newest) in positions.items():
+                metrics.processed(topic, partition, offset, newest, wall)
             metrics.batch_processed(time.perf_counter() - started)
 
     @app.timer(settings.sla_check_interval_seconds)
@@ -83,7 +92,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
         wall = runtime.wall()
         metrics.record(engine.advance(wall))
         runtime.persist()
-        runtime.publish_gauges(wall)
+        runtime.refresh_gauges(wall)
 
     @app.timer(LAG_INTERVAL_SECONDS)
     async def export_consumer_lag() -> None:

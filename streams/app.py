@@ -17,6 +17,7 @@ import os
 import socket
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import faust
@@ -26,12 +27,13 @@ from streams.config import BrandsConfig, Settings
 from streams.core.behaviour import GLOBAL
 from streams.core.crisis import CrisisStatus, DeclaredCrisis
 from streams.core.sla import RecordTag
-from streams.engine import Engine
+from streams.engine import BrandSnapshot, Engine
 from streams.events import Rejection
 from streams.metrics import BrandpulseMetrics
 from streams.wire import decode_state, encode_state_key, encode_state_value, state_key_brand
 
 log = logging.getLogger(__name__)
+GAUGE_SWEEP_SECONDS = 60.0  # every owned brand's gauges are renewed at least this often
 
 
 def brand_partition(brand: str, partitions: int) -> int:
@@ -75,6 +77,12 @@ class Runtime:
         # What the web API serves: replaced whole by the SLA timer, read by the HTTP thread.
         self.brand_views: dict[str, dict[str, Any]] = {}
         self.crisis_view: dict[str, Any] = {}
+        # Latest (snapshot, SLA target) per owned brand, replaced on the event loop; the
+        # tuple is what the metrics collector iterates at scrape time.
+        self._gauges: dict[str, tuple[BrandSnapshot, float]] = {}
+        self._gauge_view: tuple[tuple[BrandSnapshot, float], ...] = ()
+        self._sweep = 0
+        metrics.attach_brand_snapshots(lambda: self._gauge_view)
 
     def wall(self) -> float:
         return time.time()
@@ -85,24 +93,32 @@ class Runtime:
 
     # -- ownership -----------------------------------------------------------------------
     def on_assigned(self, partitions: set[int]) -> None:
+        """Series, state and timers exist only for the brands of owned partitions."""
         self.owned_partitions = partitions
         self.metrics.partitions_assigned(len(partitions))
         owned = set(self.owned_brands())
-        for brand in self.engine.active_brands():
+        for brand in set(self.metrics.owned_brands()) | set(self.engine.active_brands()):
             if brand not in owned:
                 self._release(brand)
+        for brand in owned:
+            config = self.brands.get(brand)
+            if config is not None:
+                self.metrics.own_brand(config)
         self.needs_sync = True
 
     def on_revoked(self, partitions: set[int]) -> None:
         n = self.settings.partitions
         self.owned_partitions -= partitions
-        for brand in self.engine.active_brands():
+        for brand in set(self.metrics.owned_brands()) | set(self.engine.active_brands()):
             if brand_partition(brand, n) in partitions:
                 self._release(brand)
 
     def _release(self, brand: str) -> None:
         self.engine.drop_brand(brand)
         self.metrics.forget_brand(brand)
+        self._gauges.pop(brand, None)
+        self.brand_views = {b: v for b, v in self.brand_views.items() if b != brand}
+        self._gauge_view = tuple(self._gauges.values())
 
     def owns(self, brand: str) -> bool:
         return brand_partition(brand, self.settings.partitions) in self.owned_partitions
@@ -154,27 +170,48 @@ class Runtime:
             written += 1
         return written
 
-    def publish_gauges(self, wall: float) -> None:
+    def refresh_gauges(self, wall: float) -> int:
+        """Renew the snapshots that /metrics and /api read (the HTTP thread reads them at
+        scrape time, never the engine). Per tick: full snapshots of the brands that changed
+        plus a round-robin slice (every brand at least once per GAUGE_SWEEP_SECONDS, for
+        rolling windows), and only the backlog ages of brands with a backlog. Returns the
+        number of full snapshots taken."""
+        engine = self.engine
+        active = engine.active_brands()
+        refresh = engine.take_touched()
+        if active:
+            per_tick = max(1, math.ceil(len(active) * self.settings.sla_check_interval_seconds
+                                        / GAUGE_SWEEP_SECONDS))
+            start = self._sweep % len(active)
+            refresh.update(active[start:start + per_tick])
+            self._sweep = start + per_tick
+        gauges = self._gauges
         views: dict[str, dict[str, Any]] = {}
-        latest = -math.inf  # the global scope's "now": the newest brand clock (skew-bounded)
-        for brand in self.engine.active_brands():
+        for brand in refresh:
             config = self.brands.get(brand)
-            if config is None:
+            if config is None or not engine.has_brand(brand):
                 continue
-            now = self.engine.brand_now(brand, wall)
-            latest = max(latest, now)
-            snapshot = self.engine.snapshot(brand, now)
-            self.metrics.publish(snapshot, config.sla_seconds)
+            snapshot = engine.snapshot(brand, engine.brand_now(brand, wall))
+            gauges[brand] = (snapshot, config.sla_seconds)
             views[brand] = brand_view(snapshot)
+        if views:  # replaced whole: the HTTP thread may be iterating the old one
+            self.brand_views = {**self.brand_views, **views}
+        for brand, (snapshot, sla_seconds) in list(gauges.items()):
+            if brand not in refresh and any(b.unanswered for b in snapshot.backlog.values()):
+                now = engine.brand_now(brand, wall)
+                gauges[brand] = (replace(snapshot, now=now, backlog=engine.book(brand)
+                                         .backlog(now)), sla_seconds)
+        self._gauge_view = tuple(gauges.values())
         if self.settings.analyse_behaviour:
-            behaviour = self.engine.behaviour
-            now = latest if latest > -math.inf else wall
+            behaviour = engine.behaviour
+            # The global scope's "now": the newest brand clock (each bounded by the skew).
+            now = max((s.now for s, _ in gauges.values()), default=wall)
             declared = [c for c in behaviour.declared.values() if c.is_active(now)]
             shared = behaviour.global_crisis
             self.metrics.publish_global_crisis(bool(declared) or behaviour.detected(GLOBAL, now),
                                                shared.sources)
             self.crisis_view = crisis_view(shared.detector.status(), shared.sources, declared)
-        self.brand_views = views
+        return len(refresh)
 
     def api(self, path: str) -> dict[str, Any] | None:
         """GET /api/brands, /api/brands/NAME (per-brand state, top audience topics) and
@@ -251,7 +288,7 @@ def create_app(settings: Settings, brands: BrandsConfig,
         options["producer_max_batch_size"] = settings.producer_max_batch_size
     app = faust.App(settings.app_id, **options)
     metrics = metrics or BrandpulseMetrics()
-    metrics.initialise(brands, (settings.topics.audience_messages, settings.topics.brand_posts))
+    metrics.initialise((settings.topics.audience_messages, settings.topics.brand_posts))
     runtime = Runtime(app, settings, brands, metrics)
 
     from streams.agents import register_agents

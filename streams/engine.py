@@ -85,6 +85,7 @@ class Engine:
         self._heap: list[tuple[float, int, str]] = []  # (wall time due, version, brand)
         self.behaviour = BehaviourBook(crisis_source)
         self.stream_time = -math.inf  # offline: newest admitted event time (`ingest_all`)
+        self._touched: set[str] = set()  # brands changed since `take_touched`
 
     # -- brands --------------------------------------------------------------------------
     def _state(self, brand: str) -> _Brand:
@@ -110,6 +111,12 @@ class Engine:
         """Forget a brand whose partition moved to another worker."""
         self._brands.pop(brand, None)
         self.behaviour.brands.pop(brand, None)
+        self._touched.discard(brand)
+
+    def take_touched(self) -> set[str]:
+        """Brands whose state changed since the last call (to renew only their gauges)."""
+        touched, self._touched = self._touched, set()
+        return touched
 
     def brand_now(self, brand: str, wall: float) -> float:
         """The brand's event time at wall-clock `wall` (its own watermark, idling forward)."""
@@ -143,6 +150,7 @@ class Engine:
                 book.set_features(event, features)
                 observations.extend(found)
             self._schedule(event.brand, state)
+            self._touched.add(event.brand)
         return observations
 
     def ingest_all(self, events: Iterable[SocialEvent], wall: float = math.inf
@@ -172,7 +180,10 @@ class Engine:
             if state is None or state.version != version:
                 continue
             state.scheduled = math.inf
-            observations.extend(state.book.advance(state.clock.now(wall)))
+            found = state.book.advance(state.clock.now(wall))
+            if found:
+                observations.extend(found)
+                self._touched.add(brand)
             self._schedule(brand, state)
         return observations
 
@@ -234,3 +245,4 @@ class Engine:
             state.clock.resume(state.book.latest_loaded, wall)
         if state.clock.started:
             self._schedule(brand, state)
+        self._touched.add(brand)
