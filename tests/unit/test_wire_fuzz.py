@@ -112,14 +112,21 @@ def share_records(draw: st.DrawFn) -> dict[str, Any]:
                     lambda n: list(range(newest, newest - n, -1))))  # about a full window
     rows: list[list[Any]] = []
     for key in keys[:12]:
-        messages = draw(st.integers(0, MAX_BUCKET_MESSAGES))
+        messages = draw(st.integers(0, 5) | st.integers(0, MAX_BUCKET_MESSAGES))
         crisis = draw(st.integers(0, messages))
         rows.append([key, messages, crisis, draw(st.floats(-messages, messages))])
     rows += [[key, 1, 0, 0.0] for key in keys[12:]]
-    if rows and draw(st.booleans()):
+    if rows and draw(st.booleans()):  # one row just out of range, or anything
         row = draw(st.sampled_from(rows))
-        row[draw(st.integers(0, 3))] = draw(BAD_VALUES | st.integers(-1, 2) | st.integers(
-            oldest - 2, newest + 2) | st.just(MAX_BUCKET_MESSAGES + 1))
+        key, messages, crisis, _ = row
+        index = draw(st.integers(0, 3))
+        just_out = st.sampled_from([
+            [oldest - 1, newest + 1, newest + 10**9],
+            [-1, crisis - 1, MAX_BUCKET_MESSAGES + 1],
+            [-1, messages + 1],
+            [messages + 0.001, -messages - 0.001, messages + 1e-3 * messages],
+        ][index])
+        row[index] = draw(st.one_of(just_out, just_out, BAD_VALUES))
     if rows and draw(st.integers(0, 9)) == 0:
         rows.append(list(draw(st.sampled_from(rows))))  # a duplicate key
     return mutated(draw, {"source": draw(NAMES | st.text(min_size=250, max_size=260)),
@@ -130,8 +137,9 @@ def share_records(draw: st.DrawFn) -> dict[str, Any]:
 @st.composite
 def control_records(draw: st.DrawFn) -> dict[str, Any]:
     """A valid declare or end command, then out-of-range values in its fields."""
-    start = draw(st.floats(NOW - 21 * 365 * 86400, NOW + 11 * 365 * 86400))
-    end = draw(st.none() | st.floats(start - 86400, start + 86400 * 30))
+    start = draw(st.floats(NOW - 5 * 365 * 86400, NOW + 365 * 86400)
+                 | st.floats(NOW - 21 * 365 * 86400, NOW + 11 * 365 * 86400))
+    end = draw(st.none() | st.floats(start - 86400, start + 86400))
     terms = st.lists(NAMES, max_size=4) | st.lists(st.just("k"), min_size=99, max_size=102) \
         | st.lists(st.text(min_size=99, max_size=102), max_size=2)
     return mutated(draw, {
