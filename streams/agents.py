@@ -21,6 +21,7 @@ from streams.app import Runtime
 from streams.broker import bootstrap_servers
 from streams.core.behaviour import ToneDeafPost, apply_crisis_command
 from streams.events import (
+    MAX_FUTURE_SKEW_SECONDS,
     Rejection,
     RejectReason,
     Side,
@@ -113,7 +114,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
             metrics.update_consumer_lag(tp.topic, tp.partition, highwater, committed.get(tp))
 
     def apply_control(value: bytes | None) -> Rejection | None:
-        command = decode_crisis_command(value)
+        command = decode_crisis_command(value, runtime.wall())
         if isinstance(command, Rejection):
             return command
         apply_crisis_command(engine.behaviour, command)
@@ -121,10 +122,12 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
 
     def apply_share(value: bytes | None) -> Rejection | None:
         shared = engine.behaviour.global_crisis
-        share = decode_crisis_share(value, shared.bucket_seconds)
+        now = runtime.wall()
+        share = decode_crisis_share(value, shared.bucket_seconds, now,
+                                    retention_seconds=shared.detector.retention_s)
         if isinstance(share, Rejection):
             return share
-        shared.merge(share)
+        shared.merge(share, not_after=now + MAX_FUTURE_SKEW_SECONDS)
         return None
 
     @app.task
@@ -178,7 +181,8 @@ async def _dead_letter(runtime: Runtime, event: Any, rejection: Rejection) -> No
 async def _follow_from_start(runtime: Runtime, topic: str,
                              apply: Callable[[bytes | None], Rejection | None]) -> None:
     """Every worker reads the whole topic (no consumer group), from the start, for ever.
-    A bad record is counted and logged, never fatal: nobody owns it to dead-letter it."""
+    A bad record is never fatal: it is counted and dead-lettered by every worker that reads
+    it (so once per worker, and again after a restart; same source topic/offset)."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap_servers(runtime.settings.broker),
         group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
@@ -193,5 +197,8 @@ async def _follow_from_start(runtime: Runtime, topic: str,
                         runtime.metrics.rejected_event(rejection.reason.value)
                         log.warning("bad %s record at offset %d: %s", topic, record.offset,
                                     rejection.detail)
+                        await runtime.dead_letter_topic.send(key=record.key, value=(
+                            dead_letter_record(record.value, rejection, topic,
+                                               record.partition, record.offset)))
     finally:
         await consumer.stop()

@@ -41,7 +41,7 @@ def declared_crises(settings: Settings, timeout: float = 10.0) -> list[DeclaredC
                 consumer.position(tp) < end[tp] for tp in partitions):
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
-                    command = decode_crisis_command(record.value)
+                    command = decode_crisis_command(record.value, time.time())
                     if not isinstance(command, Rejection):
                         apply_crisis_command(book, command)
     finally:

@@ -46,8 +46,8 @@ class RejectReason(StrEnum):
     OVERSIZED = "oversized"
     UNKNOWN_BRAND = "unknown_brand"
     UNKNOWN_PLATFORM = "unknown_platform"
-    FUTURE_TIMESTAMP = "future_timestamp"
-    KEY_MISMATCH = "key_mismatch"
+    FUTURE_TIMESTAMP = "future_timestamp"  # event time beyond the wall clock + allowed skew
+    KEY_MISMATCH = "key_mismatch"  # the record's key is not the brand of its value
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,38 +270,110 @@ def encode_crisis_command(command: CrisisCommand) -> bytes:
     })
 
 
-def decode_crisis_command(raw: bytes | None) -> CrisisCommand | Rejection:
-    """Never raises: a bad control record is a Rejection, counted by the worker."""
-    record = load_record(raw, 64 * 1024)
+#: Bounds of a control record: an operator declares a handful of terms, not a dictionary.
+MAX_CONTROL_BYTES = 64 * 1024
+MAX_CRISIS_NAME_CHARS = 200
+MAX_CRISIS_TERMS = 100  # keywords, and hashtags, per crisis
+MAX_CRISIS_TERM_CHARS = 100
+#: Declared times must be plausible: the past reaches back over historical replays (the
+#: 2017 TWCS data set), the future allows a crisis planned ahead, not a typo'd year.
+MAX_CONTROL_PAST_SECONDS = 20 * 365.25 * 86400
+MAX_CONTROL_FUTURE_SECONDS = 10 * 365.25 * 86400
+
+
+def _term_list(record: dict[str, Any], key: str) -> tuple[str, ...] | Rejection:
+    values = record.get(key)
+    if values is None:
+        return ()
+    if type(values) is not list or not all(type(v) is str for v in values):
+        return Rejection(RejectReason.SCHEMA, f"field {key!r} is not a list of strings")
+    if len(values) > MAX_CRISIS_TERMS or any(len(v) > MAX_CRISIS_TERM_CHARS for v in values):
+        return Rejection(RejectReason.SCHEMA, f"field {key!r}: at most {MAX_CRISIS_TERMS} "
+                         f"terms of at most {MAX_CRISIS_TERM_CHARS} characters")
+    return tuple(values)
+
+
+def _control_time(record: dict[str, Any], key: str, now: float) -> float | Rejection | None:
+    value = record.get(key)
+    if value is None:
+        return None
+    if type(value) is not str:
+        return Rejection(RejectReason.SCHEMA, f"field {key!r} is not an RFC 3339 string")
+    try:
+        at = parse_rfc3339(value)
+    except ValueError as exc:
+        return Rejection(RejectReason.SCHEMA, f"{key}: {exc}"[:200])
+    if at > now + MAX_CONTROL_FUTURE_SECONDS:
+        return Rejection(RejectReason.FUTURE_TIMESTAMP, f"{key} {value[:40]} is more than "
+                         "10 years ahead of the wall clock")
+    if at < now - MAX_CONTROL_PAST_SECONDS:
+        return Rejection(RejectReason.SCHEMA, f"{key} {value[:40]} is more than 20 years "
+                         "before the wall clock")
+    return at
+
+
+def decode_crisis_command(raw: bytes | None, now: float) -> CrisisCommand | Rejection:
+    """Never raises: a bad control record is a Rejection, dead-lettered by the worker.
+
+    `now` is the wall clock (epoch seconds), passed in so the bounds are testable. A
+    `declare` needs a start and an end, if any, not before it; an `end` needs its end
+    (its start is ignored: the CLI sends the epoch there).
+    """
+    record = load_record(raw, MAX_CONTROL_BYTES)
     if isinstance(record, Rejection):
         return record
-    if type(record) is not dict or record.get("action") not in ("declare", "end"):
+    if type(record) is not dict:
+        return Rejection(RejectReason.SCHEMA, "control record is not a JSON object")
+    action = record.get("action")
+    if type(action) is not str or action not in ("declare", "end"):
         return Rejection(RejectReason.SCHEMA, "control record needs action declare|end")
     name = _identifier(record.get("name"))
     if name is None:
         return _missing("name")
-    lists: dict[str, tuple[str, ...]] = {}
-    for key in ("keywords", "hashtags"):
-        values = record.get(key) or []
-        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-            return Rejection(RejectReason.SCHEMA, f"field {key!r} is not a list of strings")
-        lists[key] = tuple(values)
-    try:
-        start = parse_rfc3339(record["start"]) if record.get("start") else 0.0
-        end = parse_rfc3339(record["end"]) if record.get("end") else None
-    except (ValueError, TypeError) as exc:
-        return Rejection(RejectReason.SCHEMA, f"start/end: {exc}")
+    if len(name) > MAX_CRISIS_NAME_CHARS:
+        return Rejection(RejectReason.SCHEMA, f"field 'name' longer than "
+                         f"{MAX_CRISIS_NAME_CHARS} characters")
+    keywords = _term_list(record, "keywords")
+    if isinstance(keywords, Rejection):
+        return keywords
+    hashtags = _term_list(record, "hashtags")
+    if isinstance(hashtags, Rejection):
+        return hashtags
     region = record.get("region")
-    return CrisisCommand(record["action"], DeclaredCrisis(
-        name, lists["keywords"], lists["hashtags"], region if isinstance(region, str) else None,
-        start, end))
-
+    if region is not None and (type(region) is not str or len(region) > MAX_CRISIS_TERM_CHARS):
+        return Rejection(RejectReason.SCHEMA, f"field 'region' is not a string of at most "
+                         f"{MAX_CRISIS_TERM_CHARS} characters")
+    end = _control_time(record, "end", now)
+    if isinstance(end, Rejection):
+        return end
+    if action == "end":
+        if end is None:
+            return Rejection(RejectReason.SCHEMA, "an end command needs field 'end'")
+        return CrisisCommand(action, DeclaredCrisis(name, keywords, hashtags, region,
+                                                    end=end))
+    start = _control_time(record, "start", now)
+    if isinstance(start, Rejection):
+        return start
+    if start is None:
+        return Rejection(RejectReason.SCHEMA, "a declare command needs field 'start'")
+    if end is not None and end < start:
+        return Rejection(RejectReason.SCHEMA, "end is before start")
+    return CrisisCommand(action, DeclaredCrisis(name, keywords, hashtags, region, start, end))
 
 
 # --- Crisis shares: each worker's audience counts for the global crisis scope -------------
 
 #: A share holds at most one retention window of 5-minute buckets (25 h = 300 buckets).
 MAX_CRISIS_SHARE_BYTES = 256 * 1024
+#: How far ahead of this worker's wall clock another worker's event time may be (clock
+#: skew between hosts). Events are bounded the same way, so a healthy share never is.
+MAX_FUTURE_SKEW_SECONDS = 300.0
+#: CrisisDetector's default retention (window 1 h x (24 baseline hours + 1)).
+CRISIS_RETENTION_SECONDS = 25 * 3600
+#: Messages one worker may count in one 5-minute bucket: 33 000 a second, far above any
+#: brand's audience, far below what would swamp the detector's arithmetic.
+MAX_BUCKET_MESSAGES = 10_000_000
+MAX_SOURCE_CHARS = 256
 
 
 def encode_crisis_share(share: CrisisShare, bucket_seconds: int) -> bytes:
@@ -312,9 +384,26 @@ def encode_crisis_share(share: CrisisShare, bucket_seconds: int) -> bytes:
     })
 
 
-def decode_crisis_share(raw: bytes | None, bucket_seconds: int) -> CrisisShare | Rejection:
-    """Never raises: a bad share is a Rejection, counted by the worker. Shares made with
-    another bucket width would mix incomparable buckets and are rejected too."""
+def _number(value: Any) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
+def decode_crisis_share(
+    raw: bytes | None, bucket_seconds: int, now: float,
+    max_future_skew: float = MAX_FUTURE_SKEW_SECONDS,
+    retention_seconds: float = CRISIS_RETENTION_SECONDS,
+) -> CrisisShare | Rejection:
+    """Never raises: a bad share is a Rejection, dead-lettered by the worker.
+
+    `now` is the wall clock. Accepted shares satisfy what a worker's own share does:
+    ``first_seen <= latest <= now + max_future_skew``; every bucket key lies in the
+    retention window ending at ``latest`` (keys from ``(latest - retention) // bucket`` to
+    ``latest // bucket``, so at most retention/bucket + 1 of them, no duplicates); per
+    bucket ``0 <= crisis <= messages <= MAX_BUCKET_MESSAGES`` and ``|sentiment_sum| <=
+    messages``. Old shares are accepted: a replay of past days has old event times, and
+    the detector itself forgets buckets older than its own window. Shares made with another
+    bucket width would mix incomparable buckets and are rejected too.
+    """
     record = load_record(raw, MAX_CRISIS_SHARE_BYTES)
     if isinstance(record, Rejection):
         return record
@@ -323,24 +412,45 @@ def decode_crisis_share(raw: bytes | None, bucket_seconds: int) -> CrisisShare |
     source = _identifier(record.get("source"))
     if source is None:
         return _missing("source")
-    if record.get("bucket_seconds") != bucket_seconds:
-        return Rejection(RejectReason.SCHEMA, f"bucket_seconds {record.get('bucket_seconds')!r}"
+    if len(source) > MAX_SOURCE_CHARS:
+        return Rejection(RejectReason.SCHEMA, f"source longer than {MAX_SOURCE_CHARS} "
+                         "characters")
+    width = record.get("bucket_seconds")
+    if type(width) is not int or width != bucket_seconds:
+        shown = repr(width) if type(width) in (int, float) else type(width).__name__
+        return Rejection(RejectReason.SCHEMA, f"bucket_seconds {shown[:40]}"
                          f" differs from this worker's {bucket_seconds}")
     first_seen, latest = record.get("first_seen"), record.get("latest")
-    if not all(type(v) in (int, float) and math.isfinite(v) for v in (first_seen, latest)):
+    if not (_number(first_seen) and _number(latest)):
         return Rejection(RejectReason.SCHEMA, "first_seen/latest must be finite numbers")
-    buckets: dict[int, tuple[int, int, float]] = {}
+    if latest > now + max_future_skew:
+        return Rejection(RejectReason.FUTURE_TIMESTAMP, f"latest {latest!r} is beyond the "
+                         f"wall clock {now:.0f} + {max_future_skew:.0f} s")
+    if first_seen > latest:
+        return Rejection(RejectReason.SCHEMA, "first_seen is after latest")
     rows = record.get("buckets")
-    if not isinstance(rows, list):
+    if type(rows) is not list:
         return Rejection(RejectReason.SCHEMA, "field 'buckets' is not a list")
+    newest = int(latest // bucket_seconds)
+    oldest = int((latest - retention_seconds) // bucket_seconds)
+    if len(rows) > newest - oldest + 1:
+        return Rejection(RejectReason.SCHEMA, f"{len(rows)} buckets: more than one retention "
+                         "window")
+    buckets: dict[int, tuple[int, int, float]] = {}
     for row in rows:
-        if not (isinstance(row, list) and len(row) == 4 and type(row[0]) is int
-                and type(row[1]) is int and type(row[2]) is int
-                and type(row[3]) in (int, float)):
+        if not (type(row) is list and len(row) == 4 and type(row[0]) is int
+                and type(row[1]) is int and type(row[2]) is int and _number(row[3])):
             return Rejection(RejectReason.SCHEMA, "bucket rows are [key, messages, crisis, "
                              "sentiment_sum]")
         key, messages, crisis, sentiment_sum = row
-        if not (0 <= crisis <= messages and abs(sentiment_sum) <= messages + 1e-6):
-            return Rejection(RejectReason.SCHEMA, f"bucket {key}: inconsistent counts")
+        if not oldest <= key <= newest:
+            return Rejection(RejectReason.SCHEMA, f"bucket {key} outside the retention "
+                             f"window [{oldest}, {newest}] ending at latest")
+        if key in buckets:
+            return Rejection(RejectReason.SCHEMA, f"bucket {key} appears twice")
+        if not (0 <= crisis <= messages <= MAX_BUCKET_MESSAGES
+                and abs(sentiment_sum) <= messages * (1 + 1e-9) + 1e-6):
+            return Rejection(RejectReason.SCHEMA, f"bucket {key}: counts inconsistent or "
+                             f"beyond {MAX_BUCKET_MESSAGES} messages")
         buckets[key] = (messages, crisis, float(sentiment_sum))
     return CrisisShare(source, float(first_seen), float(latest), buckets)

@@ -285,10 +285,12 @@ class BehaviourBook:
         self.declared[crisis.name] = crisis
 
     def end(self, name: str, at: float) -> None:
+        """End a declared crisis at `at`; an end before its start ends it at its start."""
         crisis = self.declared.get(name)
         if crisis is not None:
             self.declared[name] = DeclaredCrisis(crisis.name, crisis.keywords, crisis.hashtags,
-                                                 crisis.region, crisis.start, at)
+                                                 crisis.region, crisis.start,
+                                                 max(at, crisis.start))
 
 
 def apply_crisis_command(book: BehaviourBook, command: CrisisCommand) -> None:

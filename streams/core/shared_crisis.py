@@ -42,6 +42,11 @@ class _Source:
     buckets: dict[int, BucketCounts]
 
 
+def _plausible(counts: BucketCounts) -> bool:
+    messages, crisis, sentiment_sum = counts
+    return 0 <= crisis <= messages and abs(sentiment_sum) <= messages * (1 + 1e-9) + 1e-6
+
+
 class SharedCrisisScope:
     """The global detector over this worker's messages plus the counts others share."""
 
@@ -92,17 +97,33 @@ class SharedCrisisScope:
             return None
         return CrisisShare(self.source, own.first_seen, own.latest, buckets)
 
-    def merge(self, share: CrisisShare) -> None:
-        """Add another worker's share: the difference to what that source shared before."""
+    def merge(self, share: CrisisShare, not_after: float = math.inf) -> None:
+        """Add another worker's share: the difference to what that source shared before.
+
+        Defence in depth behind the decoder: ``not_after`` is the latest plausible event time
+        (the caller's wall clock plus the allowed skew; time is never read here). The share's
+        ``latest`` is capped at it, and buckets beyond the share's (capped) latest, older
+        than the detector's retention, or with impossible counts are ignored, so a bad share
+        can neither move the global watermark into the future nor add negative volume.
+        """
         if share.source == self.source:
+            return
+        latest = min(share.latest, not_after)
+        if not math.isfinite(latest):
+            return
+        first_seen = min(share.first_seen, latest) if math.isfinite(share.first_seen) else latest
+        detector = self.detector
+        newest = latest // detector.bucket_s
+        plausible = {key: counts for key, counts in share.buckets.items()
+                     if detector.oldest_bucket <= key <= newest and _plausible(counts)}
+        if not plausible:
             return
         known = self._others.get(share.source)
         if known is None:
-            known = self._others[share.source] = _Source(share.first_seen, share.latest, {})
-        known.first_seen = min(known.first_seen, share.first_seen)
-        known.latest = max(known.latest, share.latest)
-        detector = self.detector
-        for key, (messages, crisis, sentiment_sum) in sorted(share.buckets.items()):
+            known = self._others[share.source] = _Source(first_seen, latest, {})
+        known.first_seen = min(known.first_seen, first_seen)
+        known.latest = max(known.latest, latest)
+        for key, (messages, crisis, sentiment_sum) in sorted(plausible.items()):
             old_messages, old_crisis, old_sentiment = known.buckets.get(key, (0, 0, 0.0))
             if (messages, crisis, sentiment_sum) == (old_messages, old_crisis, old_sentiment):
                 continue

@@ -8,14 +8,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.config import parse_brands
+from streams.core.crisis import DeclaredCrisis
 from streams.events import (
     AudienceKind,
+    CrisisCommand,
     Rejection,
     RejectReason,
     Side,
     SocialEvent,
     dead_letter_record,
+    decode_crisis_command,
     decode_event,
+    encode_crisis_command,
     encode_event,
 )
 
@@ -82,3 +86,62 @@ def test_dead_letter_record_carries_reason_origin_and_payload() -> None:
 @given(st.binary(max_size=512))
 def test_decoding_arbitrary_bytes_never_raises(raw: bytes) -> None:
     assert isinstance(decode_event(raw, Side.BRAND, BRANDS, 256), SocialEvent | Rejection)
+
+
+# --------------------------------------------------------------------------- control records
+
+NOW = 1_800_000_000.0  # the wall clock the decoder is given
+YEAR = 365.25 * 86400
+DECLARE = {"action": "declare", "name": "Storm", "keywords": ["storm", "flood"],
+           "hashtags": ["Storm"], "region": "FR", "start": "2027-01-15T08:00:00Z",
+           "end": None}
+
+
+def command(record: object) -> CrisisCommand | Rejection:
+    raw = record if isinstance(record, bytes) else orjson.dumps(record)
+    return decode_crisis_command(raw, NOW)
+
+
+def test_declare_and_end_commands_round_trip() -> None:
+    declare = CrisisCommand("declare", DeclaredCrisis("Storm", ("storm",), ("Storm",), None,
+                                                      NOW - 3600, NOW + 3600))
+    assert decode_crisis_command(encode_crisis_command(declare), NOW) == declare
+    end = CrisisCommand("end", DeclaredCrisis("Storm", end=NOW))  # start: the epoch
+    assert decode_crisis_command(encode_crisis_command(end), NOW) == end
+    historical = command({**DECLARE, "start": "2017-10-01T00:00:00Z"})  # a TWCS replay
+    assert isinstance(historical, CrisisCommand)
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ({**DECLARE, "end": "2027-01-15T07:59:59Z"}, RejectReason.SCHEMA),  # end before start
+        ({**DECLARE, "start": None}, RejectReason.SCHEMA),
+        ({"action": "end", "name": "Storm"}, RejectReason.SCHEMA),  # an end needs its end
+        ({**DECLARE, "action": ["declare"]}, RejectReason.SCHEMA),
+        ({**DECLARE, "start": "2038-01-15T08:00:00Z"}, RejectReason.FUTURE_TIMESTAMP),
+        ({**DECLARE, "end": "9999-12-31T23:59:59Z"}, RejectReason.FUTURE_TIMESTAMP),
+        ({"action": "end", "name": "Storm", "end": "9999-12-31T23:59:59Z"},
+         RejectReason.FUTURE_TIMESTAMP),
+        ({**DECLARE, "start": "0001-01-01T00:00:00+01:00"}, RejectReason.SCHEMA),
+        ({**DECLARE, "start": "2001-01-01T00:00:00Z"}, RejectReason.SCHEMA),  # > 20 years
+        ({**DECLARE, "start": 1800000000}, RejectReason.SCHEMA),
+        ({**DECLARE, "name": "x" * 201}, RejectReason.SCHEMA),
+        ({**DECLARE, "keywords": ["k"] * 101}, RejectReason.SCHEMA),
+        ({**DECLARE, "hashtags": ["h" * 101]}, RejectReason.SCHEMA),
+        ({**DECLARE, "keywords": "storm"}, RejectReason.SCHEMA),
+        ({**DECLARE, "region": 7}, RejectReason.SCHEMA),
+        (b"[" * 30_000 + b"]" * 30_000, RejectReason.MALFORMED_JSON),  # orjson depth limit
+        (b"{" * 70_000, RejectReason.OVERSIZED),
+    ],
+)
+def test_bad_control_records_are_rejected_with_a_reason(record: object,
+                                                        reason: RejectReason) -> None:
+    result = command(record)
+    assert isinstance(result, Rejection), result
+    assert result.reason is reason
+
+
+def test_the_new_reasons_exist_for_every_merge_to_agree() -> None:
+    assert RejectReason("future_timestamp") is RejectReason.FUTURE_TIMESTAMP
+    assert RejectReason("key_mismatch") is RejectReason.KEY_MISMATCH

@@ -10,7 +10,12 @@ import pytest
 
 from streams.core.crisis import CrisisDetector
 from streams.core.shared_crisis import CrisisShare, SharedCrisisScope
-from streams.events import Rejection, decode_crisis_share, encode_crisis_share
+from streams.events import (
+    CRISIS_RETENTION_SECONDS,
+    Rejection,
+    decode_crisis_share,
+    encode_crisis_share,
+)
 
 HOUR = 3600
 
@@ -151,10 +156,23 @@ def test_split_equals_whole_on_random_streams() -> None:
 
 # --------------------------------------------------------------------------- codec
 
+NOW = 1_800_000_150.0  # the wall clock the decoder is given
+FORGED = (b'{"source":"evil","bucket_seconds":300,"first_seen":1e12,"latest":1e15,'
+          b'"buckets":[[3333333333333,100000,100000,-100000.0]]}')
+
+
+def share_record(**fields: object) -> dict[str, object]:
+    return {"source": "a", "first_seen": 0, "latest": 1, "bucket_seconds": 300,
+            "buckets": [], **fields}
+
 
 def test_share_round_trips_through_its_json_record() -> None:
     share = CrisisShare("host-1-ab", 10.0, 700.5, {0: (3, 1, -0.25), 2: (1, 0, 1.0)})
-    assert decode_crisis_share(encode_crisis_share(share, 300), 300) == share
+    assert decode_crisis_share(encode_crisis_share(share, 300), 300, NOW) == share
+
+
+def test_the_decoder_default_retention_is_the_detectors() -> None:
+    assert CrisisDetector().retention_s == CRISIS_RETENTION_SECONDS
 
 
 @pytest.mark.parametrize(
@@ -163,23 +181,130 @@ def test_share_round_trips_through_its_json_record() -> None:
         (b"not json", "malformed_json"),
         ([1, 2], "schema"),
         ({"first_seen": 0, "latest": 1, "bucket_seconds": 300, "buckets": []}, "schema"),
-        ({"source": "a", "first_seen": 0, "latest": 1, "bucket_seconds": 60, "buckets": []},
-         "schema"),
-        ({"source": "a", "first_seen": "x", "latest": 1, "bucket_seconds": 300,
-          "buckets": []}, "schema"),
-        ({"source": "a", "first_seen": 0, "latest": 1, "bucket_seconds": 300,
-          "buckets": [[0, 1, 2, 0.0]]}, "schema"),  # more crisis messages than messages
-        ({"source": "a", "first_seen": 0, "latest": 1, "bucket_seconds": 300,
-          "buckets": [[0, 1, 0, 5.0]]}, "schema"),  # sentiment sum beyond ±messages
-        ({"source": "a", "first_seen": 0, "latest": 1, "bucket_seconds": 300,
-          "buckets": [[0, 1]]}, "schema"),
+        (share_record(bucket_seconds=60), "schema"),
+        (share_record(bucket_seconds=300.0), "schema"),
+        (share_record(first_seen="x"), "schema"),
+        (share_record(latest="NaN"), "schema"),
+        (share_record(buckets=[[0, 1, 2, 0.0]]), "schema"),  # more crisis than messages
+        (share_record(buckets=[[0, 1, 0, 5.0]]), "schema"),  # sentiment sum beyond ±messages
+        (share_record(buckets=[[0, -5, 0, 0.0]]), "schema"),  # negative count
+        (share_record(buckets=[[0, 10_000_001, 0, 0.0]]), "schema"),  # beyond the cap
+        (share_record(buckets=[[0, 1]]), "schema"),
+        (share_record(buckets=[[0, 1, 0, 0.0], [0, 2, 0, 0.0]]), "schema"),  # key twice
+        (share_record(buckets=[[1, 1, 0, 0.0]]), "schema"),  # after latest's bucket
+        (share_record(latest=100_000, buckets=[[0, 1, 0, 0.0]]), "schema"),  # older than 25 h
+        (share_record(buckets=[[-k, 1, 0, 0.0] for k in range(302)]), "schema"),  # too many
+        (share_record(first_seen=2, latest=1), "schema"),
+        (share_record(source="s" * 257), "schema"),
+        (share_record(buckets={"0": [1, 0, 0.0]}), "schema"),
+        (share_record(latest=NOW + 301), "future_timestamp"),
+        (share_record(first_seen=NOW, latest=NOW + 299, buckets=[[int(NOW // 300) + 1, 1, 0,
+                                                                  0.0]]), "accepted"),
     ],
 )
 def test_bad_shares_are_rejections_not_crashes(record: object, why: str) -> None:
     raw = record if isinstance(record, bytes) else orjson.dumps(record)
-    rejection = decode_crisis_share(raw, 300)
+    result = decode_crisis_share(raw, 300, NOW)
+    if why == "accepted":
+        assert isinstance(result, CrisisShare)
+    else:
+        assert isinstance(result, Rejection)
+        assert result.reason.value == why
+
+
+def test_a_full_window_share_is_accepted_and_one_more_bucket_is_not() -> None:
+    latest = NOW - 1000.0
+    newest = int(latest // 300)
+    window = [[newest - k, 2, 1, -1.5] for k in range(301)]
+    assert isinstance(decode_crisis_share(orjson.dumps(share_record(
+        first_seen=0.0, latest=latest, buckets=window)), 300, NOW), CrisisShare)
+    too_old = [*window[:-1], [newest - 301, 2, 1, -1.5]]
+    assert isinstance(decode_crisis_share(orjson.dumps(share_record(
+        first_seen=0.0, latest=latest, buckets=too_old)), 300, NOW), Rejection)
+
+
+def busy_scope() -> SharedCrisisScope:
+    """A worker that has merged another worker's last hour of traffic."""
+    scope, peer = SharedCrisisScope("me"), SharedCrisisScope("peer")
+    for at, _, signal, sentiment in audience(range(10, 11), 60, 0.1, 0.3):
+        peer.observe(NOW - 11 * HOUR + at, signal, sentiment)
+    share = peer.take_share()
+    assert share is not None
+    scope.merge(share, not_after=NOW + 300)
+    return scope
+
+
+def scope_state(scope: SharedCrisisScope) -> tuple[object, ...]:
+    status = scope.detector.status()
+    return (scope.sources, status.volume, status.sentiment_mean, status.vocabulary_rate,
+            scope.detector.watermark)
+
+
+def test_the_forged_share_is_rejected_and_changes_nothing() -> None:
+    scope = busy_scope()
+    before = scope_state(scope)
+    assert before[0] == 1 and before[1] > 50
+    rejection = decode_crisis_share(FORGED, 300, NOW)
     assert isinstance(rejection, Rejection)
-    assert rejection.reason.value == why
+    assert rejection.reason.value == "future_timestamp"
+    assert scope_state(scope) == before
+
+
+def test_the_core_ignores_a_forged_share_that_got_past_the_decoder() -> None:
+    """Defence in depth: a share object that was never validated cannot move the watermark
+    beyond the caller's horizon, nor add counts past its own latest."""
+    forged = CrisisShare("evil", 1e12, 1e15, {3333333333333: (100000, 100000, -100000.0)})
+    scope = busy_scope()
+    before = scope_state(scope)
+    scope.merge(forged, not_after=NOW + 300)
+    assert scope_state(scope) == before
+    beyond_latest = CrisisShare("evil", NOW - 60, NOW - 60, {int(NOW // 300) + 5: (9, 9, -9)})
+    scope.merge(beyond_latest, not_after=NOW + 300)
+    assert scope_state(scope) == before
+    impossible = CrisisShare("evil", NOW - 60, NOW - 60, {int((NOW - 60) // 300): (-50, 0, 0)})
+    scope.merge(impossible, not_after=NOW + 300)
+    assert scope_state(scope) == before
+    # Without a horizon the same share would have moved the watermark: the guard matters.
+    unguarded = busy_scope()
+    unguarded.merge(forged)
+    assert unguarded.detector.watermark == 1e15
+
+
+def test_a_share_capped_at_the_horizon_keeps_its_plausible_buckets() -> None:
+    scope = busy_scope()
+    key = int((NOW - 60) // 300)
+    scope.merge(CrisisShare("late-clock", NOW - 60, NOW + 3600, {key: (5, 0, 0.0)}),
+                not_after=NOW + 300)
+    watermark = scope.detector.watermark
+    assert watermark is not None and watermark <= NOW + 300
+    assert scope.sources == 2
+
+
+def test_honest_shares_always_pass_the_decoder() -> None:
+    """Every share a worker really sends (out-of-order events, a peer moving the window,
+    late events, long runs) must be accepted: the bounds may not be stricter than
+    take_share."""
+    rng = random.Random(11)
+    a, b = SharedCrisisScope("a"), SharedCrisisScope("b")
+    start = NOW - 40 * HOUR
+    taken = 0
+    for n in range(6000):
+        at = start + n * 24 + rng.uniform(-7200, 600)  # disorder and late events
+        if rng.random() < 0.03:
+            at -= rng.uniform(24 * HOUR, 26 * HOUR)  # near the retention edge, or past it
+        scope = a if rng.random() < 0.5 else b
+        scope.observe(at, rng.random() < 0.1, rng.uniform(-1, 1))
+        if n % 97 == 0:
+            for sender, receiver in ((a, b), (b, a)):
+                share = sender.take_share()
+                if share is None:
+                    continue
+                taken += 1
+                wall = max(share.latest, NOW - 40 * HOUR + n * 24)
+                decoded = decode_crisis_share(encode_crisis_share(share, 300), 300, wall)
+                assert decoded == share, decoded
+                receiver.merge(decoded, not_after=wall + 300)
+    assert taken > 50
 
 
 def test_own_counts_stay_bounded_without_taking_shares() -> None:
