@@ -115,8 +115,9 @@ class WebServer:
 
     `api(path)` answers GET /api/brands, /api/brands/NAME and /api/crisis (None: 404);
     `health()` and `ready()` return (ok, details): 200 with details when ok, else 503.
-    Handlers run on the server's loop, so they must be quick (dict reads); slow work goes to
-    `run_blocking` from an async handler.
+    Handlers run on the server's loop, in the server's thread: they must be quick, and since
+    the Faust loop writes what they read, read only objects it replaces whole (never iterate
+    a dict it mutates in place). Slow work goes to `run_blocking` from an async handler.
     """
 
     def __init__(self, registry: CollectorRegistry, *, host: str = "127.0.0.1", port: int = 0,
@@ -323,7 +324,7 @@ class WebServer:
             return keep_alive
         if has_body:
             try:
-                body = await self._read_body(reader, request, resolved)
+                body = await self._read_body(reader, writer, request, resolved)
             except _BadRequest as exc:
                 return await self._refuse(reader, writer, exc.status, str(exc))
             request = Request(request.method, request.path, request.query, request.headers, body)
@@ -351,8 +352,8 @@ class WebServer:
             pass
         return False
 
-    async def _read_body(self, reader: asyncio.StreamReader, request: Request,
-                         route: Route) -> bytes:
+    async def _read_body(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                         request: Request, route: Route) -> bytes:
         if route.max_body == 0:
             raise _BadRequest(400, f"{request.method} {route.path} takes no request body")
         if "transfer-encoding" in request.headers:
@@ -360,6 +361,8 @@ class WebServer:
         length = int(request.headers["content-length"])
         if length > route.max_body:
             raise _BadRequest(413, f"request body over {route.max_body} bytes")
+        if request.headers.get("expect", "").lower() == "100-continue":
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl waits for it on big bodies
         try:
             async with asyncio.timeout(self.limits.body_timeout):
                 return await reader.readexactly(length)

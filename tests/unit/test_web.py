@@ -216,6 +216,9 @@ def test_route_table_takes_a_post_route_with_a_bounded_body(
         chunked = raw(server, b"POST /api/check HTTP/1.1\r\nHost: t\r\n"
                               b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
         assert chunked.startswith(b"HTTP/1.1 411 ")
+        expect = raw(server, b"POST /api/check HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+                             b"Expect: 100-continue\r\nConnection: close\r\n\r\nhi")
+        assert expect.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK")
     finally:
         server.stop()
 
