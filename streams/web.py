@@ -6,11 +6,11 @@ scrape never waits for the Faust loop and the Faust loop never waits for a scrap
 Why hand-written rather than wsgiref or aiohttp.web: `python bench/web_server.py`, one
 child process per server, a 100-brand registry (1 MB of text), 2 shared busy cores:
 
-  server                 500 concurrent GET /metrics    500 idle connections
-                         failures   p50      p99        threads   closed after 2 s idle
-  wsgiref (the old one)  300        26.3 s   62.6 s     502       0 (held forever)
-  aiohttp.web 3.14       0          1.2-4.4  1.3-4.7 s  4         500
-  this server            0          1.6-3.9  2.1-4.3 s  3         500
+  server                 500 concurrent GET /metrics      500 idle connections
+                         failures  p50        p99         threads  closed after 2 s idle
+  wsgiref (the old one)  300-343   16-26 s    60-63 s     502      0 (held forever)
+  aiohttp.web 3.14       0         1.2-4.4 s  1.2-4.7 s   4        500
+  this server            0         1.1-3.9 s  1.2-4.3 s   3        500
 
 (ranges: repeated runs on a machine shared with other jobs; both asyncio servers use the
 same single-flight renderer below, and both drop a client trickling its request head.)
