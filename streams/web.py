@@ -17,7 +17,8 @@ same single-flight renderer below, and both drop a client trickling its request 
 aiohttp.web is as good on these numbers; this server was kept because its bounds do not
 depend on a library that is not ours (faust-streaming accepts any aiohttp 3.8-3.x and we
 would have to pin it to rely on its timeouts), it caps connections, it gives a request head
-its own deadline apart from the keep-alive idle one, and it is about 300 lines.
+its own deadline apart from the keep-alive idle one, and it needs only the standard
+library and prometheus_client.
 
 Routes live in one table (`WebServer.add_route`): (method, path or path prefix) -> handler.
 Only the listed methods answer; another method on a known path gets 405 with `Allow`, an
