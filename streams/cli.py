@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from streams.config import BrandsConfig, ConfigError, Settings, load_brands, settings_from
@@ -33,6 +33,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "broker": getattr(args, "broker", None),
         "brands_path": getattr(args, "brands", None),
         "metrics_port": getattr(args, "metrics_port", None),
+        "metrics_host": getattr(args, "metrics_host", None),
         "partitions": getattr(args, "partitions", None),
         "app_id": getattr(args, "app_id", None),
         "data_dir": getattr(args, "data_dir", None),
@@ -50,7 +51,8 @@ def _brands(settings: Settings) -> BrandsConfig:
 
 
 def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info") -> None:
-    """Serve /metrics, then run the Faust worker until it is stopped."""
+    """Serve /metrics, /healthz, /readyz and /api/ (own thread and event loop), then run the
+    Faust worker until it is stopped."""
     import asyncio
 
     import faust
@@ -58,15 +60,38 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
 
     from streams.app import create_app
     from streams.metrics import BrandpulseMetrics
+    from streams.web import WebServer
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     metrics = BrandpulseMetrics()
     app, runtime = create_app(settings, brands, metrics)
-    port = metrics.serve(settings.metrics_port, settings.metrics_host, api=runtime.api)
-    print(f"brandpulse worker: metrics on http://127.0.0.1:{port}/metrics, "
-          f"brand API on http://127.0.0.1:{port}/api/brands", flush=True)
-    worker = faust.Worker(app, loglevel=loglevel, quiet=True)
-    worker.execute_from_commandline()
+    server = WebServer(metrics.registry, host=settings.metrics_host, port=settings.metrics_port,
+                       api=runtime.api, health=_probe(runtime, "health"),
+                       ready=_probe(runtime, "ready"))
+    try:
+        port = server.start()
+    except OSError as exc:
+        raise ConfigError(
+            f"metrics_host/metrics_port: cannot listen on {settings.metrics_host}:"
+            f"{settings.metrics_port} ({exc.strerror or exc}). Fix: pick a free port with "
+            "--metrics-port and an address of this host with --metrics-host "
+            "(127.0.0.1, or 0.0.0.0 in a container)") from None
+    shown = "127.0.0.1" if settings.metrics_host in ("0.0.0.0", "::") else settings.metrics_host
+    shown = f"[{shown}]" if ":" in shown else shown
+    print(f"brandpulse worker: metrics on http://{shown}:{port}/metrics, "
+          f"brand API on http://{shown}:{port}/api/brands, "
+          f"probes /healthz /readyz (listening on {settings.metrics_host})", flush=True)
+    try:
+        faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    finally:
+        server.stop()
+
+
+def _probe(runtime: Any, name: str) -> Callable[[], tuple[bool, dict[str, Any]]]:
+    """runtime.health / runtime.ready (each `() -> (ok, details)`) when the Runtime has
+    them, else always ok: the process answering is then the only signal."""
+    probe = getattr(runtime, name, None)
+    return probe if callable(probe) else (lambda: (True, {"probe": f"{name} not wired"}))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -206,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     connection(worker)
     worker.add_argument("--brands", help="brands TOML file (env BRANDPULSE_BRANDS)")
     worker.add_argument("--metrics-port", type=int, help="port of /metrics (default 9100)")
+    worker.add_argument("--metrics-host",
+                        help="address /metrics, /healthz, /readyz and /api listen on "
+                             "(default 127.0.0.1; 0.0.0.0 in containers; env "
+                             "BRANDPULSE_METRICS_HOST)")
     worker.add_argument("--app-id", help="consumer group / Faust app id")
     worker.add_argument("--data-dir", help="Faust data directory")
     worker.add_argument("--loglevel", default="warning")

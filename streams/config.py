@@ -7,7 +7,9 @@ publish wrong numbers for hours before anyone noticed.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from streams.core.business_hours import DAY_NAMES, BusinessHours, parse_clock
 
 DEFAULT_SLA_SECONDS = 3600.0
 DEFAULT_EXPIRE_AFTER_SECONDS = 7 * 86400.0
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 KNOWN_PLATFORMS = ("twitter", "instagram", "facebook", "tiktok", "linkedin", "youtube", "other")
 
 
@@ -232,7 +235,8 @@ class Settings:
     broker: str = "kafka://127.0.0.1:9092"
     brands_path: str | None = None
     metrics_port: int = 9100
-    metrics_host: str = "0.0.0.0"
+    # Local only by default; containers set 0.0.0.0 so that Prometheus and probes reach it.
+    metrics_host: str = "127.0.0.1"
     app_id: str = "brandpulse"
     partitions: int = 6
     replication_factor: int = 1
@@ -257,6 +261,10 @@ class Settings:
         if not self.broker.startswith(("kafka://", "aiokafka://")):
             raise ConfigError(f"broker: {self.broker!r} is not a Kafka URL. Fix: write "
                               "kafka://HOST:PORT (several separated by ';')")
+        if not is_listen_host(self.metrics_host):
+            raise ConfigError(f"metrics_host: {self.metrics_host!r} is not an IP address or host "
+                              "name. Fix: use 127.0.0.1 (this machine only) or 0.0.0.0 (every "
+                              "interface, e.g. in a container), without port or scheme")
         if not 0 <= self.metrics_port <= 65535:
             raise ConfigError(f"metrics_port: {self.metrics_port} is not a TCP port. Fix: use "
                               "1-65535 (0 picks a free one)")
@@ -274,6 +282,18 @@ class Settings:
         return self
 
 
+def is_listen_host(host: str) -> bool:
+    """An IPv4/IPv6 address or a DNS host name (what a listening socket can bind)."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    return (0 < len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
+            and not labels[-1].isdigit())  # 256.1.1.1 is a bad address, not a name
+
+
 def boolean(value: str) -> bool:
     """Environment flag: 1/true/yes/on or 0/false/no/off."""
     if value.lower() in ("1", "true", "yes", "on"):
@@ -287,6 +307,7 @@ ENVIRONMENT = {
     "broker": ("BRANDPULSE_BROKER", str),
     "brands_path": ("BRANDPULSE_BRANDS", str),
     "metrics_port": ("BRANDPULSE_METRICS_PORT", int),
+    "metrics_host": ("BRANDPULSE_METRICS_HOST", str),
     "app_id": ("BRANDPULSE_APP_ID", str),
     "partitions": ("BRANDPULSE_PARTITIONS", int),
     "data_dir": ("BRANDPULSE_DATA_DIR", str),

@@ -14,16 +14,11 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from socketserver import ThreadingMixIn
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-import orjson
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.metrics import MetricWrapperBase, disable_created_metrics
 from prometheus_client.registry import Collector
@@ -457,44 +452,6 @@ class BrandpulseMetrics:
 
     def rejected_event(self, reason: str) -> None:
         self.rejected.labels(reason).inc()
-
-    def serve(self, port: int, host: str = "0.0.0.0",
-              api: Callable[[str], dict[str, Any] | None] | None = None) -> int:
-        """Serve /metrics (and, given `api`, JSON under /api/) over HTTP in a thread.
-
-        Returns the bound port (useful with port 0).
-        """
-        metrics_app = make_wsgi_app(self.registry)
-
-        def application(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-            path = environ.get("PATH_INFO", "")
-            if api is not None and path.startswith("/api/"):
-                body = api(path)
-                status = "200 OK" if body is not None else "404 Not Found"
-                payload = orjson.dumps(body if body is not None else {"error": "not found"})
-                start_response(status, [("Content-Type", "application/json")])
-                return [payload]
-            return metrics_app(environ, start_response)
-
-        self._server = make_server(host, port, application, _ThreadingServer, _QuietHandler)
-        thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        thread.start()
-        return int(self._server.server_port)
-
-    def stop_serving(self) -> None:
-        server = getattr(self, "_server", None)
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # scrapes every second
-        pass
 
 
 def _remove(metric: Gauge, *labels: str) -> None:

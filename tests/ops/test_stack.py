@@ -106,6 +106,10 @@ def test_brandpulse_commands_and_config() -> None:
     for worker in ("worker-1", "worker-2"):
         command = services[worker]["command"]
         assert command[command.index("--metrics-port") + 1] == "9100"
+        # The worker listens on 127.0.0.1 unless told otherwise: Prometheus would not reach it.
+        assert command[command.index("--metrics-host") + 1] == "0.0.0.0"
+        probe = " ".join(services[worker]["healthcheck"]["test"])
+        assert "http://127.0.0.1:9100/healthz" in probe, worker
 
 
 def test_compose_prometheus_uses_the_checked_config() -> None:
@@ -166,6 +170,7 @@ def test_dockerfile() -> None:
     user = re.findall(r"^USER (\S+)", text, re.M)
     assert user and not user[-1].startswith(("root", "0"))
     assert re.search(r"^EXPOSE 9100$", text, re.M)
+    assert re.search(r"BRANDPULSE_METRICS_HOST=0\.0\.0\.0\b", text)
     assert re.search(r'^ENTRYPOINT \["brandpulse"\]$', text, re.M)
 
 
@@ -186,9 +191,12 @@ def test_kubernetes_manifests() -> None:
     container = pod["spec"]["containers"][0]
     assert 9100 in [p["containerPort"] for p in container["ports"]]
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     brands = kinds["ConfigMap"]["data"]["brands.toml"]
     assert tomllib.loads(brands) == tomllib.loads(BRANDS.read_text())
     env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["BRANDPULSE_METRICS_HOST"] == "0.0.0.0"
     mount = next(m for m in container["volumeMounts"] if m["name"] == "brands")
     assert env["BRANDPULSE_BRANDS"] == mount["mountPath"] + "/brands.toml"
     kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
