@@ -46,18 +46,11 @@ def realistic_registry(brands: int) -> Any:
          "handles": {"twitter": [f"t{i}"], "instagram": [f"i{i}"], "facebook": [f"f{i}"]}}
         for i in range(brands)]}
     metrics = BrandpulseMetrics()
-    metrics.initialise(parse_brands(document), ("brandpulse.brand-posts",
-                                                "brandpulse.audience-messages"))
-    for i in range(brands):
-        name = f"brand{i:03d}"
+    metrics.initialise(("brandpulse.brand-posts", "brandpulse.audience-messages"))
+    for config in parse_brands(document):
+        metrics.own_brand(config)
         for platform in ("twitter", "instagram", "facebook"):
-            metrics.first_response.labels(name, platform).observe(60.0 * (i + 1))
-            metrics.unanswered.labels(name, platform).set(i)
-            metrics.oldest_unanswered.labels(name, platform).set(30.0 * i)
-        for window in ("1h", "24h"):
-            metrics.broadcast_ratio.labels(name, window).set(0.5)
-            metrics.reply_rate.labels(name, window).set(0.9)
-        metrics.robot_score.labels(name).set(0.2)
+            metrics.first_response.labels(config.name, platform).observe(60.0)
     return metrics.registry
 
 

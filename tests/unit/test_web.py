@@ -44,12 +44,12 @@ def realistic_registry(brands: int = 100) -> CollectorRegistry:
          "handles": {"twitter": [f"t{i}"], "instagram": [f"i{i}"], "facebook": [f"f{i}"]}}
         for i in range(brands)]}
     metrics = BrandpulseMetrics(CollectorRegistry())
-    metrics.initialise(parse_brands(document), ("posts", "messages"))
+    metrics.initialise(("posts", "messages"))
+    for config in parse_brands(document):
+        metrics.own_brand(config)
     for i in range(brands):
         for platform in ("twitter", "instagram", "facebook"):
             metrics.first_response.labels(f"brand{i:03d}", platform).observe(60.0 * i)
-            metrics.unanswered.labels(f"brand{i:03d}", platform).set(i)
-        metrics.robot_score.labels(f"brand{i:03d}").set(0.5)
     return metrics.registry
 
 
