@@ -107,7 +107,7 @@ def test_metrics_route_renders_the_registry(serve: Callable[..., WebServer]) -> 
     assert status == 200
     assert headers["content-type"].startswith("text/plain; version=0.0.4")
     text = body.decode()
-    assert 'brandpulse_unanswered_messages{brand="brand001",platform="instagram"} 1.0' in text
+    assert 'brandpulse_first_response_seconds_count{brand="brand001",platform="instagram"} 1.0' in text
     assert "brandpulse_build_info" in text
 
 
@@ -376,7 +376,7 @@ def test_500_concurrent_scrapes_all_succeed(serve: Callable[..., WebServer]) -> 
     for body in bodies:
         assert body is not None and body.endswith(b"\n")  # a complete last line...
         assert body.splitlines()[-1].startswith(b"brandpulse_build_info{")
-        assert body.count(b'brandpulse_robot_score{brand="') == 100  # ...and every brand
+        assert body.count(b'brandpulse_duplicate_events_total{brand="') == 100  # ...and every brand
     assert server.renders < clients // 2
     assert threading.active_count() <= baseline + Limits().render_threads
 
