@@ -246,6 +246,14 @@ def bad_records() -> list[tuple[str, bytes | None, bytes, str]]:
         (p, b"acme", rec(created_at=now_rfc3339(3600)), "future_timestamp"),
         (a, b"globex", rec(), "key_mismatch"),
         (a, None, rec(), "key_mismatch"),
+        # the topics every worker reads whole: operator crises and the global crisis shares
+        (TOPICS.control, b"x", orjson.dumps({
+            "action": "declare", "name": "Backwards", "start": now_rfc3339(-60),
+            "end": now_rfc3339(-3600)}), "schema"),
+        (TOPICS.control, b"x", b"\x80\x04K\x01.", "malformed_json"),
+        (TOPICS.crisis_shares, b"evil", orjson.dumps({
+            "source": "evil", "bucket_seconds": 300, "first_seen": 1e12, "latest": 1e15,
+            "buckets": [[3333333333333, 100000, 100000, -100000.0]]}), "future_timestamp"),
     ]
 
 
