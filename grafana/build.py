@@ -800,7 +800,8 @@ def pipeline() -> db.Dashboard:
         d.with_panel(
             ts(
                 "Rejected events by reason",
-                "malformed_json, schema, oversized, unknown_brand, unknown_platform.",
+                "malformed_json, schema, oversized, unknown_brand, unknown_platform, "
+                "future_timestamp, key_mismatch.",
                 [query("reason:brandpulse_events_rejected:rate5m", "{{reason}}")],
                 unit="ops",
                 w=8,
@@ -832,6 +833,22 @@ def pipeline() -> db.Dashboard:
                     )
                 ],
                 unit="ops",
+                w=8,
+            )
+        )
+        .with_panel(
+            ts(
+                "State records skipped on restore",
+                "Changelog records refused while rebuilding state (forged, truncated or of "
+                "another format version). Anything above 0 deserves a look: see the runbook.",
+                [
+                    query(
+                        "sum by (instance, reason) "
+                        "(increase(brandpulse_state_records_rejected_total[$__rate_interval]))",
+                        "{{instance}} {{reason}}",
+                    )
+                ],
+                unit="short",
                 w=8,
             )
         )

@@ -97,6 +97,7 @@ FIRST_RESPONSE_BUCKETS: tuple[float, ...] = (
 
 REJECT_REASONS: tuple[str, ...] = (
     "malformed_json", "schema", "oversized", "unknown_brand", "unknown_platform",
+    "future_timestamp", "key_mismatch",
 )  # fmt: skip
 
 
