@@ -9,6 +9,7 @@ and every wait is bounded.
 from __future__ import annotations
 
 import heapq
+import json
 import math
 import os
 import random
@@ -31,7 +32,7 @@ if str(ROOT) not in sys.path:  # the harness lives in tests/, which is not insta
 
 from streams.broker import EmbeddedBroker, bootstrap_servers, create_topics  # noqa: E402
 from streams.config import settings_from  # noqa: E402
-from tests.integration.harness import TOPICS, Worker, event_record, parse_metrics  # noqa: E402
+from tests.integration.harness import Worker, event_record, parse_metrics  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -39,6 +40,7 @@ REPLY_POSTS = "brandpulse_brand_posts_total"
 CONSUMED = "brandpulse_events_consumed_total"
 ASSIGNED = "brandpulse_assigned_partitions"
 _ERROR_LINE = re.compile(r"(Error|Exception|Traceback|crash|Crash|CRITICAL)")
+_EXCEPTION_LINE = re.compile(r"^\s*[\w.]+(Error|Exception): \S")
 
 
 class BenchError(RuntimeError):
@@ -235,13 +237,16 @@ class ProcSample:
     at: float  # monotonic
     rss_bytes: int
     cpu_seconds: float  # user + system, all threads
+    wait_seconds: float  # main thread's time runnable but waiting for a CPU (schedstat)
 
 
 def proc_sample(pid: int) -> ProcSample | None:
-    """VmRSS from /proc/PID/status, utime+stime from /proc/PID/stat; None once it is gone."""
+    """VmRSS from /proc/PID/status, utime+stime from /proc/PID/stat, run-queue wait from
+    /proc/PID/schedstat (tells a starved worker from an idle one); None once it is gone."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
         stat = Path(f"/proc/{pid}/stat").read_text()
+        schedstat = Path(f"/proc/{pid}/schedstat").read_text().split()
     except OSError:
         return None
     rss = 0
@@ -252,13 +257,25 @@ def proc_sample(pid: int) -> ProcSample | None:
     fields = stat.rsplit(")", 1)[1].split()  # the name in (...) may hold spaces
     if fields[0] == "Z":
         return None
-    return ProcSample(time.monotonic(), rss, (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    return ProcSample(time.monotonic(), rss, (int(fields[11]) + int(fields[12])) / CLK_TCK,
+                      int(schedstat[1]) / 1e9 if len(schedstat) > 1 else 0.0)
 
 
 def cpu_percent(first: ProcSample | None, last: ProcSample | None) -> float | None:
     if first is None or last is None or last.at <= first.at:
         return None
     return round(100.0 * (last.cpu_seconds - first.cpu_seconds) / (last.at - first.at), 1)
+
+
+def wait_percent(first: ProcSample | None, last: ProcSample | None) -> float | None:
+    """Share of wall time the worker's main thread was runnable but not running."""
+    if first is None or last is None or last.at <= first.at:
+        return None
+    return round(100.0 * (last.wait_seconds - first.wait_seconds) / (last.at - first.at), 1)
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 # -- a broker and one worker ---------------------------------------------------------------
@@ -323,13 +340,17 @@ class Stack:
             return ""
 
     def error_lines(self, limit: int = 8) -> list[str]:
-        """The worker log's last error-looking lines (what killed or stalled it)."""
+        """The worker log's distinct exception lines (`SomeError: message`) first, then its
+        last other error-looking lines: what killed or stalled it."""
         try:
             lines = self.worker.log().splitlines() if self.worker else []
         except OSError:
             return []
-        hits = [line.strip()[:300] for line in lines if _ERROR_LINE.search(line)]
-        return hits[-limit:]
+        exceptions = list(dict.fromkeys(line.strip()[:300] for line in lines
+                                        if _EXCEPTION_LINE.search(line)))
+        others = [line.strip()[:300] for line in lines
+                  if _ERROR_LINE.search(line) and line.strip()[:300] not in exceptions]
+        return (exceptions[:limit] + others[-limit:])[:limit]
 
     def stop_worker(self) -> None:
         """SIGTERM (Faust flushes and stops), SIGKILL after 20 s; records the exit code."""
@@ -346,7 +367,7 @@ class Stack:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def changelog_bytes(broker_url: str, app_id: str, timeout: float = 60.0) -> dict[str, Any]:
+def changelog_bytes(broker_url: str, app_id: str, timeout: float = 180.0) -> dict[str, Any]:
     """Records and bytes (key + value) the worker wrote to its `<app-id>-*-changelog` topics.
 
     Read from the beginning with kafka-python after the run: the broker keeps everything
@@ -385,7 +406,8 @@ def changelog_bytes(broker_url: str, app_id: str, timeout: float = 60.0) -> dict
                     row["max_value_bytes"] = max(row["max_value_bytes"], size)
             done = all(consumer.position(tp) >= ends[tp] for tp in parts)
             empty = empty + 1 if not batch else 0
-            if done and empty >= 2:
+            if (done and empty >= 2) or empty >= 10:  # 5 s with nothing new: all there is
+                result["complete"] = done
                 break
         else:
             result["complete"] = False
@@ -430,10 +452,6 @@ def seconds_text(value: float | None) -> str:
 def write_result(prefix: str, data: dict[str, Any]) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{prefix}-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    import json
-
     path.write_text(json.dumps(jsonable(data), indent=1) + "\n")
     return path
 
-
-__all__ = ["TOPICS", "BenchError", "LiveTraffic", "Stack"]

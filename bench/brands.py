@@ -34,11 +34,13 @@ from _common import (
     Stack,
     brand_names,
     cpu_percent,
+    load_average,
     make_plain_producer,
     metric_total,
     partition_spread,
     proc_sample,
     scrape,
+    wait_percent,
     write_result,
 )
 from throughput import tansu_version
@@ -55,6 +57,7 @@ def idle_cpu(stack: Stack, seconds: float) -> dict[str, Any]:
         time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
     last = proc_sample(stack.pid)
     return {"idle_cpu_percent": cpu_percent(first, last),
+            "idle_wait_percent": wait_percent(first, last),
             "idle_seconds": round(last.at - first.at, 1) if first and last else None}
 
 
@@ -104,11 +107,13 @@ def burst(stack: Stack, names: list[str], events: int, poll: float,
         if got is not None:
             consumed = int(metric_total(got[0], CONSUMED)) - baseline
             if consumed >= events:
+                now = proc_sample(stack.pid)
                 seconds = got[1] - start
                 return {"burst_events": events, "burst_produce_seconds": round(produced, 2),
                         "burst_seconds": round(seconds, 2),
                         "burst_rate": round(events / seconds, 1),
-                        "burst_cpu_percent": cpu_percent(before, proc_sample(stack.pid))}
+                        "burst_cpu_percent": cpu_percent(before, now),
+                        "burst_wait_percent": wait_percent(before, now)}
         time.sleep(poll)
     return {"burst_events": events, "burst_consumed": consumed, "burst_seconds": None,
             "burst_rate": None,
@@ -122,6 +127,7 @@ def run_count(args: argparse.Namespace, count: int) -> dict[str, Any]:
     stack = Stack(names, args.partitions, behaviour=args.behaviour == "on", keep=args.keep,
                   label=f"brands{count}")
     started = time.monotonic()
+    result["load_average_start"] = load_average()
     try:
         say(f"{count:,} brands: starting broker and worker ...")
         result["ready_seconds"] = round(stack.start(ready_timeout=600), 1)

@@ -41,6 +41,7 @@ from _common import (
     brand_names,
     changelog_bytes,
     cpu_percent,
+    load_average,
     make_plain_producer,
     partition_spread,
     percentile,
@@ -48,6 +49,7 @@ from _common import (
     reply_counts,
     scrape,
     seconds_text,
+    wait_percent,
     write_result,
 )
 from throughput import Child, StageError, tansu_version, trivial_stage
@@ -231,6 +233,7 @@ def run_rate(args: argparse.Namespace, rate: float, with_trivial: bool) -> dict[
     stack = Stack(names, args.partitions, behaviour=args.behaviour == "on", keep=args.keep,
                   label=f"live{int(rate)}")
     producer = None
+    result["load_average_start"] = load_average()
     try:
         say(f"rate {rate:g}/s: starting broker and worker ...")
         result["ready_seconds"] = round(stack.start(), 1)
@@ -272,6 +275,8 @@ def run_rate(args: argparse.Namespace, rate: float, with_trivial: bool) -> dict[
             "latency": analyse(sends, sampler, produced, names[0]),
             "resources": resources(sampler, produced, ready),
             "cpu_percent_sending": cpu_percent(before, after_send),
+            "wait_percent_sending": wait_percent(before, after_send),
+            "load_average_end_of_sending": load_average(),
         })
         say(f"rate {rate:g}/s: stopping the worker, reading its changelogs ...")
         stack.stop_worker()
@@ -283,6 +288,10 @@ def run_rate(args: argparse.Namespace, rate: float, with_trivial: bool) -> dict[
         changelog = changelog_bytes(stack.broker.url, stack.app_id)
         changelog["bytes_per_event"] = (round(changelog["bytes"] / produced["sent"], 1)
                                         if produced["sent"] else None)
+        consumed = sampler.timeline[-1]["consumed"] if sampler.timeline else 0
+        changelog["events_consumed"] = consumed
+        changelog["bytes_per_consumed_event"] = (round(changelog["bytes"] / consumed, 1)
+                                                 if consumed else None)
         result["changelog"] = changelog
         if with_trivial:
             delivered = produced["sent"] - produced["failed"]
@@ -368,7 +377,7 @@ def format_table(report: dict[str, Any]) -> str:
              f"  {report['broker']}; Python {report['python']}, faust-streaming "
              f"{report['faust']}, {report['cpus']} CPUs", "",
              "  rate  sent/s alive  first⅓ p50/p99   last⅓ p50/p99  seen≤drain  "
-             "consumed/s  stall  RSS ready→max MB  CPU%  changelog B/ev  max value KB"]
+             "consumed/s  stall  RSS ready→max MB  CPU% wait%  changelog B/ev  max value KB"]
     for r in report["runs"]:
         if "latency" not in r:
             lines.append(f"  {r['rate']:>5g}  failed: {r.get('error', '?').splitlines()[0]}")
@@ -385,6 +394,7 @@ def format_table(report: dict[str, Any]) -> str:
             f"{res.get('consume_rate', math.nan):>10,.0f} {res['longest_stall_s']:>5.0f}s "
             f"{mb(res['rss_ready_mb']):>8}→{mb(res['rss_max_mb']):<8} "
             f"{r['cpu_percent_sending'] or math.nan:>5.0f} "
+            f"{r.get('wait_percent_sending') or math.nan:>5.0f} "
             f"{cl.get('bytes_per_event') or math.nan:>14,.0f} "
             f"{cl.get('max_value_bytes', 0) / 1024:>12,.0f}")
     for r in report["runs"]:
