@@ -186,7 +186,7 @@ def format_table(report: dict[str, Any]) -> str:
         if problem or not r.get("worker_alive", True):
             lines.append(f"  {r['brands']:,} brands: {(problem or 'worker died').splitlines()[0]}"
                          f" (worker alive: {r['worker_alive']}, exit code {r['exit_code']})")
-            lines += [f"      log: {line}" for line in r.get("errors_in_log", [])[-3:]]
+            lines += [f"      log: {line[:200]}" for line in r.get("errors_in_log", [])[:2]]
     return "\n".join(lines)
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    CONSUMED,
     BenchError,
     LiveTraffic,
     Stack,
@@ -91,6 +92,8 @@ class Sampler(threading.Thread):
                     self.died_at = time.monotonic()
                     return
                 self.scrape_failures += 1
+            elif CONSUMED not in got[0]:  # not a metrics page (a worker shutting down)
+                self.scrape_failures += 1
             else:
                 text, at, took = got
                 self.scrape_seconds.append(took)
@@ -103,7 +106,7 @@ class Sampler(threading.Thread):
                         seen.extend([at] * (upto - len(seen)))
                 self.timeline.append({
                     "at": at, "sent": self.sent, "consumed": consumed,
-                    "rss": proc.rss_bytes if proc else None,
+                    "rss": proc.rss_bytes if proc and proc.rss_bytes else None,
                     "cpu": proc.cpu_seconds if proc else None})
             tick += self.interval
             self.halt.wait(max(0.0, tick - time.monotonic()))
@@ -288,7 +291,7 @@ def run_rate(args: argparse.Namespace, rate: float, with_trivial: bool) -> dict[
         changelog = changelog_bytes(stack.broker.url, stack.app_id)
         changelog["bytes_per_event"] = (round(changelog["bytes"] / produced["sent"], 1)
                                         if produced["sent"] else None)
-        consumed = sampler.timeline[-1]["consumed"] if sampler.timeline else 0
+        consumed = max((row["consumed"] for row in sampler.timeline), default=0)
         changelog["events_consumed"] = consumed
         changelog["bytes_per_consumed_event"] = (round(changelog["bytes"] / consumed, 1)
                                                  if consumed else None)
@@ -411,7 +414,7 @@ def format_table(report: dict[str, Any]) -> str:
                          f"shown in /metrics")
         if notes:
             lines.append(f"  rate {r['rate']:g}: " + "; ".join(notes))
-            lines += [f"      log: {line}" for line in r.get("errors_in_log", [])[-3:]]
+            lines += [f"      log: {line[:200]}" for line in r.get("errors_in_log", [])[:2]]
     if report.get("trivial"):
         t = report["trivial"]
         lines += ["", f"  trivial Faust agent (bench/throughput.py stage b) on the same events: "
@@ -489,6 +492,10 @@ def main(argv: list[str] | None = None) -> int:
     report["sustainable_rate"] = max(kept) if kept else None
     if trivial and trivial.get("rate"):
         ratios = {f"{r['rate']:g}/trivial": round(r["rate"] / trivial["rate"], 3) for r in runs}
+        # What the worker actually consumed while sending, against the trivial agent.
+        ratios |= {f"consumed@{r['rate']:g}/trivial":
+                   round(r["resources"]["consume_rate"] / trivial["rate"], 3)
+                   for r in runs if r.get("resources", {}).get("consume_rate")}
         if kept:
             ratios["sustainable/trivial"] = round(max(kept) / trivial["rate"], 3)
         report["ratios"] = ratios
