@@ -8,7 +8,8 @@ the paced producer in the main thread and a /metrics + /proc sampler in a second
 
 Latency: the k-th reply of a brand is seen at the first poll whose
 `brandpulse_brand_posts_total{kind="reply"}` of that brand is ≥ k (per brand, so the order
-is clean: one partition, one producer); latency = that poll's end − the reply's send time.
+is clean: one partition, one producer); latency = the middle of that poll's HTTP request
+− the reply's send time (as bench/throughput.py stamps its polls).
 
     python bench/live.py [--rates 1000,2500,5000] [--duration 120] [--brands 100]
                          [--hot-share 0.5] [--find-knee] [--no-trivial] [--keep]
