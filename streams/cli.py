@@ -112,12 +112,16 @@ def cmd_topics(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     import orjson
 
-    from streams.report import build_report, format_table
-    from streams.sources.files import load_events
+    from streams.report import build_report, format_table, with_progress
+    from streams.sources.files import open_events
 
     brands = load_brands(args.brands) if args.brands else None
-    events, brands = load_events(args.file, args.format, brands)
-    report = build_report(events, brands)
+    source = open_events(args.file, args.format, brands)
+    events: Any = source
+    if not args.quiet and sys.stderr.isatty():
+        events = with_progress(source, sys.stderr, source.bytes_read, source.size)
+    report = build_report(events, source.brands)
+    source.print_rejections()
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     else:
@@ -261,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=["auto", "jsonl", "twcs"], default="auto")
     report.add_argument("--brands", help="brands TOML; TWCS input defines its own without it")
     report.add_argument("--json", action="store_true", help="JSON instead of a table")
+    report.add_argument("--quiet", action="store_true",
+                        help="no progress line (it is only drawn when stderr is a terminal)")
     report.set_defaults(run=cmd_report)
 
     score = commands.add_parser("score", help="score texts: lang, sentiment, crisis, promo")

@@ -1,16 +1,20 @@
 """The offline report: the same engine as the workers, fed from a file, no broker.
 
 It aggregates exactly the observations the workers turn into metrics, so a report and a
-dashboard over the same input agree.
+dashboard over the same input agree. It streams: events are consumed one at a time and
+every per-brand aggregate is bounded (counts, a quantile sketch, the last tone-deaf
+examples), so memory follows brands and open messages, not the length of the file.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from streams.config import BrandsConfig
 from streams.core.behaviour import LanguageCounted, TemplatedReply, ToneDeafPost
@@ -19,8 +23,12 @@ from streams.core.sla import FirstResponse, MessageCounted, PostCounted, SlaBrea
 from streams.engine import Engine
 from streams.events import Rejection, SocialEvent
 
+QUANTILE_RELATIVE_ERROR = 0.01
+EXACT_QUANTILE_VALUES = 512  # per brand: below this many answers quantiles are exact
+TONE_DEAF_EXAMPLES = 50  # per brand: the report keeps the count and the last N flags
 
-def quantile(sorted_values: list[float], q: float) -> float | None:
+
+def quantile(sorted_values: list[float] | array[float], q: float) -> float | None:
     """Linear-interpolated quantile (numpy's default); None for no values."""
     if not sorted_values:
         return None
@@ -31,6 +39,85 @@ def quantile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
 
 
+class QuantileSketch:
+    """Quantiles of non-negative values in bounded memory, within a stated relative error.
+
+    The first `exact_limit` values are kept as they are, so small samples give exact
+    quantiles. Past that they move into log-spaced buckets (the DDSketch mapping): bucket
+    i holds (γ^(i-1), γ^i] with γ = (1+α)/(1-α), and its representative 2γ^i/(γ+1) is
+    within α of every value in it. A quantile interpolates linearly between the two order
+    statistics numpy's default method uses, each read within α, so it is within α
+    (relative) of the exact interpolated quantile. Values ≤ `min_value` (zero; the engine
+    never emits negative response times) are counted exactly as 0. Memory: at most
+    `exact_limit` floats, then one counter per occupied bucket (≈ 660 for 1 s to 7 days
+    at α = 1 %), whatever the number of values.
+    """
+
+    __slots__ = ("_buckets", "_exact", "_exact_limit", "_gamma_log", "_zeros", "count",
+                 "min_value", "relative_error")
+
+    def __init__(self, relative_error: float = QUANTILE_RELATIVE_ERROR,
+                 exact_limit: int = EXACT_QUANTILE_VALUES, min_value: float = 1e-6) -> None:
+        if not 0.0 < relative_error < 1.0:
+            raise ValueError(f"relative_error must be in (0, 1), got {relative_error!r}")
+        self.relative_error = relative_error
+        self.min_value = min_value
+        self.count = 0
+        self._gamma_log = math.log((1 + relative_error) / (1 - relative_error))
+        self._exact_limit = exact_limit
+        self._exact: array[float] | None = array("d")
+        self._buckets: dict[int, int] = {}
+        self._zeros = 0
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        exact = self._exact
+        if exact is not None:
+            exact.append(value)
+            if len(exact) > self._exact_limit:
+                self._exact = None
+                for kept in exact:
+                    self._bucket(kept)
+            return
+        self._bucket(value)
+
+    def _bucket(self, value: float) -> None:
+        if value <= self.min_value:
+            self._zeros += 1
+            return
+        index = math.ceil(math.log(value) / self._gamma_log)
+        self._buckets[index] = self._buckets.get(index, 0) + 1
+
+    def _value(self, index: int) -> float:
+        gamma = math.exp(self._gamma_log)
+        return 2.0 * math.exp(index * self._gamma_log) / (gamma + 1.0)
+
+    def quantile(self, q: float) -> float | None:
+        """The q-quantile, linearly interpolated; None when no value was added."""
+        if self._exact is not None:
+            return quantile(sorted(self._exact), q)
+        if not self.count:
+            return None
+        position = (self.count - 1) * q
+        low = math.floor(position)
+        high = min(low + 1, self.count - 1)
+        low_value = high_value = 0.0
+        seen = self._zeros
+        found_low = low < seen
+        if not (found_low and high < seen):
+            for index in sorted(self._buckets):
+                seen += self._buckets[index]
+                if not found_low and low < seen:
+                    low_value, found_low = self._value(index), True
+                if high < seen:
+                    high_value = self._value(index)
+                    break
+        return low_value + (high_value - low_value) * (position - low)
+
+    def __len__(self) -> int:
+        return self.count
+
+
 @dataclass(slots=True)
 class BrandTally:
     messages: int = 0
@@ -39,9 +126,11 @@ class BrandTally:
     breaches: int = 0
     broadcasts: int = 0
     replies: int = 0
-    first_response_seconds: list[float] = field(default_factory=list)
+    first_response_seconds: QuantileSketch = field(default_factory=QuantileSketch)
     templated_replies: int = 0
-    tone_deaf: list[dict[str, Any]] = field(default_factory=list)
+    tone_deaf_count: int = 0
+    tone_deaf: deque[dict[str, Any]] = field(
+        default_factory=lambda: deque(maxlen=TONE_DEAF_EXAMPLES))
     languages: dict[str, int] = field(default_factory=dict)
 
 
@@ -62,6 +151,7 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
     engine = Engine(brands)
     tallies: dict[str, BrandTally] = {b.name: BrandTally() for b in brands}
     rejected: dict[str, int] = {}
+    # One event at a time, never a list: memory follows open messages and brands.
     for observation in engine.ingest_all(events, time.time() if wall is None else wall):
         if isinstance(observation, Rejection):
             reason = observation.reason.value
@@ -78,7 +168,7 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
                 tally.replies += 1
         elif isinstance(observation, FirstResponse):
             tally.answered += 1
-            tally.first_response_seconds.append(observation.seconds)
+            tally.first_response_seconds.add(observation.seconds)
         elif isinstance(observation, SlaBreached):
             tally.breaches += 1
         elif isinstance(observation, TemplatedReply):
@@ -86,6 +176,7 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
         elif isinstance(observation, LanguageCounted):
             tally.languages[observation.lang] = tally.languages.get(observation.lang, 0) + 1
         elif isinstance(observation, ToneDeafPost):
+            tally.tone_deaf_count += 1
             tally.tone_deaf.append({"post_id": observation.post_id,
                                     "reason": observation.reason,
                                     "crisis": observation.crisis,
@@ -95,7 +186,7 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
     for name, tally in sorted(tallies.items()):
         if not (tally.messages or tally.broadcasts or tally.replies):
             continue
-        times = sorted(tally.first_response_seconds)
+        times = tally.first_response_seconds
         snapshot = (engine.snapshot(name, engine.brand_now(name, end))
                     if engine.has_brand(name) else None)
         backlog = snapshot.backlog if snapshot is not None else {}
@@ -111,7 +202,8 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
             "answered": tally.answered,
             "unanswered": sum(b.unanswered for b in backlog.values()),
             "sla_breaches": tally.breaches,
-            "first_response_seconds": {"p50": quantile(times, 0.5), "p90": quantile(times, 0.9)},
+            "first_response_seconds": {"p50": times.quantile(0.5),
+                                       "p90": times.quantile(0.9)},
             "posts": {"broadcast": tally.broadcasts, "reply": tally.replies},
             "broadcast_ratio": _nan_to_none(share_broadcast),
             "reply_rate": _nan_to_none(share_answered),
@@ -121,7 +213,8 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
                 with_evidence(share_broadcast, posts),
                 with_evidence(share_answered, tally.requires_reply),
                 with_evidence(share_templated, tally.replies))),
-            "tone_deaf_posts": tally.tone_deaf,
+            "tone_deaf_count": tally.tone_deaf_count,
+            "tone_deaf_posts": list(tally.tone_deaf),  # the last TONE_DEAF_EXAMPLES
             "languages": tally.languages,
             "topic_alignment": (_nan_to_none(behaviour.topic_alignment)
                                 if behaviour is not None else None),
@@ -151,3 +244,38 @@ def format_table(report: dict[str, Any]) -> str:
             f"{minutes(fr['p90']):>8} {row['posts']['broadcast']:>6} {row['posts']['reply']:>6} "
             f"{ratio(row['reply_rate']):>5} {ratio(row['robot_score']):>5}")
     return "\n".join(lines)
+
+
+def format_progress(events: int, bytes_read: int, total_bytes: int, elapsed: float) -> str:
+    """One progress line: events read, bytes of the file read, events per second."""
+    rate = events / elapsed if elapsed > 0 else 0.0
+    share = f" {min(bytes_read / total_bytes, 1.0):6.1%}" if total_bytes > 0 else ""
+    return (f"{events:,} events  {bytes_read / 1e6:,.1f}/{total_bytes / 1e6:,.1f} MB{share}"
+            f"  {rate:,.0f} ev/s")
+
+
+def with_progress(
+    events: Iterable[SocialEvent], stream: IO[str], bytes_read: Callable[[], int],
+    total_bytes: int, interval: float = 0.25, clock: Callable[[], float] = time.monotonic,
+) -> Iterator[SocialEvent]:
+    """Pass `events` through, redrawing one `\\r` line on `stream` at most every `interval` s.
+
+    The clock is read every 256 events only, so the bar costs nothing per event. The
+    last line is drawn and ended with a newline when the events are exhausted.
+    """
+    started = last = clock()
+    count = 0
+    try:
+        for count, event in enumerate(events, start=1):
+            if not count & 255:
+                now = clock()
+                if now - last >= interval:
+                    last = now
+                    stream.write("\r" + format_progress(count, bytes_read(), total_bytes,
+                                                        now - started) + " ")
+                    stream.flush()
+            yield event
+    finally:
+        stream.write("\r" + format_progress(count, bytes_read(), total_bytes,
+                                            clock() - started) + " \n")
+        stream.flush()

@@ -261,6 +261,18 @@ def twcs_events(
     rows: Iterable[TwcsRow], brands: BrandsConfig, stats: TwcsStats,
 ) -> list[SocialEvent]:
     """Rows to events of `brands` (matched by twitter handle), sorted by (created_at, id)."""
+    return list(iter_twcs_events(rows, brands, stats))
+
+
+def iter_twcs_events(
+    rows: Iterable[TwcsRow], brands: BrandsConfig, stats: TwcsStats,
+) -> Iterator[SocialEvent]:
+    """`twcs_events` as a generator: each event is built when it is consumed.
+
+    The file is not sorted by time and threads are attributed over the whole reply
+    graph, so the rows themselves are held (once, deduplicated) until the last event;
+    the events are not. `stats` is complete when the generator is exhausted.
+    """
     unique: dict[str, TwcsRow] = {}
     for row in rows:
         if row.tweet_id in unique:
@@ -270,16 +282,19 @@ def twcs_events(
     by_handle = {handle: brand.name for brand in brands
                  for handle in brand.handles.get(PLATFORM, ())}
     attributed = _attribute(unique, frozenset(by_handle))
-    events: list[SocialEvent] = []
-    for tid, row in unique.items():
+    # Sorting ids by (created_at, id) then emitting each tweet's events in order is the
+    # stable sort of the events by (created_at, id) that the list version did.
+    order = sorted(unique, key=lambda tid: (unique[tid].created_at, tid))
+    for tid in order:
+        row = unique[tid]
         if not row.inbound:
             brand = by_handle.get(row.author_id.lower())
             if brand is None:
                 stats.unknown_brand += 1
                 continue
             stats.brand_posts += 1
-            events.append(SocialEvent(Side.BRAND, tid, brand, PLATFORM, row.author_id,
-                                      row.text, row.created_at, row.in_reply_to))
+            yield SocialEvent(Side.BRAND, tid, brand, PLATFORM, row.author_id,
+                              row.text, row.created_at, row.in_reply_to)
             continue
         handles = attributed.get(tid)
         if not handles:
@@ -297,18 +312,23 @@ def twcs_events(
             # in the brand's conversation even when it starts the thread.
             kind = (AudienceKind.MENTION if handle in mentions and not row.in_reply_to
                     else AudienceKind.REPLY)
-            events.append(SocialEvent(Side.AUDIENCE, tid, brand, PLATFORM, row.author_id,
-                                      row.text, row.created_at, row.in_reply_to, kind))
-    events.sort(key=lambda e: (e.created_at, e.id))
-    return events
+            yield SocialEvent(Side.AUDIENCE, tid, brand, PLATFORM, row.author_id,
+                              row.text, row.created_at, row.in_reply_to, kind)
 
 
 def load_twcs(
     source: str | os.PathLike[str] | IO[str], brands: BrandsConfig | None = None,
     sla_seconds: float = DEFAULT_SLA_SECONDS,
 ) -> tuple[list[SocialEvent], BrandsConfig, TwcsStats]:
-    """Read a TWCS CSV into sorted events, the brands used (derived when None) and stats."""
+    """Read a TWCS CSV into sorted events, the brands used (derived when None) and stats.
+
+    From a path, brands are derived by a first pass that keeps only outbound authors.
+    """
     stats = TwcsStats()
+    if isinstance(source, str | os.PathLike):
+        if brands is None:
+            brands = twcs_brands(source, sla_seconds)
+        return twcs_events(read_twcs_rows(source, stats), brands, stats), brands, stats
     rows = list(read_twcs_rows(source, stats))
     if brands is None:
         brands = twcs_brands(rows, sla_seconds)

@@ -134,3 +134,166 @@ def test_report_matches_an_independent_computation_on_real_twcs_data() -> None:
             mismatches.append((brand, got["answered"], answered,
                                got["first_response_seconds"]["p50"], median))
     assert not mismatches, mismatches
+
+
+# -- streaming (issue 9) -------------------------------------------------------------------
+
+def test_report_consumes_events_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each event reaches the engine, and its observations the tallies, before the next
+    event is read: neither the events nor the observations are collected in a list."""
+    from streams.engine import Engine
+
+    log: list[str] = []
+    original = Engine.ingest
+
+    def ingest(self: Engine, event: SocialEvent, wall: float = 0.0):  # type: ignore[no-untyped-def]
+        log.append(f"ingest {event.id}")
+        return original(self, event, wall)
+
+    monkeypatch.setattr(Engine, "ingest", ingest)
+    ingest_all = Engine.ingest_all
+
+    def observing(self, events, wall):  # type: ignore[no-untyped-def]
+        for observation in ingest_all(self, events, wall):
+            log.append(type(observation).__name__)
+            yield observation
+
+    monkeypatch.setattr(Engine, "ingest_all", observing)
+    events = [audience("m1", 0), post("r1", 4, "m1"), audience("m2", 5), post("b1", 9)]
+
+    def lazily():  # type: ignore[no-untyped-def]
+        for event in events:
+            log.append(f"read {event.id}")
+            yield event
+
+    report = build_report(lazily(), BRANDS, wall=T0 + 3600)["brands"]
+    assert report["acme"]["answered"] == 1
+    steps = [entry for entry in log if entry.startswith(("read", "ingest"))]
+    assert steps == [step for e in events for step in (f"read {e.id}", f"ingest {e.id}")]
+    # Observations of an event are consumed before the next event is read.
+    assert log.index("FirstResponse") < log.index("read m2")
+    assert log.index("MessageCounted") < log.index("read r1")
+
+
+def test_event_file_streams_jsonl_and_counts_bytes(tmp_path: Path) -> None:
+    from streams.sources.files import open_events
+
+    path = tmp_path / "big.jsonl"
+    line = {"side": "audience", "brand": "acme", "platform": "twitter", "author": "bob",
+            "text": "@acme " + "x" * 200, "created_at": "2026-01-05T10:00:00Z"}
+    path.write_bytes(b"".join(orjson.dumps({**line, "id": f"m{i}"}) + b"\n"
+                              for i in range(4000)))
+    source = open_events(str(path))
+    assert source.bytes_read() == 0
+    stream = iter(source)
+    first = next(stream)
+    assert first.id == "m0"
+    assert 0 < source.bytes_read() < source.size / 4  # read ahead by a buffer, not the file
+    assert sum(1 for _ in stream) == 3999
+    assert source.bytes_read() == source.size
+
+
+def test_quantile_sketch_within_its_relative_error_on_random_data() -> None:
+    import random
+
+    from streams.report import QuantileSketch
+
+    rng = random.Random(3)
+    for draw in (lambda: rng.lognormvariate(6, 2), lambda: rng.expovariate(1 / 900),
+                 lambda: 0.0 if rng.random() < 0.2 else rng.uniform(1, 86400)):
+        values = [draw() for _ in range(20_000)]
+        sketch = QuantileSketch(relative_error=0.01, exact_limit=100)
+        for value in values:
+            sketch.add(value)
+        ordered = sorted(values)
+        assert len(sketch) == len(values)
+        for q in (0.0, 0.01, 0.1, 0.25, 0.5, 0.9, 0.99, 0.999, 1.0):
+            exact = quantile(ordered, q)
+            got = sketch.quantile(q)
+            assert exact is not None and got is not None
+            assert abs(got - exact) <= 0.01 * exact + 1e-9, (q, got, exact)
+
+
+def test_quantile_sketch_is_exact_for_small_samples_and_bounded_after() -> None:
+    from streams.report import QuantileSketch
+
+    sketch = QuantileSketch(exact_limit=10)
+    assert sketch.quantile(0.5) is None
+    for value in (240.0, 720.0, 60.0):
+        sketch.add(value)
+    assert sketch.quantile(0.5) == 240.0
+    assert sketch.quantile(0.9) == quantile([60.0, 240.0, 720.0], 0.9)
+    for i in range(100_000):
+        sketch.add(1.0 + i % 5000)
+    # One counter per log bucket: 1..5000 s at 1 % is < 450 buckets, not 100k floats.
+    assert len(sketch._buckets) < 450
+    assert sketch.quantile(0.5) == pytest.approx(2500, rel=0.01)
+
+
+def test_tone_deaf_examples_are_bounded_but_all_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams.core.behaviour import ToneDeafPost
+    from streams.core.sla import MessageCounted
+    from streams.engine import Engine
+
+    def observations(engine, events, wall):  # type: ignore[no-untyped-def]
+        yield MessageCounted("acme", "twitter", True)
+        for i in range(120):
+            yield ToneDeafPost("acme", "twitter", f"p{i}", T0, "promo_during_crisis",
+                               "storm", "a sale during a storm", "SALE")
+
+    monkeypatch.setattr(Engine, "ingest_all", observations)
+    acme = build_report([], BRANDS)["brands"]["acme"]
+    assert acme["tone_deaf_count"] == 120
+    assert [p["post_id"] for p in acme["tone_deaf_posts"]] == [f"p{i}" for i in range(70, 120)]
+
+
+def test_jsonl_first_pass_derives_the_same_brands(tmp_path: Path) -> None:
+    from streams.sources.files import brands_from_events, jsonl_brands
+    from streams.sources.jsonl import BadLine, read_jsonl
+
+    base = {"platform": "twitter", "text": "hi", "created_at": "2026-01-05T10:00:00Z"}
+    records = [
+        {**base, "side": "brand", "brand": "acme", "author": "AcmeHelp"},  # no id: invalid
+        {**base, "side": "brand", "id": "b1", "brand": "acme", "author": "AcmeHelp"},
+        {**base, "side": "brand", "id": "b2", "brand": "acme", "author": "AcmeHelp"},
+        {**base, "side": "brand", "id": "b3", "brand": "acme", "author": "AcmeNews",
+         "platform": "instagram"},
+        {**base, "side": "brand", "brand": "ghost", "author": "Ghost"},  # invalid only
+        {**base, "side": "audience", "id": "m1", "brand": "globex", "author": "bob"},
+        {**base, "side": "audience", "id": "m2", "brand": "acme", "author": "eve",
+         "platform": "facebook"},
+    ]
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in records) + b"\n[1]\n{bad\n\n")
+    events = [e for e in read_jsonl(path) if not isinstance(e, BadLine)]
+    derived = jsonl_brands(path)
+    assert derived == brands_from_events(events)
+    assert sorted(b.name for b in derived) == ["acme", "globex"]
+    assert derived.get("acme").handles["instagram"] == {"acmenews"}  # type: ignore[union-attr]
+
+
+def _twcs_snippet() -> str:
+    from tests.unit.test_sources_twcs import SNIPPET
+
+    return SNIPPET
+
+
+@pytest.mark.parametrize("real", [False, True])
+def test_twcs_two_pass_brands_and_events_equal_the_one_pass_load(real: bool,
+                                                                 tmp_path: Path) -> None:
+    from streams.sources.files import open_events
+    from streams.sources.twcs import load_twcs
+
+    if real:
+        if not TWCS_SAMPLE.exists():
+            pytest.skip("evaluation data not present")
+        path = TWCS_SAMPLE
+    else:
+        path = tmp_path / "snippet.csv"
+        path.write_text(_twcs_snippet(), encoding="utf-8")
+    with path.open(newline="\n", encoding="utf-8") as handle:
+        events, brands, stats = load_twcs(handle)  # one pass over an open file, as before
+    source = open_events(str(path), "twcs")
+    assert source.brands == brands
+    assert list(source) == events
+    assert source.twcs_stats == stats

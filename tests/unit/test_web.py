@@ -107,7 +107,8 @@ def test_metrics_route_renders_the_registry(serve: Callable[..., WebServer]) -> 
     assert status == 200
     assert headers["content-type"].startswith("text/plain; version=0.0.4")
     text = body.decode()
-    assert 'brandpulse_first_response_seconds_count{brand="brand001",platform="instagram"} 1.0' in text
+    assert ('brandpulse_first_response_seconds_count{brand="brand001",platform="instagram"} 1.0'
+            in text)
     assert "brandpulse_build_info" in text
 
 
