@@ -57,6 +57,7 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     import uvloop
 
     from streams.app import create_app
+    from streams.health import run_until_exit
     from streams.metrics import BrandpulseMetrics
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
@@ -66,7 +67,8 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     print(f"brandpulse worker: metrics on http://127.0.0.1:{port}/metrics, "
           f"brand API on http://127.0.0.1:{port}/api/brands", flush=True)
     worker = faust.Worker(app, loglevel=loglevel, quiet=True)
-    worker.execute_from_commandline()
+    # A crash (e.g. the broker lost the state) ends with one stderr line and exit 75.
+    run_until_exit(worker)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

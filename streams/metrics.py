@@ -118,6 +118,10 @@ class BrandpulseMetrics:
         self.assigned_partitions = Gauge(
             "brandpulse_assigned_partitions", "Input partitions assigned to this worker.",
             registry=r)
+        self.broker_reachable = Gauge(
+            "brandpulse_broker_up",
+            "1 while the worker's last broker probe (every 2 s) was answered, else 0.",
+            registry=r)
         self.batch_seconds = Histogram(
             "brandpulse_batch_processing_seconds", "Time to process one batch of events.",
             buckets=BATCH_BUCKETS, registry=r)
@@ -275,6 +279,9 @@ class BrandpulseMetrics:
     def partitions_assigned(self, count: int) -> None:
         self.rebalances.inc()
         self.assigned_partitions.set(count)
+
+    def broker_up(self, up: bool) -> None:
+        self.broker_reachable.set(1 if up else 0)
 
     def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
         self.consumer_lag.labels(topic, str(partition)).set(lag)

@@ -36,6 +36,7 @@ CORE: dict[str, MetricType] = {
     "brandpulse_consumer_lag_messages": "gauge",
     "brandpulse_rebalances_total": "counter",
     "brandpulse_assigned_partitions": "gauge",
+    "brandpulse_broker_up": "gauge",
     "brandpulse_batch_processing_seconds": "histogram",
     "brandpulse_build_info": "gauge",
 }
@@ -73,6 +74,7 @@ LABELS: dict[str, tuple[str, ...]] = {
     "brandpulse_consumer_lag_messages": ("topic", "partition"),
     "brandpulse_rebalances_total": (),
     "brandpulse_assigned_partitions": (),
+    "brandpulse_broker_up": (),
     "brandpulse_batch_processing_seconds": (),
     "brandpulse_build_info": ("version",),
     "brandpulse_crisis_active": ("scope",),
