@@ -143,10 +143,16 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
     health = Health(watch, lambda: len(runtime.owned_partitions),
                     lambda: bool(app.rebalancing or app.in_recovery))
 
+    @app.on_partitions_assigned.connect
+    async def start_broker_watch(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        """Probing starts at the first assignment: app tasks wait for table recovery."""
+        watch.start(app.crash)
+
     @app.task
     async def watch_broker() -> None:
         """brandpulse_broker_up and readiness; BrokerStateLost stops the worker (exit 75)."""
-        await watch.run()
+        watch.start(app.crash)
+        await watch.join()  # Faust cancels this task on stop, and so the probe loop
 
     @app.timer(HEARTBEAT_SECONDS)
     async def heartbeat() -> None:

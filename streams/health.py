@@ -20,7 +20,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,7 @@ class BrokerWatch:
         self.last_probe_seconds = 0.0
         self.committed = CommittedOffsets()
         self._client: Any = None
+        self._task: asyncio.Future[None] | None = None
         on_change(False)
 
     def _set(self, up: bool) -> None:
@@ -106,8 +107,31 @@ class BrokerWatch:
             log.warning("broker %s", "reachable" if up else "unreachable")
         self.on_change(up)
 
+    def start(self, crash: Callable[[BaseException], Awaitable[None]]) -> None:
+        """Run the probe loop in a task of the running event loop, once (later calls do
+        nothing). BrokerStateLost goes to `crash`: Faust's `app.crash` stops the worker and
+        `run_until_exit` turns it into exit 75."""
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._run_or_crash(crash))
+
+    async def join(self) -> None:
+        """Wait for the probe loop; cancelling the waiter cancels the loop."""
+        task = self._task
+        if task is None:
+            return
+        try:
+            await task
+        finally:
+            task.cancel()
+
+    async def _run_or_crash(self, crash: Callable[[BaseException], Awaitable[None]]) -> None:
+        try:
+            await self.run()
+        except BrokerStateLost as exc:
+            await crash(exc)
+
     async def run(self) -> None:
-        """Probe for ever; raises BrokerStateLost (Faust then stops the worker)."""
+        """Probe for ever; raises BrokerStateLost."""
         try:
             while True:
                 started = self.clock()
