@@ -1,6 +1,7 @@
 """Study what a worker does when the embedded broker dies and comes back on the same port.
 
-    .venv/bin/python bench/broker_outage.py [--down 20] [--after 90] [--keep DIR]
+    .venv/bin/python bench/broker_outage.py [--down 20] [--after 90] [--pause]
+        [--recover-first] [--kill] [--keep DIR]
 
 Starts tansu, creates the topics, starts one `brandpulse worker` subprocess, produces a few
 events, stops the broker for --down seconds, restarts it on the same port (empty: tansu
@@ -12,6 +13,7 @@ every wait is bounded.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -24,6 +26,9 @@ from streams.config import settings_from
 from tests.integration.conftest import BRANDS_TOML
 from tests.integration.harness import Worker, event_record, produce
 
+#: Extra environment for the worker subprocesses (e.g. PYTHONPATH for a study patch).
+WORKER_ENV = {k.removeprefix("STUDY_"): v for k, v in os.environ.items()
+              if k.startswith("STUDY_")}
 GAUGES = ("brandpulse_broker_up", "brandpulse_assigned_partitions")
 
 
@@ -65,7 +70,7 @@ def main() -> int:
     settings = settings_from(broker=broker.url)
     create_topics(settings)
     say(f"broker up on {broker.url}; logs in {workdir}")
-    worker = Worker(broker.url, brands, workdir, "outage-study")
+    worker = Worker(broker.url, brands, workdir, "outage-study", env=WORKER_ENV)
     try:
         if not wait_gauge(worker, "brandpulse_assigned_partitions", 6, 120):
             say("worker never got its partitions")
@@ -79,7 +84,8 @@ def main() -> int:
             # A worker that recovered its table from the changelog (any restart or
             # rebalance before the outage) remembers the changelog offsets it read.
             worker.kill()
-            worker = Worker(broker.url, brands, workdir, "outage-study", "worker-2")
+            worker = Worker(broker.url, brands, workdir, "outage-study", "worker-2",
+                            env=WORKER_ENV)
             if not wait_gauge(worker, "brandpulse_assigned_partitions", 6, 120):
                 say("restarted worker never got its partitions")
                 return 1
