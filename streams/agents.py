@@ -31,12 +31,13 @@ from streams.events import (
     decode_event,
     encode_crisis_share,
 )
+from streams.health import HEARTBEAT_SECONDS, BrokerWatch, Health
 
 log = logging.getLogger(__name__)
 LAG_INTERVAL_SECONDS = 5.0
 
 
-def register_agents(app: faust.App, runtime: Runtime) -> None:
+def register_agents(app: faust.App, runtime: Runtime) -> Health:
     settings = runtime.settings
     topics = settings.topics
     input_names = {topics.audience_messages, topics.brand_posts}
@@ -149,6 +150,27 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
         async def follow_crisis_shares() -> None:
             await _follow_from_start(runtime, topics.crisis_shares, apply_share)
 
+    watch = BrokerWatch(bootstrap_servers(settings.broker), settings.app_id,
+                        [(t, p) for t in sorted(input_names) for p in range(settings.partitions)],
+                        metrics.broker_up)
+    health = Health(watch, lambda: len(runtime.owned_partitions),
+                    lambda: bool(app.rebalancing or app.in_recovery))
+
+    @app.on_partitions_assigned.connect
+    async def start_broker_watch(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        """Probing starts at the first assignment: app tasks wait for table recovery."""
+        watch.start(app.crash)
+
+    @app.task
+    async def watch_broker() -> None:
+        """brandpulse_broker_up and readiness; BrokerStateLost stops the worker (exit 75)."""
+        watch.start(app.crash)
+        await watch.join()  # Faust cancels this task on stop, and so the probe loop
+
+    @app.timer(HEARTBEAT_SECONDS)
+    async def heartbeat() -> None:
+        health.beat()
+
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         runtime.on_revoked({tp.partition for tp in revoked if tp.topic in input_names})
@@ -159,6 +181,8 @@ def register_agents(app: faust.App, runtime: Runtime) -> None:
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         runtime.on_assigned({tp.partition for tp in assigned if tp.topic in input_names})
+
+    return health
 
 
 def key_mismatch(key: bytes | None, brand: str) -> Rejection | None:

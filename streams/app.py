@@ -29,6 +29,7 @@ from streams.core.crisis import CrisisStatus, DeclaredCrisis
 from streams.core.sla import RecordTag
 from streams.engine import BrandSnapshot, Engine
 from streams.events import Rejection
+from streams.health import Health
 from streams.metrics import BrandpulseMetrics
 from streams.wire import decode_state, encode_state_key, encode_state_value, state_key_brand
 
@@ -83,6 +84,15 @@ class Runtime:
         self._gauge_view: tuple[tuple[BrandSnapshot, float], ...] = ()
         self._sweep = 0
         metrics.attach_brand_snapshots(lambda: self._gauge_view)
+        self.probes: Health | None = None  # liveness and readiness, set by the agents
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """/healthz: the event loop is alive (see streams/health.py)."""
+        return self.probes.health() if self.probes else (True, {"starting": True})
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        """/readyz: broker reachable, partitions assigned, not recovering."""
+        return self.probes.ready() if self.probes else (False, {"starting": True})
 
     def wall(self) -> float:
         return time.time()
@@ -293,5 +303,5 @@ def create_app(settings: Settings, brands: BrandsConfig,
 
     from streams.agents import register_agents
 
-    register_agents(app, runtime)
+    runtime.probes = register_agents(app, runtime)
     return app, runtime

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -97,15 +98,26 @@ class EmbeddedBroker:
         _wait_for_port(self.port, self.process, READY_TIMEOUT_SECONDS)
         return self
 
-    def stop(self) -> None:
+    def stop(self, kill: bool = False) -> None:
+        """Stop the broker (SIGTERM, or SIGKILL with `kill`). `start()` again brings it
+        back on the same port, empty: its storage is memory only."""
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
             try:
                 self.process.wait(5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
         self.process = None
+
+    def pause(self, paused: bool = True) -> None:
+        """SIGSTOP (or SIGCONT): a broker that hangs but keeps its state, like a durable
+        broker behind a network partition; for outage tests."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGSTOP if paused else signal.SIGCONT)
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from streams.config import BrandsConfig, ConfigError, Settings, load_brands, settings_from
@@ -59,6 +59,7 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     import uvloop
 
     from streams.app import create_app
+    from streams.health import run_until_exit
     from streams.metrics import BrandpulseMetrics
     from streams.web import WebServer
 
@@ -66,8 +67,7 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     metrics = BrandpulseMetrics()
     app, runtime = create_app(settings, brands, metrics)
     server = WebServer(metrics.registry, host=settings.metrics_host, port=settings.metrics_port,
-                       api=runtime.api, health=_probe(runtime, "health"),
-                       ready=_probe(runtime, "ready"))
+                       api=runtime.api, health=runtime.health, ready=runtime.ready)
     try:
         port = server.start()
     except OSError as exc:
@@ -82,16 +82,10 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
           f"brand API on http://{shown}:{port}/api/brands, "
           f"probes /healthz /readyz (listening on {settings.metrics_host})", flush=True)
     try:
-        faust.Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+        # A crash (e.g. the broker lost the state) ends with one stderr line and exit 75.
+        run_until_exit(faust.Worker(app, loglevel=loglevel, quiet=True))
     finally:
         server.stop()
-
-
-def _probe(runtime: Any, name: str) -> Callable[[], tuple[bool, dict[str, Any]]]:
-    """runtime.health / runtime.ready (each `() -> (ok, details)`) when the Runtime has
-    them, else always ok: the process answering is then the only signal."""
-    probe = getattr(runtime, name, None)
-    return probe if callable(probe) else (lambda: (True, {"probe": f"{name} not wired"}))
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

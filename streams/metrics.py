@@ -264,6 +264,10 @@ class BrandpulseMetrics:
         self.assigned_partitions = Gauge(
             "brandpulse_assigned_partitions", "Input partitions assigned to this worker.",
             registry=r)
+        self.broker_reachable = Gauge(
+            "brandpulse_broker_up",
+            "1 while the worker's last broker probe (every 2 s) was answered, else 0.",
+            registry=r)
         self.batch_seconds = Histogram(
             "brandpulse_batch_processing_seconds", "Time to process one batch of events.",
             buckets=BATCH_BUCKETS, registry=r)
@@ -406,6 +410,9 @@ class BrandpulseMetrics:
         self.rebalances.inc()
         self.assigned_partitions.set(count)
 
+    def broker_up(self, up: bool) -> None:
+        self.broker_reachable.set(1 if up else 0)
+
     # -- progress and lag ----------------------------------------------------------------
     def processed(self, topic: str, partition: int, offset: int, event_time: float | None,
                   wall: float) -> None:
@@ -443,7 +450,7 @@ class BrandpulseMetrics:
 
     def forget_consumer_lag(self, topic: str, partition: int) -> None:
         """The partition was revoked: drop its lag, progress and newest-event-age series."""
-        _remove(self.consumer_lag, topic, str(partition))
+        _drop(self.consumer_lag, topic, str(partition))
         self._position.pop((topic, partition), None)
         self.newest_event_age.newest.pop((topic, partition), None)
 
@@ -452,13 +459,6 @@ class BrandpulseMetrics:
 
     def rejected_event(self, reason: str) -> None:
         self.rejected.labels(reason).inc()
-
-
-def _remove(metric: Gauge, *labels: str) -> None:
-    try:
-        metric.remove(*labels)
-    except KeyError:
-        pass
 
 
 def _drop(metric: MetricWrapperBase, *labels: str) -> None:

@@ -39,6 +39,7 @@ CORE: dict[str, MetricType] = {
     "brandpulse_newest_event_age_seconds": "gauge",
     "brandpulse_rebalances_total": "counter",
     "brandpulse_assigned_partitions": "gauge",
+    "brandpulse_broker_up": "gauge",
     "brandpulse_batch_processing_seconds": "histogram",
     "brandpulse_build_info": "gauge",
 }
@@ -79,6 +80,7 @@ LABELS: dict[str, tuple[str, ...]] = {
     "brandpulse_newest_event_age_seconds": ("topic", "partition"),
     "brandpulse_rebalances_total": (),
     "brandpulse_assigned_partitions": (),
+    "brandpulse_broker_up": (),
     "brandpulse_batch_processing_seconds": (),
     "brandpulse_build_info": ("version",),
     "brandpulse_crisis_active": ("scope",),

@@ -1,0 +1,169 @@
+"""The broker goes away for 20 s and comes back (issue 8, "Broker restarts").
+
+tansu keeps everything in memory, so a restarted tansu is an empty broker: the worker must
+say the broker is down while it is (brandpulse_broker_up 0), then exit 75 with one line,
+and the worker its supervisor starts next must begin empty and count what comes after the
+restart exactly once. A paused tansu (SIGSTOP) keeps its state, like a durable Kafka
+behind a network partition: the worker must ride it out alone, without losing or double
+counting anything.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from kafka.admin import KafkaAdminClient
+
+from streams.broker import EmbeddedBroker, create_topics
+from streams.config import settings_from
+from streams.health import EX_TEMPFAIL, PROBE_INTERVAL_SECONDS
+
+from .harness import Worker, event_record, wait_until
+
+pytestmark = pytest.mark.broker
+STARTUP = 60.0
+OUTAGE_SECONDS = 20.0
+EXIT_LINE = re.compile(r"^brandpulse worker: the broker lost .+; exiting so the supervisor "
+                       r"restarts it from the broker's state$")
+
+
+def message(brand: str, id: str, minute: int) -> tuple[str, bytes, bytes]:
+    handle = {"acme": "AcmeSupport", "globex": "Globex"}[brand]
+    return event_record("audience", id=id, brand=brand, author="bob", text=f"@{handle} hi",
+                        created_at=f"2026-11-02T10:{minute:02d}:00Z")
+
+
+def reply(brand: str, id: str, to: str, minute: int) -> tuple[str, bytes, bytes]:
+    return event_record("brand", id=id, brand=brand, author="support", text="hello",
+                        created_at=f"2026-11-02T10:{minute:02d}:00Z", in_reply_to=to)
+
+
+def produce(broker: EmbeddedBroker, records: list[tuple[str, bytes, bytes]]) -> None:
+    # One producer per call, closed at once: no client of the test outlives the broker.
+    from .harness import produce as send
+
+    send(broker.url, records)
+
+
+def audience(worker: Worker, brand: str) -> float | None:
+    return worker.value("brandpulse_audience_messages_total", brand=brand, platform="twitter",
+                        requires_reply="true")
+
+
+def committed(broker: EmbeddedBroker, group: str) -> int:
+    """How many input partitions have an offset committed by the group."""
+    admin = KafkaAdminClient(bootstrap_servers=broker.url.split("://", 1)[1],
+                             request_timeout_ms=5000)
+    try:
+        offsets = admin.list_group_offsets(group).get(group, {})
+        return sum(1 for o in offsets.values() if o.offset >= 0)
+    finally:
+        admin.close()
+
+
+def start_ready(broker: EmbeddedBroker, brands: Path, workdir: Path, app_id: str,
+                name: str) -> Worker:
+    worker = Worker(broker.url, brands, workdir, app_id, name)
+    wait_until(lambda: worker.value("brandpulse_assigned_partitions") == 6
+               and worker.value("brandpulse_broker_up") == 1, STARTUP,
+               f"{name}: partitions and broker_up", worker.log)
+    return worker
+
+
+def wait_down(broker: EmbeddedBroker, worker: Worker) -> float:
+    """Seconds until the worker's gauge says the broker is down (bounded: 10 s)."""
+    started = time.monotonic()
+    wait_until(lambda: worker.value("brandpulse_broker_up") == 0, 10,
+               "brandpulse_broker_up to drop to 0", worker.log)
+    return time.monotonic() - started
+
+
+def test_restarted_empty_broker_exits_75_and_the_next_worker_starts_consistent(
+        broker: EmbeddedBroker, brands_file: Path, tmp_path: Path, app_id: str) -> None:
+    first = start_ready(broker, brands_file, tmp_path, app_id, "first")
+    second: Worker | None = None
+    try:
+        produce(broker, [message("acme", "m1", 0), message("globex", "g1", 1)])
+        wait_until(lambda: audience(first, "acme") == 1 and audience(first, "globex") == 1,
+                   20, "events before the outage", first.log)
+        wait_until(lambda: committed(broker, app_id) >= 2, 20, "committed offsets", first.log)
+        time.sleep(PROBE_INTERVAL_SECONDS + 1)  # the worker's probe has seen the commits
+
+        broker.stop(kill=True)
+        stopped = time.monotonic()
+        down_after = wait_down(broker, first)
+        assert down_after < 10
+        time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - stopped)))
+        assert first.process.poll() is None, "the worker must ride out the outage itself"
+        assert first.value("brandpulse_broker_up") == 0
+
+        broker.start()  # same port, empty
+        create_topics(settings_from(broker=broker.url))
+        code = wait_until(lambda: first.process.poll(), 45, "the worker to exit", first.log)
+        first.kill()
+        assert code == EX_TEMPFAIL, first.log()[-3000:]
+        said = [line for line in first.log().splitlines()
+                if line.startswith("brandpulse worker: ") and "metrics on" not in line]
+        assert len(said) == 1 and EXIT_LINE.match(said[0]), said
+        assert first.log().rstrip().endswith(said[0])
+
+        # What the supervisor does next: the same command again. It starts from the
+        # broker's (empty) state and counts what is produced after the restart once.
+        produce(broker, [message("acme", "m2", 30), reply("acme", "r2", "m2", 32),
+                         message("globex", "g2", 31)])
+        second = start_ready(broker, brands_file, tmp_path, app_id, "second")
+
+        def unanswered(brand: str) -> float | None:
+            return second.value("brandpulse_unanswered_messages", brand=brand,
+                                platform="twitter")
+
+        wait_until(lambda: unanswered("acme") == 0 and unanswered("globex") == 1, 30,
+                   "events after the restart", second.log)
+        assert audience(second, "acme") == 1  # m2 only: m1 went with the broker
+        assert audience(second, "globex") == 1
+        assert second.value("brandpulse_first_response_seconds_count", brand="acme",
+                            platform="twitter") == 1
+        time.sleep(PROBE_INTERVAL_SECONDS * 2)  # no crash loop: the new worker stays up
+        assert second.process.poll() is None, second.log()[-3000:]
+        assert second.value("brandpulse_broker_up") == 1
+    finally:
+        first.kill()
+        if second is not None:
+            second.kill()
+
+
+def test_broker_that_hangs_and_returns_with_its_state_is_ridden_out(
+        broker: EmbeddedBroker, brands_file: Path, tmp_path: Path, app_id: str) -> None:
+    worker = start_ready(broker, brands_file, tmp_path, app_id, "worker")
+    try:
+        produce(broker, [message("acme", "m1", 0), message("globex", "g1", 1)])
+        wait_until(lambda: audience(worker, "acme") == 1 and audience(worker, "globex") == 1,
+                   20, "events before the outage", worker.log)
+
+        broker.pause()
+        try:
+            paused = time.monotonic()
+            assert wait_down(broker, worker) < 10
+            time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - paused)))
+        finally:
+            broker.pause(False)
+        wait_until(lambda: worker.value("brandpulse_broker_up") == 1, 15,
+                   "brandpulse_broker_up back to 1", worker.log)
+
+        # State from before the outage is still there: the reply closes m1; nothing is
+        # counted twice.
+        produce(broker, [reply("acme", "r1", "m1", 5), message("globex", "g2", 6)])
+        wait_until(lambda: worker.value("brandpulse_unanswered_messages", brand="acme",
+                                        platform="twitter") == 0
+                   and audience(worker, "globex") == 2, 45, "events after the outage",
+                   worker.log)
+        assert audience(worker, "acme") == 1
+        assert worker.value("brandpulse_first_response_seconds_count", brand="acme",
+                            platform="twitter") == 1
+        assert worker.value("brandpulse_duplicate_events_total", brand="acme") == 0
+        assert worker.process.poll() is None
+    finally:
+        worker.kill()
