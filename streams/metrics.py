@@ -304,6 +304,8 @@ class BrandpulseMetrics:
         Brand series are created by `own_brand`."""
         for reason in RejectReason:
             self.rejected.labels(reason.value)
+        for reason in (RejectReason.SCHEMA, RejectReason.OVERSIZED):  # what state can fail
+            self.state_rejected_records.labels(reason.value)
         for topic in topics:
             self.consumed.labels(topic)
 

@@ -328,7 +328,7 @@ def test_forged_state_records_are_skipped_never_executed(
     for key, value in forged:
         for p in partition:
             producer.send(changelog, key=key, value=value, partition=p)
-    producer.flush(30)
+            producer.flush(30)  # one record per batch: tansu's end offsets (docs/tansu.md)
     producer.close(10)
     second = Worker(broker.url, brands_file, tmp_path, app_id, "after-forgery")
     try:
