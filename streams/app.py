@@ -103,17 +103,14 @@ class Runtime:
 
     # -- ownership -----------------------------------------------------------------------
     def on_assigned(self, partitions: set[int]) -> None:
-        """Series, state and timers exist only for the brands of owned partitions."""
+        """Series, state and timers exist only for owned brands with state: a brand gets
+        them at its first event or when its state is restored, never for being configured."""
         self.owned_partitions = partitions
         self.metrics.partitions_assigned(len(partitions))
         owned = set(self.owned_brands())
         for brand in set(self.metrics.owned_brands()) | set(self.engine.active_brands()):
             if brand not in owned:
                 self._release(brand)
-        for brand in owned:
-            config = self.brands.get(brand)
-            if config is not None:
-                self.metrics.own_brand(config)
         self.needs_sync = True
 
     def on_revoked(self, partitions: set[int]) -> None:
@@ -155,6 +152,9 @@ class Runtime:
             rows[brand].append((hour, tag, record_id, row))
         for brand, brand_rows in rows.items():
             self.engine.restore_brand(brand, brand_rows, wall)
+            config = self.brands.get(brand)
+            if brand_rows and config is not None:
+                self.metrics.own_brand(config)  # its series and gauges exist from now on
         restored = sum(len(r) for r in rows.values())
         if restored:
             log.info("rebuilt %d state records of %d brands from the table", restored,
@@ -298,7 +298,8 @@ def create_app(settings: Settings, brands: BrandsConfig,
         options["producer_max_batch_size"] = settings.producer_max_batch_size
     app = faust.App(settings.app_id, **options)
     metrics = metrics or BrandpulseMetrics()
-    metrics.initialise((settings.topics.audience_messages, settings.topics.brand_posts))
+    metrics.initialise((settings.topics.audience_messages, settings.topics.brand_posts),
+                       brands.get)
     runtime = Runtime(app, settings, brands, metrics)
 
     from streams.agents import register_agents

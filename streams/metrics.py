@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 disable_created_metrics()
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
+# A new brand's first increments wait at most this long for a scrape to read its zeros.
+FRESH_SERIES_SECONDS = 60.0
 FIRST_RESPONSE_BUCKETS = (
     MINUTE, 5 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR,
     12 * HOUR, DAY, 2 * DAY, 4 * DAY, 7 * DAY,
@@ -83,6 +85,7 @@ class BrandGauges(Collector):
 
     def __init__(self, owned: Mapping[str, object], snapshots: SnapshotSource = _no_snapshots,
                  ) -> None:
+        self.scraped_at = -math.inf  # monotonic start of the last scrape (HTTP thread)
         self.snapshots = snapshots
         self.owned = owned
         self.global_crisis: float | None = None  # None until the runtime publishes it
@@ -92,6 +95,7 @@ class BrandGauges(Collector):
         return list(_brand_families())
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        self.scraped_at = time.monotonic()  # brand series created before now were seen at 0
         (unanswered, oldest, sla_target, broadcast_ratio, reply_rate, robot_score, crisis,
          sentiment, templated, alignment, replies_per_broadcast) = families = _brand_families()
         try:
@@ -293,15 +297,22 @@ class BrandpulseMetrics:
         self._owned: dict[str, BrandConfig] = {}
         # Registered now, so its family names are claimed and the contract sees them; the
         # runtime supplies the snapshots later with attach_brand_snapshots.
+        self._fresh: dict[str, float] = {}  # brand -> when its series were created
+        self._deferred: list[tuple[AnyObservation, int]] = []
+        self._resolve: Callable[[str], BrandConfig | None] = lambda _: None
         self.brand_gauges = BrandGauges(self._owned)
         r.register(self.brand_gauges)
         # Next offset to process (last processed + 1) per assigned input partition.
         self._position: dict[tuple[str, int], int] = {}
 
-    def initialise(self, topics: Iterable[str]) -> None:
+    def initialise(self, topics: Iterable[str],
+                   brands: Callable[[str], BrandConfig | None] | None = None) -> None:
         """Create the bounded non-brand counter series at 0, so that the first event of a
         kind is an increase that rate() and increase() can see, not the birth of a series.
-        Brand series are created by `own_brand`."""
+        Brand series are created by `own_brand`, lazily; `brands` looks a brand's config up
+        for that."""
+        if brands is not None:
+            self._resolve = brands
         for reason in RejectReason:
             self.rejected.labels(reason.value)
         for reason in (RejectReason.SCHEMA, RejectReason.OVERSIZED):  # what state can fail
@@ -311,10 +322,15 @@ class BrandpulseMetrics:
 
     # -- ownership ---------------------------------------------------------------------------
     def own_brand(self, config: BrandConfig) -> None:
-        """This worker now owns the brand (its partition was assigned): create its counter
-        series at 0 and export its gauges. Idempotent."""
+        """The brand has state on this worker: create its counter series at 0 and export its
+        gauges. Idempotent. Called lazily (first observation, or restored state), so an
+        idle configured brand costs no series; `record` holds a new brand's first
+        increments until a scrape has seen its series at 0 (see `record`)."""
         name = config.name
+        if name in self._owned:
+            return
         self._owned[name] = config
+        self._fresh[name] = time.monotonic()
         for counter in (self.duplicates, self.late):
             counter.labels(name)
         for reason in TONE_DEAF_REASONS:
@@ -336,6 +352,7 @@ class BrandpulseMetrics:
         belongs to another worker, which exports them from now on. Platforms come from the
         brand's config: events on any other platform are rejected before they are counted."""
         config = self._owned.pop(name, None)  # the gauges stop at the next scrape
+        self._fresh.pop(name, None)
         if config is None:
             return
         for counter in (self.duplicates, self.late):
@@ -366,29 +383,67 @@ class BrandpulseMetrics:
         """Turn the core's observations into counter increments and histogram samples.
 
         Identical observations are counted together first: a batch of thousands of events
-        then costs one label lookup per distinct counter, not one per event.
+        then costs one label lookup per distinct counter, not one per event. A brand seen
+        for the first time gets its series at 0, and its increments wait until a scrape
+        has read those zeros (at most FRESH_SERIES_SECONDS): a series born at its first
+        value would make rate() and increase() miss that first batch.
         """
+        now = time.monotonic()
+        self._release_deferred(now)
+        fresh = self._fresh
         for o, n in Tally(observations).items():
-            if isinstance(o, MessageCounted):
-                self.audience_messages.labels(o.brand, o.platform,
-                                              "true" if o.requires_reply else "false").inc(n)
-            elif isinstance(o, PostCounted):
-                self.brand_posts.labels(o.brand, o.platform, o.kind).inc(n)
-            elif isinstance(o, FirstResponse):
-                for _ in range(n):
-                    self._observe_first_response(o)
-            elif isinstance(o, SlaBreached):
-                self.sla_breaches.labels(o.brand, o.platform).inc(n)
-            elif isinstance(o, ExpiredUnanswered):
-                self.expired.labels(o.brand, o.platform).inc(n)
-            elif isinstance(o, DuplicateEvent):
-                self.duplicates.labels(o.brand).inc(n)
-            elif isinstance(o, LateEvent):
-                self.late.labels(o.brand).inc(n)
-            elif isinstance(o, LanguageCounted):
-                self.messages_by_language.labels(o.brand, o.lang).inc(n)
-            elif isinstance(o, ToneDeafPost):
-                self.tone_deaf_posts.labels(o.brand, o.reason).inc(n)
+            brand = o.brand
+            if brand not in self._owned:
+                config = self._resolve(brand)
+                if config is None:
+                    continue
+                self.own_brand(config)
+            if fresh and brand in fresh:
+                if fresh[brand] >= self.brand_gauges.scraped_at \
+                        and now - fresh[brand] < FRESH_SERIES_SECONDS:
+                    self._deferred.append((o, n))
+                    continue
+                del fresh[brand]
+            self._apply(o, n)
+
+    def _release_deferred(self, now: float) -> None:
+        if not self._deferred:
+            return
+        scraped_at = self.brand_gauges.scraped_at
+        waiting: list[tuple[AnyObservation, int]] = []
+        for o, n in self._deferred:
+            created = self._fresh.get(o.brand)
+            if created is None and o.brand not in self._owned:
+                continue  # released to another worker meanwhile
+            if created is not None and created >= scraped_at \
+                    and now - created < FRESH_SERIES_SECONDS:
+                waiting.append((o, n))
+            else:
+                self._fresh.pop(o.brand, None)
+                self._apply(o, n)
+        self._deferred = waiting
+
+    def _apply(self, o: AnyObservation, n: int) -> None:
+        if isinstance(o, MessageCounted):
+            self.audience_messages.labels(o.brand, o.platform,
+                                          "true" if o.requires_reply else "false").inc(n)
+        elif isinstance(o, PostCounted):
+            self.brand_posts.labels(o.brand, o.platform, o.kind).inc(n)
+        elif isinstance(o, FirstResponse):
+            for _ in range(n):
+                self._observe_first_response(o)
+        elif isinstance(o, SlaBreached):
+            self.sla_breaches.labels(o.brand, o.platform).inc(n)
+        elif isinstance(o, ExpiredUnanswered):
+            self.expired.labels(o.brand, o.platform).inc(n)
+        elif isinstance(o, DuplicateEvent):
+            self.duplicates.labels(o.brand).inc(n)
+        elif isinstance(o, LateEvent):
+            self.late.labels(o.brand).inc(n)
+        elif isinstance(o, LanguageCounted):
+            self.messages_by_language.labels(o.brand, o.lang).inc(n)
+        elif isinstance(o, ToneDeafPost):
+            self.tone_deaf_posts.labels(o.brand, o.reason).inc(n)
 
     def _observe_first_response(self, o: FirstResponse) -> None:
         self.first_response.labels(o.brand, o.platform).observe(o.seconds)

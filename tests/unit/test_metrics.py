@@ -333,3 +333,47 @@ def test_processing_delay_is_one_sample_per_partition_batch_with_a_decoded_event
     assert get(f"{name}_bucket", {"le": "60.0"}) == 2
     assert get(f"{name}_bucket", {"le": "120.0"}) == 3
     assert get(f"{name}_bucket", {"le": "3600.0"}) == 3
+
+
+# -- lazy series: an idle configured brand costs nothing, a new one is seen at 0 first ----
+def value(metrics: BrandpulseMetrics, name: str, **labels: str) -> float | None:
+    for n, ls, v in series(metrics):
+        if n == name and ls == labels:
+            return v
+    return None
+
+
+def test_a_new_brands_first_increments_wait_for_a_scrape_of_its_zeros() -> None:
+    configs = {"acme": brand("acme")}
+    metrics = new_metrics()
+    metrics.initialise(TOPICS, configs.get)
+    counted = {"brand": "acme", "platform": "twitter", "requires_reply": "true"}
+    assert value(metrics, "brandpulse_audience_messages_total", **counted) is None
+    metrics.record([MessageCounted("acme", "twitter", True)] * 3)
+    # created at 0, the increment held back: a scrape must see 0 before it grows
+    assert value(metrics, "brandpulse_audience_messages_total", **counted) == 0.0
+    metrics.record([MessageCounted("acme", "twitter", True)])  # after that scrape
+    assert value(metrics, "brandpulse_audience_messages_total", **counted) == 4.0
+    metrics.record([MessageCounted("acme", "twitter", True)])  # no longer held back
+    assert value(metrics, "brandpulse_audience_messages_total", **counted) == 5.0
+
+
+def test_held_back_increments_are_released_without_a_scrape_after_a_while(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import streams.metrics as module
+    now = [1000.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: now[0])
+    metrics = new_metrics()
+    metrics.initialise(TOPICS, {"acme": brand("acme")}.get)
+    metrics.record([DuplicateEvent("acme")])
+    assert metrics.duplicates.labels("acme")._value.get() == 0
+    now[0] += module.FRESH_SERIES_SECONDS + 1
+    metrics.record([])
+    assert metrics.duplicates.labels("acme")._value.get() == 1
+
+
+def test_unconfigured_brands_never_get_series() -> None:
+    metrics = new_metrics()
+    metrics.initialise(TOPICS, {}.get)
+    metrics.record([MessageCounted("ghost", "twitter", True)])
+    assert brand_series(metrics, "ghost") == []
