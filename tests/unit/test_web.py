@@ -268,7 +268,7 @@ def test_slow_request_head_is_dropped_after_the_header_timeout(
         answer = sock.recv(1000)
         assert answer.startswith(b"HTTP/1.1 408 ")
         assert sock.recv(1000) == b""
-        assert time.monotonic() - start < 60.0  # the head deadline (0.5 s), not the idle one (120 s)
+        assert time.monotonic() - start < 60.0  # the head deadline (0.5 s), not idle (120 s)
 
 
 def test_connections_beyond_the_cap_get_503(serve: Callable[..., WebServer]) -> None:
