@@ -143,9 +143,8 @@ def child_worker(args: argparse.Namespace) -> None:
 def bench_settings(broker: str, partitions: int, **overrides: Any) -> Settings:
     """Worker settings for the bench: tansu's short session, but normal producer batches.
 
-    `producer_max_batch_size=1` (TANSU_COMPAT) only keeps table *recovery* exact on tansu;
-    nothing is recovered here, and one record per produce request would measure tansu's
-    request overhead instead of the worker, so the default batch size is kept.
+    The end-marker records of TANSU_COMPAT only keep table *recovery* exact on tansu;
+    nothing is recovered here, so they are left out.
     """
     return settings_from(env={}, broker=broker, partitions=partitions,
                          session_timeout_seconds=SESSION_TIMEOUT_SECONDS,

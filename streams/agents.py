@@ -75,7 +75,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
                     position[1] = decoded.created_at
                 observations.extend(engine.ingest(decoded, wall))
             observations.extend(engine.advance(wall))
-            runtime.persist()
+            await runtime.persist()
             for observation in observations:
                 if isinstance(observation, ToneDeafPost):
                     await runtime.alerts_topic.send(key=observation.brand.encode(),
@@ -93,7 +93,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
             runtime.sync_from_table()
         wall = runtime.wall()
         metrics.record(engine.advance(wall))
-        runtime.persist()
+        await runtime.persist()
         runtime.refresh_gauges(wall)
 
     @app.timer(LAG_INTERVAL_SECONDS)

@@ -35,6 +35,7 @@ from streams.wire import decode_state, encode_state_key, encode_state_value, sta
 
 log = logging.getLogger(__name__)
 GAUGE_SWEEP_SECONDS = 60.0  # every owned brand's gauges are renewed at least this often
+END_MARKER_KEY = b"\x1fend"  # no brand: `state_key_brand` gives None, restore skips it
 
 
 def brand_partition(brand: str, partitions: int) -> int:
@@ -161,13 +162,13 @@ class Runtime:
                      len(missing))
         return restored
 
-    def persist(self) -> int:
+    async def persist(self) -> int:
         """Write each record changed since the last call once to the table's changelog:
         the cost follows what the batch changed, never what is already stored."""
         n = self.settings.partitions
         table = self.state_table
         data = table.data
-        written = 0
+        written: set[int] = set()
         for brand, record_key, row in self.engine.take_changes():
             key = encode_state_key(brand, record_key)
             value = None if row is None else encode_state_value(row)
@@ -176,9 +177,22 @@ class Runtime:
                     continue  # never written: no tombstone needed
             else:
                 data[key] = value
-            table.send_changelog(brand_partition(brand, n), key, value)
-            written += 1
-        return written
+            partition = brand_partition(brand, n)
+            table.send_changelog(partition, key, value)
+            written.add(partition)
+        if written and self.settings.changelog_end_marker:
+            await self._end_marker(written)
+        return len(written)
+
+    async def _end_marker(self, partitions: set[int]) -> None:
+        """Test/demo broker only (docs/tansu.md): the writes are flushed, then each touched
+        partition gets one record in a batch of its own, so the end offset tansu reports
+        covers every write. The marker's key names no brand: restore ignores it."""
+        producer = self.app.producer
+        await producer.flush()
+        for partition in partitions:
+            self.state_table.send_changelog(partition, END_MARKER_KEY, b"")
+        await producer.flush()
 
     def refresh_gauges(self, wall: float) -> int:
         """Renew the snapshots that /metrics and /api read (the HTTP thread reads them at

@@ -20,9 +20,10 @@ from typing import Any
 from streams.config import BrandsConfig, ConfigError, Settings, load_brands, settings_from
 
 TANSU_COMPAT = {
-    # tansu 0.6 reports end offsets as last batch start + 1: one record per batch keeps
-    # Faust's table recovery exact. Rebalances wait half the session timeout.
-    "producer_max_batch_size": 1,
+    # tansu 0.6 reports end offsets as last batch start + 1: a lone end-marker record
+    # after each batch of state writes keeps Faust's table recovery exact. Rebalances wait
+    # half the session timeout.
+    "changelog_end_marker": True,
     "session_timeout_seconds": 10.0,
     "heartbeat_interval_seconds": 1.0,
 }

@@ -254,6 +254,9 @@ class Settings:
     crisis_share_seconds: float = 5.0
     # Test/demo workarounds for tansu 0.6 (see docs/tansu.md); production Kafka needs none.
     producer_max_batch_size: int | None = None
+    # tansu reports a partition's end offset as the start of its last record batch + 1:
+    # after each batch of state writes, a lone marker record makes that the true end.
+    changelog_end_marker: bool = False
     session_timeout_seconds: float = 30.0
     heartbeat_interval_seconds: float = 3.0
 
