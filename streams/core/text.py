@@ -138,9 +138,10 @@ def prepare(text: str | Doc) -> Doc:
 
 
 #: Tokens of the non-alphabetic chunks seen ("@amazonhelp", "it's", "thanks!"), which repeat
-#: across messages; cleared past this many spellings (bounded memory).
-_CHUNK_MEMO: dict[str, list[str]] = {}
-_CHUNK_MEMO_LIMIT: Final = 200_000
+#: across messages; links, unique to their message, are not kept. Cleared past this many
+#: spellings (bounded memory: a few MB).
+_CHUNK_MEMO: dict[str, tuple[str, ...]] = {}
+_CHUNK_MEMO_LIMIT: Final = 50_000
 
 
 def tokenize(norm: str) -> list[str]:
@@ -161,9 +162,13 @@ def tokenize(norm: str) -> list[str]:
             continue
         tokens = get(chunk)
         if tokens is None:
+            found = _TOKEN_RE.findall(chunk)
+            if chunk.startswith(("http", "www.")):
+                extend(found)
+                continue
             if len(memo) >= _CHUNK_MEMO_LIMIT:
                 memo.clear()
-            tokens = memo[chunk] = _TOKEN_RE.findall(chunk)
+            tokens = memo[chunk] = tuple(found)
         extend(tokens)
     return out
 

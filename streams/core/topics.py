@@ -27,9 +27,10 @@ MIN_TERM_LENGTH: Final = 3
 
 _UNSEEN: Final = object()
 #: Token -> its profile term (None: not a term), memoised per spelling: the term of a token
-#: never depends on its neighbours. Cleared past this many spellings (bounded memory).
+#: never depends on its neighbours. Cleared past this many spellings (bounded memory: a few
+#: MB; links, unique to their message, fill it and are then forgotten with the rest).
 _TERMS: dict[str, str | None] = {}
-_TERMS_LIMIT: Final = 200_000
+_TERMS_LIMIT: Final = 50_000
 
 
 def _term(token: str) -> str | None:
