@@ -296,6 +296,7 @@ class CrisisDetector:
         self._buckets: dict[int, _Bucket] = {}
         self._first_seen: float | None = None
         self._watermark: float | None = None
+        self._oldest: float = -math.inf  # `oldest_bucket`, computed when the watermark moves
         self._watermark_key = -(2**62)
         self._dirty = False
         self._status: CrisisStatus | None = None
@@ -356,9 +357,7 @@ class CrisisDetector:
     @property
     def oldest_bucket(self) -> float:
         """Key of the oldest bucket the retention keeps (-inf before the first message)."""
-        if self._watermark is None:
-            return -math.inf
-        return (self._watermark - self.retention_s) // self.bucket_s
+        return self._oldest
 
     def advance(self, event_time_s: float) -> None:
         """Move the watermark without a message (e.g. on a timer) so that states can end."""
@@ -377,18 +376,21 @@ class CrisisDetector:
 
     def status(self) -> CrisisStatus:
         """Current signals and decision at the watermark."""
-        if self._dirty or self._status is None:
+        if self._dirty:
             self._update()
-        assert self._status is not None
+        if self._status is None:
+            # Built on first read: nothing changed since the last update (not dirty), so the
+            # signals are those that update saw, and the decision is the one it took.
+            self._status = replace(self._evaluate(), active=self._active, since=self._since)
         return self._status
 
     # ---------------------------------------------------------------- internals
     def _move_watermark(self, event_time_s: float) -> None:
         self._watermark = event_time_s
+        oldest = self._oldest = (event_time_s - self.retention_s) // self.bucket_s
         key = int(event_time_s // self.bucket_s)
         if key != self._watermark_key:
             self._watermark_key = key
-            oldest = self.oldest_bucket
             for old in [k for k in self._buckets if k < oldest]:
                 del self._buckets[old]
 
@@ -418,28 +420,41 @@ class CrisisDetector:
         self._baseline = (start_key, mean, std, base_count, base_sentiment)
         return mean, std, base_count, base_sentiment
 
-    def _evaluate(self) -> CrisisStatus:
-        if self._watermark is None:
-            return CrisisStatus(False, 0.0, 0, 0.0, 0.0, False, 0.0, 0.0, False, 0, None)
+    def _window(self) -> tuple[int, int, int, float]:
+        """(first bucket key, volume, crisis messages, sentiment sum) of the recent window."""
+        assert self._watermark is not None
         per_window = self.window_s // self.bucket_s
         now_key = int(self._watermark // self.bucket_s)
         start_key = now_key - per_window + 1
         volume = crisis = 0
         sentiment_sum = 0.0
+        buckets = self._buckets
         for k in range(start_key, now_key + 1):
-            b = self._buckets.get(k)
+            b = buckets.get(k)
             if b is not None:
                 volume += b.count
                 crisis += b.crisis
                 sentiment_sum += b.sentiment_sum
+        return start_key, volume, crisis, sentiment_sum
+
+    def _history(self) -> float:
+        """Event time between the first message seen and the watermark."""
+        assert self._watermark is not None
+        first_seen = self._first_seen if self._first_seen is not None else self._watermark
+        return self._watermark - first_seen
+
+    def _evaluate(self) -> CrisisStatus:
+        if self._watermark is None:
+            return CrisisStatus(False, 0.0, 0, 0.0, 0.0, False, 0.0, 0.0, False, 0, None)
+        start_key, volume, crisis, sentiment_sum = self._window()
         rate = crisis / volume if volume else 0.0
         sentiment_mean = sentiment_sum / volume if volume else 0.0
 
+        per_window = self.window_s // self.bucket_s
         mean, std, base_count, base_sentiment = self._baseline_hours(start_key, per_window)
         sigma = max(std, math.sqrt(mean), 1.0)
         # No baseline, no anomaly: a scope seen for less than min_history_s cannot spike.
-        first_seen = self._first_seen if self._first_seen is not None else self._watermark
-        history = self._watermark - first_seen
+        history = self._history()
         has_baseline = history >= self.min_history_s and base_count >= self.min_volume
         spike = has_baseline and volume >= self.min_volume and volume > mean + self.spike_k * sigma
         baseline_sentiment = base_sentiment / base_count if base_count else 0.0
@@ -464,21 +479,42 @@ class CrisisDetector:
             since=self._since,
         )
 
+    def _signals(self) -> tuple[int, float]:
+        """(signals, vocabulary rate) at the watermark, as `_evaluate` computes them, but
+        without the baseline hours when the decision cannot depend on them.
+
+        The decision runs whenever event time enters a new bucket, i.e. for almost every
+        message of a sparse scope (a brand with a few messages an hour), so it must cost
+        little. Spike and dip both need ``min_volume`` messages in the window and
+        ``min_history_s`` of history; below either, they are false whatever the baseline.
+        When inactive with a vocabulary rate below ``vocabulary_rate_off``, or active with
+        one at or above ``vocabulary_rate_on``, the outcome is fixed without them too.
+        """
+        _, volume, crisis, _ = self._window()
+        rate = crisis / volume if volume else 0.0
+        vocab_on = volume > 0 and rate >= self.vocabulary_rate_on
+        decided = (rate < self.vocabulary_rate_off) if not self._active else vocab_on
+        if (decided or volume < self.min_volume
+                or self._history() < self.min_history_s):
+            return int(vocab_on), rate
+        status = self._evaluate()
+        return status.signals, status.vocabulary_rate
+
     def _update(self) -> None:
         """Apply the activation rule and the hysteresis at the current watermark."""
         self._dirty = False
-        status = self._evaluate()
+        self._status = None  # built by `status()` when read
         now = self._watermark
         if now is None:
-            self._status = status
             return
+        signals, rate = self._signals()
         if not self._active:
-            if status.signals >= 2 and status.vocabulary_rate >= self.vocabulary_rate_off:
+            if signals >= 2 and rate >= self.vocabulary_rate_off:
                 self._active = True
                 self._since = now
                 self._quiet_since = None
         else:
-            quiet = status.signals <= 1 and status.vocabulary_rate < self.vocabulary_rate_on
+            quiet = signals <= 1 and rate < self.vocabulary_rate_on
             if not quiet:
                 self._quiet_since = None
             elif self._quiet_since is None:
@@ -487,7 +523,6 @@ class CrisisDetector:
                 self._active = False
                 self._since = None
                 self._quiet_since = None
-        self._status = replace(status, active=self._active, since=self._since)
 
 
 # --------------------------------------------------------------------------- declared crises

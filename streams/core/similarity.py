@@ -405,11 +405,13 @@ class TemplatedReplyDetector:
     def _new_group(self, fingerprint: int) -> _Group:
         group = _Group(fingerprint)
         candidates: set[int] = set()
-        for band, key in enumerate(self._band_keys(fingerprint)):
-            bucket = self._index[band].get(key)
-            if bucket:
+        for index, key in zip(self._index, self._band_keys(fingerprint), strict=True):
+            bucket = index.get(key)
+            if bucket is None:
+                index[key] = {fingerprint}
+            else:
                 candidates |= bucket
-            self._index[band].setdefault(key, set()).add(fingerprint)
+                bucket.add(fingerprint)
         candidates.discard(fingerprint)
         for other in candidates:
             if (other ^ fingerprint).bit_count() <= self.max_distance:
