@@ -933,6 +933,72 @@ def pipeline() -> db.Dashboard:
             unit="s",
         )
     )
+    d = d.with_row(db.Row("Sources"))
+    src = 'job="brandpulse-ingest"'
+    d = (
+        d.with_panel(
+            ts(
+                "Source connected",
+                "1 while each `brandpulse ingest` connector is connected to its network "
+                "(webhooks: listening). Alert: BrandpulseSourceDown (0 for 5 minutes).",
+                [query(f"max by (source) (brandpulse_source_connected{{{src}}})", "{{source}}")],
+                unit="none",
+                w=6,
+            )
+        )
+        .with_panel(
+            ts(
+                "Source events per second",
+                "Events each connector handed to the topics, by side.",
+                [
+                    query(
+                        "sum by (source, side) (rate(brandpulse_source_events_total"
+                        f"{{{src}}}[$__rate_interval]))",
+                        "{{source}} {{side}}",
+                    )
+                ],
+                unit="reqps",
+                w=6,
+            )
+        )
+        .with_panel(
+            ts(
+                "Source lag",
+                "Now minus the newest event time each connector reached. Alert: "
+                "BrandpulseSourceLagging (above 5 minutes for 10 minutes).",
+                [query(f"max by (source) (brandpulse_source_lag_seconds{{{src}}})", "{{source}}")],
+                unit="s",
+                threshold_lines=[(None, "transparent"), (300, "red")],
+                w=6,
+            )
+        )
+        .with_panel(
+            ts(
+                "Source input rejected and skipped",
+                "Rejected: wrong input (bad signature, schema, future time). Skipped: input "
+                "deliberately ignored (strangers' posts, deletes...). Reconnects too.",
+                [
+                    query(
+                        "sum by (source, reason) (rate(brandpulse_source_rejected_total"
+                        f"{{{src}}}[$__rate_interval]))",
+                        "rejected {{source}} {{reason}}",
+                    ),
+                    query(
+                        "sum by (source, reason) (rate(brandpulse_source_skipped_total"
+                        f"{{{src}}}[$__rate_interval]))",
+                        "skipped {{source}} {{reason}}",
+                    ),
+                    query(
+                        "sum by (source) (rate(brandpulse_source_reconnects_total"
+                        f"{{{src}}}[$__rate_interval]))",
+                        "reconnects {{source}}",
+                    ),
+                ],
+                unit="reqps",
+                w=6,
+            )
+        )
+    )
     d = d.with_panel(
         _common(
             table.Panel(),

@@ -7,6 +7,7 @@
     brandpulse score     per-text language, sentiment, crisis terms, promo/jokey flags
     brandpulse crisis    declare, end or list operator crises (control topic)
     brandpulse demo      embedded broker + worker + synthetic scenario, live
+    brandpulse ingest    live sources (bluesky, mastodon, webhook) into the topics or a JSONL file
 """
 
 from __future__ import annotations
@@ -215,6 +216,54 @@ def cmd_demo(args: argparse.Namespace) -> int:
                     stop_after=args.seconds)
 
 
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Run one live connector until SIGINT/SIGTERM (streams/ingest.py); 0 after flushing."""
+    from streams.ingest import CONNECTORS, DEFAULT_METRICS_PORTS, make_writer, run_ingest
+
+    brands = load_brands(args.brands)
+    connector = CONNECTORS[args.source](args, brands)
+    writer = make_writer(args.broker, args.out, args.source)
+    port = DEFAULT_METRICS_PORTS[args.source] if args.metrics_port is None else args.metrics_port
+    return run_ingest(connector, writer, port, args.metrics_host)
+
+
+def _ingest_parsers(commands: Any) -> None:
+    ingest = commands.add_parser("ingest", help="live sources into the topics or a JSONL file")
+    sources = ingest.add_subparsers(dest="source", required=True)
+
+    def common(name: str, help: str) -> argparse.ArgumentParser:
+        p = sources.add_parser(name, help=help)
+        p.add_argument("--brands", required=True, help="brands TOML file")
+        target = p.add_mutually_exclusive_group(required=True)
+        target.add_argument("--broker", help="produce to the input topics: kafka://HOST:PORT")
+        target.add_argument("--out", metavar="FILE.jsonl", help="append JSONL lines instead")
+        p.add_argument("--metrics-port", type=int,
+                       help="port of this source's /metrics (default 9101 bluesky, 9102 "
+                            "mastodon, 9103 webhook; 0 picks a free one)")
+        p.add_argument("--metrics-host", default="127.0.0.1",
+                       help="address /metrics listens on (default 127.0.0.1)")
+        p.set_defaults(run=cmd_ingest)
+        return p
+
+    def cursor(p: argparse.ArgumentParser, name: str) -> None:
+        p.add_argument("--cursor-file", default=f"brandpulse-{name}.cursor",
+                       help=f"resume position, saved after each flush "
+                            f"(default ./brandpulse-{name}.cursor)")
+
+    bluesky = common("bluesky", "Bluesky via a Jetstream websocket")
+    bluesky.add_argument("--url", help="Jetstream /subscribe URL (default "
+                                       "wss://jetstream2.us-east.bsky.network/subscribe)")
+    bluesky.add_argument("--resolver", default="https://bsky.social",
+                         help="service resolving Bluesky handles of the brands file to DIDs")
+    cursor(bluesky, "bluesky")
+    mastodon = common("mastodon", "the brands' Mastodon accounts (streaming API + REST)")
+    mastodon.add_argument("--instance", required=True, help="https://INSTANCE")
+    cursor(mastodon, "mastodon")
+    webhook = common("webhook", "Meta webhooks and signed JSONL posts")
+    webhook.add_argument("--listen", required=True, metavar="HOST:PORT",
+                         help="address the webhook server listens on")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="brandpulse", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -288,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=None,
                       help="stop after this many seconds (default: run until Ctrl-C)")
     demo.set_defaults(run=cmd_demo)
+    _ingest_parsers(commands)
     return parser
 
 

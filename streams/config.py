@@ -22,7 +22,13 @@ from streams.core.business_hours import DAY_NAMES, BusinessHours, parse_clock
 DEFAULT_SLA_SECONDS = 3600.0
 DEFAULT_EXPIRE_AFTER_SECONDS = 7 * 86400.0
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
-KNOWN_PLATFORMS = ("twitter", "instagram", "facebook", "tiktok", "linkedin", "youtube", "other")
+KNOWN_PLATFORMS = ("twitter", "instagram", "facebook", "tiktok", "linkedin", "youtube", "bluesky",
+                   "mastodon", "other")
+# Bluesky accounts: a DID (did:plc:<24 base32 chars> or did:web:<host>) works offline; a handle
+# (acme.bsky.social) is resolved to its DID by `resolve_bluesky_handles` when ingest starts.
+BLUESKY_DID = re.compile(r"did:(?:plc:[a-z2-7]{24}|web:[a-z0-9.%-]+(?::[a-z0-9.%-]+)*)")
+BLUESKY_HANDLE = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))+")
+MASTODON_ACCOUNT = re.compile(r"[a-z0-9_]+(?:[a-z0-9_.-]*[a-z0-9_])?@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
 
 
 class ConfigError(ValueError):
@@ -115,6 +121,18 @@ def _business_hours(raw: Any, where: str) -> BusinessHours:
     return BusinessHours(timezone, frozenset(open_days), clocks["start"], clocks["end"])
 
 
+def _check_account_handles(platform: str, names: frozenset[str], where: str) -> None:
+    """Bluesky and Mastodon connectors match accounts exactly, so their shape is checked here."""
+    for name in sorted(names):
+        if platform == "bluesky" and not (BLUESKY_DID.fullmatch(name)
+                                          or BLUESKY_HANDLE.fullmatch(name)):
+            raise _fail(where, f"{name!r} is neither a DID nor a Bluesky handle",
+                        'write bluesky = ["did:plc:..."] (or a handle like "acme.bsky.social")')
+        if platform == "mastodon" and not MASTODON_ACCOUNT.fullmatch(name):
+            raise _fail(where, f"{name!r} is not an account of the form user@instance",
+                        'write mastodon = ["acme@mastodon.social"]')
+
+
 def _brand(raw: Any, index: int, defaults: Mapping[str, Any]) -> BrandConfig:
     where = f"brand[{index}]"
     if not isinstance(raw, dict):
@@ -148,6 +166,7 @@ def _brand(raw: Any, index: int, defaults: Mapping[str, Any]) -> BrandConfig:
             raise _fail(f"{where}.handles.{platform}", "must be a list of handle strings",
                         f'write {platform} = ["AcmeSupport"]')
         handles[platform] = frozenset(n.lower().lstrip("@") for n in names)
+        _check_account_handles(platform, handles[platform], f"{where}.handles.{platform}")
     languages = raw.get("languages", ["en"])
     if not isinstance(languages, list) or not all(lang in ("en", "fr") for lang in languages):
         raise _fail(f"{where}.languages", f"must be a list of 'en'/'fr', got {languages!r}",
@@ -214,6 +233,70 @@ def load_brands(path: str | os.PathLike[str]) -> BrandsConfig:
         raise ConfigError(f"{file}: not valid TOML ({exc}). Fix: check the quoting and "
                           "brackets on that line") from None
     return parse_brands(document, str(file))
+
+
+def bluesky_dids(brand: BrandConfig) -> frozenset[str]:
+    """The brand's Bluesky accounts the connector can match: its DIDs (handles need resolving)."""
+    return frozenset(h for h in brand.handles.get("bluesky", ()) if BLUESKY_DID.fullmatch(h))
+
+
+DEFAULT_BLUESKY_RESOLVER = "https://bsky.social"
+
+
+def resolve_bluesky_handles(brands: BrandsConfig, service: str = DEFAULT_BLUESKY_RESOLVER,
+                            timeout: float = 5.0) -> tuple[BrandsConfig, list[str]]:
+    """Resolve every Bluesky handle of the brands file to its DID (com.atproto.identity.
+    resolveHandle on `service`), at start: the firehose names accounts by DID only.
+
+    Returns the brands with each resolved DID added next to its handle (the handle stays:
+    the worker recognises "@acme.bsky.social" in mention text by it), and warnings. A handle
+    that cannot be resolved is an error only for a brand left without any DID; a brand that
+    also lists its DID just gets a warning, so a file with both works offline.
+    """
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    import orjson
+
+    warnings: list[str] = []
+    changed: dict[str, BrandConfig] = {}
+    for brand in brands:
+        names = brand.handles.get("bluesky", frozenset())
+        handles = sorted(n for n in names if not BLUESKY_DID.fullmatch(n))
+        if not handles:
+            continue
+        dids = set(bluesky_dids(brand))
+        for handle in handles:
+            url = (f"{service.rstrip('/')}/xrpc/com.atproto.identity.resolveHandle?"
+                   + urllib.parse.urlencode({"handle": handle}))
+            problem = ""
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as response:
+                    did = orjson.loads(response.read(64 * 1024)).get("did")
+                if isinstance(did, str) and BLUESKY_DID.fullmatch(did.lower()):
+                    dids.add(did.lower())
+                    continue
+                problem = "the resolver answered without a valid DID"
+            except urllib.error.HTTPError as exc:
+                problem = f"the resolver answered HTTP {exc.code}"
+            except (OSError, ValueError, AttributeError) as exc:
+                problem = f"cannot reach {service} ({getattr(exc, 'reason', exc)})"
+            where = f"brand {brand.name!r}: handles.bluesky {handle!r}"
+            if not bluesky_dids(brand):
+                raise ConfigError(f"{where}: cannot resolve to a DID: {problem}. Fix: put the "
+                                  'DID in the brands file, e.g. bluesky = ["did:plc:...", '
+                                  f'"{handle}"] (look it up on a machine with network)')
+            warnings.append(f"{where} not resolved ({problem}); using the DIDs listed")
+        changed[brand.name] = BrandConfig(
+            brand.name, {**brand.handles, "bluesky": frozenset(names | dids)},
+            brand.sla_seconds, brand.expire_after_seconds, brand.languages,
+            brand.business_hours)
+    if not changed:
+        return brands, warnings
+    merged = {name: changed.get(name, b) for name, b in brands.brands.items()}
+    return (BrandsConfig(merged, brands.default_sla_seconds, brands.default_expire_after_seconds),
+            warnings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,18 @@ BEHAVIOUR: dict[str, MetricType] = {
     "brandpulse_messages_by_language_total": "counter",
 }
 
+# `brandpulse ingest` processes (streams.metrics.SourceMetrics), scraped as job
+# brandpulse-ingest; build_info is shared with the workers.
+SOURCES: dict[str, MetricType] = {
+    "brandpulse_source_events_total": "counter",
+    "brandpulse_source_rejected_total": "counter",
+    "brandpulse_source_skipped_total": "counter",
+    "brandpulse_source_connected": "gauge",
+    "brandpulse_source_lag_seconds": "gauge",
+    "brandpulse_source_reconnects_total": "counter",
+    "brandpulse_build_info": "gauge",
+}
+
 # Label names per family, as the contract promises them (used to synthesise test data).
 LABELS: dict[str, tuple[str, ...]] = {
     "brandpulse_first_response_seconds": ("brand", "platform"),
@@ -91,6 +103,12 @@ LABELS: dict[str, tuple[str, ...]] = {
     "brandpulse_topic_alignment": ("brand",),
     "brandpulse_audience_replies_per_broadcast": ("brand",),
     "brandpulse_messages_by_language_total": ("brand", "lang"),
+    "brandpulse_source_events_total": ("source", "side"),
+    "brandpulse_source_rejected_total": ("source", "reason"),
+    "brandpulse_source_skipped_total": ("source", "reason"),
+    "brandpulse_source_connected": ("source",),
+    "brandpulse_source_lag_seconds": ("source",),
+    "brandpulse_source_reconnects_total": ("source",),
 }
 
 FIRST_RESPONSE_BUCKETS: tuple[float, ...] = (
@@ -119,4 +137,5 @@ def series_names(families: dict[str, MetricType]) -> set[str]:
 
 CORE_SERIES: frozenset[str] = frozenset(series_names(CORE))
 BEHAVIOUR_SERIES: frozenset[str] = frozenset(series_names(BEHAVIOUR))
-ALL_SERIES: frozenset[str] = CORE_SERIES | BEHAVIOUR_SERIES
+SOURCE_SERIES: frozenset[str] = frozenset(series_names(SOURCES))
+ALL_SERIES: frozenset[str] = CORE_SERIES | BEHAVIOUR_SERIES | SOURCE_SERIES

@@ -13,10 +13,10 @@ from prometheus_client import CollectorRegistry
 from tests.ops import metric_contract as contract
 
 
-def _registered() -> dict[str, tuple[str, tuple[str, ...]]]:
+def _registered(cls: str = "BrandpulseMetrics") -> dict[str, tuple[str, tuple[str, ...]]]:
     """Family name as exposed (counters with _total) -> (type, label names)."""
     metrics_module = pytest.importorskip("streams.metrics")
-    metrics = metrics_module.BrandpulseMetrics(CollectorRegistry())
+    metrics = getattr(metrics_module, cls)(CollectorRegistry())
     out: dict[str, tuple[str, tuple[str, ...]]] = {}
     for value in vars(metrics).values():
         name = getattr(value, "_name", None)
@@ -44,6 +44,14 @@ def test_workers_export_nothing_unknown() -> None:
     """A new worker metric is added to the contract (and so considered for dashboards)."""
     unknown = set(_registered()) - set(contract.CORE) - set(contract.BEHAVIOUR)
     assert not unknown, sorted(unknown)
+
+
+def test_source_contract_matches_the_ingest_metrics() -> None:
+    """`brandpulse ingest` registers exactly the SOURCES families, with their labels."""
+    registered = _registered("SourceMetrics")
+    assert set(registered) == set(contract.SOURCES)
+    for name, kind in contract.SOURCES.items():
+        assert registered[name] == (kind, contract.LABELS.get(name, ("version",))), name
 
 
 def test_first_response_buckets_match() -> None:

@@ -38,6 +38,8 @@ LABEL_VALUES: dict[str, tuple[str, ...]] = {
     "scope": ("acme", "global"),
     "context": ("crisis", "normal"),
     "lang": ("en", "fr", "other"),
+    "source": ("bluesky", "webhook"),
+    "side": ("brand", "audience"),
 }
 # tone-deaf reasons differ from reject reasons
 TONE_DEAF_REASONS = ("promotional_in_crisis", "jokey_in_crisis", "hashtag_hijack")
@@ -52,9 +54,10 @@ def _label_sets(family: str) -> list[dict[str, str]]:
             else LABEL_VALUES[name]
         )
         sets = [s | {name: v} for s in sets for v in values]
+    ingest = family in contract.SOURCES and family != "brandpulse_build_info"
     for i, s in enumerate(sets):
-        s["job"] = "brandpulse"
-        s["instance"] = f"worker-{i % 2 + 1}:9100"
+        s["job"] = "brandpulse-ingest" if ingest else "brandpulse"
+        s["instance"] = "ingest:9101" if ingest else f"worker-{i % 2 + 1}:9100"
     return sets
 
 
@@ -66,7 +69,7 @@ def synthetic_openmetrics(end: float) -> str:
     """OpenMetrics text for every contract family over MINUTES minutes ending at `end`."""
     times = [end - (MINUTES - i) * STEP_S for i in range(MINUTES + 1)]
     lines: list[str] = []
-    families = contract.CORE | contract.BEHAVIOUR
+    families = contract.CORE | contract.BEHAVIOUR | contract.SOURCES
     for family, kind in sorted(families.items()):
         base = family.removesuffix("_total") if kind == "counter" else family
         lines.append(f"# TYPE {base} {kind}")

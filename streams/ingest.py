@@ -1,0 +1,368 @@
+"""Live sources into the topics: the connector contract and what every connector shares.
+
+A connector (Bluesky, Mastodon, webhooks; `streams/sources/`) reads a network and hands
+validated `SocialEvent`s to a `SourceSink`; the sink writes them where the replay would
+(KafkaSink: the two input topics keyed by brand) or appends them to a JSONL file
+(JsonlSink), and `MeteredSink` counts everything on the way (`SourceMetrics`).
+`run_ingest` serves the metrics, turns SIGINT/SIGTERM into a stop event, waits for the
+connector to return, flushes and exits 0.
+
+At-least-once: a connector saves its resume position (`CursorFile`) only after `flush()`
+returned, so a crash or an unreachable broker replays a little (ids make duplicates
+harmless) and never skips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import random
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from streams.config import BrandsConfig, ConfigError, TopicNames
+from streams.events import Side, SocialEvent, encode_event
+from streams.metrics import SourceMetrics
+from streams.sources.jsonl import event_to_line
+
+log = logging.getLogger(__name__)
+
+#: Event times further than this after the wall clock are refused (`future_timestamp`), as
+#: the worker would refuse them (Settings.max_future_skew_seconds).
+MAX_FUTURE_SKEW_SECONDS = 300.0
+FUTURE_TIMESTAMP = "future_timestamp"
+DEFAULT_METRICS_PORTS = {"bluesky": 9101, "mastodon": 9102, "webhook": 9103}
+
+
+class SinkUnavailable(Exception):
+    """The broker/file cannot take events now; the caller retries later (webhook: 503)."""
+
+
+class SourceSink(Protocol):
+    """Where a connector hands what it read (see the module docstring)."""
+
+    source: str
+
+    async def emit(self, event: SocialEvent) -> None: ...
+    async def flush(self) -> None: ...
+    def skipped(self, reason: str) -> None: ...
+    def rejected(self, reason: str, detail: str) -> None: ...
+    def connected(self, up: bool) -> None: ...
+    def reconnected(self) -> None: ...
+
+
+class Connector(Protocol):
+    source: str
+
+    async def run(self, sink: SourceSink, stop: asyncio.Event) -> None: ...
+
+
+class EventWriter(Protocol):
+    """The storage half of a sink (KafkaSink, JsonlSink): no counting, see MeteredSink."""
+
+    async def emit(self, event: SocialEvent) -> None: ...
+    async def flush(self) -> None: ...
+    async def close(self) -> None: ...
+
+
+# --- Writers ----------------------------------------------------------------------------
+
+class KafkaSink:
+    """The two input topics, keyed by brand, encoded like `streams.replay` (its producer).
+
+    acks=all: `flush()` returns only once the broker has every emitted event, so a cursor
+    saved after it never skips an event. A send the producer refuses (buffer full for
+    `max_block_ms`) or a delivery that failed raises SinkUnavailable at the next flush.
+    """
+
+    def __init__(self, broker: str, source: str, topics: TopicNames | None = None,
+                 producer: Any = None, flush_timeout: float = 30.0) -> None:
+        from streams.replay import make_producer
+
+        self.topics = topics or TopicNames()
+        self.flush_timeout = flush_timeout
+        self._failures: list[str] = []
+        if producer is None:
+            try:
+                producer = make_producer(broker, linger_ms=5, acks="all", max_block_ms=5000,
+                                         client_id=f"brandpulse-ingest-{source}")
+            except Exception as exc:  # kafka-python raises NoBrokersAvailable and friends
+                raise ConfigError(f"broker: cannot reach {broker} ({type(exc).__name__}: "
+                                  f"{exc}). Fix: start the broker or correct --broker") from None
+        self._producer = producer
+
+    def _failed(self, exc: BaseException) -> None:
+        if len(self._failures) < 100:
+            self._failures.append(f"{type(exc).__name__}: {exc}")
+
+    async def emit(self, event: SocialEvent) -> None:
+        topic = (self.topics.brand_posts if event.side is Side.BRAND
+                 else self.topics.audience_messages)
+        try:
+            future = self._producer.send(topic, value=encode_event(event),
+                                         key=event.brand.encode("utf-8"))
+        except Exception as exc:
+            raise SinkUnavailable(f"broker refused the event: {type(exc).__name__}: {exc}") \
+                from None
+        future.add_errback(self._failed)
+
+    async def flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(None, lambda: self._producer.flush(self.flush_timeout))
+        except Exception as exc:
+            raise SinkUnavailable(f"broker did not acknowledge: {type(exc).__name__}: "
+                                  f"{exc}") from None
+        if self._failures:
+            failures, self._failures = self._failures, []
+            raise SinkUnavailable(f"{len(failures)} events not delivered: {failures[0]}")
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, lambda: self._producer.close(self.flush_timeout))
+
+
+class JsonlSink:
+    """Appends docs/sources.md JSONL lines to a file; `flush()` is an fsync."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        try:
+            self._file = self.path.open("ab")
+        except OSError as exc:
+            raise ConfigError(f"out: cannot open {self.path} for appending "
+                              f"({exc.strerror or exc}). Fix: pass --out a writable file") \
+                from None
+
+    async def emit(self, event: SocialEvent) -> None:
+        try:
+            self._file.write(event_to_line(event))
+        except OSError as exc:
+            raise SinkUnavailable(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+    async def flush(self) -> None:
+        try:
+            self._file.flush()  # on the loop: the file object is not shared with a thread
+            fd = self._file.fileno()
+            await asyncio.get_running_loop().run_in_executor(None, os.fsync, fd)
+        except OSError as exc:
+            raise SinkUnavailable(f"cannot write {self.path}: {exc.strerror or exc}") from None
+
+    async def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._file.close()
+
+
+class MeteredSink:
+    """A SourceSink over a writer: counts every event, skip and rejection in SourceMetrics,
+    tracks connectivity and lag, and refuses events dated in the future."""
+
+    def __init__(self, writer: EventWriter, metrics: SourceMetrics, source: str,
+                 clock: Callable[[], float] = time.time,
+                 max_future_skew: float = MAX_FUTURE_SKEW_SECONDS) -> None:
+        self.writer = writer
+        self.metrics = metrics
+        self.source = source
+        self.clock = clock
+        self.max_future_skew = max_future_skew
+        metrics.initialise(source)
+
+    async def emit(self, event: SocialEvent) -> None:
+        if event.created_at > self.clock() + self.max_future_skew:
+            self.rejected(FUTURE_TIMESTAMP, f"{event.id}: created_at {event.created_at:.0f} "
+                          f"beyond the wall clock + {self.max_future_skew:.0f} s")
+            return
+        await self.writer.emit(event)
+        self.metrics.event(self.source, event.side.value, event.created_at)
+
+    async def flush(self) -> None:
+        await self.writer.flush()
+
+    def progress(self, event_time: float) -> None:
+        """The source has been read up to `event_time` (even if nothing was emitted): the
+        lag gauge follows the read position, not only the rare brand-related events."""
+        self.metrics.progress(self.source, event_time)
+
+    def skipped(self, reason: str) -> None:
+        self.metrics.skipped(self.source, reason)
+
+    def rejected(self, reason: str, detail: str) -> None:
+        self.metrics.rejected(self.source, reason)
+        log.warning("%s: rejected (%s): %s", self.source, reason, detail[:300])
+
+    def connected(self, up: bool) -> None:
+        self.metrics.connected(self.source, up)
+
+    def reconnected(self) -> None:
+        self.metrics.reconnected(self.source)
+
+
+# --- Helpers for connectors -------------------------------------------------------------
+
+class Backoff:
+    """Exponential reconnect delays with jitter: initial, 2x, 4x ... capped at `maximum`,
+    each multiplied by a random factor in [1 - jitter, 1 + jitter] so that many clients
+    cut off together do not reconnect together."""
+
+    def __init__(self, initial: float = 1.0, maximum: float = 60.0, jitter: float = 0.2,
+                 rng: Callable[[], float] = random.random) -> None:
+        if not 0 < initial <= maximum or not 0 <= jitter < 1:
+            raise ValueError("need 0 < initial <= maximum and 0 <= jitter < 1")
+        self.initial, self.maximum, self.jitter, self.rng = initial, maximum, jitter, rng
+        self.attempts = 0
+
+    def next(self) -> float:
+        """The delay before the next attempt (and count the attempt)."""
+        base = min(self.maximum, self.initial * 2 ** min(self.attempts, 32))
+        self.attempts += 1
+        return base * (1 + self.jitter * (2 * self.rng() - 1))
+
+    def reset(self) -> None:
+        """A connection worked: the next failure starts again from `initial`."""
+        self.attempts = 0
+
+    async def wait(self, stop: asyncio.Event) -> bool:
+        """Sleep the next delay; True if `stop` was set meanwhile (return at once then)."""
+        try:
+            await asyncio.wait_for(stop.wait(), self.next())
+            return True
+        except TimeoutError:
+            return stop.is_set()
+
+
+class CursorFile:
+    """A resume position in a small text file, replaced atomically (write, fsync, rename),
+    so a crash leaves the old or the new value, never half of one."""
+
+    MAX_BYTES = 4096
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def load(self) -> str | None:
+        try:
+            with self.path.open("rb") as handle:
+                raw = handle.read(self.MAX_BYTES + 1)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise ConfigError(f"cursor file {self.path}: cannot read ({exc.strerror or exc}). "
+                              "Fix: pass --cursor-file a readable path") from None
+        try:
+            value = raw.decode("utf-8").strip()
+        except UnicodeDecodeError:
+            value = ""
+        if not value or len(raw) > self.MAX_BYTES:
+            log.warning("cursor file %s is empty or garbled: starting from live", self.path)
+            return None
+        return value
+
+    def save(self, value: str) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("wb") as handle:
+            handle.write(value.encode("utf-8") + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.path)
+
+
+# --- Running a connector -----------------------------------------------------------------
+
+ConnectorFactory = Callable[[argparse.Namespace, BrandsConfig], Connector]
+
+
+def _bluesky(args: argparse.Namespace, brands: BrandsConfig) -> Connector:
+    from streams.sources.bluesky import build_connector
+
+    return build_connector(args, brands)
+
+
+def _lazy(source: str, module: str) -> ConnectorFactory:
+    """A factory importing `module` only when its source is asked for: the connectors are
+    written apart, and one missing must not break the others."""
+
+    def factory(args: argparse.Namespace, brands: BrandsConfig) -> Connector:
+        try:
+            loaded = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            raise ConfigError(f"ingest {source}: this build has no {source} connector "
+                              f"({module}). Fix: install a brandpulse version that ships it") \
+                from None
+        built: Connector = loaded.build_connector(args, brands)
+        return built
+
+    return factory
+
+
+CONNECTORS: dict[str, ConnectorFactory] = {
+    "bluesky": _bluesky,
+    "mastodon": _lazy("mastodon", "streams.sources.mastodon"),
+    "webhook": _lazy("webhook", "streams.sources.webhook"),
+}
+
+
+def make_writer(broker: str | None, out: str | None, source: str) -> EventWriter:
+    """KafkaSink for --broker, JsonlSink for --out (exactly one is given)."""
+    if out:
+        return JsonlSink(out)
+    from streams.config import settings_from
+
+    settings = settings_from(broker=broker)  # validates the URL (ConfigError names the fix)
+    return KafkaSink(settings.broker, source, settings.topics)
+
+
+def run_ingest(connector: Connector, sink: EventWriter, metrics_port: int,
+               metrics_host: str = "127.0.0.1",
+               metrics: SourceMetrics | None = None) -> int:
+    """Serve /metrics, run `connector` until SIGINT/SIGTERM, flush, close: 0 on a clean stop.
+
+    The connector returns after its own flush when the stop event is set; the sink is then
+    flushed once more (events a connector emitted after its last flush) and closed. A
+    failing final flush (broker gone) ends with one line on stderr and exit 75.
+    """
+    from streams.web import WebServer
+
+    metrics = metrics or SourceMetrics()
+    metered = MeteredSink(sink, metrics, connector.source)
+    server = WebServer(metrics.registry, host=metrics_host, port=metrics_port)
+    try:
+        port = server.start()
+    except OSError as exc:
+        raise ConfigError(f"metrics_port: cannot listen on {metrics_host}:{metrics_port} "
+                          f"({exc.strerror or exc}). Fix: pick a free port with "
+                          "--metrics-port") from None
+    print(f"brandpulse ingest {connector.source}: metrics on "
+          f"http://{metrics_host}:{port}/metrics", flush=True)
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await connector.run(metered, stop)
+            await metered.flush()
+        except SinkUnavailable as exc:
+            print(f"brandpulse ingest {connector.source}: events not saved: {exc}",
+                  file=sys.stderr)
+            return 75
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            await sink.close()
+        return 0
+
+    try:
+        return asyncio.run(main())
+    finally:
+        server.stop()
