@@ -146,6 +146,17 @@ def test_mention_without_mentions_list_keeps_its_text() -> None:
     assert html_to_text(f"<p>{MENTION_HTML} hi</p>") == "@acme hi"
 
 
+def test_a_top_level_mention_requires_a_reply() -> None:
+    """The text names the brand as `@acme@domain`, the form its handle has in the brands file."""
+    from streams.core.sla import requires_reply
+    brand = BrandConfig("acme", {"mastodon": frozenset({f"acme@{DOMAIN}"})})
+    event = mapper().audience_message(status("201", JANE, f"<p>{MENTION_HTML} help</p>",
+                                             mentions=BRAND_MENTION))
+    assert requires_reply(event, brand)
+    other = mapper().audience_message(status("202", JANE, "<p>@acme@elsewhere.example hi</p>"))
+    assert not requires_reply(other, brand)
+
+
 def test_audience_mention_reply_and_direct_message() -> None:
     m = mapper()
     top = m.audience_message(status("201", JANE, f"<p>{MENTION_HTML} help</p>",
