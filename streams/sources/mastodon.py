@@ -528,13 +528,15 @@ class MastodonConnector:
         state = self._checkpoint
         if not force and self.clock() - state.last < self.checkpoint_seconds:
             return
-        state.last = self.clock()
         snapshot = orjson.dumps({"brands": dict(sorted(
             (brand, dict(entry)) for brand, entry in state.pending.items()))}).decode()
+        if not force and snapshot == state.saved:
+            return  # nothing new since the last save
+        state.last = self.clock()
         await sink.flush()
         if self.cursor is not None and snapshot != state.saved:
             self.cursor.save(snapshot)
-            state.saved = snapshot
+        state.saved = snapshot
 
     # -- run ---------------------------------------------------------------------------------
 
