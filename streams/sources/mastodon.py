@@ -497,7 +497,9 @@ class MastodonConnector:
     # -- cursor ------------------------------------------------------------------------------
 
     def _load_cursor(self) -> None:
-        raw = None if self.cursor is None else self.cursor.load()
+        if self.cursor is None:
+            return
+        raw, path = self.cursor.load(), self.cursor.path
         if raw is None:
             return
         try:
@@ -505,7 +507,7 @@ class MastodonConnector:
             saved = document["brands"]
             assert type(saved) is dict
         except (orjson.JSONDecodeError, KeyError, TypeError, AssertionError):
-            raise ConfigError(f"cursor file {self.cursor.path}: not a Mastodon cursor. Fix: "  # type: ignore[union-attr]
+            raise ConfigError(f"cursor file {path}: not a Mastodon cursor. Fix: "
                               "point --cursor-file elsewhere, or delete it to resume from "
                               "the newest page") from None
         for account in self.accounts:
