@@ -485,6 +485,7 @@ class MastodonConnector:
         self.instance = instance
         self.host = urlsplit(instance).netloc
         self.accounts = accounts
+        self.cursor_path = cursor_path
         self.cursor = None if cursor_path is None else _cursor_file(cursor_path)
         self.checkpoint_seconds = checkpoint_seconds
         self.idle_timeout = idle_timeout
@@ -499,7 +500,7 @@ class MastodonConnector:
     def _load_cursor(self) -> None:
         if self.cursor is None:
             return
-        raw, path = self.cursor.load(), self.cursor.path
+        raw, path = self.cursor.load(), self.cursor_path
         if raw is None:
             return
         try:
