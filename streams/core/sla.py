@@ -26,7 +26,9 @@ DEFAULT_BREACH_GRACE_SECONDS = 60.0
 # and engagement) can be rebuilt from them after a restart.
 MIN_RETENTION_SECONDS = 7 * DAY + HOUR
 # Handles may hold inner dots (Instagram) but never end with one: "@delta." is @delta.
-_MENTION = re.compile(r"@([A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?)")
+# `@user`, or a fediverse `@user@domain` (Mastodon handles are user@domain).
+_MENTION = re.compile(
+    r"@([A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?(?:@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)?)")
 
 
 # --- What the book reports back: one small record per thing worth counting -------------
