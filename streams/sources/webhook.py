@@ -45,8 +45,10 @@ log = logging.getLogger(__name__)
 SOURCE = "webhook"
 #: Event time may run ahead of our clock by this much (clock skew); beyond is rejected.
 MAX_FUTURE_SKEW_SECONDS = 300.0
-#: Meta batches up to 1,000 changes per POST, a few hundred bytes each: 1 MiB is ample.
-DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+#: Meta batches up to 1,000 changes per POST: ~270 bytes each for a short comment (measured),
+#: but long texts with non-ASCII escaped as \uXXXX can reach kilobytes. A batch refused with
+#: 413 would be retried and refused until Meta gives up, so the bound leaves room.
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 #: Ids already flushed, remembered to avoid re-producing Meta's retries (bounded).
 DEFAULT_RECENT_IDS = 10_000
 MAX_CHALLENGE_CHARS = 1024
@@ -337,7 +339,7 @@ def _instagram_change(entry: dict[str, Any], change: Any, accounts: MetaAccounts
         out.events.append(SocialEvent(Side.BRAND, event_id, brand, "instagram", account_id,
                                       text, created, parent))
         return
-    kind = AudienceKind.REPLY if value.get("parent_id") is not None else AudienceKind.COMMENT
+    kind = AudienceKind.REPLY if _ident(value.get("parent_id")) else AudienceKind.COMMENT
     out.events.append(SocialEvent(Side.AUDIENCE, event_id, brand, "instagram", author, text,
                                   created, parent, kind))
 
