@@ -1,0 +1,595 @@
+"""`brandpulse ingest webhook`: Meta (Facebook Page, Instagram) and generic signed webhooks.
+
+One aiohttp.web server with three routes:
+
+* ``GET /meta``  — Meta's subscription handshake (``hub.verify_token`` → echo ``hub.challenge``);
+* ``POST /meta`` — Page ``feed`` and Instagram ``comments``/``mentions`` notifications,
+  signed ``X-Hub-Signature-256: sha256=HMAC(app secret, raw body)``;
+* ``POST /events`` — our own JSONL (docs/sources.md), one or many lines, signed the same way
+  with ``BRANDPULSE_WEBHOOK_SECRET``, for helpdesks, scrapers and exports.
+
+A request is acknowledged (200) only once ``sink.flush()`` returned, so an event is never
+acknowledged before the broker (or file) has it: while the sink is unavailable the answer is
+503 and the sender retries. Retries are harmless because every event carries its platform id
+and the worker deduplicates ids; a small bounded LRU here only avoids re-producing what was
+already flushed. The Meta payload mapping (`parse_meta_payload`) is pure, so it is tested
+without a server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import math
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+
+from streams.config import BrandsConfig, ConfigError, is_listen_host
+from streams.events import AudienceKind, Rejection, RejectReason, Side, SocialEvent
+from streams.sources.jsonl import parse_line
+
+if TYPE_CHECKING:
+    from streams.ingest import SourceSink
+
+log = logging.getLogger(__name__)
+
+SOURCE = "webhook"
+#: Event time may run ahead of our clock by this much (clock skew); beyond is rejected.
+MAX_FUTURE_SKEW_SECONDS = 300.0
+#: Meta batches up to 1,000 changes per POST: ~270 bytes each for a short comment (measured),
+#: but long texts with non-ASCII escaped as \uXXXX can reach kilobytes. A batch refused with
+#: 413 would be retried and refused until Meta gives up, so the bound leaves room.
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+#: Ids already flushed, remembered to avoid re-producing Meta's retries (bounded).
+DEFAULT_RECENT_IDS = 10_000
+MAX_CHALLENGE_CHARS = 1024
+MAX_ID_CHARS = 256
+#: How long `run` waits for in-flight requests once `stop` is set.
+SHUTDOWN_TIMEOUT_SECONDS = 10.0
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+ENV_VERIFY_TOKEN = "META_VERIFY_TOKEN"
+ENV_APP_SECRET = "META_APP_SECRET"
+ENV_EVENTS_SECRET = "BRANDPULSE_WEBHOOK_SECRET"
+
+
+class Reject:
+    """Bounded `reason` labels of brandpulse_source_rejected_total{source="webhook"}.
+
+    /events lines also use the reasons of `streams.events.RejectReason` (schema,
+    malformed_json, oversized, unknown_brand, unknown_platform), equally bounded.
+    """
+
+    BAD_SIGNATURE = "bad_signature"
+    BAD_VERIFY_TOKEN = "bad_verify_token"
+    OVERSIZED = "oversized"
+    MALFORMED_JSON = "malformed_json"
+    SCHEMA = "schema"
+    UNKNOWN_ACCOUNT = "unknown_account"
+    FUTURE_TIMESTAMP = "future_timestamp"
+
+
+class Skip:
+    """Bounded `reason` labels of brandpulse_source_skipped_total{source="webhook"}."""
+
+    EDIT = "edit"  # verb edited/edit: the first version was already counted
+    REMOVAL = "removal"  # remove/delete/hide/unhide: moderation, not a message
+    OTHER_VERB = "other_verb"
+    OTHER_ITEM = "other_item"  # reactions, likes, shares, albums...
+    OTHER_FIELD = "other_field"  # fields we do not read (messages, story_insights...)
+    OTHER_OBJECT = "other_object"  # object other than page/instagram
+    UNPUBLISHED = "unpublished"  # a scheduled or unpublished Page post
+    DUPLICATE = "duplicate"  # an id flushed moments ago (Meta retry)
+
+
+_EDIT_VERBS = frozenset({"edited", "edit", "update"})
+_REMOVAL_VERBS = frozenset({"remove", "delete", "hide", "unhide"})
+_POST_ITEMS = frozenset({"post", "status", "photo", "video"})
+
+
+# --- Signatures -------------------------------------------------------------------------
+
+def sign(secret: str, body: bytes) -> str:
+    """The `X-Hub-Signature-256` value of a body (what Meta sends; used by tests and senders)."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
+    """Constant-time check of `sha256=<hex>` against the raw body."""
+    if not header or not header.startswith("sha256="):
+        return False
+    try:
+        given = header.encode("ascii").lower()
+    except UnicodeEncodeError:
+        return False
+    return hmac.compare_digest(sign(secret, body).encode("ascii"), given)
+
+
+# --- Meta payload → events (pure) -------------------------------------------------------
+
+@dataclass(slots=True)
+class Outcome:
+    """What one payload gave: events to emit, and what was skipped or rejected (and why)."""
+
+    events: list[SocialEvent] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class MetaAccounts:
+    """Page id / Instagram account id → brand, from the brands file handles."""
+
+    pages: Mapping[str, str]  # facebook page id -> brand name
+    instagram: Mapping[str, str]  # instagram account id -> brand name
+    brands: BrandsConfig
+
+    @classmethod
+    def from_brands(cls, brands: BrandsConfig) -> MetaAccounts:
+        maps: dict[str, dict[str, str]] = {"facebook": {}, "instagram": {}}
+        for brand in brands:
+            for platform, owners in maps.items():
+                for handle in brand.handles.get(platform, frozenset()):
+                    other = owners.setdefault(handle, brand.name)
+                    if other != brand.name:
+                        raise ConfigError(
+                            f"brands file: {platform} handle {handle!r} belongs to both "
+                            f"{other!r} and {brand.name!r}. Fix: give each page/account to "
+                            "one brand")
+        return cls(maps["facebook"], maps["instagram"], brands)
+
+    def is_own(self, brand: str, platform: str, *ids: Any) -> bool:
+        config = self.brands.get(brand)
+        handles = config.handles.get(platform, frozenset()) if config else frozenset()
+        return any(isinstance(i, str | int) and str(i).lower() in handles for i in ids)
+
+
+def _ident(value: Any) -> str | None:
+    """Meta ids come as numeric strings (sometimes ints); anything else is a schema error."""
+    if type(value) is int:
+        return str(value)
+    if type(value) is str and value.strip() and len(value) <= MAX_ID_CHARS:
+        return value.strip()
+    return None
+
+
+def _event_time(value: Any, fallback: Any) -> float | None:
+    """Unix seconds of `created_time`, else of the entry `time`; milliseconds tolerated."""
+    for raw in (value, fallback):
+        number = float(raw) if type(raw) is str and raw.isdigit() else raw
+        if type(number) in (int, float) and math.isfinite(number) and number > 0:
+            return number / 1000.0 if number > 1e11 else float(number)
+    return None
+
+
+def parse_meta_payload(payload: Any, accounts: MetaAccounts, now: float) -> Outcome | Rejection:
+    """A Meta notification to events; `Rejection` when the envelope itself is not Meta's.
+
+    Never raises. Per change: Page `feed` comments and posts (verb add), Instagram
+    `comments` and `mentions`; everything else is skipped with a reason, and a change that
+    is wrong (missing ids, unknown account, future time) is rejected with a reason.
+    """
+    if type(payload) is not dict:
+        return Rejection(RejectReason.SCHEMA, "payload is not a JSON object")
+    entries = payload.get("entry")
+    if type(entries) is not list:
+        return Rejection(RejectReason.SCHEMA, "field 'entry' is not a list")
+    out = Outcome()
+    obj = payload.get("object")
+    if obj not in ("page", "instagram"):
+        out.skipped.extend(Skip.OTHER_OBJECT for _ in entries or [None])
+        return out
+    for entry in entries:
+        if type(entry) is not dict:
+            out.rejected.append((Reject.SCHEMA, "entry is not an object"))
+            continue
+        if type(entry.get("messaging")) is list:  # Messenger / Instagram DMs: not subscribed
+            out.skipped.extend(Skip.OTHER_FIELD for _ in entry["messaging"])
+        changes = entry.get("changes", [])
+        if type(changes) is not list:
+            out.rejected.append((Reject.SCHEMA, "field 'changes' is not a list"))
+            continue
+        for change in changes:
+            if obj == "page":
+                _page_change(entry, change, accounts, now, out)
+            else:
+                _instagram_change(entry, change, accounts, now, out)
+    return out
+
+
+def _account(entry: dict[str, Any], platform: str, accounts: MetaAccounts,
+             out: Outcome) -> tuple[str, str] | None:
+    account = _ident(entry.get("id"))
+    if account is None:
+        out.rejected.append((Reject.SCHEMA, "entry without an 'id'"))
+        return None
+    owners = accounts.pages if platform == "facebook" else accounts.instagram
+    brand = owners.get(account.lower())
+    if brand is None:
+        kind = "page" if platform == "facebook" else "instagram account"
+        out.rejected.append((Reject.UNKNOWN_ACCOUNT, f"{kind} {account[:40]} is in no "
+                             f"brand's {platform} handles"))
+        return None
+    return account, brand
+
+
+def _bounded_time(value: Any, entry: dict[str, Any], now: float, out: Outcome) -> float | None:
+    created = _event_time(value, entry.get("time"))
+    if created is None:
+        out.rejected.append((Reject.SCHEMA, "no usable created_time/time"))
+    elif created > now + MAX_FUTURE_SKEW_SECONDS:
+        out.rejected.append((Reject.FUTURE_TIMESTAMP, f"created_time {created:.0f} is beyond "
+                             f"the wall clock {now:.0f} + {MAX_FUTURE_SKEW_SECONDS:.0f} s"))
+        return None
+    return created
+
+
+def _page_change(entry: dict[str, Any], change: Any, accounts: MetaAccounts, now: float,
+                 out: Outcome) -> None:
+    if type(change) is not dict or type(change.get("value")) is not dict:
+        out.rejected.append((Reject.SCHEMA, "change without an object 'value'"))
+        return
+    if change.get("field") != "feed":
+        out.skipped.append(Skip.OTHER_FIELD)
+        return
+    value = change["value"]
+    item, verb = value.get("item"), value.get("verb")
+    if item != "comment" and item not in _POST_ITEMS:
+        out.skipped.append(Skip.OTHER_ITEM)
+        return
+    if verb != "add":
+        out.skipped.append(Skip.EDIT if verb in _EDIT_VERBS
+                           else Skip.REMOVAL if verb in _REMOVAL_VERBS else Skip.OTHER_VERB)
+        return
+    if value.get("published") in (0, False):
+        out.skipped.append(Skip.UNPUBLISHED)
+        return
+    found = _account(entry, "facebook", accounts, out)
+    if found is None:
+        return
+    page_id, brand = found
+    sender = value.get("from")
+    author = _ident(sender.get("id")) if type(sender) is dict else None
+    if author is None:
+        out.rejected.append((Reject.SCHEMA, "feed change without 'from.id' (grant the app "
+                             "pages_read_user_content)"))
+        return
+    post_id = _ident(value.get("post_id"))
+    if item == "comment":
+        event_id = _ident(value.get("comment_id"))
+        parent = _ident(value.get("parent_id")) or post_id
+        if event_id is None or parent is None:
+            out.rejected.append((Reject.SCHEMA, "comment without comment_id or parent_id/"
+                                 "post_id"))
+            return
+    else:
+        event_id, parent = post_id, None
+        if event_id is None:
+            out.rejected.append((Reject.SCHEMA, f"{item} without post_id"))
+            return
+    created = _bounded_time(value.get("created_time"), entry, now, out)
+    if created is None:
+        return
+    text = value.get("message")
+    text = text if type(text) is str else ""
+    if author == page_id or accounts.is_own(brand, "facebook", author):
+        out.events.append(SocialEvent(Side.BRAND, event_id, brand, "facebook", author, text,
+                                      created, parent))
+        return
+    # A comment on a post is a comment; one on a comment is a reply; a visitor post on the
+    # Page is addressed to the brand like a comment (the Page answers it with a comment).
+    kind = (AudienceKind.REPLY if parent is not None and parent != post_id
+            else AudienceKind.COMMENT)
+    out.events.append(SocialEvent(Side.AUDIENCE, event_id, brand, "facebook", author, text,
+                                  created, parent, kind))
+
+
+def _instagram_change(entry: dict[str, Any], change: Any, accounts: MetaAccounts, now: float,
+                      out: Outcome) -> None:
+    if type(change) is not dict or type(change.get("value")) is not dict:
+        out.rejected.append((Reject.SCHEMA, "change without an object 'value'"))
+        return
+    field_name = change.get("field")
+    if field_name not in ("comments", "live_comments", "mentions"):
+        out.skipped.append(Skip.OTHER_FIELD)
+        return
+    value = change["value"]
+    found = _account(entry, "instagram", accounts, out)
+    if found is None:
+        return
+    account_id, brand = found
+    created = _bounded_time(value.get("created_time"), entry, now, out)
+    if created is None:
+        return
+    if field_name == "mentions":
+        # Only ids are sent; the text needs a Graph API call (mentioned_comment). Without
+        # it there is no @handle to see, so the worker counts it but does not time a reply.
+        media_id = _ident(value.get("media_id"))
+        event_id = _ident(value.get("comment_id")) or media_id
+        if event_id is None:
+            out.rejected.append((Reject.SCHEMA, "mention without comment_id or media_id"))
+            return
+        out.events.append(SocialEvent(Side.AUDIENCE, event_id, brand, "instagram", "unknown",
+                                      "", created, None, AudienceKind.MENTION))
+        return
+    event_id = _ident(value.get("id"))
+    sender = value.get("from")
+    sender = sender if type(sender) is dict else {}
+    author = _ident(sender.get("id")) or _ident(sender.get("username"))
+    media = value.get("media")
+    media_id = _ident(media.get("id")) if type(media) is dict else None
+    parent = _ident(value.get("parent_id")) or media_id
+    if event_id is None or author is None or parent is None:
+        out.rejected.append((Reject.SCHEMA, "comment without id, from.id or media.id"))
+        return
+    text = value.get("text")
+    text = text if type(text) is str else ""
+    own = accounts.is_own(brand, "instagram", sender.get("id"), sender.get("username"),
+                          sender.get("self_ig_scoped_id"))
+    if own or author == account_id:
+        out.events.append(SocialEvent(Side.BRAND, event_id, brand, "instagram", account_id,
+                                      text, created, parent))
+        return
+    kind = AudienceKind.REPLY if _ident(value.get("parent_id")) else AudienceKind.COMMENT
+    out.events.append(SocialEvent(Side.AUDIENCE, event_id, brand, "instagram", author, text,
+                                  created, parent, kind))
+
+
+# --- The server -------------------------------------------------------------------------
+
+class _RecentIds:
+    """A bounded LRU of (platform, id) already flushed: fewer duplicates, never unbounded."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._ids: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._ids
+
+    def add_all(self, keys: Iterable[tuple[str, str]]) -> None:
+        if self._size <= 0:
+            return
+        for key in keys:
+            self._ids[key] = None
+            self._ids.move_to_end(key)
+        while len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+
+
+class WebhookConnector:
+    """The webhook server as a Connector: `run(sink, stop)` serves until `stop` is set."""
+
+    source = SOURCE
+
+    def __init__(
+        self, brands: BrandsConfig, host: str = "127.0.0.1", port: int = 8080, *,
+        meta_verify_token: str | None = None, meta_app_secret: str | None = None,
+        events_secret: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        recent_ids: int = DEFAULT_RECENT_IDS, clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not (meta_app_secret or events_secret):
+            raise ConfigError(f"{ENV_APP_SECRET}/{ENV_EVENTS_SECRET}: neither is set, so no "
+                              "webhook route would accept anything. Fix: set at least one")
+        self.brands = brands
+        self.accounts = MetaAccounts.from_brands(brands)
+        self.host, self.port = host, port
+        self._verify_token = meta_verify_token or None
+        self._app_secret = meta_app_secret or None
+        self._events_secret = events_secret or None
+        self._max_body = max_body_bytes
+        self._recent = _RecentIds(recent_ids)
+        self._clock = clock
+        self._sink: SourceSink | None = None
+        #: Set once the socket listens; `port` then holds the bound port (useful with 0).
+        self.started = asyncio.Event()
+
+    # routes -----------------------------------------------------------------------------
+
+    def make_app(self) -> web.Application:
+        app = web.Application(client_max_size=self._max_body)
+        if self._app_secret:
+            app.router.add_get("/meta", self._meta_handshake, allow_head=False)
+            app.router.add_post("/meta", self._meta_post)
+        if self._events_secret:
+            app.router.add_post("/events", self._events_post)
+        return app
+
+    def describe_routes(self) -> list[str]:
+        """One line per route for the startup log, saying which are off and why."""
+        lines = []
+        if self._app_secret:
+            handshake = "" if self._verify_token else (
+                f" (GET handshake answers 403: {ENV_VERIFY_TOKEN} unset)")
+            lines.append(f"POST /meta enabled{handshake}")
+        else:
+            lines.append(f"/meta disabled: {ENV_APP_SECRET} unset")
+        lines.append("POST /events enabled" if self._events_secret
+                     else f"/events disabled: {ENV_EVENTS_SECRET} unset")
+        return lines
+
+    async def run(self, sink: SourceSink, stop: asyncio.Event) -> None:
+        self._sink = sink
+        runner = web.AppRunner(self.make_app(), access_log=None,
+                               shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self.port)
+            await site.start()
+            if runner.addresses:
+                self.port = int(runner.addresses[0][1])
+            for line in self.describe_routes():
+                log.info("webhook: %s", line)
+            log.info("webhook: listening on %s:%d", self.host, self.port)
+            sink.connected(True)
+            self.started.set()
+            await stop.wait()
+        finally:
+            # Stops accepting, lets in-flight requests finish (bounded), then closes.
+            await runner.cleanup()
+            sink.connected(False)
+
+    # handlers ---------------------------------------------------------------------------
+
+    @property
+    def sink(self) -> SourceSink:
+        assert self._sink is not None, "run() sets the sink before serving"
+        return self._sink
+
+    async def _meta_handshake(self, request: web.Request) -> web.Response:
+        query = request.query
+        token = query.get("hub.verify_token", "")
+        challenge = query.get("hub.challenge", "")
+        ok = (self._verify_token is not None and query.get("hub.mode") == "subscribe"
+              and hmac.compare_digest(token.encode("utf-8"),
+                                      self._verify_token.encode("utf-8")))
+        if not ok:
+            self.sink.rejected(Reject.BAD_VERIFY_TOKEN, "GET /meta: wrong hub.mode or "
+                               "hub.verify_token")
+            return web.Response(status=403, text="forbidden\n")
+        if not challenge or len(challenge) > MAX_CHALLENGE_CHARS:
+            return web.Response(status=400, text="hub.challenge missing or too long\n")
+        return web.Response(status=200, text=challenge, content_type="text/plain")
+
+    async def _signed_body(self, request: web.Request, secret: str) -> bytes | web.Response:
+        """The raw body if its signature is right; the error response otherwise."""
+        header = request.headers.get(SIGNATURE_HEADER)
+        if not header:
+            self.sink.rejected(Reject.BAD_SIGNATURE, f"{request.path}: no {SIGNATURE_HEADER}")
+            return _json(401, {"error": f"missing {SIGNATURE_HEADER}"})
+        if request.content_length is not None and request.content_length > self._max_body:
+            return self._too_large(request, request.content_length)
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._too_large(request, None)
+        if not signature_ok(secret, body, header):
+            self.sink.rejected(Reject.BAD_SIGNATURE, f"{request.path}: signature mismatch")
+            return _json(401, {"error": "bad signature"})
+        return body
+
+    def _too_large(self, request: web.Request, size: int | None) -> web.Response:
+        shown = f"{size} bytes" if size is not None else "body"
+        self.sink.rejected(Reject.OVERSIZED, f"{request.path}: {shown} > limit {self._max_body}")
+        return _json(413, {"error": f"body larger than {self._max_body} bytes"})
+
+    async def _meta_post(self, request: web.Request) -> web.Response:
+        assert self._app_secret is not None
+        body = await self._signed_body(request, self._app_secret)
+        if isinstance(body, web.Response):
+            return body
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            self.sink.rejected(Reject.MALFORMED_JSON, f"/meta: {str(exc)[:200]}")
+            return _json(400, {"error": "malformed JSON"})
+        outcome = parse_meta_payload(payload, self.accounts, self._clock())
+        if isinstance(outcome, Rejection):
+            self.sink.rejected(outcome.reason.value, f"/meta: {outcome.detail}")
+            return _json(400, {"error": outcome.detail})
+        for reason, detail in outcome.rejected:
+            self.sink.rejected(reason, f"/meta: {detail}")
+        return await self._deliver(outcome.events, outcome.skipped, {
+            "rejected": len(outcome.rejected)})
+
+    async def _events_post(self, request: web.Request) -> web.Response:
+        assert self._events_secret is not None
+        body = await self._signed_body(request, self._events_secret)
+        if isinstance(body, web.Response):
+            return body
+        now = self._clock()
+        events: list[SocialEvent] = []
+        bad: list[dict[str, Any]] = []
+        for number, line in enumerate(body.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            result = parse_line(line, self.brands)
+            if isinstance(result, SocialEvent) and (
+                    result.created_at > now + MAX_FUTURE_SKEW_SECONDS):
+                result = Rejection(RejectReason.FUTURE_TIMESTAMP, "created_at beyond the "
+                                   f"wall clock + {MAX_FUTURE_SKEW_SECONDS:.0f} s")
+            if isinstance(result, Rejection):
+                reason = result.reason.value
+                self.sink.rejected(reason, f"/events line {number}: {result.detail}")
+                bad.append({"line": number, "reason": reason, "detail": result.detail})
+            else:
+                events.append(result)
+        if bad and not events:
+            return _json(400, {"accepted": 0, "rejected": bad})
+        return await self._deliver(events, [], {"rejected": bad})
+
+    async def _deliver(self, events: list[SocialEvent], skipped: list[str],
+                       report: dict[str, Any]) -> web.Response:
+        """Emit, flush, and only then acknowledge; 503 while the sink cannot take them."""
+        from streams.ingest import SinkUnavailable
+
+        sink = self.sink
+        fresh: list[SocialEvent] = []
+        seen: set[tuple[str, str]] = set()
+        for event in events:
+            key = (event.platform, event.id)
+            if key in self._recent or key in seen:
+                skipped.append(Skip.DUPLICATE)
+                continue
+            seen.add(key)
+            fresh.append(event)
+        try:
+            for event in fresh:
+                await sink.emit(event)
+            await sink.flush()
+        except SinkUnavailable as exc:
+            log.warning("webhook: sink unavailable, answering 503: %s", exc)
+            return _json(503, {"error": "broker unavailable, retry later"},
+                         headers={"Retry-After": "5"})
+        self._recent.add_all(seen)
+        for reason in skipped:
+            sink.skipped(reason)
+        return _json(200, {"accepted": len(fresh), "skipped": len(skipped), **report})
+
+
+def _json(status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None,
+          ) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(body),
+                        content_type="application/json", headers=headers)
+
+
+# --- CLI glue ---------------------------------------------------------------------------
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 as `[::1]:8080`) to (host, port); ConfigError naming the fix."""
+    host, sep, port_text = value.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535 \
+            or not is_listen_host(host):
+        raise ConfigError(f"--listen: {value!r} is not HOST:PORT. Fix: e.g. --listen "
+                          "127.0.0.1:8080 behind a TLS reverse proxy")
+    return host, int(port_text)
+
+
+def build_connector(args: Any, brands: BrandsConfig,
+                    env: Mapping[str, str] | None = None) -> WebhookConnector:
+    """The connector of `brandpulse ingest webhook` from `args.listen` and the environment."""
+    env = os.environ if env is None else env
+    host, port = parse_listen(getattr(args, "listen", None) or "")
+    token = env.get(ENV_VERIFY_TOKEN) or None
+    secret = env.get(ENV_APP_SECRET) or None
+    events_secret = env.get(ENV_EVENTS_SECRET) or None
+    if token and not secret:
+        raise ConfigError(f"{ENV_APP_SECRET}: unset while {ENV_VERIFY_TOKEN} is set, so Meta "
+                          "notifications could not be verified. Fix: set it to the app secret "
+                          "(App Dashboard > Settings > Basic)")
+    connector = WebhookConnector(brands, host, port, meta_verify_token=token,
+                                 meta_app_secret=secret, events_secret=events_secret)
+    if secret and not (connector.accounts.pages or connector.accounts.instagram):
+        log.warning("webhook: no brand has facebook/instagram handles: every Meta "
+                    "notification will be rejected as unknown_account")
+    return connector
