@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -34,7 +33,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -43,6 +41,7 @@ import orjson
 
 from streams.config import BrandsConfig, ConfigError
 from streams.events import AudienceKind, Side, SocialEvent, parse_rfc3339
+from streams.ingest import Backoff, CursorFile
 
 log = logging.getLogger(__name__)
 
@@ -337,58 +336,11 @@ def _lang(status: dict[str, Any]) -> str | None:
     return lang if type(lang) is str and 0 < len(lang) <= 16 else None
 
 
-# --- Minimal stand-ins until streams.ingest is merged ---------------------------------------
-
-class _Backoff:
-    """Exponential delay with jitter.  # TODO(lead): use streams.ingest.Backoff once merged"""
-
-    def __init__(self, initial: float = 1.0, maximum: float = 60.0, jitter: float = 0.2) -> None:
-        self.initial, self.maximum, self.jitter = initial, maximum, jitter
-        self._attempt = 0
-
-    def reset(self) -> None:
-        self._attempt = 0
-
-    def next(self) -> float:
-        delay = min(self.maximum, self.initial * 2 ** min(self._attempt, 30))
-        self._attempt += 1
-        return delay * (1 + random.uniform(-self.jitter, self.jitter))
-
-
-class _CursorFile:
-    """Atomic one-value file.  # TODO(lead): use streams.ingest.CursorFile once merged"""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-
-    def load(self) -> str | None:
-        try:
-            return self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-
-    def save(self, value: str) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write(value)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
-
-
-def _backoff() -> Any:
-    try:
-        from streams.ingest import Backoff  # type: ignore[import-not-found,attr-defined]
-    except ImportError:
-        return _Backoff(initial=1, maximum=60, jitter=0.2)
+def _backoff() -> Backoff:
     return Backoff(initial=1, maximum=60, jitter=0.2)
 
 
-def _cursor_file(path: str | os.PathLike[str]) -> Any:
-    try:
-        from streams.ingest import CursorFile  # type: ignore[import-not-found,attr-defined]
-    except ImportError:
-        return _CursorFile(path)
+def _cursor_file(path: str | os.PathLike[str]) -> CursorFile:
     return CursorFile(path)
 
 
