@@ -279,35 +279,20 @@ class CursorFile:
 ConnectorFactory = Callable[[argparse.Namespace, BrandsConfig], Connector]
 
 
-def _bluesky(args: argparse.Namespace, brands: BrandsConfig) -> Connector:
-    from streams.sources.bluesky import build_connector
-
-    return build_connector(args, brands)
-
-
-def _lazy(source: str, module: str) -> ConnectorFactory:
-    """A factory importing `module` only when its source is asked for: the connectors are
-    written apart, and one missing must not break the others."""
+def _connector(module: str) -> ConnectorFactory:
+    """A factory importing the connector's module only when its source is asked for."""
 
     def factory(args: argparse.Namespace, brands: BrandsConfig) -> Connector:
-        try:
-            loaded = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            raise ConfigError(f"ingest {source}: this build has no {source} connector "
-                              f"({module}). Fix: install a brandpulse version that ships it") \
-                from None
-        built: Connector = loaded.build_connector(args, brands)
+        built: Connector = importlib.import_module(module).build_connector(args, brands)
         return built
 
     return factory
 
 
 CONNECTORS: dict[str, ConnectorFactory] = {
-    "bluesky": _bluesky,
-    "mastodon": _lazy("mastodon", "streams.sources.mastodon"),
-    "webhook": _lazy("webhook", "streams.sources.webhook"),
+    "bluesky": _connector("streams.sources.bluesky"),
+    "mastodon": _connector("streams.sources.mastodon"),
+    "webhook": _connector("streams.sources.webhook"),
 }
 
 

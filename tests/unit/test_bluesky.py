@@ -412,16 +412,3 @@ async def test_sigterm_flushes_and_exits_zero(tmp_path: Path) -> None:
     lines = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert [line["id"] for line in lines] == [uri(JANE, f"j{i}") for i in range(3)]
     assert (tmp_path / "cursor").read_text().strip() == str(now_us + 2)
-
-
-def test_missing_connector_module_is_one_line(tmp_path: Path) -> None:
-    from streams.cli import main
-
-    brands = tmp_path / "brands.toml"
-    brands.write_text('[[brand]]\nname = "acme"\nhandles = { mastodon = ["a@m.social"] }\n')
-    import importlib.util
-
-    if importlib.util.find_spec("streams.sources.mastodon") is not None:
-        pytest.skip("the mastodon connector is installed")
-    assert main(["ingest", "mastodon", "--brands", str(brands), "--instance",
-                 "https://m.social", "--out", str(tmp_path / "o.jsonl")]) == 2
