@@ -11,6 +11,7 @@ from its keys before the agent sees the next event.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -86,6 +87,7 @@ class Runtime:
         self._sweep = 0
         metrics.attach_brand_snapshots(lambda: self._gauge_view)
         self.probes: Health | None = None  # liveness and readiness, set by the agents
+        self._crashing: asyncio.Future[Any] | None = None
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         """/healthz: the event loop is alive (see streams/health.py)."""
@@ -164,10 +166,15 @@ class Runtime:
 
     async def persist(self) -> int:
         """Write each record changed since the last call once to the table's changelog:
-        the cost follows what the batch changed, never what is already stored."""
+        the cost follows what the batch changed, never what is already stored.
+
+        Records go straight to the producer's batches (Faust's one-at-a-time send buffer
+        capped a worker at ~1k state writes/s); Faust flushes the producer before it
+        commits input offsets, so a batch's state is on the broker before its offsets."""
         n = self.settings.partitions
-        table = self.state_table
-        data = table.data
+        data = self.state_table.data
+        topic = self.state_table.changelog_topic.get_topic_name()
+        send = self.app.producer.send
         written: set[int] = set()
         for brand, record_key, row in self.engine.take_changes():
             key = encode_state_key(brand, record_key)
@@ -178,20 +185,30 @@ class Runtime:
             else:
                 data[key] = value
             partition = brand_partition(brand, n)
-            table.send_changelog(partition, key, value)
+            delivery = await send(topic, key, value, partition, None, None)
+            delivery.add_done_callback(self._state_written)  # type: ignore[attr-defined]
             written.add(partition)
         if written and self.settings.changelog_end_marker:
-            await self._end_marker(written)
+            await self._end_marker(topic, written)
         return len(written)
 
-    async def _end_marker(self, partitions: set[int]) -> None:
+    def _state_written(self, delivery: asyncio.Future[Any]) -> None:
+        """A state write the broker refused would let offsets commit past lost state: the
+        worker stops (exit 70) and restarts from what the broker has."""
+        if delivery.cancelled() or delivery.exception() is None:
+            return
+        error = delivery.exception()
+        log.error("state write failed: %r; stopping the worker", error)
+        self._crashing = asyncio.ensure_future(self.app.crash(error))  # type: ignore[arg-type]
+
+    async def _end_marker(self, topic: str, partitions: set[int]) -> None:
         """Test/demo broker only (docs/tansu.md): the writes are flushed, then each touched
         partition gets one record in a batch of its own, so the end offset tansu reports
         covers every write. The marker's key names no brand: restore ignores it."""
         producer = self.app.producer
         await producer.flush()
         for partition in partitions:
-            self.state_table.send_changelog(partition, END_MARKER_KEY, b"")
+            await producer.send(topic, END_MARKER_KEY, b"", partition, None, None)
         await producer.flush()
 
     def refresh_gauges(self, wall: float) -> int:
