@@ -168,3 +168,19 @@ def test_decoding_arbitrary_rows_never_raises_and_accepted_rows_are_well_formed(
     if not isinstance(result, Rejection):
         engine = Engine(BRANDS)
         engine.restore_brand("healthy", [result[1:]], WALL)  # usable without error
+
+
+def test_state_values_kept_in_memory_are_exact_size() -> None:
+    """orjson keeps a ~4 KB buffer behind each result; the table holds values for days."""
+    import tracemalloc
+
+    row = ["twitter", START, True, None, False, False,
+           ["en", 0.25, False, False, False, ["parcel", "late"]]]
+    tracemalloc.start()
+    try:
+        kept = [encode_state_value(row) for _ in range(1000)]
+        held = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert len(kept) == 1000
+    assert held < 1000 * 400  # ~150 B each, not ~4 KB
