@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -134,3 +135,28 @@ def consume_all(broker_url: str, topic: str, expected: int, timeout: float = 20)
     finally:
         consumer.close()
     return values
+
+
+def post_signed(url: str, body: bytes, secret: str) -> int:
+    """POST a body signed like Meta (`X-Hub-Signature-256`); the HTTP status, 0 when the
+    server is not listening yet."""
+    from streams.sources.webhook import sign
+
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json", "X-Hub-Signature-256": sign(secret, body)})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return 0
+
+
+def start_ingest(workdir: Path, args: list[str], env: dict[str, str],
+                 name: str = "ingest") -> subprocess.Popen[bytes]:
+    """A `brandpulse ingest ...` subprocess logging to WORKDIR/NAME.log."""
+    log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115
+    return subprocess.Popen([sys.executable, "-m", "streams.cli", "ingest", *args],
+                            stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", **env})

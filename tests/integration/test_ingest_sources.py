@@ -4,12 +4,9 @@ tansu -> worker -> /metrics shows the brand's first response on the source's pla
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +15,6 @@ import orjson
 import pytest
 
 from streams.broker import EmbeddedBroker, free_port
-from streams.sources.webhook import sign
 from tests.unit.test_mastodon import (
     BRAND,
     BRAND_MENTION,
@@ -32,17 +28,10 @@ from tests.unit.test_mastodon import (
     status,
 )
 
-from .harness import Worker, wait_until
+from .harness import Worker, post_signed, start_ingest, wait_until
 
 pytestmark = pytest.mark.broker
 STARTUP = 90.0
-
-
-def start_ingest(tmp_path: Path, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    log = open(tmp_path / "ingest.log", "wb")  # noqa: SIM115
-    return subprocess.Popen([sys.executable, "-m", "streams.cli", "ingest", *args],
-                            stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
 
 
 async def first_response_seen(worker: Worker, tmp_path: Path, ingest: subprocess.Popen[bytes],
@@ -93,16 +82,6 @@ async def test_mastodon_first_response_reaches_the_worker(
 
 
 PAGE = "1111111111"
-
-
-def post_signed(url: str, body: bytes, secret: str) -> int:
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "X-Hub-Signature-256": sign(secret, body)})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return int(error.code)
 
 
 def feed(change: dict[str, Any]) -> bytes:

@@ -13,21 +13,30 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
 
-from streams.broker import EmbeddedBroker
+from streams.broker import EmbeddedBroker, free_port
 from streams.config import settings_from
 from streams.control import send_crisis_command
 from streams.core.crisis import DeclaredCrisis
 from streams.demo import demo_events
-from streams.events import CrisisCommand, Side, SocialEvent, parse_rfc3339
+from streams.events import CrisisCommand, Side, SocialEvent, format_rfc3339, parse_rfc3339
 from streams.replay import replay
 from streams.sources.synthetic import write_scenario_brands_toml
 from tests.ops.conftest import start_prometheus, stop_process
 from tests.ops.promql import all_expressions, evaluate
 
-from .harness import TOPICS, Worker, event_record, produce, wait_until
+from .harness import (
+    TOPICS,
+    Worker,
+    event_record,
+    post_signed,
+    produce,
+    start_ingest,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.broker, pytest.mark.prometheus]
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +48,7 @@ NOT_IN_SCENARIO = {"brandpulse_late_events_total", "brandpulse_messages_expired_
                    "kafka_consumergroup_lag"}
 
 
-def prometheus_config(worker_ports: list[int]) -> str:
+def prometheus_config(worker_ports: list[int], ingest_port: int) -> str:
     """deploy/prometheus/prometheus.yml with local targets, 1 s intervals, absolute rules."""
     config = yaml.safe_load((REPO / "deploy" / "prometheus" / "prometheus.yml").read_text())
     config["global"].update({"scrape_interval": "1s", "evaluation_interval": "1s"})
@@ -47,7 +56,9 @@ def prometheus_config(worker_ports: list[int]) -> str:
     config.pop("alerting", None)
     job = next(j for j in config["scrape_configs"] if j["job_name"] == "brandpulse")
     job["static_configs"] = [{"targets": [f"127.0.0.1:{p}" for p in worker_ports]}]
-    config["scrape_configs"] = [job]
+    ingest = next(j for j in config["scrape_configs"] if j["job_name"] == "brandpulse-ingest")
+    ingest["static_configs"] = [{"targets": [f"127.0.0.1:{ingest_port}"]}]
+    config["scrape_configs"] = [job, ingest]
     return yaml.safe_dump(config)
 
 
@@ -63,10 +74,25 @@ def test_dashboards_and_rules_against_real_workers_and_prometheus(
     brands_path = tmp_path / "brands.toml"
     write_scenario_brands_toml(brands_path)
     workers = [Worker(broker.url, brands_path, tmp_path, app_id, f"worker-{i}") for i in (1, 2)]
+    # A live source (the generic webhook, recording to a file) for the Sources row.
+    hook_port, ingest_port, secret = free_port(), free_port(), "hook-secret"
+    ingest = start_ingest(tmp_path, [
+        "webhook", "--brands", str(brands_path), "--listen", f"127.0.0.1:{hook_port}",
+        "--out", str(tmp_path / "recorded.jsonl"), "--metrics-port", str(ingest_port)],
+        {"BRANDPULSE_WEBHOOK_SECRET": secret})
     prom_dir = tmp_path / "prometheus"
     prom_dir.mkdir()
-    prometheus, url = start_prometheus(prom_dir, prometheus_config([w.port for w in workers]))
+    prometheus, url = start_prometheus(prom_dir, prometheus_config([w.port for w in workers],
+                                                                   ingest_port))
     try:
+        hook = f"http://127.0.0.1:{hook_port}/events"
+        line = orjson.dumps({"side": "audience", "id": "hook-1", "brand": "healthy",
+                             "platform": "twitter", "author": "someone", "text": "hello",
+                             "created_at": format_rfc3339(time.time() - 30)})
+        wait_until(lambda: post_signed(hook, line, secret) == 200, 60, "the webhook source",
+                   lambda: (tmp_path / "ingest.log").read_text(errors="replace"))
+        assert post_signed(hook, line, "forged") == 401  # rejected, counted
+        assert post_signed(hook, line, secret) == 200  # a duplicate: skipped, counted
         def split() -> bool:
             counts = [w.value("brandpulse_assigned_partitions") for w in workers]
             return None not in counts and sum(counts) == 6  # type: ignore[arg-type]
@@ -134,5 +160,7 @@ def test_dashboards_and_rules_against_real_workers_and_prometheus(
         assert with_data >= len(results) // 2, (with_data, len(results))
     finally:
         stop_process(prometheus)
+        ingest.kill()
+        ingest.wait(10)
         for worker in workers:
             worker.kill()
