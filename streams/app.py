@@ -12,6 +12,7 @@ from its keys before the agent sees the next event.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import os
@@ -36,6 +37,7 @@ from streams.wire import decode_state, encode_state_key, encode_state_value, sta
 
 log = logging.getLogger(__name__)
 GAUGE_SWEEP_SECONDS = 60.0  # every owned brand's gauges are renewed at least this often
+SNAPSHOTS_PER_TICK = 500  # full brand snapshots per 1-s tick (~50-100 ms of work)
 END_MARKER_KEY = b"\x1fend"  # no brand: `state_key_brand` gives None, restore skips it
 
 
@@ -85,6 +87,7 @@ class Runtime:
         self._gauges: dict[str, tuple[BrandSnapshot, float]] = {}
         self._gauge_view: tuple[tuple[BrandSnapshot, float], ...] = ()
         self._sweep = 0
+        self._waiting: set[str] = set()  # brands whose snapshot is to be renewed
         metrics.attach_brand_snapshots(lambda: self._gauge_view)
         self.probes: Health | None = None  # liveness and readiness, set by the agents
         self._crashing: asyncio.Future[Any] | None = None
@@ -127,6 +130,7 @@ class Runtime:
         self.engine.drop_brand(brand)
         self.metrics.forget_brand(brand)
         self._gauges.pop(brand, None)
+        self._waiting.discard(brand)
         self.brand_views = {b: v for b, v in self.brand_views.items() if b != brand}
         self._gauge_view = tuple(self._gauges.values())
 
@@ -215,17 +219,24 @@ class Runtime:
         """Renew the snapshots that /metrics and /api read (the HTTP thread reads them at
         scrape time, never the engine). Per tick: full snapshots of the brands that changed
         plus a round-robin slice (every brand at least once per GAUGE_SWEEP_SECONDS, for
-        rolling windows), and only the backlog ages of brands with a backlog. Returns the
-        number of full snapshots taken."""
+        rolling windows), at most SNAPSHOTS_PER_TICK (the rest wait for the next ticks, so
+        a burst over thousands of brands cannot stall the event loop), and only the backlog
+        ages of brands with a backlog. Returns the number of full snapshots taken."""
         engine = self.engine
         active = engine.active_brands()
-        refresh = engine.take_touched()
+        waiting = self._waiting
+        waiting.update(engine.take_touched())
         if active:
             per_tick = max(1, math.ceil(len(active) * self.settings.sla_check_interval_seconds
                                         / GAUGE_SWEEP_SECONDS))
             start = self._sweep % len(active)
-            refresh.update(active[start:start + per_tick])
+            waiting.update(active[start:start + per_tick])
             self._sweep = start + per_tick
+        if len(waiting) <= SNAPSHOTS_PER_TICK:
+            refresh, self._waiting = waiting, set()
+        else:
+            refresh = set(itertools.islice(waiting, SNAPSHOTS_PER_TICK))
+            waiting -= refresh
         gauges = self._gauges
         views: dict[str, dict[str, Any]] = {}
         for brand in refresh:
