@@ -76,8 +76,12 @@ class Engine:
     def __init__(self, brands: BrandsConfig,
                  breach_grace_seconds: float = DEFAULT_BREACH_GRACE_SECONDS,
                  analyse_behaviour: bool = True, crisis_source: str = "local",
-                 max_future_skew_seconds: float = DEFAULT_MAX_FUTURE_SKEW_SECONDS) -> None:
+                 max_future_skew_seconds: float = DEFAULT_MAX_FUTURE_SKEW_SECONDS,
+                 keep_features: bool = True) -> None:
+        """`keep_features=False` (offline report) drops each event's analysis features
+        after use: they only serve to rebuild behaviour state after a restart."""
         self.brands = brands
+        self.keep_features = keep_features
         self.analyse_behaviour = analyse_behaviour
         self.breach_grace_seconds = breach_grace_seconds
         self.max_future_skew_seconds = max_future_skew_seconds
@@ -147,7 +151,8 @@ class Engine:
         if not isinstance(observations[0], DuplicateEvent | LateEvent):
             if self.analyse_behaviour:
                 found, features = self.behaviour.on_event(event)
-                book.set_features(event, features)
+                if self.keep_features:
+                    book.set_features(event, features)
                 observations.extend(found)
             self._schedule(event.brand, state)
             self._touched.add(event.brand)

@@ -148,7 +148,7 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
     Counts and first-response times are the observations the workers export; ratios are
     over the whole input (a report covers a period, not a rolling window).
     """
-    engine = Engine(brands)
+    engine = Engine(brands, keep_features=False)  # nothing is restored offline
     tallies: dict[str, BrandTally] = {b.name: BrandTally() for b in brands}
     rejected: dict[str, int] = {}
     # One event at a time, never a list: memory follows open messages and brands.
