@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -64,21 +66,38 @@ def committed(broker: EmbeddedBroker, group: str) -> int:
         admin.close()
 
 
+def probe(worker: Worker, path: str) -> int:
+    """HTTP status of /healthz or /readyz (0 when nothing answers)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}{path}", timeout=5) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except OSError:
+        return 0
+
+
 def start_ready(broker: EmbeddedBroker, brands: Path, workdir: Path, app_id: str,
                 name: str) -> Worker:
     worker = Worker(broker.url, brands, workdir, app_id, name)
     wait_until(lambda: worker.value("brandpulse_assigned_partitions") == 6
                and worker.value("brandpulse_broker_up") == 1, STARTUP,
                f"{name}: partitions and broker_up", worker.log)
+    wait_until(lambda: probe(worker, "/readyz") == 200, STARTUP, f"{name}: /readyz",
+               worker.log)
     return worker
 
 
 def wait_down(broker: EmbeddedBroker, worker: Worker) -> float:
-    """Seconds until the worker's gauge says the broker is down (bounded: 10 s)."""
+    """Seconds until the worker's gauge says the broker is down (bounded: 10 s); then
+    readiness is refused while liveness holds (a supervisor must not kill it for that)."""
     started = time.monotonic()
     wait_until(lambda: worker.value("brandpulse_broker_up") == 0, 10,
                "brandpulse_broker_up to drop to 0", worker.log)
-    return time.monotonic() - started
+    elapsed = time.monotonic() - started
+    wait_until(lambda: probe(worker, "/readyz") == 503, 10, "/readyz to refuse", worker.log)
+    assert probe(worker, "/healthz") == 200
+    return elapsed
 
 
 def test_restarted_empty_broker_exits_75_and_the_next_worker_starts_consistent(
