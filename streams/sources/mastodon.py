@@ -340,10 +340,6 @@ def _backoff() -> Backoff:
     return Backoff(initial=1, maximum=60, jitter=0.2)
 
 
-def _cursor_file(path: str | os.PathLike[str]) -> CursorFile:
-    return CursorFile(path)
-
-
 # --- Configuration -------------------------------------------------------------------------
 
 def token_variable(brand: str) -> str:
@@ -438,7 +434,7 @@ class MastodonConnector:
         self.host = urlsplit(instance).netloc
         self.accounts = accounts
         self.cursor_path = cursor_path
-        self.cursor = None if cursor_path is None else _cursor_file(cursor_path)
+        self.cursor = None if cursor_path is None else CursorFile(cursor_path)
         self.checkpoint_seconds = checkpoint_seconds
         self.idle_timeout = idle_timeout
         self.request_timeout = request_timeout
