@@ -114,28 +114,30 @@ class Runtime:
         self.owned_partitions = partitions
         self.metrics.partitions_assigned(len(partitions))
         owned = set(self.owned_brands())
-        for brand in set(self.metrics.owned_brands()) | set(self.engine.active_brands()):
-            if brand not in owned:
-                self._release(brand)
+        self._release({b for b in self._brands_with_state() if b not in owned})
         self.needs_sync = True
 
     def on_revoked(self, partitions: set[int]) -> None:
         n = self.settings.partitions
         self.owned_partitions -= partitions
-        for brand in set(self.metrics.owned_brands()) | set(self.engine.active_brands()):
-            if brand_partition(brand, n) in partitions:
-                self._release(brand)
+        self._release({b for b in self._brands_with_state()
+                       if brand_partition(b, n) in partitions})
 
-    def _release(self, brand: str) -> None:
-        self.engine.drop_brand(brand)
-        self.metrics.forget_brand(brand)
-        self._gauges.pop(brand, None)
-        self._waiting.discard(brand)
-        self.brand_views = {b: v for b, v in self.brand_views.items() if b != brand}
+    def _brands_with_state(self) -> set[str]:
+        return set(self.metrics.owned_brands()) | set(self.engine.active_brands())
+
+    def _release(self, brands: set[str]) -> None:
+        """Drop the state, series and cached gauges of brands now owned elsewhere (in one
+        pass: a rebalance can move thousands of brands)."""
+        if not brands:
+            return
+        for brand in brands:
+            self.engine.drop_brand(brand)
+            self.metrics.forget_brand(brand)
+            self._gauges.pop(brand, None)
+        self._waiting -= brands
+        self.brand_views = {b: v for b, v in self.brand_views.items() if b not in brands}
         self._gauge_view = tuple(self._gauges.values())
-
-    def owns(self, brand: str) -> bool:
-        return brand_partition(brand, self.settings.partitions) in self.owned_partitions
 
     def sync_from_table(self) -> int:
         """Rebuild every owned brand not yet in memory from the recovered table; returns
