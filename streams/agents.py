@@ -20,18 +20,17 @@ from faust.types import TP
 from streams.app import Runtime
 from streams.broker import bootstrap_servers
 from streams.core.behaviour import ToneDeafPost, apply_crisis_command
-from streams.events import (
+from streams.events import Rejection, RejectReason, Side
+from streams.health import HEARTBEAT_SECONDS, BrokerWatch, Health
+from streams.wire import (
     MAX_FUTURE_SKEW_SECONDS,
-    Rejection,
-    RejectReason,
-    Side,
     dead_letter_record,
     decode_crisis_command,
     decode_crisis_share,
     decode_event,
     encode_crisis_share,
+    tone_deaf_alert,
 )
-from streams.health import HEARTBEAT_SECONDS, BrokerWatch, Health
 
 log = logging.getLogger(__name__)
 LAG_INTERVAL_SECONDS = 5.0
@@ -79,7 +78,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
             for observation in observations:
                 if isinstance(observation, ToneDeafPost):
                     await runtime.alerts_topic.send(key=observation.brand.encode(),
-                                                    value=observation.alert_record())
+                                                    value=tone_deaf_alert(observation))
             metrics.events_consumed(consumed)
             metrics.record(observations)
             for (topic, partition), (offset, newest) in positions.items():

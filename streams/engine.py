@@ -20,8 +20,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from streams.config import BrandsConfig
 from streams.core.behaviour import BehaviourBook, BehaviourObservation, BehaviourSnapshot
+from streams.core.brand import BrandsConfig
 from streams.core.clock import EventClock
 from streams.core.conversation import (
     ConversationSnapshot,
@@ -39,7 +39,8 @@ from streams.core.sla import (
     ReplyBook,
     requires_reply,
 )
-from streams.events import Rejection, RejectReason, Side, SocialEvent, format_rfc3339
+from streams.events import Rejection, RejectReason, Side, SocialEvent
+from streams.wire import format_rfc3339
 
 AnyObservation = Observation | BehaviourObservation
 CLOCK_KEY: RecordKey = (0, RecordTag.CLOCK, "clock")

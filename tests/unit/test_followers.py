@@ -14,11 +14,10 @@ import orjson
 import pytest
 
 from streams import agents
-from streams.core.shared_crisis import SharedCrisisScope
-from streams.events import (
+from streams.core.shared_crisis import CrisisShare, SharedCrisisScope
+from streams.events import Rejection
+from streams.wire import (
     MAX_FUTURE_SKEW_SECONDS,
-    CrisisShare,
-    Rejection,
     decode_crisis_command,
     decode_crisis_share,
     encode_crisis_share,
