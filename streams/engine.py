@@ -18,7 +18,7 @@ import heapq
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from streams.core.behaviour import (
     GLOBAL,
@@ -48,7 +48,7 @@ from streams.core.sla import (
     requires_reply,
 )
 from streams.events import Rejection, RejectReason, Side, SocialEvent
-from streams.wire import format_rfc3339
+from streams.wire import decode_crisis_command, decode_crisis_share, format_rfc3339
 
 AnyObservation = Observation | BehaviourObservation
 CLOCK_KEY: RecordKey = (0, RecordTag.CLOCK, "clock")
@@ -162,11 +162,10 @@ class Engine:
             state.clock_moved = True
         now = state.clock.observe(event.created_at, wall)
         book = state.book
-        observations: list[AnyObservation]
-        if event.side is Side.AUDIENCE:
-            observations = book.add_message(event, requires_reply(event, book.brand), now)
-        else:
-            observations = book.add_post(event, now)
+        # The SLA book's list is extended with behaviour observations (cast: no copy).
+        observations = cast(list[AnyObservation], (
+            book.add_message(event, requires_reply(event, book.brand), now)
+            if event.side is Side.AUDIENCE else book.add_post(event, now)))
         if not isinstance(observations[0], DuplicateEvent | LateEvent):
             if self.analyse_behaviour:
                 found, features = self.behaviour.on_event(event)
@@ -246,21 +245,36 @@ class Engine:
         """An operator's declare/end command from the control topic."""
         apply_crisis_command(self.behaviour, command)
 
+    def apply_control(self, raw: bytes | None, wall: float) -> Rejection | None:
+        """One control-topic record (workers and `brandpulse crisis list` fold the topic
+        with this), or why it cannot be applied."""
+        command = decode_crisis_command(raw, wall)
+        if isinstance(command, Rejection):
+            return command
+        self.apply(command)
+        return None
+
+    def apply_share(self, raw: bytes | None, wall: float) -> Rejection | None:
+        """One crisis-shares record from a peer worker, or why it cannot be merged."""
+        shared = self.behaviour.global_crisis
+        share = decode_crisis_share(raw, shared.bucket_seconds, wall,
+                                    retention_seconds=shared.detector.retention_s)
+        if isinstance(share, Rejection):
+            return share
+        shared.merge(share, not_after=wall + self.max_future_skew_seconds)
+        return None
+
+    def declared_crises(self) -> list[DeclaredCrisis]:
+        """Every declared crisis, ended ones included, oldest first."""
+        return sorted(self.behaviour.declared.values(), key=lambda c: c.start)
+
     def take_share(self) -> CrisisShare | None:
         """This worker's audience counts changed since the last call, for its peers."""
         return self.behaviour.global_crisis.take_share()
 
-    def merge_share(self, share: CrisisShare, not_after: float) -> None:
-        """Another worker's counts, into the global crisis scope."""
-        self.behaviour.global_crisis.merge(share, not_after=not_after)
-
     @property
     def share_bucket_seconds(self) -> int:
         return self.behaviour.global_crisis.bucket_seconds
-
-    @property
-    def share_retention_seconds(self) -> float:
-        return self.behaviour.global_crisis.detector.retention_s
 
     def crisis_status(self, now: float) -> GlobalCrisis:
         """The global scope at event time `now`: detected, declared, and from how many."""

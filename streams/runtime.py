@@ -51,13 +51,17 @@ class Runtime:
                              crisis_source=self.crisis_source,
                              max_future_skew_seconds=settings.max_future_skew_seconds)
         topics = settings.topics
-        raw = {"key_serializer": "raw", "value_serializer": "raw",
-               "replicas": settings.replication_factor}
-        self.input_topic = app.topic(topics.audience_messages, topics.brand_posts,
-                                     partitions=settings.partitions, **raw)
-        self.dead_letter_topic = app.topic(topics.dead_letter, partitions=1, **raw)
-        self.alerts_topic = app.topic(topics.alerts, partitions=1, **raw)
-        self.crisis_shares_topic = app.topic(topics.crisis_shares, partitions=1, **raw)
+
+        def raw_topic(*names: str, partitions: int = 1) -> faust.TopicT:
+            """Bytes in, bytes out: every codec is in streams.wire."""
+            return app.topic(*names, key_serializer="raw", value_serializer="raw",
+                             partitions=partitions, replicas=settings.replication_factor)
+
+        self.input_topic = raw_topic(topics.audience_messages, topics.brand_posts,
+                                     partitions=settings.partitions)
+        self.dead_letter_topic = raw_topic(topics.dead_letter)
+        self.alerts_topic = raw_topic(topics.alerts)
+        self.crisis_shares_topic = raw_topic(topics.crisis_shares)
         self.store = StateStore(app, settings, brands, metrics)
         self.ownership = Ownership(brands, settings.partitions)
         self.feed = GaugeFeed(self.engine, brands, settings.sla_check_interval_seconds)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from streams.core.brand import GLOBAL_SCOPE
 from streams.core.crisis import (
     CommandAction,
     CrisisCommand,
@@ -33,7 +34,7 @@ from streams.events import Side, SocialEvent
 SENTIMENT_BUCKET_SECONDS = 300
 SENTIMENT_WINDOW_SECONDS = 3600
 ENGAGEMENT_WINDOW_SECONDS = 7 * 86400
-GLOBAL = "global"  # the crisis scope of the whole audience stream (reserved brand name)
+GLOBAL = GLOBAL_SCOPE  # the crisis scope of the whole audience stream
 TONE_DEAF_REASONS = ("promotional_in_crisis", "jokey_in_crisis", "hashtag_hijack")
 
 

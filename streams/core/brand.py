@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from streams.core.business_hours import BusinessHours
 
 DEFAULT_SLA_SECONDS = 3600.0
+#: The crisis scope of the whole audience stream, beside the brands: no brand may be named so.
+GLOBAL_SCOPE = "global"
 DEFAULT_EXPIRE_AFTER_SECONDS = 7 * 86400.0
 
 
