@@ -28,7 +28,7 @@ from streams.events import (
     dead_letter_record,
     decode_crisis_command,
     decode_crisis_share,
-    decode_event,
+    decode_input,
     encode_crisis_share,
 )
 from streams.health import HEARTBEAT_SECONDS, BrokerWatch, Health
@@ -63,7 +63,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
                 position = positions.setdefault((message.topic, message.partition),
                                                 [message.offset, None])
                 position[0] = message.offset
-                decoded = decode_event(event.value, sides[message.topic], runtime.brands,
+                decoded = decode_input(event.value, sides[message.topic], runtime.brands,
                                        settings.max_event_bytes)
                 if not isinstance(decoded, Rejection):
                     decoded = (key_mismatch(message.key, decoded.brand)

@@ -27,6 +27,7 @@ from kafka.partitioner.default import murmur2
 
 from streams.config import BrandsConfig, Settings
 from streams.core.behaviour import GLOBAL
+from streams.core.check import BrandState, CrisisContext, answer
 from streams.core.crisis import CrisisStatus, DeclaredCrisis
 from streams.core.sla import RecordTag
 from streams.engine import BrandSnapshot, Engine
@@ -82,6 +83,9 @@ class Runtime:
         # What the web API serves: replaced whole by the SLA timer, read by the HTTP thread.
         self.brand_views: dict[str, dict[str, Any]] = {}
         self.crisis_view: dict[str, Any] = {}
+        # What POST /api/check reads (frozen values, replaced whole like the views above).
+        self.check_context = CrisisContext()
+        self.brand_states: dict[str, BrandState] = {}
         # Latest (snapshot, SLA target) per owned brand, replaced on the event loop; the
         # tuple is what the metrics collector iterates at scrape time.
         self._gauges: dict[str, tuple[BrandSnapshot, float]] = {}
@@ -137,6 +141,7 @@ class Runtime:
             self._gauges.pop(brand, None)
         self._waiting -= brands
         self.brand_views = {b: v for b, v in self.brand_views.items() if b not in brands}
+        self.brand_states = {b: v for b, v in self.brand_states.items() if b not in brands}
         self._gauge_view = tuple(self._gauges.values())
 
     def sync_from_table(self) -> int:
@@ -241,6 +246,7 @@ class Runtime:
             waiting -= refresh
         gauges = self._gauges
         views: dict[str, dict[str, Any]] = {}
+        states: dict[str, BrandState] = {}
         for brand in refresh:
             config = self.brands.get(brand)
             if config is None or not engine.has_brand(brand):
@@ -248,14 +254,18 @@ class Runtime:
             snapshot = engine.snapshot(brand, engine.brand_now(brand, wall))
             gauges[brand] = (snapshot, config.sla_seconds)
             views[brand] = brand_view(snapshot)
+            states[brand] = engine.brand_state(snapshot, config.sla_seconds)
         if views:  # replaced whole: the HTTP thread may be iterating the old one
             self.brand_views = {**self.brand_views, **views}
+            self.brand_states = {**self.brand_states, **states}
         for brand, (snapshot, sla_seconds) in list(gauges.items()):
             if brand not in refresh and any(b.unanswered for b in snapshot.backlog.values()):
                 now = engine.brand_now(brand, wall)
                 gauges[brand] = (replace(snapshot, now=now, backlog=engine.book(brand)
                                          .backlog(now)), sla_seconds)
         self._gauge_view = tuple(gauges.values())
+        self.check_context = engine.crisis_context(
+            max((s.now for s, _ in gauges.values()), default=wall))
         if self.settings.analyse_behaviour:
             behaviour = engine.behaviour
             # The global scope's "now": the newest brand clock (each bounded by the skew).
@@ -266,6 +276,11 @@ class Runtime:
                                                shared.sources)
             self.crisis_view = crisis_view(shared.detector.status(), shared.sources, declared)
         return len(refresh)
+
+    def check(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """POST /api/check (streams/core/check.py) on the frozen views above: the HTTP
+        thread never reads the engine."""
+        return answer(body, self.brands, self.check_context, self.brand_states, self.wall())
 
     def api(self, path: str) -> dict[str, Any] | None:
         """GET /api/brands, /api/brands/NAME (per-brand state, top audience topics) and
@@ -302,6 +317,10 @@ def brand_view(snapshot: Any) -> dict[str, Any]:
         "topic_alignment": number(behaviour.topic_alignment),
         "audience_replies_per_broadcast": number(behaviour.audience_replies_per_broadcast),
         "top_audience_terms": [[term, count] for term, count in behaviour.top_audience_terms],
+        "scheduled": {"queued": snapshot.scheduled.queued,
+                      "tone_deaf": snapshot.scheduled.tone_deaf,
+                      "crisis": snapshot.scheduled.crisis,
+                      "post_ids": list(snapshot.scheduled.post_ids)},
     }
 
 

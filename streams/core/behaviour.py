@@ -32,6 +32,13 @@ GLOBAL = "global"  # the crisis scope of the whole audience stream (reserved bra
 TONE_DEAF_REASONS = tuple(reason.value for reason in ToneDeafReason)  # metric labels
 
 
+def detected_crisis(scope: str, state: str = "detected") -> DeclaredCrisis:
+    """A crisis detected on the audience stream of `scope` (a brand or GLOBAL), as a crisis
+    without vocabulary; the live detector and the check name it the same way."""
+    where = "across brands" if scope == GLOBAL else f"on {scope}"
+    return DeclaredCrisis(f"audience crisis {state} {where}")
+
+
 @dataclass(frozen=True, slots=True)
 class LanguageCounted:
     brand: str
@@ -247,9 +254,9 @@ class BehaviourBook:
         """Declared crises active at `at`, plus detected ones (brand or global) as crises."""
         crises = [c for c in self.declared.values() if c.is_active(at)]
         if self.detected(brand, at):
-            crises.append(DeclaredCrisis(f"audience crisis detected on {brand}"))
+            crises.append(detected_crisis(brand))
         if self.detected(GLOBAL, at):
-            crises.append(DeclaredCrisis("audience crisis detected across brands"))
+            crises.append(detected_crisis(GLOBAL))
         return crises
 
     def in_crisis(self, brand: str, at: float) -> bool:
