@@ -32,12 +32,12 @@ import orjson  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
 
 from streams.check_client import engine_answer  # noqa: E402
-from streams.core.check import answer  # noqa: E402
 from streams.core.crisis import DeclaredCrisis  # noqa: E402
 from streams.engine import Engine  # noqa: E402
 from streams.events import Side  # noqa: E402
 from streams.sources.files import load_events  # noqa: E402
 from streams.web import WebServer  # noqa: E402
+from streams.wire import check_answer  # noqa: E402
 from tests.unit.test_behaviour import BRANDS, HOUR, KNOWN_CASES, T0, message, post  # noqa: E402
 
 TWCS = ROOT.parent / "shared" / "data" / "twcs" / "twcs_5k.csv"
@@ -79,7 +79,7 @@ def core_timing(repeat: int = 2000) -> dict[str, float]:
         bodies = [{"brand": "retail", "text": d} for d in DRAFTS]
         started = time.perf_counter()
         for i in range(repeat):
-            answer(bodies[i % len(bodies)], BRANDS, context, states, now)
+            check_answer(bodies[i % len(bodies)], BRANDS, context, states, now)
         out[f"{crises}_crises_us"] = (time.perf_counter() - started) / repeat * 1e6
     return out
 
@@ -87,7 +87,7 @@ def core_timing(repeat: int = 2000) -> dict[str, float]:
 def http_timing(requests: int) -> dict[str, float]:
     context, states, now = frozen(state_engine(1))
     server = WebServer(CollectorRegistry(), port=0, check_token=TOKEN,
-                       check=lambda body: answer(body, BRANDS, context, states, now))
+                       check=lambda body: check_answer(body, BRANDS, context, states, now))
     server.start()
     headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
     bodies = [orjson.dumps({"brand": "retail", "text": d}) for d in DRAFTS]

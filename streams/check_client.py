@@ -11,12 +11,11 @@ from typing import Any
 import orjson
 
 from streams.config import ConfigError, load_brands
-from streams.core.behaviour import apply_crisis_command
-from streams.core.check import BrandState, answer
-from streams.core.crisis import DeclaredCrisis
+from streams.core.check import BrandState
+from streams.core.crisis import CommandAction, CrisisCommand, DeclaredCrisis
 from streams.engine import Engine
-from streams.events import CrisisCommand
 from streams.sources.files import open_events
+from streams.wire import check_answer
 
 
 def post_check(url: str, token: str, body: dict[str, Any], timeout: float = 10.0
@@ -44,7 +43,7 @@ def replayed_engine(path: str, wall: float, brands_path: str | None = None,
     source = open_events(path, "auto", load_brands(brands_path) if brands_path else None)
     engine = Engine(source.brands, keep_features=False)
     if crisis is not None:
-        apply_crisis_command(engine.behaviour, CrisisCommand("declare", crisis))
+        engine.apply(CrisisCommand(CommandAction.DECLARE, crisis))
     for _ in engine.ingest_all(source, wall):
         pass
     return engine
@@ -62,7 +61,7 @@ def engine_answer(engine: Engine, body: dict[str, Any], wall: float
         now = engine.brand_now(config.name, now)
         states[config.name] = engine.brand_state(engine.snapshot(config.name, now),
                                                  config.sla_seconds)
-    return answer(body, engine.brands, engine.crisis_context(now), states, max(now, wall))
+    return check_answer(body, engine.brands, engine.crisis_context(now), states, max(now, wall))
 
 
 def check_offline(path: str, body: dict[str, Any], wall: float, brands_path: str | None = None,

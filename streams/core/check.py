@@ -26,19 +26,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
-from streams.config import BrandsConfig
 from streams.core.behaviour import GLOBAL, BehaviourSnapshot, detected_crisis
 from streams.core.crisis import CrisisStatus, DeclaredCrisis, crisis_match
 from streams.core.promo import ToneVerdict, tone_verdict
 from streams.core.sla import Backlog
 from streams.core.text import prepare
 from streams.core.topics import profile_terms
-from streams.events import (
-    MAX_ID_LENGTH,
-    MAX_SCHEDULE_AHEAD_SECONDS,
-    format_rfc3339,
-    parse_rfc3339,
-)
 
 __all__ = [
     "BrandState",
@@ -49,15 +42,11 @@ __all__ = [
     "Finding",
     "ScopeState",
     "Verdict",
-    "answer",
     "brand_state",
     "check",
-    "parse_draft",
     "scope_state",
 ]
 
-MAX_DRAFT_CHARS: Final = 10_000
-MAX_HASHTAGS: Final = 100
 #: An emerging crisis needs this many audience messages in the last hour (the detector's
 #: own minimum volume), so that one message with a crisis word is not "a crisis emerging".
 EMERGING_MIN_VOLUME: Final = 20
@@ -170,29 +159,6 @@ class CheckResult:
             return "ok: nothing in the draft clashes with what the audience is living through"
         return f"{self.verdict.value}: " + "; ".join(worst)
 
-    def to_json(self) -> dict[str, Any]:
-        tone = self.tone
-        return {
-            "verdict": self.verdict.value,
-            "summary": self.summary,
-            "brand": self.draft.brand,
-            "platform": self.draft.platform,
-            "at": _time(self.at),
-            "event_time": _time(self.now),
-            "reasons": [{"reason": f.reason.value, "verdict": f.verdict.value,
-                         "message": f.message, **f.details} for f in self.findings],
-            "crises": list(self.crises),
-            "cues": {"promotional": tone.promotional, "jokey": tone.jokey,
-                     "supportive": tone.supportive, "promo_words": list(tone.promo_words),
-                     "joke_words": list(tone.joke_words)},
-            "top_audience_terms": [[t, c] for t, c in self.top_audience_terms],
-            "complete": self.complete,
-        }
-
-
-def _time(at: float) -> str | None:
-    return format_rfc3339(at) if math.isfinite(at) else None
-
 
 # -- building the inputs (called by the engine's owner, on its own loop) ---------------------
 
@@ -223,8 +189,7 @@ def _crisis_json(crisis: DeclaredCrisis, kind: str, state: str, scope: str,
                  keywords: Sequence[str], hit: str | None, since: float | None) -> dict[str, Any]:
     return {"name": crisis.name, "kind": kind, "state": state, "scope": scope,
             "keywords": list(keywords), "hashtags": ["#" + h.lstrip("#") for h in crisis.hashtags],
-            "region": crisis.region, "since": None if since is None else _time(since),
-            "end": None if crisis.end is None else _time(crisis.end),
+            "region": crisis.region, "since": since, "end": crisis.end,
             "touched": hit is not None, "match": hit}
 
 
@@ -334,72 +299,3 @@ def _duration(seconds: float) -> str:
     if hours < 48:
         return f"{hours} h {minutes:02d} min"
     return f"{hours // 24} days {hours % 24} h"
-
-
-# -- the request -----------------------------------------------------------------------------
-
-@dataclass(frozen=True, slots=True)
-class CheckError:
-    status: int  # 400 bad request, 404 unknown brand
-    message: str
-
-
-_FIELDS: Final = frozenset({"brand", "text", "platform", "at", "in_reply_to", "hashtags"})
-
-
-def parse_draft(body: Any, brands: BrandsConfig, wall: float) -> Draft | CheckError:
-    """Validate a check request's JSON: brand and text required; platform, at (RFC 3339,
-    at most MAX_SCHEDULE_AHEAD_SECONDS ahead of `wall`), in_reply_to, hashtags optional."""
-    if type(body) is not dict:
-        return CheckError(400, "the body must be a JSON object")
-    unknown = sorted(set(body) - _FIELDS)
-    if unknown:
-        return CheckError(400, f"unknown field {unknown[0][:40]!r}; fields: "
-                          + ", ".join(sorted(_FIELDS)))
-    brand, text = body.get("brand"), body.get("text")
-    if type(brand) is not str or not brand:
-        return CheckError(400, "field 'brand' is required (a string)")
-    if type(text) is not str:
-        return CheckError(400, "field 'text' is required (a string)")
-    if len(text) > MAX_DRAFT_CHARS:
-        return CheckError(400, f"field 'text' is longer than {MAX_DRAFT_CHARS} characters")
-    config = brands.get(brand)
-    if config is None:
-        return CheckError(404, f"brand {brand[:MAX_ID_LENGTH]!r} is not in the brands file")
-    platform = body.get("platform")
-    if platform is not None and (type(platform) is not str or platform not in config.handles):
-        return CheckError(400, "field 'platform' must be one of the brand's platforms: "
-                          + ", ".join(sorted(config.handles)))
-    at = body.get("at")
-    when: float | None = None
-    if at is not None:
-        if type(at) is not str:
-            return CheckError(400, "field 'at' must be an RFC 3339 time, e.g. "
-                              "2026-11-25T18:00:00Z")
-        try:
-            when = parse_rfc3339(at)
-        except ValueError as exc:
-            return CheckError(400, f"field 'at': {exc}"[:200])
-        if when > wall + MAX_SCHEDULE_AHEAD_SECONDS:
-            return CheckError(400, f"field 'at' is more than "
-                              f"{MAX_SCHEDULE_AHEAD_SECONDS / 86400:.0f} days ahead")
-    reply_to = body.get("in_reply_to")
-    if reply_to is not None and (type(reply_to) is not str or not 0 < len(reply_to)
-                                 <= MAX_ID_LENGTH):
-        return CheckError(400, "field 'in_reply_to' must be a post id")
-    tags = body.get("hashtags", [])
-    if (type(tags) is not list or len(tags) > MAX_HASHTAGS
-            or not all(type(t) is str and 0 < len(t) <= 100 for t in tags)):
-        return CheckError(400, f"field 'hashtags' must be a list of at most {MAX_HASHTAGS} "
-                          "strings")
-    return Draft(brand, text, platform, when, reply_to, tuple(tags))
-
-
-def answer(body: Any, brands: BrandsConfig, context: CrisisContext,
-           states: Mapping[str, BrandState], wall: float) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, JSON) of one check request: what `POST /api/check` returns."""
-    draft = parse_draft(body, brands, wall)
-    if isinstance(draft, CheckError):
-        return draft.status, {"error": draft.message}
-    result = check(draft, context, states.get(draft.brand))
-    return 200, result.to_json()

@@ -19,12 +19,12 @@ from streams.core.check import (
     ScopeState,
     Verdict,
     check,
-    parse_draft,
 )
 from streams.core.crisis import DeclaredCrisis
 from streams.engine import Engine
-from streams.events import Side, SocialEvent, format_rfc3339
+from streams.events import Side, SocialEvent
 from streams.sources.files import load_events
+from streams.wire import format_rfc3339, parse_draft
 from tests.unit.test_behaviour import BRANDS, HOUR, KNOWN_CASES, T0, declared, message, post
 
 TWCS_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "twcs" / "twcs_5k.csv"

@@ -11,11 +11,12 @@ import orjson
 import pytest
 
 from streams.cli import main
-from streams.core.check import CrisisContext, answer
+from streams.core.check import CrisisContext
 from streams.core.crisis import DeclaredCrisis
 from streams.events import Side, SocialEvent
 from streams.sources.jsonl import write_jsonl
 from streams.web import CHECK_TOKEN_ENV, MAX_CHECK_BODY, WebServer
+from streams.wire import check_answer
 from tests.unit.test_behaviour import BRANDS, T0
 from tests.unit.test_web import request, serve  # noqa: F401 (the fixture)
 
@@ -24,7 +25,7 @@ SANDY = DeclaredCrisis("Hurricane Sandy", ("hurricane", "sandy"), ("sandy",), No
 
 
 def checker(body: Any) -> tuple[int, dict[str, Any]]:
-    return answer(body, BRANDS, CrisisContext((SANDY,), now=T0 + 60), {}, T0 + 60)
+    return check_answer(body, BRANDS, CrisisContext((SANDY,), now=T0 + 60), {}, T0 + 60)
 
 
 def post_check(server: WebServer, body: bytes, token: str | None = TOKEN,

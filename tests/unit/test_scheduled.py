@@ -12,18 +12,16 @@ from prometheus_client import CollectorRegistry
 from streams.core.scheduled import GRACE_SECONDS, MAX_SCHEDULED_PER_BRAND
 from streams.core.sla import RecordTag
 from streams.engine import Engine
-from streams.events import (
-    PostWithdrawal,
-    Rejection,
-    RejectReason,
-    ScheduledPost,
-    Side,
+from streams.events import PostWithdrawal, Rejection, RejectReason, ScheduledPost, Side
+from streams.metrics import BrandpulseMetrics
+from streams.wire import (
     decode_input,
+    decode_state,
+    encode_state_key,
+    encode_state_value,
     format_rfc3339,
     schedule_to_dict,
 )
-from streams.metrics import BrandpulseMetrics
-from streams.wire import decode_state, encode_state_key, encode_state_value
 from tests.unit.test_behaviour import BRANDS, HOUR, T0, declared, post
 
 DAY = 86400.0
