@@ -192,11 +192,15 @@ def make_plain_producer(broker_url: str) -> Any:
 
 
 # -- the worker's /metrics and /proc -------------------------------------------------------
-def scrape(port: int, timeout: float = 5.0) -> tuple[str, float, float] | None:
-    """(text, mid-request monotonic time, seconds taken), None when the worker does not answer."""
+def scrape(port: int, timeout: float = 5.0,
+           names: Iterable[str] = ()) -> tuple[str, float, float] | None:
+    """(text, mid-request monotonic time, seconds taken), None when the worker does not answer.
+    `names`: only those samples (`?name[]=`), as Prometheus' own exposition allows."""
+    query = "&".join(f"name[]={name}" for name in names)
     before = time.monotonic()
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics{'?' if query else ''}"
+                                    f"{query}",
                                     timeout=timeout) as response:
             text = response.read().decode()
     except OSError:

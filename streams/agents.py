@@ -7,10 +7,11 @@ with more). Events are taken in batches so that each state key is written once p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import faust
@@ -31,6 +32,7 @@ from streams.wire import (
 
 log = logging.getLogger(__name__)
 LAG_INTERVAL_SECONDS = 5.0
+DRAIN_SECONDS = 30.0  # longest a rebalance waits for the last batch's counts
 
 
 def register_agents(app: faust.App, runtime: Runtime) -> Health:
@@ -40,6 +42,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
     sides = {topics.audience_messages: Side.AUDIENCE, topics.brand_posts: Side.BRAND}
     engine = runtime.engine
     metrics = runtime.metrics
+    published = AfterDelivery()
 
     @app.agent(runtime.input_topic, name="brandpulse-events", concurrency=1)
     async def process_events(stream: Any) -> None:
@@ -76,11 +79,18 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
                 if isinstance(observation, ToneDeafPost):
                     await runtime.alerts_topic.send(key=observation.brand.encode(),
                                                     value=tone_deaf_alert(observation))
-            metrics.events_consumed(consumed)
-            metrics.record(observations)
-            for (topic, partition), (offset, newest) in positions.items():
-                metrics.processed(topic, partition, offset, newest, wall)
-            metrics.batch_processed(time.perf_counter() - started)
+            took = time.perf_counter() - started
+
+            def publish(consumed: Counter[str] = consumed, observations: list[Any] = observations,
+                        positions: dict[tuple[str, int], list[Any]] = positions,
+                        wall: float = wall, took: float = took) -> None:
+                metrics.events_consumed(consumed)
+                metrics.record(observations)
+                for (topic, partition), (offset, newest) in positions.items():
+                    metrics.processed(topic, partition, offset, newest, wall)
+                metrics.batch_processed(took)
+
+            published.after(runtime.store.take_deliveries(), publish)
 
     @app.timer(settings.sla_check_interval_seconds)
     async def check_sla_deadlines() -> None:
@@ -88,8 +98,10 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
         if runtime.needs_sync:
             runtime.sync_from_table()
         wall = runtime.wall()
-        metrics.record(engine.advance(wall))
+        observations = engine.advance(wall)
         await runtime.persist()
+        published.after(runtime.store.take_deliveries(),
+                        lambda: metrics.record(observations))
         runtime.refresh_gauges(wall)
 
     @app.timer(LAG_INTERVAL_SECONDS)
@@ -157,6 +169,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # Faust types receivers too narrowly
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        await published.drain()  # counts of brands about to move away land first
         runtime.on_revoked({tp.partition for tp in revoked if tp.topic in input_names})
         for tp in revoked:
             if tp.topic in input_names:
@@ -170,6 +183,51 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
 
 
 Applier = Callable[[bytes | None], Rejection | None]
+
+
+class AfterDelivery:
+    """Runs each batch's metric updates once the broker has its state writes, in batch
+    order, without holding up the next batch.
+
+    Why after: a counter scraped before the state that remembers its event is on the broker
+    could count that event twice (a crash, then redelivery into state that never saw it).
+    Why not inline: waiting for the acknowledgements would idle the worker one broker round
+    trip per batch. If a write fails, its batch and every later one stay uncounted: the
+    state store stops the worker (exit 70) and the restarted worker counts them."""
+
+    def __init__(self) -> None:
+        self._last: asyncio.Future[Any] | None = None
+
+    def after(self, deliveries: list[Awaitable[Any]], publish: Callable[[], None]) -> None:
+        last = self._last
+        if not deliveries and (last is None or last.done()):
+            if last is None or (not last.cancelled() and last.exception() is None):
+                publish()  # nothing to wait for: no task, no delay
+            return
+        self._last = asyncio.ensure_future(self._publish(self._last, deliveries, publish))
+        self._last.add_done_callback(_retrieved)
+
+    @staticmethod
+    async def _publish(previous: asyncio.Future[Any] | None,
+                       deliveries: list[Awaitable[Any]],
+                       publish: Callable[[], None]) -> None:
+        if previous is not None:
+            await previous  # raises if an earlier batch's write failed: stay uncounted
+        await asyncio.gather(*deliveries)
+        publish()
+
+    async def drain(self, timeout: float = DRAIN_SECONDS) -> None:
+        """Wait for every scheduled update (a failed one is the state store's to report),
+        at most `timeout` s: a broker that never answers must not stall a rebalance."""
+        if self._last is not None and not self._last.done():
+            await asyncio.wait([self._last], timeout=timeout)
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """A failed write is logged and acted on by the state store; this only marks the
+    exception as seen, so asyncio does not report it again at exit."""
+    if not task.cancelled():
+        task.exception()
 
 
 def key_mismatch(key: bytes | None, brand: str) -> Rejection | None:

@@ -26,6 +26,8 @@ TANSU_COMPAT = {
     # after each batch of state writes keeps Faust's table recovery exact. Rebalances wait
     # half the session timeout.
     "changelog_end_marker": True,
+    # tansu holds a waiting fetch long after a record arrives (docs/tansu.md).
+    "consumer_fetch_max_wait_ms": 100,
     "session_timeout_seconds": 10.0,
     "heartbeat_interval_seconds": 1.0,
 }

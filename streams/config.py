@@ -292,8 +292,11 @@ class Settings:
     topics: TopicNames = field(default_factory=TopicNames)
     data_dir: str = "./brandpulse-data"
     max_event_bytes: int = 64 * 1024
+    # A batch is taken when batch_size events are buffered or batch_within_seconds after
+    # the previous one: the window is both the latency floor under light load and the idle
+    # time per batch under heavy load (Faust's take_events waits it out even with a backlog).
     batch_size: int = 2000
-    batch_within_seconds: float = 0.2
+    batch_within_seconds: float = 0.05
     sla_check_interval_seconds: float = 1.0
     analyse_behaviour: bool = True  # sentiment, crisis, tone-deaf, templated, topics
     # Events dated further than this after the wall clock go to the dead letter
@@ -306,6 +309,9 @@ class Settings:
     # tansu reports a partition's end offset as the start of its last record batch + 1:
     # after each batch of state writes, a lone marker record makes that the true end.
     changelog_end_marker: bool = False
+    # Longest a consumer fetch waits on the broker for new records (None: Faust's 1500 ms).
+    # Kafka answers as soon as one record arrives; tansu 0.6 does not (docs/tansu.md).
+    consumer_fetch_max_wait_ms: int | None = None
     session_timeout_seconds: float = 30.0
     heartbeat_interval_seconds: float = 3.0
 
@@ -325,7 +331,11 @@ class Settings:
                               "same for both input topics")
         if self.batch_size < 1 or self.batch_within_seconds <= 0:
             raise ConfigError("batch_size/batch_within_seconds: must be positive. Fix: keep "
-                              "the defaults 2000 and 0.2")
+                              "the defaults 2000 and 0.05")
+        if self.consumer_fetch_max_wait_ms is not None \
+                and not 1 <= self.consumer_fetch_max_wait_ms <= 60_000:
+            raise ConfigError(f"consumer_fetch_max_wait_ms: {self.consumer_fetch_max_wait_ms} "
+                              "is out of range. Fix: use 1-60000 ms, or leave it unset")
         for name in ("max_future_skew_seconds", "crisis_share_seconds"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name}: {getattr(self, name)!r} is not a positive interval. "
@@ -366,6 +376,9 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "analyse_behaviour": ("BRANDPULSE_ANALYSE_BEHAVIOUR", boolean),
     "max_future_skew_seconds": ("BRANDPULSE_MAX_FUTURE_SKEW_SECONDS", float),
     "crisis_share_seconds": ("BRANDPULSE_CRISIS_SHARE_SECONDS", float),
+    "batch_size": ("BRANDPULSE_BATCH_SIZE", int),
+    "batch_within_seconds": ("BRANDPULSE_BATCH_WITHIN_SECONDS", float),
+    "consumer_fetch_max_wait_ms": ("BRANDPULSE_CONSUMER_FETCH_MAX_WAIT_MS", int),
 }
 
 

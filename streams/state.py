@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import faust
@@ -41,6 +42,7 @@ class StateStore:
         self.table = app.Table(TABLE_NAME, key_type=bytes, value_type=bytes,
                                partitions=settings.partitions)
         self._crashing: asyncio.Future[Any] | None = None
+        self._deliveries: list[Awaitable[Any]] = []
 
     def read(self, missing: set[str], wall: float) -> dict[str, Rows]:
         """The decoded rows of each brand in `missing`, from the recovered table.
@@ -66,7 +68,9 @@ class StateStore:
 
         Records go straight to the producer's batches (Faust's one-at-a-time send buffer
         capped a worker at ~1k state writes/s); Faust flushes the producer before it
-        commits input offsets, so a batch's state is on the broker before its offsets."""
+        commits input offsets, so a batch's state is on the broker before its offsets.
+        `take_deliveries` hands out the writes' delivery futures, for whatever must wait
+        until the state is on the broker (the batch's metrics)."""
         n = self.settings.partitions
         data = self.table.data
         topic = self.table.changelog_topic.get_topic_name()
@@ -83,10 +87,16 @@ class StateStore:
             partition = brand_partition(brand, n)
             delivery = await send(topic, key, value, partition, None, None)
             delivery.add_done_callback(self._written)  # type: ignore[attr-defined]
+            self._deliveries.append(delivery)
             written.add(partition)
         if written and self.settings.changelog_end_marker:
             await self._end_marker(topic, written)
         return len(written)
+
+    def take_deliveries(self) -> list[Awaitable[Any]]:
+        """Delivery futures of the state writes since the last call."""
+        deliveries, self._deliveries = self._deliveries, []
+        return deliveries
 
     def _written(self, delivery: asyncio.Future[Any]) -> None:
         """A state write the broker refused would let offsets commit past lost state: the
@@ -98,11 +108,29 @@ class StateStore:
         self._crashing = asyncio.ensure_future(self.app.crash(error))  # type: ignore[arg-type]
 
     async def _end_marker(self, topic: str, partitions: set[int]) -> None:
-        """Test/demo broker only (docs/tansu.md): the writes are flushed, then each touched
-        partition gets one record in a batch of its own, so the end offset tansu reports
-        covers every write. The marker's key names no brand: restore ignores it."""
-        producer = self.app.producer
-        await producer.flush()
+        """Test/demo broker only (docs/tansu.md): each touched partition gets one record
+        that starts a produce batch of its own, after every write, so the end offset tansu
+        reports (start of its last batch + 1) covers every write. The marker's key names no
+        brand: restore ignores it.
+
+        aiokafka's `send_batch` queues a batch behind the partition's pending one without
+        waiting for any broker round trip; Faust's flush before each offset commit delivers
+        it. Later writes may join the marker's batch: they come after it, and their own
+        marker follows them. Without `send_batch` (another client) the writes are flushed
+        first, two round trips per batch."""
+        client = self.app.producer
+        producer = getattr(client, "_ensure_producer", lambda: None)()
+        if producer is None or not hasattr(producer, "create_batch"):
+            await client.flush()
+            for partition in partitions:
+                delivery = await client.send(topic, END_MARKER_KEY, b"", partition, None, None)
+                self._deliveries.append(delivery)
+            await client.flush()
+            return
         for partition in partitions:
-            await producer.send(topic, END_MARKER_KEY, b"", partition, None, None)
-        await producer.flush()
+            batch = producer.create_batch()
+            batch.append(key=END_MARKER_KEY, value=b"", timestamp=None)
+            batch.close()
+            delivery = await producer.send_batch(batch, topic, partition=partition)
+            delivery.add_done_callback(self._written)
+            self._deliveries.append(delivery)

@@ -40,7 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 from prometheus_client import CollectorRegistry
@@ -54,6 +54,7 @@ CheckFunction = Callable[[Any], "tuple[int, dict[str, Any]]"]  # JSON body -> st
 CHECK_TOKEN_ENV = "BRANDPULSE_CHECK_TOKEN"
 MAX_CHECK_BODY = 64 * 1024  # a draft is at most 10,000 characters
 _WRITE_SLICE = 64 * 1024
+MAX_NAMES = 64  # metric families one filtered scrape may ask for
 LINGER_SECONDS, LINGER_BYTES = 2.0, 1024 * 1024  # reading what follows a refused request
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
@@ -193,8 +194,11 @@ class WebServer:
         return handler
 
     async def _metrics(self, request: Request) -> Response:
+        # ?name[]=a&name[]=b: only those families, as prometheus_client's own server does.
+        names = tuple(sorted(set(parse_qs(request.query).get("name[]", []))))[:MAX_NAMES]
         body, content_type, headers = await self._renderer.render(
-            request.headers.get("accept", ""), request.headers.get("accept-encoding", ""))
+            request.headers.get("accept", ""), request.headers.get("accept-encoding", ""),
+            names)
         return Response(200, body, content_type, headers)
 
     async def run_blocking(self, function: Callable[..., Any], *args: Any) -> Any:
@@ -500,15 +504,16 @@ class MetricsRenderer:
         self.registry = registry
         self.pool = pool
         self.renders = 0  # completed or failed, for tests and benchmarks
-        self._running: dict[tuple[str, bool], asyncio.Task[bytes]] = {}
-        self._queued: dict[tuple[str, bool], asyncio.Task[bytes]] = {}
+        self._running: dict[tuple[str, bool, tuple[str, ...]], asyncio.Task[bytes]] = {}
+        self._queued: dict[tuple[str, bool, tuple[str, ...]], asyncio.Task[bytes]] = {}
 
-    async def render(self, accept: str, accept_encoding: str
+    async def render(self, accept: str, accept_encoding: str, names: tuple[str, ...] = ()
                      ) -> tuple[bytes, str, list[tuple[str, str]]]:
-        """(body, content type, extra headers) for a scrape with these request headers."""
+        """(body, content type, extra headers) for a scrape with these request headers;
+        `names` restricts it to those metric families (all when empty)."""
         encoder, content_type = choose_encoder(accept)
         compress = "gzip" in accept_encoding
-        kind = (content_type, compress)
+        kind = (content_type, compress, names)
         queued = self._queued.get(kind)
         if queued is None:
             queued = asyncio.ensure_future(self._render_after(kind, encoder))
@@ -519,8 +524,8 @@ class MetricsRenderer:
             headers.append(("Content-Encoding", "gzip"))
         return body, content_type, headers
 
-    async def _render_after(self, kind: tuple[str, bool], encoder: Callable[[Any], bytes]
-                            ) -> bytes:
+    async def _render_after(self, kind: tuple[str, bool, tuple[str, ...]],
+                            encoder: Callable[[Any], bytes]) -> bytes:
         running = self._running.get(kind)
         if running is not None:
             await asyncio.wait([running])
@@ -528,7 +533,8 @@ class MetricsRenderer:
         self._running[kind] = this
 
         def render() -> bytes:
-            text = encoder(self.registry)
+            text = encoder(self.registry.restricted_registry(kind[2]) if kind[2]
+                           else self.registry)
             return gzip.compress(text, 6) if kind[1] else text
         try:
             return await asyncio.get_running_loop().run_in_executor(self.pool, render)
