@@ -19,7 +19,14 @@ from typing import IO, Any
 from streams.config import BrandsConfig
 from streams.core.behaviour import LanguageCounted, TemplatedReply, ToneDeafPost
 from streams.core.conversation import robot_score, with_evidence
-from streams.core.sla import FirstResponse, MessageCounted, PostCounted, SlaBreached
+from streams.core.sla import (
+    ExpiredUnanswered,
+    FirstResponse,
+    LateReply,
+    MessageCounted,
+    PostCounted,
+    SlaBreached,
+)
 from streams.engine import Engine
 from streams.events import Rejection, SocialEvent
 
@@ -123,10 +130,13 @@ class BrandTally:
     messages: int = 0
     requires_reply: int = 0
     answered: int = 0
+    expired_unanswered: int = 0
+    late_replies: int = 0
     breaches: int = 0
     broadcasts: int = 0
     replies: int = 0
     first_response_seconds: QuantileSketch = field(default_factory=QuantileSketch)
+    first_response_business_seconds: QuantileSketch = field(default_factory=QuantileSketch)
     templated_replies: int = 0
     tone_deaf_count: int = 0
     tone_deaf: deque[dict[str, Any]] = field(
@@ -138,19 +148,33 @@ def _nan_to_none(value: float) -> float | None:
     return None if math.isnan(value) else round(value, 6)
 
 
+def _in_period(events: Iterable[SocialEvent], since: float | None,
+               until: float | None) -> Iterator[SocialEvent]:
+    for event in events:
+        if (since is None or event.created_at >= since) and (
+                until is None or event.created_at < until):
+            yield event
+
+
 def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
-                 wall: float | None = None) -> dict[str, Any]:
+                 wall: float | None = None, since: float | None = None,
+                 until: float | None = None) -> dict[str, Any]:
     """Run the engine over `events` (delivery order) and summarise each brand.
 
     `wall` (default: now) bounds event time: records dated beyond it plus the skew are
-    counted under "rejected" (`future_timestamp`) and never reach a clock.
+    counted under "rejected" (`future_timestamp`) and never reach a clock. `since`/`until`
+    keep the events created in [since, until) only (a reply to a message before `since`
+    is then a reply to an unknown message, as in a live stream started at `since`).
 
     Counts and first-response times are the observations the workers export; ratios are
-    over the whole input (a report covers a period, not a rolling window).
+    over the whole input (a report covers a period, not a rolling window). Per brand,
+    `requires_reply = answered + unanswered + expired_unanswered`.
     """
     engine = Engine(brands, keep_features=False)  # nothing is restored offline
     tallies: dict[str, BrandTally] = {b.name: BrandTally() for b in brands}
     rejected: dict[str, int] = {}
+    if since is not None or until is not None:
+        events = _in_period(events, since, until)
     # One event at a time, never a list: memory follows open messages and brands.
     for observation in engine.ingest_all(events, time.time() if wall is None else wall):
         if isinstance(observation, Rejection):
@@ -169,8 +193,14 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
         elif isinstance(observation, FirstResponse):
             tally.answered += 1
             tally.first_response_seconds.add(observation.seconds)
+            if observation.business_seconds is not None:
+                tally.first_response_business_seconds.add(observation.business_seconds)
         elif isinstance(observation, SlaBreached):
             tally.breaches += 1
+        elif isinstance(observation, ExpiredUnanswered):
+            tally.expired_unanswered += 1
+        elif isinstance(observation, LateReply):
+            tally.late_replies += 1
         elif isinstance(observation, TemplatedReply):
             tally.templated_replies += 1
         elif isinstance(observation, LanguageCounted):
@@ -183,27 +213,38 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
                                     "explanation": observation.explanation})
     end = engine.stream_time
     result: dict[str, Any] = {}
-    for name, tally in sorted(tallies.items()):
+    for name, tally in sorted(tallies.items(), key=lambda item: (item[0].casefold(), item[0])):
         if not (tally.messages or tally.broadcasts or tally.replies):
             continue
         times = tally.first_response_seconds
-        snapshot = (engine.snapshot(name, engine.brand_now(name, end))
-                    if engine.has_brand(name) else None)
+        has_state = engine.has_brand(name)
+        snapshot = engine.snapshot(name, engine.brand_now(name, end)) if has_state else None
         backlog = snapshot.backlog if snapshot is not None else {}
         posts = tally.broadcasts + tally.replies
         share_broadcast = tally.broadcasts / posts if posts else math.nan
-        share_answered = (tally.answered / tally.requires_reply if tally.requires_reply
-                          else math.nan)
+        # The live definition (docs/metrics.md): answered / (answered + overdue), i.e. over
+        # the messages decided by the end of the input; those still inside their SLA wait.
+        decided = tally.requires_reply - (engine.book(name).undecided() if has_state else 0)
+        share_answered = tally.answered / decided if decided > 0 else math.nan
         share_templated = tally.templated_replies / tally.replies if tally.replies else math.nan
         behaviour = snapshot.behaviour if snapshot is not None else None
-        result[name] = {
+        row: dict[str, Any] = {
             "messages": tally.messages,
             "requires_reply": tally.requires_reply,
             "answered": tally.answered,
             "unanswered": sum(b.unanswered for b in backlog.values()),
+            "expired_unanswered": tally.expired_unanswered,
+            "late_replies": tally.late_replies,
             "sla_breaches": tally.breaches,
             "first_response_seconds": {"p50": times.quantile(0.5),
                                        "p90": times.quantile(0.9)},
+        }
+        config = brands.get(name)
+        if config is not None and config.business_hours is not None:
+            business = tally.first_response_business_seconds
+            row["first_response_business_seconds"] = {"p50": business.quantile(0.5),
+                                                       "p90": business.quantile(0.9)}
+        row.update({
             "posts": {"broadcast": tally.broadcasts, "reply": tally.replies},
             "broadcast_ratio": _nan_to_none(share_broadcast),
             "reply_rate": _nan_to_none(share_answered),
@@ -211,7 +252,7 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
             "templated_reply_ratio": _nan_to_none(share_templated),
             "robot_score": _nan_to_none(robot_score(
                 with_evidence(share_broadcast, posts),
-                with_evidence(share_answered, tally.requires_reply),
+                with_evidence(share_answered, max(decided, 0)),
                 with_evidence(share_templated, tally.replies))),
             "tone_deaf_count": tally.tone_deaf_count,
             "tone_deaf_posts": list(tally.tone_deaf),  # the last TONE_DEAF_EXAMPLES
@@ -220,30 +261,93 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
                                 if behaviour is not None else None),
             "top_audience_terms": ([term for term, _ in behaviour.top_audience_terms]
                                    if behaviour is not None else []),
-        }
+        })
+        result[name] = row
     return {"brands": result, "rejected": rejected}
 
 
-def format_table(report: dict[str, Any]) -> str:
-    """A fixed-width per-brand table for humans."""
-    header = (f"{'brand':<20} {'msgs':>6} {'need':>6} {'answd':>6} {'breach':>6} "
-              f"{'p50 min':>8} {'p90 min':>8} {'bcast':>6} {'reply':>6} {'rate':>5} {'robot':>5}")
+# (header, width, JSON path or computed value): one definition for the table and the CSV.
+def _columns() -> list[tuple[str, str, int, Callable[[dict[str, Any]], Any]]]:
+    def business(row: dict[str, Any], q: str) -> Any:
+        return (row.get("first_response_business_seconds") or {}).get(q)
+
+    return [
+        ("msgs", "messages", 6, lambda r: r["messages"]),
+        ("need", "requires_reply", 6, lambda r: r["requires_reply"]),
+        ("answd", "answered", 6, lambda r: r["answered"]),
+        ("wait", "unanswered", 5, lambda r: r["unanswered"]),
+        ("expd", "expired_unanswered", 5, lambda r: r["expired_unanswered"]),
+        ("late", "late_replies", 4, lambda r: r["late_replies"]),
+        ("breach", "sla_breaches", 6, lambda r: r["sla_breaches"]),
+        ("p50 min", "first_response_p50_seconds", 8,
+         lambda r: r["first_response_seconds"]["p50"]),
+        ("p90 min", "first_response_p90_seconds", 8,
+         lambda r: r["first_response_seconds"]["p90"]),
+        ("bh p50", "first_response_business_p50_seconds", 7, lambda r: business(r, "p50")),
+        ("bh p90", "first_response_business_p90_seconds", 7, lambda r: business(r, "p90")),
+        ("bcast", "broadcasts", 6, lambda r: r["posts"]["broadcast"]),
+        ("reply", "replies", 6, lambda r: r["posts"]["reply"]),
+        ("rate", "reply_rate", 5, lambda r: r["reply_rate"]),
+        ("robot", "robot_score", 5, lambda r: r["robot_score"]),
+        ("tmpl", "templated_reply_ratio", 5, lambda r: r["templated_reply_ratio"]),
+        ("align", "topic_alignment", 5, lambda r: r["topic_alignment"]),
+        ("tdeaf", "tone_deaf_posts", 5, lambda r: r["tone_deaf_count"]),
+    ]
+
+
+TABLE_LEGEND = """\
+msgs    audience messages             need   of them, requiring a reply
+answd   answered (first reply seen)   wait   unanswered at the end of the input
+expd    expired unanswered (need = answd + wait + expd)
+late    replies that came after expiry (counted in expd, not in answd)
+breach  SLA breaches                  p50/p90 min  first-response time, calendar minutes
+bh p50/p90  first-response time in business-hours minutes (brands with business hours)
+bcast/reply  brand posts without/with in_reply_to
+rate    reply rate: answd / messages decided (answered, overdue or expired); '-' = none
+robot   robot score 0-1 (broadcast ratio, 1 - rate, tmpl)   tmpl   templated reply ratio
+align   topic alignment 0-1 of broadcasts with the audience  tdeaf  tone-deaf posts
+Ratios cover the whole input (or --since/--until). Definitions: docs/metrics.md"""
+
+
+def format_table(report: dict[str, Any], legend: bool = True) -> str:
+    """A fixed-width per-brand table for humans (minutes, ratios), then its legend."""
+    columns = _columns()
+    header = f"{'brand':<20} " + " ".join(f"{title:>{width}}" for title, _, width, _ in columns)
     lines = [header, "-" * len(header)]
 
-    def minutes(value: float | None) -> str:
-        return "-" if value is None else f"{value / 60:.1f}"
-
-    def ratio(value: float | None) -> str:
-        return "-" if value is None else f"{value:.2f}"
+    def cell(title: str, value: Any, width: int) -> str:
+        if value is None:
+            text = "-"
+        elif "min" in title or title.startswith("bh"):
+            text = f"{value / 60:.1f}"
+        elif isinstance(value, float):
+            text = f"{value:.2f}"
+        else:
+            text = str(value)
+        return f"{text:>{width}}"
 
     for name, row in report["brands"].items():
-        fr = row["first_response_seconds"]
-        lines.append(
-            f"{name[:20]:<20} {row['messages']:>6} {row['requires_reply']:>6} "
-            f"{row['answered']:>6} {row['sla_breaches']:>6} {minutes(fr['p50']):>8} "
-            f"{minutes(fr['p90']):>8} {row['posts']['broadcast']:>6} {row['posts']['reply']:>6} "
-            f"{ratio(row['reply_rate']):>5} {ratio(row['robot_score']):>5}")
+        lines.append(f"{name[:20]:<20} " + " ".join(
+            cell(title, get(row), width) for title, _, width, get in columns))
+    if legend:
+        lines += ["", TABLE_LEGEND]
     return "\n".join(lines)
+
+
+def format_csv(report: dict[str, Any]) -> str:
+    """The table as CSV for spreadsheets: one row per brand, seconds and ratios as numbers,
+    empty cells where the JSON has null."""
+    import csv
+    import io
+
+    columns = _columns()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["brand", *(name for _, name, _, _ in columns)])
+    for brand, row in report["brands"].items():
+        values = [get(row) for _, _, _, get in columns]
+        writer.writerow([brand, *("" if v is None else v for v in values)])
+    return out.getvalue()
 
 
 def format_progress(events: int, bytes_read: int, total_bytes: int, elapsed: float) -> str:

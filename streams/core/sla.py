@@ -25,6 +25,9 @@ DEFAULT_BREACH_GRACE_SECONDS = 60.0
 # Records are kept at least this long, so that behaviour windows (7-day topic profiles
 # and engagement) can be rebuilt from them after a restart.
 MIN_RETENTION_SECONDS = 7 * DAY + HOUR
+# A reply to a message that expired unanswered is still matched (a late reply) up to this
+# long after the message; the ids of expired messages are kept that long, no longer.
+LATE_REPLY_HORIZON_SECONDS = 30 * DAY
 # Handles may hold inner dots (Instagram) but never end with one: "@delta." is @delta.
 # `@user`, or a fediverse `@user@domain` (Mastodon handles are user@domain).
 _MENTION = re.compile(
@@ -69,6 +72,16 @@ class ExpiredUnanswered:
 
 
 @dataclass(frozen=True, slots=True)
+class LateReply:
+    """The first reply to a message that had already expired unanswered: it stays counted
+    as expired (its first response is not observed), the late reply is counted apart."""
+
+    brand: str
+    platform: str
+    seconds: float  # reply time - message time
+
+
+@dataclass(frozen=True, slots=True)
 class DuplicateEvent:
     brand: str
 
@@ -80,7 +93,7 @@ class LateEvent:
 
 Observation = (
     MessageCounted | PostCounted | FirstResponse | SlaBreached | ExpiredUnanswered
-    | DuplicateEvent | LateEvent
+    | LateReply | DuplicateEvent | LateEvent
 )
 
 
@@ -181,6 +194,9 @@ class ReplyBook:
         self._due: list[tuple[float, str]] = []  # (deadline, id), lazily cleaned
         self._by_age: dict[str, list[tuple[float, str]]] = {}  # platform -> (created, id)
         self._pending_count: dict[str, int] = dict.fromkeys(brand.platforms, 0)
+        # expired message id -> created_at, oldest first, for late replies (bounded by
+        # LATE_REPLY_HORIZON_SECONDS; rebuilt from the kept records after a restart)
+        self._expired: dict[str, float] = {}
         self.latest_loaded = -math.inf  # newest created_at restored by `restore`
 
     # -- helpers -------------------------------------------------------------------------
@@ -284,6 +300,11 @@ class ReplyBook:
         if event.automated:
             # Auto-responders do not count as a first response (as Sprinklr, Zendesk).
             return observations
+        expired_created = self._expired.pop(target, None)
+        if expired_created is not None:
+            observations.append(LateReply(self.name, event.platform,
+                                          max(0.0, event.created_at - expired_created)))
+            return observations
         record = self._tracked.get(target)
         if record is None:
             # The message may still be on its way (the two topics are not ordered together).
@@ -355,9 +376,16 @@ class ReplyBook:
                     self.buckets[hour_of(created_at)].counts.overdue += 1
                     observations.append(SlaBreached(self.name, platform))
                 record.expired = True
+                self._expired[message_id] = created_at
                 self._pending_count[platform] -= 1
                 self._changed(record)
                 observations.append(ExpiredUnanswered(self.name, platform))
+        expired = self._expired
+        while expired:
+            oldest_id = next(iter(expired))
+            if expired[oldest_id] >= now - LATE_REPLY_HORIZON_SECONDS:
+                break
+            del expired[oldest_id]
         oldest_kept = hour_of(now - self.retention_seconds)
         if self._oldest_hour is not None and self._oldest_hour < oldest_kept:
             for hour in [h for h in self.buckets if h < oldest_kept]:
@@ -397,6 +425,11 @@ class ReplyBook:
     @property
     def pending(self) -> int:
         return sum(self._pending_count.values())
+
+    def undecided(self) -> int:
+        """Messages still inside their SLA (neither answered, breached nor expired): the
+        ones a reply rate leaves out."""
+        return sum(1 for r in self._tracked.values() if r.pending and not r.breached)
 
     def hour_counts(self) -> dict[int, HourCounts]:
         return {hour: bucket.counts for hour, bucket in self.buckets.items()}
@@ -452,6 +485,8 @@ class ReplyBook:
                     counts.overdue += 1
                 if record.pending:
                     self._track_pending(record)
+                elif expired and answered_at is None:
+                    self._expired[record_id] = created_at
             elif tag is RecordTag.POST:
                 bucket.posts[record_id] = list(row)
                 self.latest_loaded = max(self.latest_loaded, row[1])
@@ -462,6 +497,7 @@ class ReplyBook:
             else:
                 bucket.orphans[record_id] = row[0]
                 orphans.append((hour, record_id, row[0]))
+        self._expired = dict(sorted(self._expired.items(), key=lambda item: item[1]))
         for hour, target, reply_at in orphans:
             known = self._orphan_index.get(target)
             if known is None or reply_at < known[0]:
