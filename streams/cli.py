@@ -103,14 +103,18 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     import asyncio
 
     import faust
-    import uvloop
 
     from streams.app import create_app
     from streams.health import run_until_exit
     from streams.metrics import BrandpulseMetrics
     from streams.web import WebServer
 
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    try:
+        import uvloop  # not on Windows (a platform marker in pyproject.toml)
+    except ImportError:
+        pass
+    else:
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     metrics = BrandpulseMetrics()
     app, runtime = create_app(settings, brands, metrics)
     server = WebServer(metrics.registry, host=settings.metrics_host, port=settings.metrics_port,

@@ -4,7 +4,7 @@ topic alignment. Known tone-deaf cases are paraphrased re-creations, not real po
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -22,7 +22,6 @@ from streams.events import (
 )
 from streams.sources.files import load_events
 
-TWCS_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "twcs" / "twcs_5k.csv"
 T0 = 1_700_000_000.0
 HOUR = 3600.0
 BRANDS = parse_brands({"brand": [
@@ -102,9 +101,8 @@ def test_a_supportive_post_during_a_crisis_is_not_tone_deaf() -> None:
     assert not [o for o in out if isinstance(o, ToneDeafPost)]
 
 
-@pytest.mark.skipif(not TWCS_SAMPLE.exists(), reason="evaluation data not present")
-def test_twcs_brand_posts_with_no_crisis_active_raise_no_flag() -> None:
-    events, brands = load_events(str(TWCS_SAMPLE), "twcs")
+def test_twcs_brand_posts_with_no_crisis_active_raise_no_flag(shared_data: Any) -> None:
+    events, brands = load_events(str(shared_data("twcs/twcs_5k.csv")), "twcs")
     engine = Engine(brands)
     flags = [o for o in engine.ingest_all(events) if isinstance(o, ToneDeafPost)]
     assert flags == []

@@ -7,7 +7,7 @@ import io
 import re
 import time
 from datetime import datetime
-from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,8 +20,6 @@ from streams.sources.twcs import (
     read_twcs_rows,
     twcs_brands,
 )
-
-REAL_FILE = Path("/work/shared/data/twcs/twcs_5k.csv")
 
 # Hand-written: a leading unnamed index column, float ids, a multi-line quoted text,
 # a response_tweet_id list, an unsorted file, and links given from one side only.
@@ -191,14 +189,14 @@ def test_five_thousand_rows_convert_well_under_a_second() -> None:
     assert len(events) == 5000 and len(brands) == 50 and stats.unattributed == 0
 
 
-@pytest.mark.skipif(not REAL_FILE.exists(), reason="TWCS evaluation sample not present")
-def test_real_sample_every_row_is_accounted_for() -> None:
+def test_real_sample_every_row_is_accounted_for(shared_data: Any) -> None:
+    real_file = shared_data("twcs/twcs_5k.csv")
     # Independent count: a record starts with "index,tweet_id,author,True|False,".
     record = re.compile(r"^\d+,[\d.]+,([^,]+),(True|False),", re.MULTILINE)
-    raw = REAL_FILE.read_text(encoding="utf-8")
+    raw = real_file.read_text(encoding="utf-8")
     starts = record.findall(raw)
     outbound_authors = {author for author, inbound in starts if inbound == "False"}
-    events, brands, stats = load_twcs(REAL_FILE)
+    events, brands, stats = load_twcs(real_file)
     assert len(outbound_authors) == 76
     assert len(brands) == 76
     assert stats.rows == len(starts) == stats.accounted
