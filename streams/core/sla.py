@@ -300,6 +300,9 @@ class ReplyBook:
         if event.automated:
             # Auto-responders do not count as a first response (as Sprinklr, Zendesk).
             return observations
+        # What is due by now expires first, as the live timer would have done: a reply
+        # after the expiry is a late reply even when no event came in between.
+        observations.extend(self.advance(now))
         expired_created = self._expired.pop(target, None)
         if expired_created is not None:
             observations.append(LateReply(self.name, event.platform,
