@@ -124,8 +124,12 @@ def format_summary(values: dict[tuple[str, str], float]) -> str:
 
 
 def port_is_free(port: int, host: str = METRICS_HOST) -> bool:
-    """Can a server listen on host:port now? (A check before starting anything.)"""
+    """Can a server listen on host:port now? (A check before starting anything.)
+
+    SO_REUSEADDR as servers set it: connections of a previous run in TIME_WAIT do not
+    hold the port, a listening server does."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
