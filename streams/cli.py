@@ -212,7 +212,7 @@ def _show_bad_lines(path: str, shown: int = 10) -> None:
 
 
 def _instant(value: str | None, flag: str) -> float | None:
-    from streams.events import parse_rfc3339
+    from streams.wire.events import parse_rfc3339
 
     if value is None:
         return None

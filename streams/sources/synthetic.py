@@ -107,7 +107,7 @@ _ANSWERS = {
            "praise": "Merci beaucoup, on transmet à l'équipe !",
            "stock": "Les {p} reviennent mardi prochain, activez l'alerte sur la page."},
 }
-_DIAGNOSES = {
+_DIAGNOSES: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
         "order": ("I've looked up order {n} and it left our warehouse {d}.",
                   "Your parcel {n} is sitting at the courier's depot.",
@@ -167,7 +167,7 @@ _DIAGNOSES = {
                   "Les {p} reviennent dans toutes les tailles."),
     },
 }
-_ACTIONS = {
+_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "en": {
         "order": ("It should reach you {d}.", "I've asked the courier to prioritise it.",
                   "You'll get a text with a delivery slot.",
@@ -225,11 +225,13 @@ _ACTIONS = {
                   "Surveillez la page {d}."),
     },
 }
-_DAYS = {"en": ("today", "tomorrow", "on Monday", "on Thursday", "this weekend", "by Friday",
-                "yesterday evening", "early next week"),
-         "fr": ("aujourd'hui", "demain", "lundi", "jeudi", "ce week-end", "d'ici vendredi",
-                "hier soir", "en début de semaine")}
-_ACKNOWLEDGEMENTS = {
+_DAYS: dict[str, tuple[str, ...]] = {
+    "en": ("today", "tomorrow", "on Monday", "on Thursday", "this weekend", "by Friday",
+           "yesterday evening", "early next week"),
+    "fr": ("aujourd'hui", "demain", "lundi", "jeudi", "ce week-end", "d'ici vendredi",
+           "hier soir", "en début de semaine"),
+}
+_ACKNOWLEDGEMENTS: dict[str, tuple[str, ...]] = {
     "en": ("Sorry for the trouble.", "Thanks for flagging this.",
            "I understand how annoying that is.", "Good question!", "Thanks for your message.",
            "Let me sort this out.", "That's not the experience we want for you.",
@@ -238,11 +240,13 @@ _ACKNOWLEDGEMENTS = {
            "Je comprends, c'est agaçant.", "Bonne question !", "Merci pour votre message.",
            "Je m'en occupe.", ""),
 }
-_GREETINGS = {"en": ("Hi {u}!", "Hello {u},", "Hey {u}, sorry about that.", "Thanks {u}!",
-                     "Good morning {u}!", "Hi there {u},", "Dear {u},", "Hey {u}!"),
-              "fr": ("Bonjour {u} !", "Salut {u},", "Désolés {u} !", "Merci {u} !",
-                     "Bonsoir {u},", "Coucou {u} !")}
-_CLOSINGS = {
+_GREETINGS: dict[str, tuple[str, ...]] = {
+    "en": ("Hi {u}!", "Hello {u},", "Hey {u}, sorry about that.", "Thanks {u}!",
+           "Good morning {u}!", "Hi there {u},", "Dear {u},", "Hey {u}!"),
+    "fr": ("Bonjour {u} !", "Salut {u},", "Désolés {u} !", "Merci {u} !",
+           "Bonsoir {u},", "Coucou {u} !"),
+}
+_CLOSINGS: dict[str, tuple[str, ...]] = {
     "en": ("Anything else I can do for you today?", "Have a lovely evening, {u}.",
            "Ping me here if it doesn't arrive by Friday.", "Sam from the care team.",
            "Fingers crossed the {p} makes it in time!", "Happy to help again anytime.",
