@@ -73,7 +73,8 @@ def test_the_default_port_taken_means_a_free_port_said_in_one_line(monkeypatch) 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        monkeypatch.setattr(streams.demo, "DEFAULT_METRICS_PORT", busy.getsockname()[1])
+        taken = busy.getsockname()[1]
+        monkeypatch.setattr(streams.demo, "DEFAULT_METRICS_PORT", taken)
         port, note = choose_metrics_port(None)
-    assert port is not None and port != busy.getsockname()[1]
+    assert port is not None and port != taken
     assert note is not None and f"on port {port} instead" in note
