@@ -53,18 +53,19 @@ _ROMANCE_SHARED: Final = frozenset(
 ) & _FR_ALL
 _FR: Final = _FR_ALL - _ROMANCE_SHARED
 # Function words of other languages seen in brand mentions and crisis traffic (folded).
-# Words that are also English words ("die", "war", "per", "come", "as") are left out.
+# Words that are also English words ("die", "war", "per", "come", "as"), French slang
+# ("ya" for "y'a") or single letters ("e", which folds from French "é") are left out.
 _OTHER: Final = (
     frozenset(
         # Spanish
         "el los las del por una con para como pero muy esta este estan gracias mi mis su "
-        "sus lo al ya hay fue ser todo todos nada nadie porque donde cuando tambien desde "
+        "sus lo al hay fue ser todo todos nada nadie porque donde cuando tambien desde "
         "hasta entre sobre tiene tienen hace les eso esto ella ellos usted estoy soy somos "
         "hoy aqui ahora gente todavia muchas muchos pueden puede esto despues "
         # Italian
         "gli della delle dei degli di che sono questo questa grazie anche ancora tutto "
         "tutti molto dopo nel nella sul sulla alla dal dalla ci ho hanno sei siamo essere "
-        "stato stata piu perche cosa oggi qui adesso mio mia nostro nessuno sempre e tutta tutte "
+        "stato stata piu perche cosa oggi qui adesso mio mia nostro nessuno sempre tutta tutte "
         # Portuguese
         "os da do das dos em um uma nao voce obrigado obrigada muito com pelo pela na ao "
         "aos isso isto esse essa ele ela eles tem sao foi ja ainda agora todos tudo onde "
@@ -77,15 +78,17 @@ _OTHER: Final = (
         "het een van ik niet voor zijn bedankt maar ook nog heb hebben geen mijn jullie "
         "naar deze dit wordt "
         # Tagalog, Indonesian / Malay
-        "ang ng mga sa ay ko mo po naman lang yung nang kay nasa rin din ba ito hindi "
+        "ang ng mga sa ay ko mo po naman lang yung nang kay rin din ba ito hindi "
         "walang sila kami tayo yang dan di ini itu dengan untuk tidak ada dari akan".split()
     )
     - _EN
     - _FR_ALL
 )
 _FRENCH_LETTERS: Final = re.compile(r"[éèêàçùâîôûëïœ]")
-# Latin letters and marks that French spelling never uses.
-_NON_FRENCH_LETTERS: Final = re.compile(r"[áíóúñãõìòäößåø¿¡]")
+# Latin letters and marks that French spelling never uses; not when followed by a
+# U+0080-U+00BF character: "Ã©" is "é" decoded as Latin-1 (mojibake), not Portuguese.
+# Italian "è" ("is") standing alone is no French word either.
+_NON_FRENCH_LETTERS: Final = re.compile(r"[áíóúñãõìòäößåø¿¡](?![\u0080-\u00bf])|(?<!\w)è(?!\w)")
 
 
 def detect_lang(text: str | Doc) -> Lang:
