@@ -23,8 +23,8 @@ from streams.core.lang import detect_lang
 from streams.core.sentiment import polarity, sentiment_label
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-import eval_crisis  # noqa: E402
-import eval_sentiment  # noqa: E402
+import eval_crisis
+import eval_sentiment
 
 
 def test_crisis_recall_on_held_out_events(shared_data: Path) -> None:
