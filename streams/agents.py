@@ -17,21 +17,17 @@ import faust
 from aiokafka import AIOKafkaConsumer
 from faust.types import TP
 
-from streams.app import Runtime
 from streams.broker import bootstrap_servers
-from streams.core.behaviour import ToneDeafPost, apply_crisis_command
-from streams.events import (
-    MAX_FUTURE_SKEW_SECONDS,
-    Rejection,
-    RejectReason,
-    Side,
+from streams.core.behaviour import ToneDeafPost
+from streams.events import Rejection, RejectReason, Side
+from streams.health import HEARTBEAT_SECONDS, BrokerWatch, Health
+from streams.runtime import Runtime
+from streams.wire import (
     dead_letter_record,
-    decode_crisis_command,
-    decode_crisis_share,
     decode_event,
     encode_crisis_share,
+    tone_deaf_alert,
 )
-from streams.health import HEARTBEAT_SECONDS, BrokerWatch, Health
 
 log = logging.getLogger(__name__)
 LAG_INTERVAL_SECONDS = 5.0
@@ -79,7 +75,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
             for observation in observations:
                 if isinstance(observation, ToneDeafPost):
                     await runtime.alerts_topic.send(key=observation.brand.encode(),
-                                                    value=observation.alert_record())
+                                                    value=tone_deaf_alert(observation))
             metrics.events_consumed(consumed)
             metrics.record(observations)
             for (topic, partition), (offset, newest) in positions.items():
@@ -115,21 +111,10 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
             metrics.update_consumer_lag(tp.topic, tp.partition, highwater, committed.get(tp))
 
     def apply_control(value: bytes | None) -> Rejection | None:
-        command = decode_crisis_command(value, runtime.wall())
-        if isinstance(command, Rejection):
-            return command
-        apply_crisis_command(engine.behaviour, command)
-        return None
+        return engine.apply_control(value, runtime.wall())
 
     def apply_share(value: bytes | None) -> Rejection | None:
-        shared = engine.behaviour.global_crisis
-        now = runtime.wall()
-        share = decode_crisis_share(value, shared.bucket_seconds, now,
-                                    retention_seconds=shared.detector.retention_s)
-        if isinstance(share, Rejection):
-            return share
-        shared.merge(share, not_after=now + MAX_FUTURE_SKEW_SECONDS)
-        return None
+        return engine.apply_share(value, runtime.wall())
 
     @app.task
     async def follow_declared_crises() -> None:
@@ -139,12 +124,11 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
         @app.timer(settings.crisis_share_seconds)
         async def share_crisis_counts() -> None:
             """This worker's audience counts, for every worker's global crisis scope."""
-            shared = engine.behaviour.global_crisis
-            share = shared.take_share()
+            share = engine.take_share()
             if share is not None:
                 await runtime.crisis_shares_topic.send(
                     key=share.source.encode(),
-                    value=encode_crisis_share(share, shared.bucket_seconds))
+                    value=encode_crisis_share(share, engine.share_bucket_seconds))
 
         @app.task
         async def follow_crisis_shares() -> None:
@@ -153,10 +137,10 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
     watch = BrokerWatch(bootstrap_servers(settings.broker), settings.app_id,
                         [(t, p) for t in sorted(input_names) for p in range(settings.partitions)],
                         metrics.broker_up)
-    health = Health(watch, lambda: len(runtime.owned_partitions),
+    health = Health(watch, lambda: len(runtime.ownership.assigned),
                     lambda: bool(app.rebalancing or app.in_recovery))
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # Faust types receivers too narrowly
     async def start_broker_watch(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         """Probing starts at the first assignment: app tasks wait for table recovery."""
         watch.start(app.crash)
@@ -171,18 +155,21 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
     async def heartbeat() -> None:
         health.beat()
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # Faust types receivers too narrowly
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         runtime.on_revoked({tp.partition for tp in revoked if tp.topic in input_names})
         for tp in revoked:
             if tp.topic in input_names:
                 metrics.forget_consumer_lag(tp.topic, tp.partition)
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # Faust types receivers too narrowly
     async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         runtime.on_assigned({tp.partition for tp in assigned if tp.topic in input_names})
 
     return health
+
+
+Applier = Callable[[bytes | None], Rejection | None]
 
 
 def key_mismatch(key: bytes | None, brand: str) -> Rejection | None:
@@ -203,7 +190,7 @@ async def _dead_letter(runtime: Runtime, event: Any, rejection: Rejection) -> No
 
 
 async def _follow_from_start(runtime: Runtime, topic: str,
-                             apply: Callable[[bytes | None], Rejection | None]) -> None:
+                             apply: Applier) -> None:
     """Every worker reads the whole topic (no consumer group), from the start, for ever.
     A bad record is never fatal: it is counted and dead-lettered by every worker that reads
     it (so once per worker, and again after a restart; same source topic/offset)."""

@@ -11,16 +11,21 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from streams.core.brand import (
+    DEFAULT_EXPIRE_AFTER_SECONDS,
+    DEFAULT_SLA_SECONDS,
+    GLOBAL_SCOPE,
+    BrandConfig,
+    BrandsConfig,
+)
 from streams.core.business_hours import DAY_NAMES, BusinessHours, parse_clock
 
-DEFAULT_SLA_SECONDS = 3600.0
-DEFAULT_EXPIRE_AFTER_SECONDS = 7 * 86400.0
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 KNOWN_PLATFORMS = ("twitter", "instagram", "facebook", "tiktok", "linkedin", "youtube", "bluesky",
                    "mastodon", "other")
@@ -33,46 +38,6 @@ MASTODON_ACCOUNT = re.compile(r"[a-z0-9_]+(?:[a-z0-9_.-]*[a-z0-9_])?@[a-z0-9-]+(
 
 class ConfigError(ValueError):
     """A configuration value is wrong; the message names the field and the fix."""
-
-
-@dataclass(frozen=True, slots=True)
-class BrandConfig:
-    """One monitored brand: who speaks for it and how fast it promised to answer."""
-
-    name: str
-    handles: Mapping[str, frozenset[str]]  # platform -> lower-cased handles, without "@"
-    sla_seconds: float = DEFAULT_SLA_SECONDS
-    expire_after_seconds: float = DEFAULT_EXPIRE_AFTER_SECONDS
-    languages: tuple[str, ...] = ("en",)
-    business_hours: BusinessHours | None = None
-
-    @property
-    def platforms(self) -> tuple[str, ...]:
-        return tuple(sorted(self.handles))
-
-    def is_own_handle(self, platform: str, author: str) -> bool:
-        return author.lower().lstrip("@") in self.handles.get(platform, frozenset())
-
-
-@dataclass(frozen=True, slots=True)
-class BrandsConfig:
-    """The set of monitored brands; brand and platform are the only metric labels."""
-
-    brands: Mapping[str, BrandConfig]
-    default_sla_seconds: float = DEFAULT_SLA_SECONDS
-    default_expire_after_seconds: float = DEFAULT_EXPIRE_AFTER_SECONDS
-
-    def get(self, name: str) -> BrandConfig | None:
-        return self.brands.get(name)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.brands
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self.brands.values())
-
-    def __len__(self) -> int:
-        return len(self.brands)
 
 
 def _fail(where: str, problem: str, fix: str) -> ConfigError:
@@ -147,8 +112,9 @@ def _brand(raw: Any, index: int, defaults: Mapping[str, Any]) -> BrandConfig:
     if not isinstance(name, str) or not name.strip() or name != name.strip():
         raise _fail(f"{where}.name", f"must be a non-empty string without surrounding spaces, "
                     f"got {name!r}", 'write name = "acme"')
-    if name == "global":
-        raise _fail(f"{where}.name", '"global" is reserved for the cross-brand crisis scope',
+    if name == GLOBAL_SCOPE:
+        raise _fail(f"{where}.name",
+                    f'"{GLOBAL_SCOPE}" is reserved for the cross-brand crisis scope',
                     'rename the brand, e.g. "global-brand"')
     where = f"brand[{index}] ({name})"
     handles_raw = raw.get("handles", {})
@@ -389,7 +355,7 @@ def boolean(value: str) -> bool:
     raise ValueError(value)
 
 
-ENVIRONMENT = {
+ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "broker": ("BRANDPULSE_BROKER", str),
     "brands_path": ("BRANDPULSE_BRANDS", str),
     "metrics_port": ("BRANDPULSE_METRICS_PORT", int),
@@ -413,7 +379,7 @@ def settings_from(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
                 values[name] = kind(env[variable])
             except ValueError:
                 raise ConfigError(f"{variable}: {env[variable]!r} is not a valid "
-                                  f"{kind.__name__}. Fix: set it to e.g. "
+                                  f"{getattr(kind, '__name__', 'value')}. Fix: set it to e.g. "
                                   f"{Settings.__dataclass_fields__[name].default!r}") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values).validate()

@@ -18,16 +18,24 @@ import heapq
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from streams.config import BrandsConfig
-from streams.core.behaviour import BehaviourBook, BehaviourObservation, BehaviourSnapshot
+from streams.core.behaviour import (
+    GLOBAL,
+    BehaviourBook,
+    BehaviourObservation,
+    BehaviourSnapshot,
+    apply_crisis_command,
+)
+from streams.core.brand import BrandsConfig
 from streams.core.clock import EventClock
 from streams.core.conversation import (
     ConversationSnapshot,
     conversation_snapshot,
     with_evidence,
 )
+from streams.core.crisis import CrisisCommand, CrisisStatus, DeclaredCrisis
+from streams.core.shared_crisis import CrisisShare
 from streams.core.sla import (
     DEFAULT_BREACH_GRACE_SECONDS,
     Backlog,
@@ -39,7 +47,8 @@ from streams.core.sla import (
     ReplyBook,
     requires_reply,
 )
-from streams.events import Rejection, RejectReason, Side, SocialEvent, format_rfc3339
+from streams.events import Rejection, RejectReason, Side, SocialEvent
+from streams.wire import decode_crisis_command, decode_crisis_share, format_rfc3339
 
 AnyObservation = Observation | BehaviourObservation
 CLOCK_KEY: RecordKey = (0, RecordTag.CLOCK, "clock")
@@ -55,6 +64,16 @@ class BrandSnapshot:
     backlog: dict[str, Backlog]  # per platform
     conversation: ConversationSnapshot
     behaviour: BehaviourSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalCrisis:
+    """The global crisis scope at one instant: what /api/crisis and the gauge show."""
+
+    active: bool  # detected across brands, or any declared crisis active
+    detected: CrisisStatus  # the detector over every worker's shared audience counts
+    sources: int  # worker processes whose counts are combined
+    declared: tuple[DeclaredCrisis, ...]  # operator-declared crises active now
 
 
 class _Brand:
@@ -143,11 +162,10 @@ class Engine:
             state.clock_moved = True
         now = state.clock.observe(event.created_at, wall)
         book = state.book
-        observations: list[AnyObservation]
-        if event.side is Side.AUDIENCE:
-            observations = book.add_message(event, requires_reply(event, book.brand), now)
-        else:
-            observations = book.add_post(event, now)
+        # The SLA book's list is extended with behaviour observations (cast: no copy).
+        observations = cast(list[AnyObservation], (
+            book.add_message(event, requires_reply(event, book.brand), now)
+            if event.side is Side.AUDIENCE else book.add_post(event, now)))
         if not isinstance(observations[0], DuplicateEvent | LateEvent):
             if self.analyse_behaviour:
                 found, features = self.behaviour.on_event(event)
@@ -217,6 +235,54 @@ class Engine:
                 with_evidence(behaviour.templated_reply_ratio, behaviour.templated_reply_count)),
             behaviour=behaviour,
         )
+
+    def backlog(self, brand: str, now: float) -> dict[str, Backlog]:
+        """Only the brand's backlog (cheap): its oldest ages grow with time alone."""
+        return self.book(brand).backlog(now)
+
+    # -- crises: operator commands and the global scope ----------------------------------
+    def apply(self, command: CrisisCommand) -> None:
+        """An operator's declare/end command from the control topic."""
+        apply_crisis_command(self.behaviour, command)
+
+    def apply_control(self, raw: bytes | None, wall: float) -> Rejection | None:
+        """One control-topic record (workers and `brandpulse crisis list` fold the topic
+        with this), or why it cannot be applied."""
+        command = decode_crisis_command(raw, wall)
+        if isinstance(command, Rejection):
+            return command
+        self.apply(command)
+        return None
+
+    def apply_share(self, raw: bytes | None, wall: float) -> Rejection | None:
+        """One crisis-shares record from a peer worker, or why it cannot be merged."""
+        shared = self.behaviour.global_crisis
+        share = decode_crisis_share(raw, shared.bucket_seconds, wall,
+                                    retention_seconds=shared.detector.retention_s)
+        if isinstance(share, Rejection):
+            return share
+        shared.merge(share, not_after=wall + self.max_future_skew_seconds)
+        return None
+
+    def declared_crises(self) -> list[DeclaredCrisis]:
+        """Every declared crisis, ended ones included, oldest first."""
+        return sorted(self.behaviour.declared.values(), key=lambda c: c.start)
+
+    def take_share(self) -> CrisisShare | None:
+        """This worker's audience counts changed since the last call, for its peers."""
+        return self.behaviour.global_crisis.take_share()
+
+    @property
+    def share_bucket_seconds(self) -> int:
+        return self.behaviour.global_crisis.bucket_seconds
+
+    def crisis_status(self, now: float) -> GlobalCrisis:
+        """The global scope at event time `now`: detected, declared, and from how many."""
+        behaviour = self.behaviour
+        declared = tuple(c for c in behaviour.declared.values() if c.is_active(now))
+        shared = behaviour.global_crisis
+        return GlobalCrisis(bool(declared) or behaviour.detected(GLOBAL, now),
+                            shared.detector.status(), shared.sources, declared)
 
     # -- persistence: one row per record ---------------------------------------------------
     def take_changes(self) -> Iterator[tuple[str, RecordKey, list[Any] | None]]:

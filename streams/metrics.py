@@ -24,8 +24,8 @@ from prometheus_client.metrics import MetricWrapperBase, disable_created_metrics
 from prometheus_client.registry import Collector
 
 from streams import __version__
-from streams.config import BrandConfig
 from streams.core.behaviour import TONE_DEAF_REASONS, LanguageCounted, ToneDeafPost
+from streams.core.brand import GLOBAL_SCOPE, BrandConfig
 from streams.core.lang import LANGS
 from streams.core.sla import (
     DuplicateEvent,
@@ -126,7 +126,7 @@ class BrandGauges(Collector):
             alignment.add_metric((brand,), behaviour.topic_alignment)
             replies_per_broadcast.add_metric((brand,), behaviour.audience_replies_per_broadcast)
         if self.global_crisis is not None:
-            crisis.add_metric(("global",), self.global_crisis)
+            crisis.add_metric((GLOBAL_SCOPE,), self.global_crisis)
         return iter(families)
 
 

@@ -132,7 +132,7 @@ class WebServer:
         self._routes: list[Route] = []
         self._connections: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(self.limits.render_threads, "brandpulse-web-render")
         self._renderer = MetricsRenderer(registry, self._pool)

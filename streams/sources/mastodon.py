@@ -40,8 +40,9 @@ import aiohttp
 import orjson
 
 from streams.config import BrandsConfig, ConfigError
-from streams.events import AudienceKind, Side, SocialEvent, parse_rfc3339
+from streams.events import AudienceKind, Side, SocialEvent
 from streams.ingest import Backoff, CursorFile
+from streams.wire import parse_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +306,7 @@ class StatusMapper:
         return SocialEvent(
             side=Side.BRAND, id=self.local_id(status_id), brand=self.brand.brand,
             platform=PLATFORM, author=self.full_acct(account),
-            text=self._text(reblog if shared else status),
+            text=self._text(reblog if type(reblog) is dict else status),
             created_at=self._created_at(status), in_reply_to=in_reply_to,
             lang=_lang(status), is_share=shared,
             automated=type(account) is dict and account.get("bot") is True)
