@@ -22,6 +22,7 @@ import orjson
 from streams.core.behaviour import MAX_TERM_LENGTH, MAX_TERMS_PER_EVENT
 from streams.core.brand import BrandsConfig
 from streams.core.conversation import hour_of
+from streams.core.lang import LANGS
 from streams.core.sla import RecordKey, RecordTag
 from streams.events import (
     MAX_ID_LENGTH,
@@ -37,7 +38,7 @@ KEY_SEPARATOR = "\x1f"
 #: Kafka's default 1 MB message limit whatever the traffic.
 MAX_STATE_VALUE_BYTES = 16 * 1024
 _TAGS = {tag.value: tag for tag in RecordTag}
-_LANGS = ("en", "fr", "other")
+_LANGS = LANGS  # the detector's closed label set (und = no letters to judge by)
 _FINGERPRINT_LIMIT = 1 << 64
 
 
