@@ -24,7 +24,7 @@ from streams.health import HEARTBEAT_SECONDS, BrokerWatch, Health
 from streams.runtime import Runtime
 from streams.wire import (
     dead_letter_record,
-    decode_event,
+    decode_input,
     encode_crisis_share,
     tone_deaf_alert,
 )
@@ -59,7 +59,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
                 position = positions.setdefault((message.topic, message.partition),
                                                 [message.offset, None])
                 position[0] = message.offset
-                decoded = decode_event(event.value, sides[message.topic], runtime.brands,
+                decoded = decode_input(event.value, sides[message.topic], runtime.brands,
                                        settings.max_event_bytes)
                 if not isinstance(decoded, Rejection):
                     decoded = (key_mismatch(message.key, decoded.brand)

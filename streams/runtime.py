@@ -81,6 +81,9 @@ class Runtime:
     def api(self, path: str) -> dict[str, Any] | None:
         return self.views.get(path)
 
+    def check(self, body: Any) -> tuple[int, dict[str, Any]]:
+        return self.views.check(body, self.brands, self.wall())
+
     def wall(self) -> float:
         return time.time()
 
@@ -139,6 +142,10 @@ class Runtime:
         of full brand snapshots taken."""
         fresh = self.feed.refresh(wall)
         self.views.update(fresh)
+        self.views.set_check(  # what POST /api/check reads (docs/check.md)
+            [self.engine.brand_state(s, config.sla_seconds) for s in fresh
+             if (config := self.brands.get(s.brand)) is not None],
+            self.engine.crisis_context(self.feed.newest_time(default=wall)))
         if self.settings.analyse_behaviour:
             crisis = self.engine.crisis_status(self.feed.newest_time(default=wall))
             self.metrics.publish_global_crisis(crisis.active, crisis.sources)
