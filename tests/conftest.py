@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,26 +17,24 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA_ENV = "BRANDPULSE_SHARED_DATA"
 
 
-def shared_data_dir() -> Path:
-    """The evaluation data directory: $BRANDPULSE_SHARED_DATA, else ../shared/data."""
+def shared_data_dir() -> Path | None:
+    """The evaluation data directory: $BRANDPULSE_SHARED_DATA, else ../shared/data beside
+    the clone (CI's layout), else /work/shared/data; None when none exists."""
     override = os.environ.get(SHARED_DATA_ENV)
-    return Path(override).expanduser() if override else REPO.parent / "shared" / "data"
+    candidates = ([Path(override).expanduser()] if override else
+                  [REPO.parent / "shared" / "data", Path("/work/shared/data")])
+    return next((path for path in candidates if path.is_dir()), None)
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Callable[[str], Path]:
-    """`shared_data("twcs/twcs_5k.csv")`: that file (or directory) of the evaluation data,
-    or a skip naming where it was looked for (a failure under CI=true)."""
-    root = shared_data_dir()
-
-    def find(relative: str) -> Path:
-        path = root / relative
-        if not path.exists():
-            pytest.skip(f"evaluation data {path} absent (set {SHARED_DATA_ENV} to the "
-                        "directory holding twcs/, sentiment/ and crisis/)")
-        return path
-
-    return find
+def shared_data() -> Path:
+    """The evaluation data directory (twcs/, sentiment/, crisis/), or a skip saying where it
+    was looked for (a failure under CI=true)."""
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip(f"evaluation data absent: set {SHARED_DATA_ENV}, or put it in "
+                    f"{REPO.parent / 'shared' / 'data'}")
+    return path
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -48,15 +47,15 @@ def _macro_f1(gold: list[str], predicted: list[str]) -> float:
         ("fr_deft2017_dev.csv", 0.60),
     ],
 )
-def test_sentiment_macro_f1_floor(name: str, floor: float, shared_data: Any) -> None:
-    rows = _rows(shared_data(f"{SENTIMENT_DIR}/{name}"))
+def test_sentiment_macro_f1_floor(name: str, floor: float, shared_data: Path) -> None:
+    rows = _rows(shared_data / SENTIMENT_DIR / name)
     predicted = [sentiment_label(polarity(r["text"])) for r in rows]
     score = _macro_f1([r["label"] for r in rows], predicted)
     assert score >= floor, f"{name}: macro-F1 {score:.3f} < {floor}"
 
 
-def test_crisis_signal_precision_recall_on_crisislex_t6(shared_data: Any) -> None:
-    rows = _rows(shared_data(CRISIS_T6))
+def test_crisis_signal_precision_recall_on_crisislex_t6(shared_data: Path) -> None:
+    rows = _rows(shared_data / CRISIS_T6)
     tp = fp = fn = 0
     for row in rows:
         gold, pred = row["label"] == "on-topic", crisis_match(row["text"]).signal
@@ -68,7 +67,7 @@ def test_crisis_signal_precision_recall_on_crisislex_t6(shared_data: Any) -> Non
     assert recall >= 0.70, recall
 
 
-def test_crisis_signal_false_positive_rate_on_ordinary_tweets(shared_data: Any) -> None:
-    rows = _rows(shared_data(ORDINARY))
+def test_crisis_signal_false_positive_rate_on_ordinary_tweets(shared_data: Path) -> None:
+    rows = _rows(shared_data / ORDINARY)
     rate = sum(1 for r in rows if crisis_match(r["text"]).signal) / len(rows)
     assert rate <= 0.005, rate

@@ -198,8 +198,8 @@ def _texts(path: Path) -> list[str]:
         return [row["text"] for row in csv.DictReader(handle) if row.get("text")]
 
 
-def test_memoised_text_paths_match_their_definitions_on_real_text(shared_data: Any) -> None:
-    texts = [t for name in (TWCS_SAMPLE, *DEV_SETS) for t in _texts(shared_data(name))]
+def test_memoised_text_paths_match_their_definitions_on_real_text(shared_data: Path) -> None:
+    texts = [t for name in (TWCS_SAMPLE, *DEV_SETS) for t in _texts(shared_data / name)]
     assert len(texts) > 10_000
     for text in texts:
         norm = fold(text)
@@ -219,10 +219,10 @@ def _run_engine(events: list[Any], brands: Any) -> list[Any]:
 
 
 def test_engine_on_real_twcs_is_unchanged_by_the_lazy_detector(
-        monkeypatch: pytest.MonkeyPatch, shared_data: Any) -> None:
+        monkeypatch: pytest.MonkeyPatch, shared_data: Path) -> None:
     from streams.sources.files import load_events
 
-    events, brands = load_events(str(shared_data(TWCS_SAMPLE)), "twcs")
+    events, brands = load_events(str(shared_data / TWCS_SAMPLE), "twcs")
     fast = _run_engine(events, brands)
     monkeypatch.setattr(behaviour_module, "CrisisDetector", EagerDetector)
     monkeypatch.setattr(shared_crisis_module, "CrisisDetector", EagerDetector)

@@ -4,7 +4,7 @@ topic alignment. Known tone-deaf cases are paraphrased re-creations, not real po
 from __future__ import annotations
 
 import math
-from typing import Any
+from pathlib import Path
 
 import orjson
 import pytest
@@ -96,8 +96,8 @@ def test_a_supportive_post_during_a_crisis_is_not_tone_deaf() -> None:
     assert not [o for o in out if isinstance(o, ToneDeafPost)]
 
 
-def test_twcs_brand_posts_with_no_crisis_active_raise_no_flag(shared_data: Any) -> None:
-    events, brands = load_events(str(shared_data("twcs/twcs_5k.csv")), "twcs")
+def test_twcs_brand_posts_with_no_crisis_active_raise_no_flag(shared_data: Path) -> None:
+    events, brands = load_events(str(shared_data / "twcs/twcs_5k.csv"), "twcs")
     engine = Engine(brands)
     flags = [o for o in engine.ingest_all(events) if isinstance(o, ToneDeafPost)]
     assert flags == []

@@ -99,3 +99,19 @@ def test_ci_run_installs_make_and_python3_venv_on_a_bare_debian(tmp_path: Path) 
                     "docker-compose"):
         assert package in install.split(), install
     assert calls[-1] == "make test"
+
+
+def test_evaluation_data_is_found_only_through_the_fixture(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import SHARED_DATA_ENV, shared_data_dir
+
+    for path in (REPO / "tests").rglob("*.py"):
+        if path in (REPO / "tests" / "conftest.py", Path(__file__).resolve()):
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert '"shared"' not in text and "shared/data" not in text.replace(
+            "../shared/data", ""), f"{path} computes the evaluation data path itself"
+    monkeypatch.setenv(SHARED_DATA_ENV, str(tmp_path))
+    assert shared_data_dir() == tmp_path
+    monkeypatch.setenv(SHARED_DATA_ENV, str(tmp_path / "absent"))
+    assert shared_data_dir() is None  # an explicit override is never second-guessed

@@ -8,7 +8,6 @@ import statistics
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
@@ -121,8 +120,8 @@ def _independent_twcs(path: Path) -> dict[str, tuple[int, float]]:
     return {brand: (len(d), statistics.median(d)) for brand, d in delays.items()}
 
 
-def test_report_matches_an_independent_computation_on_real_twcs_data(shared_data: Any) -> None:
-    sample = shared_data(TWCS_SAMPLE)
+def test_report_matches_an_independent_computation_on_real_twcs_data(shared_data: Path) -> None:
+    sample = shared_data / TWCS_SAMPLE
     events, brands = load_events(str(sample), "twcs")
     report = build_report(events, brands)["brands"]
     expected = _independent_twcs(sample)
@@ -281,12 +280,12 @@ def _twcs_snippet() -> str:
 
 @pytest.mark.parametrize("real", [False, True])
 def test_twcs_two_pass_brands_and_events_equal_the_one_pass_load(
-        real: bool, tmp_path: Path, shared_data: Any) -> None:
+        real: bool, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     from streams.sources.files import open_events
     from streams.sources.twcs import load_twcs
 
     if real:
-        path = shared_data(TWCS_SAMPLE)
+        path = request.getfixturevalue("shared_data") / TWCS_SAMPLE
     else:
         path = tmp_path / "snippet.csv"
         path.write_text(_twcs_snippet(), encoding="utf-8")

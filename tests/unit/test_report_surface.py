@@ -8,6 +8,7 @@ import io
 import math
 import re
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -135,8 +136,8 @@ def test_since_and_until_keep_the_events_of_the_period() -> None:
     assert report["brands"]["acme"]["messages"] == 1
 
 
-def test_every_twcs_brand_adds_up(shared_data: Any) -> None:
-    source = open_events(str(shared_data("twcs/twcs_5k.csv")))
+def test_every_twcs_brand_adds_up(shared_data: Path) -> None:
+    source = open_events(str(shared_data / "twcs/twcs_5k.csv"))
     brands = build_report(source, source.brands)["brands"]
     assert len(brands) == 76
     for name, row in brands.items():

@@ -7,7 +7,7 @@ import io
 import re
 import time
 from datetime import datetime
-from typing import Any
+from pathlib import Path
 
 import pytest
 
@@ -189,8 +189,8 @@ def test_five_thousand_rows_convert_well_under_a_second() -> None:
     assert len(events) == 5000 and len(brands) == 50 and stats.unattributed == 0
 
 
-def test_real_sample_every_row_is_accounted_for(shared_data: Any) -> None:
-    real_file = shared_data("twcs/twcs_5k.csv")
+def test_real_sample_every_row_is_accounted_for(shared_data: Path) -> None:
+    real_file = shared_data / "twcs/twcs_5k.csv"
     # Independent count: a record starts with "index,tweet_id,author,True|False,".
     record = re.compile(r"^\d+,[\d.]+,([^,]+),(True|False),", re.MULTILINE)
     raw = real_file.read_text(encoding="utf-8")
