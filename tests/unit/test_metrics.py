@@ -29,7 +29,7 @@ from streams.engine import BrandSnapshot
 from streams.metrics import BrandpulseMetrics
 
 TOPICS = ("brandpulse.audience-messages", "brandpulse.brand-posts")
-DESK = BusinessHours(ZoneInfo("Europe/Paris"), frozenset(range(5)), time(9), time(18))
+DESK = BusinessHours.weekly(ZoneInfo("Europe/Paris"), frozenset(range(5)), time(9), time(18))
 
 
 def brand(name: str, hours: BusinessHours | None = None) -> BrandConfig:
