@@ -291,8 +291,8 @@ def brand_view(snapshot: Any) -> dict[str, Any]:
     return {
         "brand": snapshot.brand,
         "event_time": snapshot.now,
-        "backlog": {p: {"unanswered": b.unanswered, "oldest_age_seconds": b.oldest_age_seconds}
-                    for p, b in snapshot.backlog.items()},
+        "backlog": {p: {"unanswered": b.unanswered, "oldest_age_seconds": b.oldest_age_seconds,
+                        "at_risk": b.at_risk} for p, b in snapshot.backlog.items()},
         "robot_score": number(conversation.robot_score),
         "broadcast_ratio": {w: number(v) for w, v in conversation.broadcast_ratio.items()},
         "reply_rate": {w: number(v) for w, v in conversation.reply_rate.items()},
@@ -302,6 +302,10 @@ def brand_view(snapshot: Any) -> dict[str, Any]:
         "topic_alignment": number(behaviour.topic_alignment),
         "audience_replies_per_broadcast": number(behaviour.audience_replies_per_broadcast),
         "top_audience_terms": [[term, count] for term, count in behaviour.top_audience_terms],
+        "agents": {a: {"replies": s.replies, "first_responses": s.first_responses,
+                       "first_response_seconds": {"p50": s.first_response_p50,
+                                                  "p90": s.first_response_p90},
+                       "sla_met_share": s.sla_met_share} for a, s in snapshot.agents.items()},
     }
 
 

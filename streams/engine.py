@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from streams.config import BrandsConfig
@@ -30,6 +30,7 @@ from streams.core.conversation import (
 )
 from streams.core.sla import (
     DEFAULT_BREACH_GRACE_SECONDS,
+    AgentStats,
     Backlog,
     DuplicateEvent,
     LateEvent,
@@ -55,6 +56,7 @@ class BrandSnapshot:
     backlog: dict[str, Backlog]  # per platform
     conversation: ConversationSnapshot
     behaviour: BehaviourSnapshot
+    agents: dict[str, AgentStats] = field(default_factory=dict)  # last 24 h, by initials
 
 
 class _Brand:
@@ -216,6 +218,7 @@ class Engine:
                 book.hour_counts(), now,
                 with_evidence(behaviour.templated_reply_ratio, behaviour.templated_reply_count)),
             behaviour=behaviour,
+            agents=book.agent_stats(now),
         )
 
     # -- persistence: one row per record ---------------------------------------------------
