@@ -283,6 +283,12 @@ class ReplyBook:
         """A persisted policy name; one no longer configured falls back to the default."""
         return self._policies.get(name, self.default_policy)
 
+    def _answered_thread(self, parent: str | None, now: float) -> bool:
+        """Does the message reply to one of the brand's replies still in retention (the same
+        horizon as `advance`, so the answer does not depend on when buckets are dropped)?"""
+        hour = None if parent is None else self._reply_posts.get(parent)
+        return hour is not None and hour >= hour_of(now - self.retention_seconds)
+
     def _new_record(self, id: str, platform: str, created_at: float, policy: SlaPolicy | None,
                     **state: Any) -> AudienceRecord:
         if policy is None:
@@ -377,7 +383,7 @@ class ReplyBook:
         record = self._new_record(
             event.id, event.platform, event.created_at,
             self.policy_for(event) if needs_reply else None,
-            followup=needs_reply and event.in_reply_to in self._reply_posts)
+            followup=needs_reply and self._answered_thread(event.in_reply_to, now))
         bucket.audience[event.id] = record
         self.dirty.add((hour, RecordTag.AUDIENCE, event.id))
         observations: list[Observation] = [MessageCounted(self.name, event.platform, needs_reply)]
@@ -553,7 +559,7 @@ class ReplyBook:
         """Per agent, over the last AGENT_WINDOW_HOURS event-time hours (whole buckets):
         replies signed, first responses to messages created then, their p50/p90 and the
         share within target. Cost: one sort of the window's first-response times."""
-        first_hour = hour_of(now) - (AGENT_WINDOW_HOURS - 1) * HOUR
+        first_hour = hour_of(now) - (AGENT_WINDOW_HOURS - 1)
         replies: dict[str, int] = {}
         met: dict[str, int] = {}
         samples: dict[str, list[float]] = {}
