@@ -69,7 +69,7 @@ def write_brands(path: Path, names: Iterable[str], sla_seconds: int = 3600) -> P
 
 def partition_spread(names: Iterable[str], partitions: int) -> list[int]:
     """How many brands Kafka's default partitioner puts on each partition."""
-    from streams.app import brand_partition
+    from streams.ownership import brand_partition
 
     counts = [0] * partitions
     for name in names:

@@ -99,7 +99,7 @@ def main() -> int:
             while not stop.is_set():
                 for record in consumer:
                     created = orjson.loads(record.value)["created_at"]
-                    from streams.events import parse_rfc3339
+                    from streams.wire import parse_rfc3339
                     latencies.append(time.time() - parse_rfc3339(created))
             consumer.close()
 

@@ -108,9 +108,8 @@ def _crisis_stream() -> Iterator[Any]:
 def _engine(emit: Callable[[str, Any], None]) -> None:
     from streams.config import parse_brands
     from streams.core.behaviour import GLOBAL, apply_crisis_command
-    from streams.core.crisis import DeclaredCrisis
+    from streams.core.crisis import CommandAction, CrisisCommand, DeclaredCrisis
     from streams.engine import Engine
-    from streams.events import CrisisCommand
     from streams.sources.files import load_events
 
     def finish(label: str, engine: Engine) -> None:
@@ -144,8 +143,10 @@ def _engine(emit: Callable[[str, Any], None]) -> None:
         engine = Engine(steady)
         for k, event in enumerate(_crisis_stream()):
             if event == "declare":
-                apply_crisis_command(engine.behaviour, CrisisCommand("declare", DeclaredCrisis(
-                    "storm", ("hurricane", "flood"), ("sandy",), None, engine.stream_time)))
+                storm = DeclaredCrisis("storm", ("hurricane", "flood"), ("sandy",), None,
+                                       engine.stream_time)
+                apply_crisis_command(engine.behaviour,
+                                     CrisisCommand(CommandAction.DECLARE, storm))
                 continue
             engine.stream_time = max(engine.stream_time, event.created_at)
             found = engine.ingest(event, engine.stream_time)

@@ -17,21 +17,21 @@ import faust
 from aiokafka import AIOKafkaConsumer
 from faust.types import TP
 
-from streams.app import Runtime
 from streams.broker import bootstrap_servers
-from streams.core.behaviour import ToneDeafPost, apply_crisis_command
-from streams.events import (
+from streams.core.behaviour import ToneDeafPost
+from streams.engine import Engine
+from streams.events import Rejection, RejectReason, Side
+from streams.health import HEARTBEAT_SECONDS, BrokerWatch, Health
+from streams.runtime import Runtime
+from streams.wire import (
     MAX_FUTURE_SKEW_SECONDS,
-    Rejection,
-    RejectReason,
-    Side,
     dead_letter_record,
     decode_crisis_command,
     decode_crisis_share,
     decode_event,
     encode_crisis_share,
+    tone_deaf_alert,
 )
-from streams.health import HEARTBEAT_SECONDS, BrokerWatch, Health
 
 log = logging.getLogger(__name__)
 LAG_INTERVAL_SECONDS = 5.0
@@ -79,7 +79,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
             for observation in observations:
                 if isinstance(observation, ToneDeafPost):
                     await runtime.alerts_topic.send(key=observation.brand.encode(),
-                                                    value=observation.alert_record())
+                                                    value=tone_deaf_alert(observation))
             metrics.events_consumed(consumed)
             metrics.record(observations)
             for (topic, partition), (offset, newest) in positions.items():
@@ -114,22 +114,8 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
                 continue
             metrics.update_consumer_lag(tp.topic, tp.partition, highwater, committed.get(tp))
 
-    def apply_control(value: bytes | None) -> Rejection | None:
-        command = decode_crisis_command(value, runtime.wall())
-        if isinstance(command, Rejection):
-            return command
-        apply_crisis_command(engine.behaviour, command)
-        return None
-
-    def apply_share(value: bytes | None) -> Rejection | None:
-        shared = engine.behaviour.global_crisis
-        now = runtime.wall()
-        share = decode_crisis_share(value, shared.bucket_seconds, now,
-                                    retention_seconds=shared.detector.retention_s)
-        if isinstance(share, Rejection):
-            return share
-        shared.merge(share, not_after=now + MAX_FUTURE_SKEW_SECONDS)
-        return None
+    apply_control = control_applier(engine, runtime.wall)
+    apply_share = share_applier(engine, runtime.wall)
 
     @app.task
     async def follow_declared_crises() -> None:
@@ -139,12 +125,11 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
         @app.timer(settings.crisis_share_seconds)
         async def share_crisis_counts() -> None:
             """This worker's audience counts, for every worker's global crisis scope."""
-            shared = engine.behaviour.global_crisis
-            share = shared.take_share()
+            share = engine.take_share()
             if share is not None:
                 await runtime.crisis_shares_topic.send(
                     key=share.source.encode(),
-                    value=encode_crisis_share(share, shared.bucket_seconds))
+                    value=encode_crisis_share(share, engine.share_bucket_seconds))
 
         @app.task
         async def follow_crisis_shares() -> None:
@@ -153,7 +138,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
     watch = BrokerWatch(bootstrap_servers(settings.broker), settings.app_id,
                         [(t, p) for t in sorted(input_names) for p in range(settings.partitions)],
                         metrics.broker_up)
-    health = Health(watch, lambda: len(runtime.owned_partitions),
+    health = Health(watch, lambda: len(runtime.ownership.assigned),
                     lambda: bool(app.rebalancing or app.in_recovery))
 
     @app.on_partitions_assigned.connect
@@ -185,6 +170,33 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
     return health
 
 
+Applier = Callable[[bytes | None], Rejection | None]
+
+
+def control_applier(engine: Engine, wall: Callable[[], float]) -> Applier:
+    """Applies one control-topic record to the engine, or says why it cannot."""
+    def apply(value: bytes | None) -> Rejection | None:
+        command = decode_crisis_command(value, wall())
+        if isinstance(command, Rejection):
+            return command
+        engine.apply(command)
+        return None
+    return apply
+
+
+def share_applier(engine: Engine, wall: Callable[[], float]) -> Applier:
+    """Merges one crisis-shares record into the global scope, or says why it cannot."""
+    def apply(value: bytes | None) -> Rejection | None:
+        now = wall()
+        share = decode_crisis_share(value, engine.share_bucket_seconds, now,
+                                    retention_seconds=engine.share_retention_seconds)
+        if isinstance(share, Rejection):
+            return share
+        engine.merge_share(share, not_after=now + MAX_FUTURE_SKEW_SECONDS)
+        return None
+    return apply
+
+
 def key_mismatch(key: bytes | None, brand: str) -> Rejection | None:
     """A record must be keyed by its brand: the key decides which worker owns it."""
     if key is not None and key == brand.encode():
@@ -203,7 +215,7 @@ async def _dead_letter(runtime: Runtime, event: Any, rejection: Rejection) -> No
 
 
 async def _follow_from_start(runtime: Runtime, topic: str,
-                             apply: Callable[[bytes | None], Rejection | None]) -> None:
+                             apply: Applier) -> None:
     """Every worker reads the whole topic (no consumer group), from the start, for ever.
     A bad record is never fatal: it is counted and dead-lettered by every worker that reads
     it (so once per worker, and again after a restart; same source topic/offset)."""

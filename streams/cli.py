@@ -173,8 +173,8 @@ def cmd_crisis(args: argparse.Namespace) -> int:
     import time
 
     from streams.control import declared_crises, send_crisis_command
-    from streams.core.crisis import DeclaredCrisis
-    from streams.events import CrisisCommand, format_rfc3339, parse_rfc3339
+    from streams.core.crisis import CommandAction, CrisisCommand, DeclaredCrisis
+    from streams.wire import format_rfc3339, parse_rfc3339
 
     settings = _settings(args)
     if args.action == "list":
@@ -198,12 +198,13 @@ def cmd_crisis(args: argparse.Namespace) -> int:
 
     now = time.time()
     if args.action == "declare":
-        command = CrisisCommand("declare", DeclaredCrisis(
+        command = CrisisCommand(CommandAction.DECLARE, DeclaredCrisis(
             args.name, tuple(k for k in args.keywords.split(",") if k),
             tuple(h.lstrip("#") for h in args.hashtags.split(",") if h), args.region,
             when(args.start, now) or now, when(args.end, None)))
     else:
-        command = CrisisCommand("end", DeclaredCrisis(args.name, end=when(args.end, now)))
+        command = CrisisCommand(CommandAction.END,
+                                DeclaredCrisis(args.name, end=when(args.end, now)))
     send_crisis_command(settings, command)
     print(f"{args.action}: {args.name}")
     return 0

@@ -9,8 +9,9 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from streams.broker import bootstrap_servers
 from streams.config import Settings
 from streams.core.behaviour import BehaviourBook, apply_crisis_command
-from streams.core.crisis import DeclaredCrisis
-from streams.events import CrisisCommand, Rejection, decode_crisis_command, encode_crisis_command
+from streams.core.crisis import CrisisCommand, DeclaredCrisis
+from streams.events import Rejection
+from streams.wire import decode_crisis_command, encode_crisis_command
 
 
 def send_crisis_command(settings: Settings, command: CrisisCommand) -> None:

@@ -20,14 +20,22 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.config import BrandsConfig
-from streams.core.behaviour import BehaviourBook, BehaviourObservation, BehaviourSnapshot
+from streams.core.behaviour import (
+    GLOBAL,
+    BehaviourBook,
+    BehaviourObservation,
+    BehaviourSnapshot,
+    apply_crisis_command,
+)
+from streams.core.brand import BrandsConfig
 from streams.core.clock import EventClock
 from streams.core.conversation import (
     ConversationSnapshot,
     conversation_snapshot,
     with_evidence,
 )
+from streams.core.crisis import CrisisCommand, CrisisStatus, DeclaredCrisis
+from streams.core.shared_crisis import CrisisShare
 from streams.core.sla import (
     DEFAULT_BREACH_GRACE_SECONDS,
     AgentStats,
@@ -40,7 +48,8 @@ from streams.core.sla import (
     ReplyBook,
     requires_reply,
 )
-from streams.events import Rejection, RejectReason, Side, SocialEvent, format_rfc3339
+from streams.events import Rejection, RejectReason, Side, SocialEvent
+from streams.wire import format_rfc3339
 
 AnyObservation = Observation | BehaviourObservation
 CLOCK_KEY: RecordKey = (0, RecordTag.CLOCK, "clock")
@@ -57,6 +66,16 @@ class BrandSnapshot:
     conversation: ConversationSnapshot
     behaviour: BehaviourSnapshot
     agents: dict[str, AgentStats] = field(default_factory=dict)  # last 24 h, by initials
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalCrisis:
+    """The global crisis scope at one instant: what /api/crisis and the gauge show."""
+
+    active: bool  # detected across brands, or any declared crisis active
+    detected: CrisisStatus  # the detector over every worker's shared audience counts
+    sources: int  # worker processes whose counts are combined
+    declared: tuple[DeclaredCrisis, ...]  # operator-declared crises active now
 
 
 class _Brand:
@@ -220,6 +239,39 @@ class Engine:
             behaviour=behaviour,
             agents=book.agent_stats(now),
         )
+
+    def backlog(self, brand: str, now: float) -> dict[str, Backlog]:
+        """Only the brand's backlog (cheap): its oldest ages grow with time alone."""
+        return self.book(brand).backlog(now)
+
+    # -- crises: operator commands and the global scope ----------------------------------
+    def apply(self, command: CrisisCommand) -> None:
+        """An operator's declare/end command from the control topic."""
+        apply_crisis_command(self.behaviour, command)
+
+    def take_share(self) -> CrisisShare | None:
+        """This worker's audience counts changed since the last call, for its peers."""
+        return self.behaviour.global_crisis.take_share()
+
+    def merge_share(self, share: CrisisShare, not_after: float) -> None:
+        """Another worker's counts, into the global crisis scope."""
+        self.behaviour.global_crisis.merge(share, not_after=not_after)
+
+    @property
+    def share_bucket_seconds(self) -> int:
+        return self.behaviour.global_crisis.bucket_seconds
+
+    @property
+    def share_retention_seconds(self) -> float:
+        return self.behaviour.global_crisis.detector.retention_s
+
+    def crisis_status(self, now: float) -> GlobalCrisis:
+        """The global scope at event time `now`: detected, declared, and from how many."""
+        behaviour = self.behaviour
+        declared = tuple(c for c in behaviour.declared.values() if c.is_active(now))
+        shared = behaviour.global_crisis
+        return GlobalCrisis(bool(declared) or behaviour.detected(GLOBAL, now),
+                            shared.detector.status(), shared.sources, declared)
 
     # -- persistence: one row per record ---------------------------------------------------
     def take_changes(self) -> Iterator[tuple[str, RecordKey, list[Any] | None]]:

@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from streams.config import BrandsConfig, ConfigError, TopicNames
-from streams.events import Side, SocialEvent, encode_event
+from streams.events import Side, SocialEvent
 from streams.metrics import SourceMetrics
 from streams.sources.jsonl import event_to_line
+from streams.wire import encode_event
 
 log = logging.getLogger(__name__)
 

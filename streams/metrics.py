@@ -26,8 +26,8 @@ from prometheus_client.metrics import MetricWrapperBase, disable_created_metrics
 from prometheus_client.registry import Collector
 
 from streams import __version__
-from streams.config import BrandConfig
 from streams.core.behaviour import TONE_DEAF_REASONS, LanguageCounted, ToneDeafPost
+from streams.core.brand import BrandConfig
 from streams.core.lang import LANGS
 from streams.core.sla import (
     DuplicateEvent,

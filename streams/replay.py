@@ -20,7 +20,8 @@ from typing import IO, Any, Protocol
 
 from streams.broker import bootstrap_servers
 from streams.config import TopicNames
-from streams.events import Side, SocialEvent, encode_event
+from streams.events import Side, SocialEvent
+from streams.wire import encode_event
 
 DEFAULT_MAX_GAP_SECONDS = 5.0  # wall-clock cap for any single event-time gap
 DEFAULT_MAX_LAG_SECONDS = 1.0  # behind schedule by more than this: forget the debt

@@ -13,9 +13,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
-from streams.core.crisis import CrisisDetector, DeclaredCrisis, crisis_match, matching_crisis
+from streams.core.crisis import (
+    CommandAction,
+    CrisisCommand,
+    CrisisDetector,
+    DeclaredCrisis,
+    crisis_match,
+    matching_crisis,
+)
 from streams.core.lang import detect_lang
 from streams.core.promo import tone_cues, tone_deaf_reason
 from streams.core.sentiment import polarity_doc
@@ -23,7 +28,7 @@ from streams.core.shared_crisis import SharedCrisisScope
 from streams.core.similarity import TemplatedReplyDetector
 from streams.core.text import Doc, prepare
 from streams.core.topics import TopicAlignment, profile_terms
-from streams.events import CrisisCommand, Side, SocialEvent, format_rfc3339
+from streams.events import Side, SocialEvent
 
 SENTIMENT_BUCKET_SECONDS = 300
 SENTIMENT_WINDOW_SECONDS = 3600
@@ -58,14 +63,6 @@ class ToneDeafPost:
     explanation: str  # human-readable, for the alert
     text: str
 
-    def alert_record(self) -> bytes:
-        """The alerts-topic record: the post, the crisis and why, as JSON."""
-        return orjson.dumps({
-            "type": "tone_deaf_post", "brand": self.brand, "platform": self.platform,
-            "post_id": self.post_id, "created_at": format_rfc3339(self.created_at),
-            "reason": self.reason, "crisis": self.crisis, "explanation": self.explanation,
-            "text": self.text,
-        })
 
 
 BehaviourObservation = LanguageCounted | TemplatedReply | ToneDeafPost
@@ -296,7 +293,7 @@ class BehaviourBook:
 def apply_crisis_command(book: BehaviourBook, command: CrisisCommand) -> None:
     """Apply an operator's declare/end command from the control topic."""
     crisis = command.crisis
-    if command.action == "declare":
+    if command.action is CommandAction.DECLARE:
         book.declare(crisis)
     else:
         book.end(crisis.name, crisis.end if crisis.end is not None else crisis.start)

@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Final
 
 from streams.core.text import DATA_DIR, STOPWORDS, Doc, content_tokens, fold, prepare
@@ -576,6 +577,21 @@ class DeclaredCrisis:
             if m is not None:
                 return m.group(0)
         return None
+
+
+class CommandAction(StrEnum):
+    """What an operator's control record does to a declared crisis."""
+
+    DECLARE = "declare"  # declare, or re-declare with new terms or times
+    END = "end"  # end the crisis of that name at `crisis.end`
+
+
+@dataclass(frozen=True, slots=True)
+class CrisisCommand:
+    """An operator's command from the control topic (`brandpulse crisis`)."""
+
+    action: CommandAction
+    crisis: DeclaredCrisis
 
 
 def active_crises(

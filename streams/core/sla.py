@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from streams.config import BrandConfig
+from streams.core.brand import BrandConfig
 from streams.core.conversation import DAY, HOUR, HourCounts, hour_of
 from streams.core.policy import DEFAULT_POLICY, SlaPolicy, select_policy
 from streams.core.similarity import agent_signature

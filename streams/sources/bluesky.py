@@ -39,8 +39,9 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 
 from streams.config import BrandsConfig, ConfigError, bluesky_dids, resolve_bluesky_handles
-from streams.events import AudienceKind, Side, SocialEvent, parse_rfc3339
+from streams.events import AudienceKind, Side, SocialEvent
 from streams.ingest import Backoff, CursorFile, SinkUnavailable, SourceSink
+from streams.wire import parse_rfc3339
 
 log = logging.getLogger(__name__)
 

@@ -17,15 +17,8 @@ from typing import IO, Any, NamedTuple
 import orjson
 
 from streams.config import BrandsConfig
-from streams.events import (
-    Rejection,
-    RejectReason,
-    Side,
-    SocialEvent,
-    event_from_dict,
-    event_to_dict,
-    load_record,
-)
+from streams.events import Rejection, RejectReason, Side, SocialEvent
+from streams.wire import event_from_dict, event_to_dict, load_record
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024  # same bound as Settings.max_event_bytes
 

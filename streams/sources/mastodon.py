@@ -40,8 +40,9 @@ import aiohttp
 import orjson
 
 from streams.config import BrandsConfig, ConfigError
-from streams.events import AudienceKind, Side, SocialEvent, parse_rfc3339
+from streams.events import AudienceKind, Side, SocialEvent
 from streams.ingest import Backoff, CursorFile
+from streams.wire import parse_rfc3339
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ from kafka import KafkaProducer
 
 from streams.config import load_brands
 from streams.engine import Engine
-from streams.events import Side, SocialEvent, encode_event, format_rfc3339
+from streams.events import Side, SocialEvent
 from streams.report import build_report
+from streams.wire import encode_event, format_rfc3339
 from tests.integration.harness import (
     TOPICS,
     Worker,

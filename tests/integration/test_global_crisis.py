@@ -10,9 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.app import brand_partition
 from streams.broker import EmbeddedBroker
-from streams.events import format_rfc3339
+from streams.ownership import brand_partition
+from streams.wire import format_rfc3339
 
 from .harness import TOPICS, Worker, consume_all, event_record, produce, wait_for_split, wait_until
 

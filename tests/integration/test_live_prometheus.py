@@ -20,11 +20,12 @@ import yaml
 from streams.broker import EmbeddedBroker, free_port
 from streams.config import settings_from
 from streams.control import send_crisis_command
-from streams.core.crisis import DeclaredCrisis
+from streams.core.crisis import CommandAction, CrisisCommand, DeclaredCrisis
 from streams.demo import demo_events
-from streams.events import CrisisCommand, Side, SocialEvent, format_rfc3339, parse_rfc3339
+from streams.events import Side, SocialEvent
 from streams.replay import replay
 from streams.sources.synthetic import write_scenario_brands_toml
+from streams.wire import format_rfc3339, parse_rfc3339
 from tests.ops.conftest import start_prometheus, stop_process
 from tests.ops.promql import all_expressions, evaluate
 
@@ -107,8 +108,8 @@ def test_dashboards_and_rules_against_real_workers_and_prometheus(
         assert not [e for e in events if e.side is Side.BRAND and e.in_reply_to is None
                     and e.created_at >= crisis_start]
         send_crisis_command(settings_from(broker=broker.url), CrisisCommand(
-            "declare", DeclaredCrisis("Storm Ciaran", ("storm",), ("storm",), None,
-                                      crisis_start)))
+            CommandAction.DECLARE, DeclaredCrisis("Storm Ciaran", ("storm",), ("storm",), None,
+                                                   crisis_start)))
         events.append(SocialEvent(Side.BRAND, "robot-storm-sale", "robot", "twitter",
                                   "RoboMart", "Stuck inside because of the #Storm? 25% off "
                                   "everything, shop now!", end))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.app import brand_partition
 from streams.broker import EmbeddedBroker
+from streams.ownership import brand_partition
 
 from .harness import Worker, event_record, produce, wait_for_split, wait_until
 

@@ -7,15 +7,14 @@ blanking a panel in production. Behaviour metrics are not required until they sh
 
 from __future__ import annotations
 
-import pytest
 from prometheus_client import CollectorRegistry
 
+import streams.metrics as metrics_module
 from tests.ops import metric_contract as contract
 
 
 def _registered(cls: str = "BrandpulseMetrics") -> dict[str, tuple[str, tuple[str, ...]]]:
     """Family name as exposed (counters with _total) -> (type, label names)."""
-    metrics_module = pytest.importorskip("streams.metrics")
     metrics = getattr(metrics_module, cls)(CollectorRegistry())
     out: dict[str, tuple[str, tuple[str, ...]]] = {}
     for value in vars(metrics).values():
@@ -56,5 +55,4 @@ def test_source_contract_matches_the_ingest_metrics() -> None:
 
 def test_first_response_buckets_match() -> None:
     """The SLA dashboards' reading of the histogram assumes these bucket bounds."""
-    metrics_module = pytest.importorskip("streams.metrics")
     assert tuple(metrics_module.FIRST_RESPONSE_BUCKETS) == contract.FIRST_RESPONSE_BUCKETS

@@ -11,16 +11,11 @@ import pytest
 
 from streams.config import parse_brands
 from streams.core.behaviour import BehaviourBook, ToneDeafPost, apply_crisis_command
-from streams.core.crisis import DeclaredCrisis
+from streams.core.crisis import CommandAction, CrisisCommand, DeclaredCrisis
 from streams.engine import Engine
-from streams.events import (
-    CrisisCommand,
-    Side,
-    SocialEvent,
-    decode_crisis_command,
-    encode_crisis_command,
-)
+from streams.events import Side, SocialEvent
 from streams.sources.files import load_events
+from streams.wire import decode_crisis_command, encode_crisis_command, tone_deaf_alert
 
 TWCS_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "twcs" / "twcs_5k.csv"
 T0 = 1_700_000_000.0
@@ -43,7 +38,7 @@ def message(brand: str, id: str, text: str, at: float, **kw: object) -> SocialEv
 def declared(engine: Engine, name: str, start: float, keywords: tuple[str, ...] = (),
              hashtags: tuple[str, ...] = ()) -> None:
     apply_crisis_command(engine.behaviour, CrisisCommand(
-        "declare", DeclaredCrisis(name, keywords, hashtags, None, start)))
+        CommandAction.DECLARE, DeclaredCrisis(name, keywords, hashtags, None, start)))
 
 
 KNOWN_CASES = [
@@ -77,7 +72,7 @@ def test_known_tone_deaf_cases_are_flagged(brand: str, name: str, keywords: tupl
              if isinstance(o, ToneDeafPost)]
     assert len(flags) == 1
     assert (flags[0].reason, flags[0].crisis, flags[0].post_id) == (reason, name, "p1")
-    record = orjson.loads(flags[0].alert_record())
+    record = orjson.loads(tone_deaf_alert(flags[0]))
     assert record["brand"] == brand and record["explanation"]
 
 
@@ -85,7 +80,7 @@ def test_the_same_posts_before_the_crisis_or_after_it_ended_are_not_flagged() ->
     engine = Engine(BRANDS)
     declared(engine, "Hurricane Sandy", T0, ("hurricane",), ("sandy",))
     apply_crisis_command(engine.behaviour, CrisisCommand(
-        "end", DeclaredCrisis("Hurricane Sandy", end=T0 + 2 * HOUR)))
+        CommandAction.END, DeclaredCrisis("Hurricane Sandy", end=T0 + 2 * HOUR)))
     text = "Stuck inside? Shop our whole store from your couch, free shipping all weekend!"
     before = engine.ingest(post("retail", "a", text, T0 - HOUR))
     after = engine.ingest(post("retail", "b", text, T0 + 3 * HOUR))
@@ -176,8 +171,8 @@ def test_topic_alignment_and_engagement_of_broadcasts() -> None:
 
 
 def test_crisis_commands_round_trip_and_bad_ones_are_rejected() -> None:
-    command = CrisisCommand("declare", DeclaredCrisis("Sandy", ("hurricane",), ("sandy",),
-                                                      "US-East", T0))
+    command = CrisisCommand(CommandAction.DECLARE, DeclaredCrisis(
+        "Sandy", ("hurricane",), ("sandy",), "US-East", T0))
     assert decode_crisis_command(encode_crisis_command(command), T0) == command
     assert decode_crisis_command(b'{"action": "explode", "name": "x"}', T0).reason.value == "schema"
     book = BehaviourBook()
@@ -185,7 +180,8 @@ def test_crisis_commands_round_trip_and_bad_ones_are_rejected() -> None:
     assert [c.name for c in book.active_crises("any", T0 + 1)] == ["Sandy"]
     # An end before the start (a record the decoder cannot check: it needs the declared
     # start) ends the crisis at its start, never leaving end < start.
-    apply_crisis_command(book, CrisisCommand("end", DeclaredCrisis("Sandy", end=T0 - 86400)))
+    apply_crisis_command(book, CrisisCommand(CommandAction.END,
+                                             DeclaredCrisis("Sandy", end=T0 - 86400)))
     ended = book.declared["Sandy"]
     assert ended.end == ended.start == T0
     assert book.active_crises("any", T0 + 1) == []

@@ -10,8 +10,9 @@ import pytest
 from streams.config import parse_brands
 from streams.core.sla import SlaBreached
 from streams.engine import Engine
-from streams.events import Rejection, RejectReason, Side, SocialEvent, parse_rfc3339
+from streams.events import Rejection, RejectReason, Side, SocialEvent
 from streams.report import build_report
+from streams.wire import parse_rfc3339
 
 BRANDS = parse_brands({"brand": [
     {"name": name, "handles": {"twitter": [name.capitalize()]}, "sla_seconds": 1800}

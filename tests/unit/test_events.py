@@ -8,14 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streams.config import parse_brands
-from streams.core.crisis import DeclaredCrisis
-from streams.events import (
-    AudienceKind,
-    CrisisCommand,
-    Rejection,
-    RejectReason,
-    Side,
-    SocialEvent,
+from streams.core.crisis import CommandAction, CrisisCommand, DeclaredCrisis
+from streams.events import AudienceKind, Rejection, RejectReason, Side, SocialEvent
+from streams.wire import (
     dead_letter_record,
     decode_crisis_command,
     decode_event,
@@ -103,10 +98,10 @@ def command(record: object) -> CrisisCommand | Rejection:
 
 
 def test_declare_and_end_commands_round_trip() -> None:
-    declare = CrisisCommand("declare", DeclaredCrisis("Storm", ("storm",), ("Storm",), None,
-                                                      NOW - 3600, NOW + 3600))
+    declare = CrisisCommand(CommandAction.DECLARE, DeclaredCrisis(
+        "Storm", ("storm",), ("Storm",), None, NOW - 3600, NOW + 3600))
     assert decode_crisis_command(encode_crisis_command(declare), NOW) == declare
-    end = CrisisCommand("end", DeclaredCrisis("Storm", end=NOW))  # start: the epoch
+    end = CrisisCommand(CommandAction.END, DeclaredCrisis("Storm", end=NOW))  # start: the epoch
     assert decode_crisis_command(encode_crisis_command(end), NOW) == end
     historical = command({**DECLARE, "start": "2017-10-01T00:00:00Z"})  # a TWCS replay
     assert isinstance(historical, CrisisCommand)

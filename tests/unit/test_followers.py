@@ -14,17 +14,16 @@ import orjson
 import pytest
 
 from streams import agents
-from streams.core.shared_crisis import SharedCrisisScope
-from streams.events import (
-    MAX_FUTURE_SKEW_SECONDS,
-    CrisisShare,
-    Rejection,
-    decode_crisis_command,
-    decode_crisis_share,
+from streams.config import parse_brands
+from streams.core.shared_crisis import CrisisShare
+from streams.engine import Engine
+from streams.wire import (
     encode_crisis_share,
+    parse_rfc3339,
 )
 
 NOW = 1_800_000_150.0
+BRANDS = parse_brands({"brand": [{"name": "acme", "handles": {"twitter": ["Acme"]}}]})
 FORGED = (b'{"source":"evil","bucket_seconds":300,"first_seen":1e12,"latest":1e15,'
           b'"buckets":[[3333333333333,100000,100000,-100000.0]]}')
 
@@ -82,16 +81,9 @@ async def follow(monkeypatch: pytest.MonkeyPatch, rt: SimpleNamespace, topic: st
 
 async def test_bad_shares_are_dead_lettered_with_their_reason_and_good_ones_merged(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    scope = SharedCrisisScope("me")
     rt = runtime()
-
-    def apply_share(value: bytes | None) -> Rejection | None:  # as register_agents does
-        share = decode_crisis_share(value, scope.bucket_seconds, rt.wall(),
-                                    retention_seconds=scope.detector.retention_s)
-        if isinstance(share, Rejection):
-            return share
-        scope.merge(share, not_after=rt.wall() + MAX_FUTURE_SKEW_SECONDS)
-        return None
+    engine = Engine(BRANDS, crisis_source="me")
+    apply_share = agents.share_applier(engine, rt.wall)  # what the worker uses
 
     good = encode_crisis_share(CrisisShare("peer", NOW - 60, NOW - 60,
                                            {int((NOW - 60) // 300): (4, 1, -1.0)}), 300)
@@ -105,21 +97,15 @@ async def test_bad_shares_are_dead_lettered_with_their_reason_and_good_ones_merg
     assert (first["source_topic"], first["source_partition"], first["source_offset"]) == (
         "brandpulse.crisis-shares", 0, 3)
     assert first["payload"] == FORGED.decode()
-    assert scope.sources == 1 and scope.detector.status().volume == 4
-    assert scope.detector.watermark == NOW - 60
+    crisis = engine.crisis_status(NOW)
+    assert crisis.sources == 1 and crisis.detected.volume == 4
 
 
 async def test_a_crisis_ending_before_it_starts_is_dead_lettered(
         monkeypatch: pytest.MonkeyPatch) -> None:
     rt = runtime()
-    applied: list[Any] = []
-
-    def apply_control(value: bytes | None) -> Rejection | None:
-        command = decode_crisis_command(value, rt.wall())
-        if isinstance(command, Rejection):
-            return command
-        applied.append(command)
-        return None
+    engine = Engine(BRANDS)
+    apply_control = agents.control_applier(engine, rt.wall)
 
     backwards = orjson.dumps({"action": "declare", "name": "Storm", "start":
                               "2027-01-15T08:00:00Z", "end": "2027-01-14T08:00:00Z"})
@@ -129,4 +115,5 @@ async def test_a_crisis_ending_before_it_starts_is_dead_lettered(
                  [[record(backwards, 0), record(fine, 1)]])
     assert rt.metrics.rejected == ["schema"]
     assert orjson.loads(rt.dead_letter_topic.sent[0][1])["detail"] == "end is before start"
-    assert [c.crisis.name for c in applied] == ["Storm"]
+    assert [c.name for c in engine.crisis_status(parse_rfc3339("2027-01-15T09:00:00Z")).declared
+            ] == ["Storm"]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from streams.config import TopicNames
-from streams.events import AudienceKind, Side, SocialEvent, encode_event
+from streams.events import AudienceKind, Side, SocialEvent
 from streams.replay import (
     Pacer,
     bootstrap_servers,
@@ -18,6 +18,7 @@ from streams.replay import (
     next_target,
     replay,
 )
+from streams.wire import encode_event
 
 
 def _event(side: Side, n: int, at: float, brand: str = "acme") -> SocialEvent:

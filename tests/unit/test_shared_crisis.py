@@ -10,12 +10,8 @@ import pytest
 
 from streams.core.crisis import CrisisDetector
 from streams.core.shared_crisis import CrisisShare, SharedCrisisScope
-from streams.events import (
-    CRISIS_RETENTION_SECONDS,
-    Rejection,
-    decode_crisis_share,
-    encode_crisis_share,
-)
+from streams.events import Rejection
+from streams.wire import CRISIS_RETENTION_SECONDS, decode_crisis_share, encode_crisis_share
 
 HOUR = 3600
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streams.app import brand_view
+from streams.api import brand_view
 from streams.config import ConfigError, parse_brands
 from streams.core.sla import (
     AgentStats,

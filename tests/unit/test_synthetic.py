@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from streams.config import load_brands
-from streams.events import AudienceKind, Side, SocialEvent, decode_event, encode_event
+from streams.events import AudienceKind, Side, SocialEvent
 from streams.sources.synthetic import (
     CANNED_REPLY,
     generate_scenario,
     scenario_brands,
     write_scenario_brands_toml,
 )
+from streams.wire import decode_event, encode_event
 
 START = datetime(2024, 3, 4, 0, 0, tzinfo=UTC).timestamp()  # a Monday
 DAYS = 5

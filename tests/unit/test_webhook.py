@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from streams.config import ConfigError, parse_brands
-from streams.events import AudienceKind, Side, SocialEvent, format_rfc3339
+from streams.events import AudienceKind, Side, SocialEvent
 from streams.ingest import SinkUnavailable
 from streams.sources.webhook import (
     MetaAccounts,
@@ -30,6 +30,7 @@ from streams.sources.webhook import (
     sign,
     signature_ok,
 )
+from streams.wire import format_rfc3339
 
 NOW = 1_700_000_000.0
 APP_SECRET = "app-secret-for-tests"

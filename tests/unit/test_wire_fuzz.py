@@ -18,8 +18,10 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from streams.config import parse_brands
+from streams.core.crisis import CrisisCommand
 from streams.core.shared_crisis import CrisisShare, SharedCrisisScope
-from streams.events import (
+from streams.events import Rejection, RejectReason, Side, SocialEvent
+from streams.wire import (
     CRISIS_RETENTION_SECONDS,
     MAX_BUCKET_MESSAGES,
     MAX_CONTROL_FUTURE_SECONDS,
@@ -29,11 +31,6 @@ from streams.events import (
     MAX_CRISIS_TERMS,
     MAX_FUTURE_SKEW_SECONDS,
     MAX_SOURCE_CHARS,
-    CrisisCommand,
-    Rejection,
-    RejectReason,
-    Side,
-    SocialEvent,
     decode_crisis_command,
     decode_crisis_share,
     decode_event,

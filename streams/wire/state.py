@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
-from streams.config import BrandsConfig
 from streams.core.behaviour import MAX_TERM_LENGTH, MAX_TERMS_PER_EVENT
+from streams.core.brand import BrandsConfig
 from streams.core.conversation import hour_of
 from streams.core.sla import RecordKey, RecordTag
 from streams.events import MAX_ID_LENGTH, Rejection, RejectReason

@@ -1,0 +1,92 @@
+"""The worker's JSON API (/api/brands, /api/brands/NAME, /api/crisis): views of snapshots.
+
+The views are built on the event loop from frozen snapshots and replaced whole, so the
+HTTP thread that serves them never reads the engine and never sees a half-updated dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from streams.engine import BrandSnapshot, GlobalCrisis
+
+
+def _number(value: float) -> float | None:
+    """JSON has no NaN: an undefined ratio is null."""
+    return None if value != value else round(value, 6)
+
+
+def brand_view(snapshot: BrandSnapshot) -> dict[str, Any]:
+    """JSON-ready view of a brand snapshot."""
+    behaviour = snapshot.behaviour
+    conversation = snapshot.conversation
+    return {
+        "brand": snapshot.brand,
+        "event_time": snapshot.now,
+        "backlog": {p: {"unanswered": b.unanswered, "oldest_age_seconds": b.oldest_age_seconds,
+                        "at_risk": b.at_risk} for p, b in snapshot.backlog.items()},
+        "robot_score": _number(conversation.robot_score),
+        "broadcast_ratio": {w: _number(v) for w, v in conversation.broadcast_ratio.items()},
+        "reply_rate": {w: _number(v) for w, v in conversation.reply_rate.items()},
+        "crisis_active": behaviour.crisis_active,
+        "audience_sentiment": {c: _number(v) for c, v in behaviour.sentiment.items()},
+        "templated_reply_ratio": _number(behaviour.templated_reply_ratio),
+        "topic_alignment": _number(behaviour.topic_alignment),
+        "audience_replies_per_broadcast": _number(behaviour.audience_replies_per_broadcast),
+        "top_audience_terms": [[term, count] for term, count in behaviour.top_audience_terms],
+        "agents": {a: {"replies": s.replies, "first_responses": s.first_responses,
+                       "first_response_seconds": {"p50": s.first_response_p50,
+                                                  "p90": s.first_response_p90},
+                       "sla_met_share": s.sla_met_share} for a, s in snapshot.agents.items()},
+    }
+
+
+def crisis_view(crisis: GlobalCrisis) -> dict[str, Any]:
+    """JSON-ready view of the global crisis scope."""
+    status = crisis.detected
+    return {
+        "global": {
+            "active": status.active, "since": status.since, "signals": status.signals,
+            "volume_last_hour": status.volume,
+            "vocabulary_rate": round(status.vocabulary_rate, 6),
+            "spike": status.spike, "baseline_hourly_mean": round(status.baseline_mean, 6),
+            "sentiment_dip": status.sentiment_dip,
+            "sentiment_mean": round(status.sentiment_mean, 6),
+            "baseline_sentiment": round(status.baseline_sentiment, 6),
+            "sources": crisis.sources,
+        },
+        "declared": [{"name": c.name, "start": c.start, "end": c.end} for c in crisis.declared],
+    }
+
+
+class ApiViews:
+    """What GET /api/... serves; written on the event loop, read by the HTTP thread."""
+
+    def __init__(self) -> None:
+        self.brands: dict[str, dict[str, Any]] = {}
+        self.crisis: dict[str, Any] = {}
+
+    def update(self, snapshots: Iterable[BrandSnapshot]) -> None:
+        views = {snapshot.brand: brand_view(snapshot) for snapshot in snapshots}
+        if views:  # replaced whole: the HTTP thread may be iterating the old one
+            self.brands = {**self.brands, **views}
+
+    def forget(self, brands: set[str]) -> None:
+        self.brands = {b: v for b, v in self.brands.items() if b not in brands}
+
+    def set_crisis(self, crisis: GlobalCrisis) -> None:
+        self.crisis = crisis_view(crisis)
+
+    def get(self, path: str) -> dict[str, Any] | None:
+        """/api/brands (names), /api/brands/NAME, /api/crisis; None: not found."""
+        views = self.brands
+        path = path.rstrip("/")
+        if path == "/api/brands":
+            return {"brands": sorted(views)}
+        if path == "/api/crisis":
+            return self.crisis
+        prefix = "/api/brands/"
+        if path.startswith(prefix):
+            return views.get(path[len(prefix):])
+        return None

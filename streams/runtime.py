@@ -1,0 +1,142 @@
+"""What the agents and timers of one worker share, built from small parts.
+
+    engine      all owned brands' state (streams/engine.py), the only door to the core
+    ownership   assigned partitions, so owned brands (streams/ownership.py)
+    store       the state table: persist changes, rebuild brands (streams/state.py)
+    feed        latest snapshot per brand for /metrics (streams/gauges.py)
+    views       what /api serves (streams/api.py)
+    metrics     every metric (streams/metrics.py)
+
+The runtime only sequences them: a rebalance releases brands everywhere at once, a
+recovery rebuilds the missing ones, a tick renews snapshots, gauges and views.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+import faust
+
+from streams.api import ApiViews
+from streams.config import Settings
+from streams.core.brand import BrandsConfig
+from streams.engine import Engine
+from streams.gauges import GaugeFeed
+from streams.health import Health
+from streams.metrics import BrandpulseMetrics
+from streams.ownership import Ownership
+from streams.state import StateStore
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """One worker's engine, state table, ownership, snapshots and topics."""
+
+    def __init__(self, app: faust.App, settings: Settings, brands: BrandsConfig,
+                 metrics: BrandpulseMetrics) -> None:
+        self.app = app
+        self.settings = settings
+        self.brands = brands
+        self.metrics = metrics
+        # This process's name in the counts it shares for the global crisis scope: a
+        # restarted worker is a new source (see streams/core/shared_crisis.py).
+        self.crisis_source = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.engine = Engine(brands, analyse_behaviour=settings.analyse_behaviour,
+                             crisis_source=self.crisis_source,
+                             max_future_skew_seconds=settings.max_future_skew_seconds)
+        topics = settings.topics
+        raw = {"key_serializer": "raw", "value_serializer": "raw",
+               "replicas": settings.replication_factor}
+        self.input_topic = app.topic(topics.audience_messages, topics.brand_posts,
+                                     partitions=settings.partitions, **raw)
+        self.dead_letter_topic = app.topic(topics.dead_letter, partitions=1, **raw)
+        self.alerts_topic = app.topic(topics.alerts, partitions=1, **raw)
+        self.crisis_shares_topic = app.topic(topics.crisis_shares, partitions=1, **raw)
+        self.store = StateStore(app, settings, brands, metrics)
+        self.ownership = Ownership(brands, settings.partitions)
+        self.feed = GaugeFeed(self.engine, brands, settings.sla_check_interval_seconds)
+        self.views = ApiViews()
+        metrics.attach_brand_snapshots(self.feed.snapshots)
+        self.needs_sync = True  # rebuild from the table before the next batch
+        self.probes: Health | None = None  # liveness and readiness, set by the agents
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        """/healthz: the event loop is alive (see streams/health.py)."""
+        return self.probes.health() if self.probes else (True, {"starting": True})
+
+    def ready(self) -> tuple[bool, dict[str, Any]]:
+        """/readyz: broker reachable, partitions assigned, not recovering."""
+        return self.probes.ready() if self.probes else (False, {"starting": True})
+
+    def api(self, path: str) -> dict[str, Any] | None:
+        return self.views.get(path)
+
+    def wall(self) -> float:
+        return time.time()
+
+    # -- ownership -----------------------------------------------------------------------
+    def on_assigned(self, partitions: set[int]) -> None:
+        """Series, state and timers exist only for owned brands with state: a brand gets
+        them at its first event or when its state is restored, never for being configured."""
+        self.ownership.assign(partitions)
+        self.metrics.partitions_assigned(len(partitions))
+        self._release({b for b in self._brands_with_state() if not self.ownership.owns(b)})
+        self.needs_sync = True
+
+    def on_revoked(self, partitions: set[int]) -> None:
+        self.ownership.revoke(partitions)
+        self._release(self.ownership.on_partitions(self._brands_with_state(), partitions))
+
+    def _brands_with_state(self) -> set[str]:
+        return set(self.metrics.owned_brands()) | set(self.engine.active_brands())
+
+    def _release(self, brands: set[str]) -> None:
+        """Drop the state, series and snapshots of brands now owned elsewhere, in one pass
+        (a rebalance can move thousands of brands)."""
+        if not brands:
+            return
+        for brand in brands:
+            self.engine.drop_brand(brand)
+            self.metrics.forget_brand(brand)
+        self.feed.forget(brands)
+        self.views.forget(brands)
+
+    def sync_from_table(self) -> int:
+        """Rebuild every owned brand not yet in memory from the recovered table; returns
+        the number of records restored."""
+        self.needs_sync = False
+        missing = {b for b in self.ownership.owned_brands() if not self.engine.has_brand(b)}
+        if not missing:
+            return 0
+        wall = self.wall()
+        rows = self.store.read(missing, wall)
+        for brand, brand_rows in rows.items():
+            self.engine.restore_brand(brand, brand_rows, wall)
+            config = self.brands.get(brand)
+            if brand_rows and config is not None:
+                self.metrics.own_brand(config)  # its series and gauges exist from now on
+        restored = sum(len(r) for r in rows.values())
+        if restored:
+            log.info("rebuilt %d state records of %d brands from the table", restored,
+                     len(missing))
+        return restored
+
+    async def persist(self) -> int:
+        return await self.store.persist(self.engine)
+
+    def refresh_gauges(self, wall: float) -> int:
+        """Renew snapshots, the API views and the global crisis gauge; returns the number
+        of full brand snapshots taken."""
+        fresh = self.feed.refresh(wall)
+        self.views.update(fresh)
+        if self.settings.analyse_behaviour:
+            crisis = self.engine.crisis_status(self.feed.newest_time(default=wall))
+            self.metrics.publish_global_crisis(crisis.active, crisis.sources)
+            self.views.set_crisis(crisis)
+        return len(fresh)

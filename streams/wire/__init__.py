@@ -1,0 +1,85 @@
+"""Every byte format of brandpulse, in one place: what goes on a topic or in a table.
+
+    events    input events (JSON, RFC 3339 times) and dead-letter records
+    control   operator crisis commands (control topic)
+    shares    per-worker audience counts for the global crisis scope (crisis-shares topic)
+    state     the worker's state rows (changelog of the `sla-state` table)
+    alerts    tone-deaf post alerts (alerts topic)
+
+Decoders never raise and never run code: a bad record is a `Rejection` with a bounded
+reason. Import from `streams.wire`; the submodules are its sections.
+"""
+
+from streams.wire.alerts import tone_deaf_alert
+from streams.wire.control import (
+    MAX_CONTROL_BYTES,
+    MAX_CONTROL_FUTURE_SECONDS,
+    MAX_CONTROL_PAST_SECONDS,
+    MAX_CRISIS_NAME_CHARS,
+    MAX_CRISIS_TERM_CHARS,
+    MAX_CRISIS_TERMS,
+    decode_crisis_command,
+    encode_crisis_command,
+)
+from streams.wire.events import (
+    dead_letter_record,
+    decode_event,
+    encode_event,
+    event_from_dict,
+    event_to_dict,
+    format_rfc3339,
+    load_record,
+    parse_rfc3339,
+)
+from streams.wire.shares import (
+    CRISIS_RETENTION_SECONDS,
+    MAX_BUCKET_MESSAGES,
+    MAX_CRISIS_SHARE_BYTES,
+    MAX_FUTURE_SKEW_SECONDS,
+    MAX_SOURCE_CHARS,
+    decode_crisis_share,
+    encode_crisis_share,
+)
+from streams.wire.state import (
+    KEY_SEPARATOR,
+    MAX_STATE_VALUE_BYTES,
+    STATE_VERSION,
+    decode_state,
+    encode_state_key,
+    encode_state_value,
+    state_key_brand,
+)
+
+__all__ = [
+    "CRISIS_RETENTION_SECONDS",
+    "KEY_SEPARATOR",
+    "MAX_BUCKET_MESSAGES",
+    "MAX_CONTROL_BYTES",
+    "MAX_CONTROL_FUTURE_SECONDS",
+    "MAX_CONTROL_PAST_SECONDS",
+    "MAX_CRISIS_NAME_CHARS",
+    "MAX_CRISIS_SHARE_BYTES",
+    "MAX_CRISIS_TERMS",
+    "MAX_CRISIS_TERM_CHARS",
+    "MAX_FUTURE_SKEW_SECONDS",
+    "MAX_SOURCE_CHARS",
+    "MAX_STATE_VALUE_BYTES",
+    "STATE_VERSION",
+    "dead_letter_record",
+    "decode_crisis_command",
+    "decode_crisis_share",
+    "decode_event",
+    "decode_state",
+    "encode_crisis_command",
+    "encode_crisis_share",
+    "encode_event",
+    "encode_state_key",
+    "encode_state_value",
+    "event_from_dict",
+    "event_to_dict",
+    "format_rfc3339",
+    "load_record",
+    "parse_rfc3339",
+    "state_key_brand",
+    "tone_deaf_alert",
+]

@@ -1,0 +1,143 @@
+"""The worker's parts without a broker: ownership, state rebuild, snapshots, API views.
+
+The broker integration tests run them for real; these pin each part's own rules on
+hand-made cases, so a regression names the part that broke.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import faust
+import pytest
+from prometheus_client import CollectorRegistry
+
+from streams import gauges
+from streams.api import ApiViews
+from streams.config import parse_brands, settings_from
+from streams.engine import Engine
+from streams.events import AudienceKind, Side, SocialEvent
+from streams.metrics import BrandpulseMetrics
+from streams.ownership import Ownership, brand_partition
+from streams.runtime import Runtime
+from streams.wire import encode_state_key, encode_state_value
+
+T0 = 1_790_000_000.0  # in the past: state rows dated after the wall clock are refused
+BRANDS = parse_brands({"brand": [
+    {"name": name, "handles": {"twitter": [f"{name}care"]}, "sla_seconds": 600}
+    for name in ("acme", "globex", "initech", "umbrella")]})
+
+
+def message(brand: str, mid: str, at: float) -> SocialEvent:
+    return SocialEvent(Side.AUDIENCE, mid, brand, "twitter", "someone", "my order is late",
+                       at, kind=AudienceKind.DIRECT_MESSAGE)
+
+
+def reply(brand: str, pid: str, to: str, at: float) -> SocialEvent:
+    return SocialEvent(Side.BRAND, pid, brand, "twitter", f"{brand}care", "Sorry, DM us",
+                       at, in_reply_to=to)
+
+
+def test_ownership_follows_assignment() -> None:
+    ownership = Ownership(BRANDS, 6)
+    assert ownership.owned_brands() == []
+    mine = {brand_partition("acme", 6)}
+    ownership.assign(mine)
+    assert "acme" in ownership.owned_brands() and ownership.owns("acme")
+    assert ownership.on_partitions({"acme", "globex"}, mine) >= {"acme"}
+    ownership.revoke(mine)
+    assert not ownership.owns("acme")
+
+
+def test_gauge_feed_renews_changed_brands_and_ages_backlogs_of_the_others() -> None:
+    engine = Engine(BRANDS)
+    feed = gauges.GaugeFeed(engine, BRANDS, tick_seconds=1.0)
+    engine.ingest(message("acme", "m1", T0), T0)
+    engine.ingest(message("globex", "g1", T0), T0)
+    fresh = feed.refresh(T0 + 10)
+    assert sorted(s.brand for s in fresh) == ["acme", "globex"]
+    (acme, sla), = [(s, t) for s, t in feed.snapshots() if s.brand == "acme"]
+    assert sla == 600 and acme.backlog["twitter"].unanswered == 1
+    assert acme.backlog["twitter"].oldest_age_seconds == pytest.approx(10)
+    engine.ingest(reply("globex", "r1", "g1", T0 + 20), T0 + 20)
+    # 30 s later only globex changed; acme's backlog still ages with the wall clock.
+    fresh = feed.refresh(T0 + 40)
+    assert [s.brand for s in fresh] == ["globex"]
+    views = {s.brand: s for s, _ in feed.snapshots()}
+    assert views["acme"].backlog["twitter"].oldest_age_seconds == pytest.approx(40)
+    assert views["globex"].backlog["twitter"].unanswered == 0
+    assert feed.newest_time(default=0.0) == pytest.approx(T0 + 40)
+    feed.forget({"acme"})
+    assert [s.brand for s, _ in feed.snapshots()] == ["globex"]
+
+
+def test_gauge_feed_takes_at_most_the_cap_per_tick(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gauges, "SNAPSHOTS_PER_TICK", 2)
+    engine = Engine(BRANDS)
+    feed = gauges.GaugeFeed(engine, BRANDS, tick_seconds=1.0)
+    for brand in ("acme", "globex", "initech", "umbrella"):
+        engine.ingest(message(brand, "m1", T0), T0)
+    assert len(feed.refresh(T0)) == 2
+    assert len(feed.refresh(T0 + 1)) == 2  # waiting ones (and the round-robin slice)
+    assert len({s.brand for s, _ in feed.snapshots()}) >= 3
+    assert len(feed.refresh(T0 + 2)) <= 2
+    assert len({s.brand for s, _ in feed.snapshots()}) == 4  # none starves
+
+
+def test_api_views_serve_json_without_nan() -> None:
+    engine = Engine(BRANDS)
+    engine.ingest(message("acme", "m1", T0), T0)
+    views = ApiViews()
+    views.update([engine.snapshot("acme", T0 + 5)])
+    assert views.get("/api/brands") == {"brands": ["acme"]}
+    acme = views.get("/api/brands/acme/")
+    assert acme is not None and acme["backlog"]["twitter"]["unanswered"] == 1
+    assert acme["robot_score"] is None or not math.isnan(acme["robot_score"])
+    assert all(v is None or not math.isnan(v) for v in acme["reply_rate"].values())
+    assert views.get("/api/brands/nobody") is None and views.get("/api/other") is None
+    views.forget({"acme"})
+    assert views.get("/api/brands") == {"brands": []}
+
+
+def make_runtime() -> Runtime:
+    settings = settings_from(broker="kafka://127.0.0.1:1", partitions=6)
+    app = faust.App("brandpulse-unit", broker=settings.broker, store="memory://",
+                    web_enabled=False)
+    metrics = BrandpulseMetrics(CollectorRegistry())
+    metrics.initialise(("a", "b"), BRANDS.get)
+    return Runtime(app, settings, BRANDS, metrics)
+
+
+def brand_labels(metrics: BrandpulseMetrics) -> set[str]:
+    return {s.labels["brand"] for family in metrics.registry.collect()
+            for s in family.samples if "brand" in s.labels}
+
+
+def test_runtime_rebuilds_owned_brands_from_the_table_and_releases_them_on_revoke() -> None:
+    source = Engine(BRANDS)
+    for brand in BRANDS:
+        source.ingest(message(brand.name, "m1", T0), T0)
+    runtime = make_runtime()
+    table: Any = runtime.store.table.data
+    for brand, key, row in source.take_changes():
+        assert row is not None
+        table[encode_state_key(brand, key)] = encode_state_value(row)
+    table[b"acme\x1f0\x1fa\x1fforged"] = b"\x80\x04pickle"  # refused, counted
+    acme = brand_partition("acme", 6)
+    runtime.on_assigned({acme})
+    restored = runtime.sync_from_table()
+    owned = {b.name for b in BRANDS if brand_partition(b.name, 6) == acme}
+    assert restored == 2 * len(owned)  # a message and a clock row per brand
+    assert set(runtime.engine.active_brands()) == owned
+    assert runtime.metrics.registry.get_sample_value(
+        "brandpulse_state_records_rejected_total", {"reason": "schema"}) == 1
+    runtime.refresh_gauges(T0 + 60)
+    assert runtime.api("/api/brands") == {"brands": sorted(owned)}
+    assert brand_labels(runtime.metrics) == owned
+    assert runtime.metrics.registry.get_sample_value(
+        "brandpulse_unanswered_messages", {"brand": "acme", "platform": "twitter"}) == 1
+    runtime.on_revoked({acme})
+    assert runtime.engine.active_brands() == []
+    assert runtime.api("/api/brands") == {"brands": []}
+    assert brand_labels(runtime.metrics) == set()
