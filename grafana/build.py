@@ -727,6 +727,28 @@ def crisis() -> db.Dashboard:
             ],
             bars=True,
         )
+    ).with_panel(
+        ts(
+            "Scheduled posts that would be tone-deaf",
+            BEHAVIOUR + "Queued scheduled posts going out within 24 h that would be "
+            "tone-deaf during the active crisis named in the legend (alert "
+            "BrandScheduledPostsToneDeaf when the first goes out within 6 h); "
+            "`brandpulse check` explains each draft (docs/check.md).",
+            [
+                query(
+                    f"max by (brand) (brandpulse_scheduled_tone_deaf_posts{{{B}}})"
+                    " * on (brand) group_left (crisis) "
+                    f"max by (brand, crisis) (brandpulse_scheduled_tone_deaf_info{{{B}}})",
+                    "{{brand}} during {{crisis}}",
+                ),
+                query(
+                    f"max by (brand) (brandpulse_scheduled_posts{{{B}}})",
+                    "{{brand}} scheduled (all)",
+                ),
+            ],
+            w=24,
+            h=6,
+        )
     )
     d = d.with_row(db.Row("Other behaviour signals"))
     d = (

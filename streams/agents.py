@@ -19,16 +19,12 @@ from faust.types import TP
 
 from streams.broker import bootstrap_servers
 from streams.core.behaviour import ToneDeafPost
-from streams.engine import Engine
 from streams.events import Rejection, RejectReason, Side
 from streams.health import HEARTBEAT_SECONDS, BrokerWatch, Health
 from streams.runtime import Runtime
 from streams.wire import (
-    MAX_FUTURE_SKEW_SECONDS,
     dead_letter_record,
-    decode_crisis_command,
-    decode_crisis_share,
-    decode_event,
+    decode_input,
     encode_crisis_share,
     tone_deaf_alert,
 )
@@ -63,7 +59,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
                 position = positions.setdefault((message.topic, message.partition),
                                                 [message.offset, None])
                 position[0] = message.offset
-                decoded = decode_event(event.value, sides[message.topic], runtime.brands,
+                decoded = decode_input(event.value, sides[message.topic], runtime.brands,
                                        settings.max_event_bytes)
                 if not isinstance(decoded, Rejection):
                     decoded = (key_mismatch(message.key, decoded.brand)
@@ -114,8 +110,11 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
                 continue
             metrics.update_consumer_lag(tp.topic, tp.partition, highwater, committed.get(tp))
 
-    apply_control = control_applier(engine, runtime.wall)
-    apply_share = share_applier(engine, runtime.wall)
+    def apply_control(value: bytes | None) -> Rejection | None:
+        return engine.apply_control(value, runtime.wall())
+
+    def apply_share(value: bytes | None) -> Rejection | None:
+        return engine.apply_share(value, runtime.wall())
 
     @app.task
     async def follow_declared_crises() -> None:
@@ -141,7 +140,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
     health = Health(watch, lambda: len(runtime.ownership.assigned),
                     lambda: bool(app.rebalancing or app.in_recovery))
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # Faust types receivers too narrowly
     async def start_broker_watch(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         """Probing starts at the first assignment: app tasks wait for table recovery."""
         watch.start(app.crash)
@@ -156,14 +155,14 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
     async def heartbeat() -> None:
         health.beat()
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # Faust types receivers too narrowly
     async def on_revoked(sender: Any, revoked: set[TP], **kwargs: Any) -> None:
         runtime.on_revoked({tp.partition for tp in revoked if tp.topic in input_names})
         for tp in revoked:
             if tp.topic in input_names:
                 metrics.forget_consumer_lag(tp.topic, tp.partition)
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # Faust types receivers too narrowly
     async def on_assigned(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         runtime.on_assigned({tp.partition for tp in assigned if tp.topic in input_names})
 
@@ -171,30 +170,6 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
 
 
 Applier = Callable[[bytes | None], Rejection | None]
-
-
-def control_applier(engine: Engine, wall: Callable[[], float]) -> Applier:
-    """Applies one control-topic record to the engine, or says why it cannot."""
-    def apply(value: bytes | None) -> Rejection | None:
-        command = decode_crisis_command(value, wall())
-        if isinstance(command, Rejection):
-            return command
-        engine.apply(command)
-        return None
-    return apply
-
-
-def share_applier(engine: Engine, wall: Callable[[], float]) -> Applier:
-    """Merges one crisis-shares record into the global scope, or says why it cannot."""
-    def apply(value: bytes | None) -> Rejection | None:
-        now = wall()
-        share = decode_crisis_share(value, engine.share_bucket_seconds, now,
-                                    retention_seconds=engine.share_retention_seconds)
-        if isinstance(share, Rejection):
-            return share
-        engine.merge_share(share, not_after=now + MAX_FUTURE_SKEW_SECONDS)
-        return None
-    return apply
 
 
 def key_mismatch(key: bytes | None, brand: str) -> Rejection | None:

@@ -1,4 +1,5 @@
-"""The worker's JSON API (/api/brands, /api/brands/NAME, /api/crisis): views of snapshots.
+"""The worker's JSON API (/api/brands, /api/brands/NAME, /api/crisis, POST /api/check):
+views of snapshots.
 
 The views are built on the event loop from frozen snapshots and replaced whole, so the
 HTTP thread that serves them never reads the engine and never sees a half-updated dict.
@@ -9,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from streams.core.brand import BrandsConfig
+from streams.core.check import BrandState, CrisisContext
 from streams.engine import BrandSnapshot, GlobalCrisis
+from streams.wire import check_answer
 
 
 def _number(value: float) -> float | None:
@@ -35,6 +39,10 @@ def brand_view(snapshot: BrandSnapshot) -> dict[str, Any]:
         "topic_alignment": _number(behaviour.topic_alignment),
         "audience_replies_per_broadcast": _number(behaviour.audience_replies_per_broadcast),
         "top_audience_terms": [[term, count] for term, count in behaviour.top_audience_terms],
+        "scheduled": {"queued": snapshot.scheduled.queued,
+                      "tone_deaf": snapshot.scheduled.tone_deaf,
+                      "crisis": snapshot.scheduled.crisis,
+                      "post_ids": list(snapshot.scheduled.post_ids)},
         "agents": {a: {"replies": s.replies, "first_responses": s.first_responses,
                        "first_response_seconds": {"p50": s.first_response_p50,
                                                   "p90": s.first_response_p90},
@@ -66,6 +74,9 @@ class ApiViews:
     def __init__(self) -> None:
         self.brands: dict[str, dict[str, Any]] = {}
         self.crisis: dict[str, Any] = {}
+        # What POST /api/check reads: frozen values, replaced whole like the views.
+        self.check_context = CrisisContext()
+        self.brand_states: dict[str, BrandState] = {}
 
     def update(self, snapshots: Iterable[BrandSnapshot]) -> None:
         views = {snapshot.brand: brand_view(snapshot) for snapshot in snapshots}
@@ -74,6 +85,18 @@ class ApiViews:
 
     def forget(self, brands: set[str]) -> None:
         self.brands = {b: v for b, v in self.brands.items() if b not in brands}
+        self.brand_states = {b: v for b, v in self.brand_states.items() if b not in brands}
+
+    def set_check(self, states: Iterable[BrandState], context: CrisisContext) -> None:
+        fresh = {state.brand: state for state in states}
+        if fresh:
+            self.brand_states = {**self.brand_states, **fresh}
+        self.check_context = context
+
+    def check(self, body: Any, brands: BrandsConfig, wall: float) -> tuple[int, dict[str, Any]]:
+        """POST /api/check (streams/core/check.py), from the frozen states: the HTTP
+        thread never reads the engine."""
+        return check_answer(body, brands, self.check_context, self.brand_states, wall)
 
     def set_crisis(self, crisis: GlobalCrisis) -> None:
         self.crisis = crisis_view(crisis)

@@ -8,6 +8,7 @@
     brandpulse crisis    declare, end or list operator crises (control topic)
     brandpulse demo      embedded broker + worker + synthetic scenario, live
     brandpulse ingest    live sources (bluesky, mastodon, webhook) into the topics or a JSONL file
+    brandpulse check     pre-publish check of a draft: ok, hold or block (docs/check.md)
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     metrics = BrandpulseMetrics()
     app, runtime = create_app(settings, brands, metrics)
     server = WebServer(metrics.registry, host=settings.metrics_host, port=settings.metrics_port,
-                       api=runtime.api, health=runtime.health, ready=runtime.ready)
+                       api=runtime.api, health=runtime.health, ready=runtime.ready,
+                       check=runtime.check)
     try:
         port = server.start()
     except OSError as exc:
@@ -228,6 +230,44 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return run_ingest(connector, writer, port, args.metrics_host)
 
 
+CHECK_EXIT = {"ok": 0, "hold": 4, "block": 5}  # 2 stays "usage or configuration error"
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """POST the draft to a worker's /api/check, or check it offline against a file replayed
+    through the engine; prints the verdict and its reasons, exits 0 ok, 4 hold, 5 block."""
+    import os
+    import time
+
+    import orjson
+
+    from streams.check_client import check_offline, post_check
+    from streams.web import CHECK_TOKEN_ENV
+
+    body: dict[str, Any] = {"brand": args.brand, "text": args.text}
+    for name in ("platform", "at", "in_reply_to"):
+        if getattr(args, name):
+            body[name] = getattr(args, name)
+    if args.offline:
+        status, answer = check_offline(args.offline, body, time.time(), args.brands,
+                                       args.crisis, args.keywords, args.hashtags)
+    else:
+        token = os.environ.get(CHECK_TOKEN_ENV)
+        if not token:
+            raise ConfigError(f"check: no token. Fix: export {CHECK_TOKEN_ENV} (the worker's), "
+                              "or check offline with --offline FILE")
+        status, answer = post_check(args.url, token, body)
+    if status != 200:
+        raise ConfigError(f"check: {status} {answer.get('error', answer)}")
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(answer, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        print(answer["summary"])
+        for reason in answer["reasons"]:
+            print(f"  [{reason['verdict']}] {reason['reason']}: {reason['message']}")
+    return CHECK_EXIT[answer["verdict"]]
+
+
 def _ingest_parsers(commands: Any) -> None:
     ingest = commands.add_parser("ingest", help="live sources into the topics or a JSONL file")
     sources = ingest.add_subparsers(dest="source", required=True)
@@ -339,6 +379,23 @@ def build_parser() -> argparse.ArgumentParser:
                       help="stop after this many seconds (default: run until Ctrl-C)")
     demo.set_defaults(run=cmd_demo)
     _ingest_parsers(commands)
+
+    check = commands.add_parser("check", help="pre-publish check of a draft: ok, hold, block")
+    check.add_argument("text", help="the draft's text")
+    check.add_argument("--brand", required=True)
+    check.add_argument("--at", help="RFC 3339 scheduled time (default: now)")
+    check.add_argument("--platform", help="platform it goes out on")
+    check.add_argument("--in-reply-to", dest="in_reply_to", help="id it answers (a reply)")
+    check.add_argument("--url", default="http://127.0.0.1:9100/api/check",
+                       help="the worker's check route (token from BRANDPULSE_CHECK_TOKEN)")
+    check.add_argument("--offline", metavar="FILE",
+                       help="no worker: replay this JSONL/TWCS file and check against it")
+    check.add_argument("--brands", help="brands TOML for --offline (else from the file)")
+    check.add_argument("--crisis", help="--offline: a crisis declared over the whole file")
+    check.add_argument("--keywords", default="", help="its comma-separated keywords")
+    check.add_argument("--hashtags", default="", help="its comma-separated hashtags")
+    check.add_argument("--json", action="store_true", help="the full JSON answer")
+    check.set_defaults(run=cmd_check)
     return parser
 
 

@@ -11,7 +11,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -22,6 +22,7 @@ from streams.core.brand import (
     DEFAULT_AT_RISK_SHARE,
     DEFAULT_EXPIRE_AFTER_SECONDS,
     DEFAULT_SLA_SECONDS,
+    GLOBAL_SCOPE,
     BrandConfig,
     BrandsConfig,
 )
@@ -252,8 +253,9 @@ def _brand(raw: Any, index: int, defaults: Mapping[str, Any]) -> BrandConfig:
     if not isinstance(name, str) or not name.strip() or name != name.strip():
         raise _fail(f"{where}.name", f"must be a non-empty string without surrounding spaces, "
                     f"got {name!r}", 'write name = "acme"')
-    if name == "global":
-        raise _fail(f"{where}.name", '"global" is reserved for the cross-brand crisis scope',
+    if name == GLOBAL_SCOPE:
+        raise _fail(f"{where}.name",
+                    f'"{GLOBAL_SCOPE}" is reserved for the cross-brand crisis scope',
                     'rename the brand, e.g. "global-brand"')
     where = f"brand[{index}] ({name})"
     handles_raw = raw.get("handles", {})
@@ -498,7 +500,7 @@ def boolean(value: str) -> bool:
     raise ValueError(value)
 
 
-ENVIRONMENT = {
+ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "broker": ("BRANDPULSE_BROKER", str),
     "brands_path": ("BRANDPULSE_BRANDS", str),
     "metrics_port": ("BRANDPULSE_METRICS_PORT", int),
@@ -522,7 +524,7 @@ def settings_from(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
                 values[name] = kind(env[variable])
             except ValueError:
                 raise ConfigError(f"{variable}: {env[variable]!r} is not a valid "
-                                  f"{kind.__name__}. Fix: set it to e.g. "
+                                  f"{getattr(kind, '__name__', 'value')}. Fix: set it to e.g. "
                                   f"{Settings.__dataclass_fields__[name].default!r}") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values).validate()

@@ -8,10 +8,10 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from streams.broker import bootstrap_servers
 from streams.config import Settings
-from streams.core.behaviour import BehaviourBook, apply_crisis_command
+from streams.core.brand import BrandsConfig
 from streams.core.crisis import CrisisCommand, DeclaredCrisis
-from streams.events import Rejection
-from streams.wire import decode_crisis_command, encode_crisis_command
+from streams.engine import Engine
+from streams.wire import encode_crisis_command
 
 
 def send_crisis_command(settings: Settings, command: CrisisCommand) -> None:
@@ -28,7 +28,7 @@ def declared_crises(settings: Settings, timeout: float = 10.0) -> list[DeclaredC
     """Fold the whole control topic, as a worker does at start, into the declared crises."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers(settings.broker),
                              group_id=None, enable_auto_commit=False)
-    book = BehaviourBook()
+    engine = Engine(BrandsConfig({}))
     try:
         partitions = [TopicPartition(settings.topics.control, p) for p in
                       sorted(consumer.partitions_for_topic(settings.topics.control) or ())]
@@ -42,9 +42,7 @@ def declared_crises(settings: Settings, timeout: float = 10.0) -> list[DeclaredC
                 consumer.position(tp) < end[tp] for tp in partitions):
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
-                    command = decode_crisis_command(record.value, time.time())
-                    if not isinstance(command, Rejection):
-                        apply_crisis_command(book, command)
+                    engine.apply_control(record.value, time.time())  # bad ones: skipped
     finally:
         consumer.close()
-    return sorted(book.declared.values(), key=lambda c: c.start)
+    return engine.declared_crises()

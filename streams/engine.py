@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from streams.core.behaviour import (
     GLOBAL,
@@ -26,8 +26,10 @@ from streams.core.behaviour import (
     BehaviourObservation,
     BehaviourSnapshot,
     apply_crisis_command,
+    detected_crisis,
 )
 from streams.core.brand import BrandsConfig
+from streams.core.check import BrandState, CrisisContext, brand_state, scope_state
 from streams.core.clock import EventClock
 from streams.core.conversation import (
     ConversationSnapshot,
@@ -35,6 +37,7 @@ from streams.core.conversation import (
     with_evidence,
 )
 from streams.core.crisis import CrisisCommand, CrisisStatus, DeclaredCrisis
+from streams.core.scheduled import NO_ALARM, ScheduledAlarm, ScheduledQueue
 from streams.core.shared_crisis import CrisisShare
 from streams.core.sla import (
     DEFAULT_BREACH_GRACE_SECONDS,
@@ -48,8 +51,16 @@ from streams.core.sla import (
     ReplyBook,
     requires_reply,
 )
-from streams.events import Rejection, RejectReason, Side, SocialEvent
-from streams.wire import format_rfc3339
+from streams.events import (
+    AnyBrandRecord,
+    PostWithdrawal,
+    Rejection,
+    RejectReason,
+    ScheduledPost,
+    Side,
+    SocialEvent,
+)
+from streams.wire import decode_crisis_command, decode_crisis_share, format_rfc3339
 
 AnyObservation = Observation | BehaviourObservation
 CLOCK_KEY: RecordKey = (0, RecordTag.CLOCK, "clock")
@@ -65,6 +76,7 @@ class BrandSnapshot:
     backlog: dict[str, Backlog]  # per platform
     conversation: ConversationSnapshot
     behaviour: BehaviourSnapshot
+    scheduled: ScheduledAlarm = NO_ALARM  # scheduled posts that would be tone-deaf
     agents: dict[str, AgentStats] = field(default_factory=dict)  # last 24 h, by initials
 
 
@@ -81,10 +93,11 @@ class GlobalCrisis:
 class _Brand:
     """One brand's SLA book, clock and place in the deadline heap."""
 
-    __slots__ = ("book", "clock", "clock_moved", "scheduled", "version")
+    __slots__ = ("book", "clock", "clock_moved", "queue", "scheduled", "version")
 
     def __init__(self, book: ReplyBook) -> None:
         self.book = book
+        self.queue = ScheduledQueue()  # scheduled posts not yet out
         self.clock = EventClock()
         self.clock_moved = False  # its state is to be persisted
         self.scheduled = math.inf  # wall time of this brand's live heap entry
@@ -148,27 +161,35 @@ class Engine:
         return self._state(brand).clock.now(wall)
 
     # -- ingest --------------------------------------------------------------------------
-    def admit(self, event: SocialEvent, wall: float) -> Rejection | None:
+    def admit(self, event: AnyBrandRecord, wall: float) -> Rejection | None:
         """Refuse an event dated in the future of the wall clock (beyond the skew)."""
         if event.created_at > wall + self.max_future_skew_seconds:
             ahead = event.created_at - wall
             return Rejection(RejectReason.FUTURE_TIMESTAMP,
                              f"created_at is {ahead:.0f} s after the wall clock "
                              f"{format_rfc3339(wall)} (limit {self.max_future_skew_seconds:g} s)")
+        if isinstance(event, ScheduledPost) and self.brands.get(event.brand) is not None:
+            refused = self._state(event.brand).queue.refuses(event)
+            if refused is not None:
+                return Rejection(RejectReason.OVERSIZED, refused)
         return None
 
-    def ingest(self, event: SocialEvent, wall: float = 0.0) -> list[AnyObservation]:
+    def ingest(self, event: AnyBrandRecord, wall: float = 0.0) -> list[AnyObservation]:
         """Apply one validated, admitted event; returns what it changed worth counting."""
+        if not isinstance(event, SocialEvent):
+            self.schedule(event)
+            return []
         state = self._state(event.brand)
+        if event.side is Side.BRAND and state.queue.posts:
+            state.queue.remove(event.id)  # published (a redelivered duplicate too)
         if event.created_at > state.clock.watermark:
             state.clock_moved = True
         now = state.clock.observe(event.created_at, wall)
         book = state.book
-        observations: list[AnyObservation]
-        if event.side is Side.AUDIENCE:
-            observations = book.add_message(event, requires_reply(event, book.brand), now)
-        else:
-            observations = book.add_post(event, now)
+        # The SLA book's list is extended with behaviour observations (cast: no copy).
+        observations = cast(list[AnyObservation], (
+            book.add_message(event, requires_reply(event, book.brand), now)
+            if event.side is Side.AUDIENCE else book.add_post(event, now)))
         if not isinstance(observations[0], DuplicateEvent | LateEvent):
             if self.analyse_behaviour:
                 found, features = self.behaviour.on_event(event)
@@ -224,11 +245,45 @@ class Engine:
             state.scheduled = at
             heapq.heappush(self._heap, (at, state.version, brand))
 
+    def schedule(self, record: ScheduledPost | PostWithdrawal) -> Rejection | None:
+        """Queue a scheduled post, or take a withdrawn one out; the reason when refused."""
+        queue = self._state(record.brand).queue
+        self._touched.add(record.brand)
+        if isinstance(record, PostWithdrawal):
+            queue.remove(record.id)
+            return None
+        refused = queue.add(record)  # `admit` refused it already when the queue is full
+        return None if refused is None else Rejection(RejectReason.OVERSIZED, refused)
+
     # -- read ----------------------------------------------------------------------------
+    def crises_at(self, brand: str, now: float) -> Callable[[float], list[DeclaredCrisis]]:
+        """The crises that apply to `brand` at a future time: declared ones active then,
+        plus those detected now (their end is unknown)."""
+        detected = [detected_crisis(s) for s in (brand, GLOBAL) if self.behaviour.detected(s, now)]
+        declared = list(self.behaviour.declared.values())
+        return lambda at: [c for c in declared if c.is_active(at)] + detected
+
+    def crisis_context(self, now: float) -> CrisisContext:
+        """What the check needs of the crises every worker knows (declared, global)."""
+        status = self.behaviour.global_crisis.detector.status()
+        return CrisisContext(tuple(self.behaviour.declared.values()),
+                             scope_state(GLOBAL, status), now)
+
+    def brand_state(self, snapshot: BrandSnapshot, sla_seconds: float) -> BrandState:
+        """What the check needs of one brand, frozen from its snapshot."""
+        status = self.behaviour.brand(snapshot.brand).crisis.status()
+        return brand_state(snapshot.brand, snapshot.now, status, snapshot.behaviour,
+                           snapshot.backlog, sla_seconds)
+
     def snapshot(self, brand: str, now: float) -> BrandSnapshot:
         """The brand's gauges at its event time `now` (see `brand_now`)."""
-        book = self.book(brand)
+        state = self._state(brand)
+        book = state.book
         behaviour = self.behaviour.brand(brand).snapshot(now)
+        alarm = NO_ALARM
+        if state.queue.posts:
+            state.queue.expire(now)
+            alarm = state.queue.alarm(now, self.crises_at(brand, now))
         return BrandSnapshot(
             brand=brand,
             now=now,
@@ -237,6 +292,7 @@ class Engine:
                 book.hour_counts(), now,
                 with_evidence(behaviour.templated_reply_ratio, behaviour.templated_reply_count)),
             behaviour=behaviour,
+            scheduled=alarm,
             agents=book.agent_stats(now),
         )
 
@@ -249,21 +305,36 @@ class Engine:
         """An operator's declare/end command from the control topic."""
         apply_crisis_command(self.behaviour, command)
 
+    def apply_control(self, raw: bytes | None, wall: float) -> Rejection | None:
+        """One control-topic record (workers and `brandpulse crisis list` fold the topic
+        with this), or why it cannot be applied."""
+        command = decode_crisis_command(raw, wall)
+        if isinstance(command, Rejection):
+            return command
+        self.apply(command)
+        return None
+
+    def apply_share(self, raw: bytes | None, wall: float) -> Rejection | None:
+        """One crisis-shares record from a peer worker, or why it cannot be merged."""
+        shared = self.behaviour.global_crisis
+        share = decode_crisis_share(raw, shared.bucket_seconds, wall,
+                                    retention_seconds=shared.detector.retention_s)
+        if isinstance(share, Rejection):
+            return share
+        shared.merge(share, not_after=wall + self.max_future_skew_seconds)
+        return None
+
+    def declared_crises(self) -> list[DeclaredCrisis]:
+        """Every declared crisis, ended ones included, oldest first."""
+        return sorted(self.behaviour.declared.values(), key=lambda c: c.start)
+
     def take_share(self) -> CrisisShare | None:
         """This worker's audience counts changed since the last call, for its peers."""
         return self.behaviour.global_crisis.take_share()
 
-    def merge_share(self, share: CrisisShare, not_after: float) -> None:
-        """Another worker's counts, into the global crisis scope."""
-        self.behaviour.global_crisis.merge(share, not_after=not_after)
-
     @property
     def share_bucket_seconds(self) -> int:
         return self.behaviour.global_crisis.bucket_seconds
-
-    @property
-    def share_retention_seconds(self) -> float:
-        return self.behaviour.global_crisis.detector.retention_s
 
     def crisis_status(self, now: float) -> GlobalCrisis:
         """The global scope at event time `now`: detected, declared, and from how many."""
@@ -283,6 +354,9 @@ class Engine:
             if state.clock_moved:
                 state.clock_moved = False
                 yield name, CLOCK_KEY, state.clock.state()
+            if state.queue.dirty:
+                for post_id, row in state.queue.take_changes().items():
+                    yield name, (0, RecordTag.SCHEDULED, post_id), row
 
     def restore_brand(self, brand: str, rows: Iterable[tuple[int, RecordTag, str, list[Any]]],
                       wall: float) -> None:
@@ -294,7 +368,10 @@ class Engine:
         if not rows:
             return  # nothing persisted: the brand starts with its first event
         state = self._state(brand)
-        state.book.restore(row for row in rows if row[1] is not RecordTag.CLOCK)
+        state.book.restore(row for row in rows
+                           if row[1] is not RecordTag.CLOCK and row[1] is not RecordTag.SCHEDULED)
+        state.queue.restore(brand, ((i, row) for _, tag, i, row in rows
+                                    if tag is RecordTag.SCHEDULED))
         state.book.dirty.clear()
         if self.analyse_behaviour:
             self.behaviour.brand(brand).replay(state.book.analysed())

@@ -73,3 +73,41 @@ class Rejection:
 
 #: Ids, authors, brands and platforms longer than this are refused: they become state keys.
 MAX_ID_LENGTH = 256
+
+
+# --- Scheduled brand posts: a `scheduled` or `withdrawn` kind on the brand-posts topic -----
+
+#: A post scheduled further ahead than this after it was written is refused (a typo'd
+#: year, not a campaign): social schedulers plan weeks ahead, not years.
+MAX_SCHEDULE_AHEAD_SECONDS = 90 * 86400.0
+#: Text kept of a scheduled post (its state record stays far below 16 KB); longer texts are
+#: checked on their beginning.
+MAX_SCHEDULED_TEXT_CHARS = 2000
+POST_KINDS = ("scheduled", "withdrawn")
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledPost:
+    """A brand post that will go out at `scheduled_at`; queued until the post with the
+    same id is published or a `withdrawn` record names it (codec: streams/wire/scheduled.py)."""
+
+    id: str
+    brand: str
+    platform: str
+    author: str
+    text: str
+    created_at: float  # when it was scheduled (event time, bounded like every event)
+    scheduled_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class PostWithdrawal:
+    """The scheduled post `id` will not go out: it leaves the queue."""
+
+    id: str
+    brand: str
+    platform: str
+    created_at: float
+
+
+AnyBrandRecord = SocialEvent | ScheduledPost | PostWithdrawal

@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 
 from streams import __version__
 from streams.core.behaviour import TONE_DEAF_REASONS, LanguageCounted, ToneDeafPost
-from streams.core.brand import BrandConfig
+from streams.core.brand import GLOBAL_SCOPE, BrandConfig
 from streams.core.lang import LANGS
 from streams.core.sla import (
     DuplicateEvent,
@@ -101,8 +101,8 @@ class BrandGauges(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         self.scraped_at = time.monotonic()  # brand series created before now were seen at 0
         (unanswered, oldest, sla_target, broadcast_ratio, reply_rate, robot_score, crisis,
-         sentiment, templated, alignment, replies_per_broadcast, at_risk
-         ) = families = _brand_families()
+         sentiment, templated, alignment, replies_per_broadcast, scheduled, scheduled_bad,
+         scheduled_next, scheduled_info, at_risk) = families = _brand_families()
         try:
             pairs = tuple(self.snapshots())
         except Exception:  # a scrape must still serve the pipeline metrics
@@ -131,8 +131,14 @@ class BrandGauges(Collector):
             templated.add_metric((brand,), behaviour.templated_reply_ratio)
             alignment.add_metric((brand,), behaviour.topic_alignment)
             replies_per_broadcast.add_metric((brand,), behaviour.audience_replies_per_broadcast)
+            alarm = snapshot.scheduled  # scheduled posts (streams/core/scheduled.py)
+            scheduled.add_metric((brand,), alarm.queued)
+            scheduled_bad.add_metric((brand,), alarm.tone_deaf)
+            if alarm.crisis is not None and alarm.next_at is not None:
+                scheduled_next.add_metric((brand,), max(0.0, alarm.next_at - snapshot.now))
+                scheduled_info.add_metric((brand, alarm.crisis[:100]), 1)
         if self.global_crisis is not None:
-            crisis.add_metric(("global",), self.global_crisis)
+            crisis.add_metric((GLOBAL_SCOPE,), self.global_crisis)
         return iter(families)
 
 
@@ -176,6 +182,21 @@ def _brand_families() -> tuple[GaugeMetricFamily, ...]:
             "brandpulse_audience_replies_per_broadcast",
             "Audience replies to the brand's broadcasts per broadcast, over 7 days.",
             labels=("brand",)),
+        GaugeMetricFamily(
+            "brandpulse_scheduled_posts", "Scheduled brand posts queued, not yet out.",
+            labels=("brand",)),
+        GaugeMetricFamily(
+            "brandpulse_scheduled_tone_deaf_posts",
+            "Scheduled posts going out within 24 h that would be tone-deaf in a crisis.",
+            labels=("brand",)),
+        GaugeMetricFamily(
+            "brandpulse_scheduled_tone_deaf_next_seconds",
+            "Seconds until the first of those goes out (absent when there is none).",
+            labels=("brand",)),
+        GaugeMetricFamily(
+            "brandpulse_scheduled_tone_deaf_info",
+            "1 for the crisis most of those posts offend (one series per brand at most).",
+            labels=("brand", "crisis")),
         GaugeMetricFamily(
             "brandpulse_sla_at_risk_messages",
             "Messages waiting for a first reply past the brand's at_risk_share of their "

@@ -51,13 +51,17 @@ class Runtime:
                              crisis_source=self.crisis_source,
                              max_future_skew_seconds=settings.max_future_skew_seconds)
         topics = settings.topics
-        raw = {"key_serializer": "raw", "value_serializer": "raw",
-               "replicas": settings.replication_factor}
-        self.input_topic = app.topic(topics.audience_messages, topics.brand_posts,
-                                     partitions=settings.partitions, **raw)
-        self.dead_letter_topic = app.topic(topics.dead_letter, partitions=1, **raw)
-        self.alerts_topic = app.topic(topics.alerts, partitions=1, **raw)
-        self.crisis_shares_topic = app.topic(topics.crisis_shares, partitions=1, **raw)
+
+        def raw_topic(*names: str, partitions: int = 1) -> faust.TopicT:
+            """Bytes in, bytes out: every codec is in streams.wire."""
+            return app.topic(*names, key_serializer="raw", value_serializer="raw",
+                             partitions=partitions, replicas=settings.replication_factor)
+
+        self.input_topic = raw_topic(topics.audience_messages, topics.brand_posts,
+                                     partitions=settings.partitions)
+        self.dead_letter_topic = raw_topic(topics.dead_letter)
+        self.alerts_topic = raw_topic(topics.alerts)
+        self.crisis_shares_topic = raw_topic(topics.crisis_shares)
         self.store = StateStore(app, settings, brands, metrics)
         self.ownership = Ownership(brands, settings.partitions)
         self.feed = GaugeFeed(self.engine, brands, settings.sla_check_interval_seconds)
@@ -76,6 +80,9 @@ class Runtime:
 
     def api(self, path: str) -> dict[str, Any] | None:
         return self.views.get(path)
+
+    def check(self, body: Any) -> tuple[int, dict[str, Any]]:
+        return self.views.check(body, self.brands, self.wall())
 
     def wall(self) -> float:
         return time.time()
@@ -135,6 +142,10 @@ class Runtime:
         of full brand snapshots taken."""
         fresh = self.feed.refresh(wall)
         self.views.update(fresh)
+        self.views.set_check(  # what POST /api/check reads (docs/check.md)
+            [self.engine.brand_state(s, config.sla_seconds) for s in fresh
+             if (config := self.brands.get(s.brand)) is not None],
+            self.engine.crisis_context(self.feed.newest_time(default=wall)))
         if self.settings.analyse_behaviour:
             crisis = self.engine.crisis_status(self.feed.newest_time(default=wall))
             self.metrics.publish_global_crisis(crisis.active, crisis.sources)

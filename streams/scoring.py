@@ -12,7 +12,7 @@ from typing import NamedTuple, TypedDict
 
 from streams.core.crisis import crisis_match
 from streams.core.lang import Lang, detect_lang
-from streams.core.promo import tone_cues
+from streams.core.promo import is_promotional_cues, tone_cues
 from streams.core.sentiment import polarity_doc
 from streams.core.similarity import reply_tokens, simhash_tokens
 from streams.core.text import Doc, prepare
@@ -55,7 +55,7 @@ def analyse(text: str | Doc) -> Analysis:
         polarity_doc(doc, lang),
         crisis.terms,
         crisis.signal,
-        strong > 0 or weak >= 2,
+        is_promotional_cues(strong, weak),
         jokey,
         simhash_tokens(tokens),
         len(tokens),
@@ -71,7 +71,7 @@ def score_text(text: str) -> Score:
         "lang": lang,
         "sentiment": round(polarity_doc(doc, lang), 4),
         "crisis_terms": list(crisis_match(doc).terms),
-        "promotional": strong > 0 or weak >= 2,
+        "promotional": is_promotional_cues(strong, weak),
         "jokey": jokey,
     }
 

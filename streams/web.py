@@ -22,15 +22,18 @@ library and prometheus_client.
 
 Routes live in one table (`WebServer.add_route`): (method, path or path prefix) -> handler.
 Only the listed methods answer; another method on a known path gets 405 with `Allow`, an
-unknown path 404. HEAD is answered wherever GET is.
+unknown path 404. HEAD is answered wherever GET is. The one write-shaped route, POST
+/api/check (docs/check.md), exists when a check function is given; it needs a bearer token.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import hmac
 import inspect
 import logging
+import os
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +50,9 @@ log = logging.getLogger(__name__)
 
 ApiFunction = Callable[[str], "dict[str, Any] | None"]
 ProbeFunction = Callable[[], "tuple[bool, dict[str, Any]]"]
+CheckFunction = Callable[[Any], "tuple[int, dict[str, Any]]"]  # JSON body -> status, JSON
+CHECK_TOKEN_ENV = "BRANDPULSE_CHECK_TOKEN"
+MAX_CHECK_BODY = 64 * 1024  # a draft is at most 10,000 characters
 _WRITE_SLICE = 64 * 1024
 LINGER_SECONDS, LINGER_BYTES = 2.0, 1024 * 1024  # reading what follows a refused request
 _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -123,7 +129,8 @@ class WebServer:
 
     def __init__(self, registry: CollectorRegistry, *, host: str = "127.0.0.1", port: int = 0,
                  api: ApiFunction | None = None, health: ProbeFunction | None = None,
-                 ready: ProbeFunction | None = None, limits: Limits | None = None) -> None:
+                 ready: ProbeFunction | None = None, limits: Limits | None = None,
+                 check: CheckFunction | None = None, check_token: str | None = None) -> None:
         self.host = host
         self.port = port
         self.registry = registry
@@ -132,7 +139,7 @@ class WebServer:
         self._routes: list[Route] = []
         self._connections: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.AbstractServer | None = None
+        self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(self.limits.render_threads, "brandpulse-web-render")
         self._renderer = MetricsRenderer(registry, self._pool)
@@ -142,6 +149,10 @@ class WebServer:
         self.add_route("GET", "/api/brands", self._api_get)
         self.add_route("GET", "/api/brands/", self._api_get, prefix=True)
         self.add_route("GET", "/api/crisis", self._api_get)
+        if check is not None:
+            token = check_token if check_token is not None else os.environ.get(CHECK_TOKEN_ENV)
+            self.add_route("POST", "/api/check", check_route(check, token or None),
+                           max_body=MAX_CHECK_BODY)
 
     # -- routes ------------------------------------------------------------------------------
 
@@ -444,6 +455,35 @@ class WebServer:
                 writer.write(body[start:start + _WRITE_SLICE])
                 await writer.drain()
             await writer.drain()
+
+
+def check_route(check: CheckFunction, token: str | None) -> Handler:
+    """POST /api/check: a bearer token (compared in constant time), a JSON body, the
+    check's JSON answer. Without a configured token the route answers 503 and says how to
+    enable it: a write-shaped route is never open by default."""
+    expected = token.encode() if token else None
+
+    def handler(request: Request) -> Response:
+        if expected is None:
+            return json_response(503, {"error": f"the check is disabled: set {CHECK_TOKEN_ENV} "
+                                                "on the worker to enable POST /api/check"})
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode("utf-8", "replace"), expected):
+            response = json_response(401, {"error": "missing or wrong bearer token"})
+            response.headers.append(("WWW-Authenticate", 'Bearer realm="brandpulse"'))
+            return response
+        content_type = request.headers.get("content-type", "application/json")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            return json_response(415, {"error": "send the draft as application/json"})
+        try:
+            body = orjson.loads(request.body)
+        except orjson.JSONDecodeError as exc:
+            return json_response(400, {"error": f"bad JSON: {str(exc)[:200]}"})
+        status, answer = check(body)
+        return json_response(status, answer)
+
+    return handler
 
 
 class MetricsRenderer:

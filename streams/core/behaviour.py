@@ -13,16 +13,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from streams.core.brand import GLOBAL_SCOPE
 from streams.core.crisis import (
     CommandAction,
     CrisisCommand,
     CrisisDetector,
     DeclaredCrisis,
     crisis_match,
-    matching_crisis,
 )
 from streams.core.lang import detect_lang
-from streams.core.promo import tone_cues, tone_deaf_reason
+from streams.core.promo import ToneDeafReason, tone_verdict
 from streams.core.sentiment import polarity_doc
 from streams.core.shared_crisis import SharedCrisisScope
 from streams.core.similarity import TemplatedReplyDetector
@@ -33,8 +33,15 @@ from streams.events import Side, SocialEvent
 SENTIMENT_BUCKET_SECONDS = 300
 SENTIMENT_WINDOW_SECONDS = 3600
 ENGAGEMENT_WINDOW_SECONDS = 7 * 86400
-GLOBAL = "global"  # the crisis scope of the whole audience stream (reserved brand name)
-TONE_DEAF_REASONS = ("promotional_in_crisis", "jokey_in_crisis", "hashtag_hijack")
+GLOBAL = GLOBAL_SCOPE  # the crisis scope of the whole audience stream
+TONE_DEAF_REASONS = tuple(reason.value for reason in ToneDeafReason)  # metric labels
+
+
+def detected_crisis(scope: str, state: str = "detected") -> DeclaredCrisis:
+    """A crisis detected on the audience stream of `scope` (a brand or GLOBAL), as a crisis
+    without vocabulary; the live detector and the check name it the same way."""
+    where = "across brands" if scope == GLOBAL else f"on {scope}"
+    return DeclaredCrisis(f"audience crisis {state} {where}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +65,7 @@ class ToneDeafPost:
     platform: str
     post_id: str
     created_at: float
-    reason: str  # one of TONE_DEAF_REASONS: the bounded metric label
+    reason: ToneDeafReason  # its value is the bounded metric label
     crisis: str
     explanation: str  # human-readable, for the alert
     text: str
@@ -163,19 +170,11 @@ class BrandBehaviour:
             observations.append(TemplatedReply(self.brand))
         if not crises:
             return observations, features
-        explanation = tone_deaf_reason(doc, (), crises, at)
-        if explanation is None:
-            return observations, features
-        hijacked = matching_crisis(doc, (), crises, at)
-        if hijacked is not None:
-            reason, crisis = "hashtag_hijack", hijacked[0].name
-        else:
-            strong, weak, _jokey = tone_cues(doc)
-            promotional = strong > 0 or weak >= 2
-            reason = "promotional_in_crisis" if promotional else "jokey_in_crisis"
-            crisis = next(c.name for c in crises if c.is_active(at))
-        observations.append(ToneDeafPost(self.brand, event.platform, event.id, at, reason,
-                                         crisis, explanation, event.text))
+        verdict = tone_verdict(doc, crises, at)
+        if verdict.reason is not None and verdict.crisis is not None:
+            observations.append(ToneDeafPost(
+                self.brand, event.platform, event.id, at, verdict.reason, verdict.crisis.name,
+                verdict.explanation or "", event.text))
         return observations, features
 
     def replay_post(self, post_id: str, at: float, features: list[Any]) -> bool:
@@ -252,9 +251,9 @@ class BehaviourBook:
         """Declared crises active at `at`, plus detected ones (brand or global) as crises."""
         crises = [c for c in self.declared.values() if c.is_active(at)]
         if self.detected(brand, at):
-            crises.append(DeclaredCrisis(f"audience crisis detected on {brand}"))
+            crises.append(detected_crisis(brand))
         if self.detected(GLOBAL, at):
-            crises.append(DeclaredCrisis("audience crisis detected across brands"))
+            crises.append(detected_crisis(GLOBAL))
         return crises
 
     def in_crisis(self, brand: str, at: float) -> bool:

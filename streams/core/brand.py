@@ -13,6 +13,8 @@ from streams.core.business_hours import BusinessHours
 from streams.core.policy import DEFAULT_POLICY, SlaPolicy
 
 DEFAULT_SLA_SECONDS = 3600.0
+#: The crisis scope of the whole audience stream, beside the brands: no brand may be named so.
+GLOBAL_SCOPE = "global"
 DEFAULT_EXPIRE_AFTER_SECONDS = 7 * 86400.0
 DEFAULT_AT_RISK_SHARE = 0.75
 

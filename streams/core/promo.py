@@ -11,12 +11,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Final
 
 from streams.core.crisis import DeclaredCrisis
 from streams.core.text import Doc, prepare
 
-__all__ = ["is_jokey", "is_promotional", "promo_score", "tone_cues", "tone_deaf_reason"]
+__all__ = [
+    "ToneDeafReason",
+    "ToneVerdict",
+    "is_jokey",
+    "is_promotional",
+    "is_promotional_cues",
+    "promo_score",
+    "tone_cues",
+    "tone_deaf_reason",
+    "tone_verdict",
+]
 
 
 def _phrases(spec: str) -> dict[str, tuple[tuple[str, ...], ...]]:
@@ -115,7 +127,12 @@ def tone_cues(text: str | Doc) -> tuple[int, int, bool]:
 
     Most messages contain none of the cue words, which one C-level set test detects.
     """
-    doc = prepare(text)
+    return _scan(prepare(text), None)
+
+
+def _scan(doc: Doc, words: list[tuple[str, str]] | None) -> tuple[int, int, bool]:
+    """The cue scan behind `tone_cues`; appends (kind, trigger words) to `words` when given,
+    so that the pre-publish check can say what triggered a cue (same code, same counts)."""
     tokens = doc.tokens
     norm = doc.norm
     strong = weak = 0
@@ -130,6 +147,8 @@ def tone_cues(text: str | Doc) -> tuple[int, int, bool]:
                 tok in _HOOKS and any(t[0] == "?" for t in tokens[i + 1 : i + 1 + _HOOK_WINDOW])
             ):
                 jokey = True
+                if words is not None:
+                    words.append(("joke", tok if tok not in _HOOKS else f"{tok} …?"))
             options = _CUE_INDEX.get(tok)
             if options is None:
                 continue
@@ -146,13 +165,23 @@ def tone_cues(text: str | Doc) -> tuple[int, int, bool]:
                         weak += 1
                     else:
                         jokey = True
-    if ("%" in norm or "sav" in norm or "econom" in norm) and _DISCOUNT_RE.search(norm):
+                    if words is not None:
+                        words.append((kind, " ".join((tok, *rest))))
+    if ("%" in norm or "sav" in norm or "econom" in norm) and (
+            m := _DISCOUNT_RE.search(norm)) is not None:
         strong += 1
-    if ("$" in norm or "£" in norm or "€" in norm or "eur" in norm) and _PRICE_RE.search(norm):
+        if words is not None:
+            words.append(("strong", m.group(0).strip()))
+    if ("$" in norm or "£" in norm or "€" in norm or "eur" in norm) and (
+            m := _PRICE_RE.search(norm)) is not None:
         weak += 1
+        if words is not None:
+            words.append(("weak", "price " + m.group(0).strip()))
     if not jokey:
-        if "#" in norm and _JOKE_TAG_RE.search(norm) is not None:
+        if "#" in norm and (m := _JOKE_TAG_RE.search(norm)) is not None:
             jokey = True
+            if words is not None:
+                words.append(("joke", m.group(0)))
         elif (
             "haha" in norm
             or "hehe" in norm
@@ -162,8 +191,17 @@ def tone_cues(text: str | Doc) -> tuple[int, int, bool]:
             or "mdrr" in norm
             or "ptdrr" in norm
         ):
-            jokey = any(tok.startswith(_LAUGH_PREFIXES) for tok in tokens)
+            laughs = [tok for tok in tokens if tok.startswith(_LAUGH_PREFIXES)]
+            jokey = bool(laughs)
+            if words is not None and laughs:
+                words.append(("joke", laughs[0]))
     return strong, weak, jokey
+
+
+def is_promotional_cues(strong: int, weak: int) -> bool:
+    """THE promotional rule, the only place it is written: one strong cue (a discount, a
+    code, a call to buy) or two weak ones (so a care reply mentioning "an order" is not)."""
+    return strong > 0 or weak >= 2
 
 
 def promo_score(text: str | Doc) -> tuple[int, int]:
@@ -175,12 +213,103 @@ def promo_score(text: str | Doc) -> tuple[int, int]:
 def is_promotional(text: str | Doc) -> bool:
     """True for selling posts: one strong cue (discount, code, call to buy), or two weak."""
     strong, weak, _ = tone_cues(text)
-    return strong > 0 or weak >= 2
+    return is_promotional_cues(strong, weak)
 
 
 def is_jokey(text: str | Doc) -> bool:
     """True for posts that joke: laughter tokens/emoji, puns, winks, "bored? ..." hooks."""
     return tone_cues(text)[2]
+
+
+class ToneDeafReason(StrEnum):
+    """Why a post is tone-deaf; the values are the `reason` label of
+    brandpulse_tone_deaf_posts_total (bounded, stable)."""
+
+    PROMOTIONAL_IN_CRISIS = "promotional_in_crisis"
+    JOKEY_IN_CRISIS = "jokey_in_crisis"
+    HASHTAG_HIJACK = "hashtag_hijack"
+
+
+@dataclass(frozen=True, slots=True)
+class ToneVerdict:
+    """The one decision on a post's tone against the crises that apply to it, shared by the
+    live detector (streams/core/behaviour.py) and the pre-publish check (core/check.py).
+
+    ``crisis`` is the crisis the post offends (the hijacked one, else the first active one);
+    ``hit`` the crisis hashtag or keyword the post uses; ``promo_words``/``joke_words`` the
+    words that triggered the cues (filled only when asked for, see `tone_verdict`).
+    """
+
+    reason: ToneDeafReason | None
+    crisis: DeclaredCrisis | None
+    hit: str | None
+    promotional: bool
+    jokey: bool
+    supportive: bool
+    explanation: str | None
+    promo_words: tuple[str, ...] = ()
+    joke_words: tuple[str, ...] = ()
+
+    @property
+    def tone_deaf(self) -> bool:
+        return self.reason is not None
+
+
+def tone_verdict(
+    text: str | Doc,
+    crises: Sequence[DeclaredCrisis],
+    at: float | None = None,
+    hashtags: Iterable[str] = (),
+    *,
+    words: bool = False,
+) -> ToneVerdict:
+    """Decide once whether a brand post is tone-deaf during ``crises``.
+
+    * Hashtag/keyword hijacking: the post uses a hashtag or keyword of an active crisis and
+      is promotional, jokey or simply not about the crisis (no supportive vocabulary).
+    * Business as usual: the post is promotional or jokey while a crisis is active
+      (promotional wins when it is both).
+
+    ``at`` (event time) filters the crises by their start/end when given; ``hashtags`` are
+    the post's own hashtag field, if any. ``words=True`` also collects the trigger words
+    (the check shows them; the live path skips that work).
+    """
+    doc = prepare(text)
+    found: list[tuple[str, str]] | None = [] if words else None
+    strong, weak, jokey = _scan(doc, found)
+    promotional = is_promotional_cues(strong, weak)
+    supportive = _SUPPORTIVE.search(doc.norm) is not None
+    promo_words = tuple(dict.fromkeys(w for k, w in found or () if k != "joke"))
+    joke_words = tuple(dict.fromkeys(w for k, w in found or () if k == "joke"))
+
+    def verdict(reason: ToneDeafReason | None, crisis: DeclaredCrisis | None = None,
+                hit: str | None = None, explanation: str | None = None) -> ToneVerdict:
+        return ToneVerdict(reason, crisis, hit, promotional, jokey, supportive, explanation,
+                           promo_words, joke_words)
+
+    active = [c for c in crises if c.is_active(at)]
+    if not active:
+        return verdict(None)
+    kind = ("promotional and jokey" if promotional and jokey else "promotional"
+            if promotional else "jokey" if jokey else None)
+    tags = list(hashtags)
+    for crisis in active:
+        hit = crisis.matched_by(doc, tags)
+        if hit is None:
+            continue
+        if kind is not None:
+            return verdict(ToneDeafReason.HASHTAG_HIJACK, crisis, hit,
+                           f"{kind} post rides {hit} of the active crisis '{crisis.name}'")
+        if not supportive:
+            return verdict(ToneDeafReason.HASHTAG_HIJACK, crisis, hit,
+                           f"post rides {hit} of the active crisis '{crisis.name}' "
+                           "without addressing it (hashtag hijacking)")
+    if kind is None:
+        return verdict(None)
+    reason = (ToneDeafReason.PROMOTIONAL_IN_CRISIS if promotional
+              else ToneDeafReason.JOKEY_IN_CRISIS)
+    return verdict(reason, active[0], None,
+                   f"{kind} post published during the active crisis '{active[0].name}'")
 
 
 def tone_deaf_reason(
@@ -189,43 +318,5 @@ def tone_deaf_reason(
     active_crises: Sequence[DeclaredCrisis],
     at: float | None = None,
 ) -> str | None:
-    """Human-readable reason why a brand post is tone-deaf, or None.
-
-    * Hashtag/keyword hijacking: the post uses a hashtag or keyword of an active crisis and
-      is promotional, jokey or simply not about the crisis (no supportive vocabulary).
-    * Business as usual: the post is promotional or jokey while a crisis is active.
-
-    ``active_crises`` are the crises relevant to the brand; ``at`` (event time) filters
-    them by their start/end when given.
-    """
-    doc = prepare(post_text)
-    tags = list(post_hashtags)
-    crises = [c for c in active_crises if c.is_active(at)]
-    if not crises:
-        return None
-    strong, weak, jokey = tone_cues(doc)
-    promotional = strong > 0 or weak >= 2
-    kind = (
-        "promotional and jokey"
-        if promotional and jokey
-        else "promotional"
-        if promotional
-        else "jokey"
-        if jokey
-        else None
-    )
-    supportive = _SUPPORTIVE.search(doc.norm) is not None
-    for crisis in crises:
-        hit = crisis.matched_by(doc, tags)
-        if hit is None:
-            continue
-        if kind is not None:
-            return f"{kind} post rides {hit} of the active crisis '{crisis.name}'"
-        if not supportive:
-            return (
-                f"post rides {hit} of the active crisis '{crisis.name}' "
-                "without addressing it (hashtag hijacking)"
-            )
-    if kind is not None:
-        return f"{kind} post published during the active crisis '{crises[0].name}'"
-    return None
+    """Human-readable reason why a brand post is tone-deaf, or None (see `tone_verdict`)."""
+    return tone_verdict(post_text, active_crises, at, post_hashtags).explanation

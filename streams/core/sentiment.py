@@ -476,7 +476,9 @@ def _build() -> tuple[_Language, _Language]:
 
 
 _ENGLISH, _FRENCH = _build()
-_LANGUAGES: Final = {"en": _ENGLISH, "fr": _FRENCH}
+# "und" (no letters: emoji, emoticons) is read with the English tables, whose emoji and
+# emoticon valences are language-neutral.
+_LANGUAGES: Final = {"en": _ENGLISH, "fr": _FRENCH, "und": _ENGLISH}
 
 
 def _is_capitalised_in(token: str, raw: str) -> bool:

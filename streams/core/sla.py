@@ -224,6 +224,7 @@ class RecordTag(StrEnum):
     POST = "p"
     ORPHAN = "o"
     CLOCK = "c"  # the brand's event-time clock (one per brand, kept by the engine)
+    SCHEDULED = "s"  # a scheduled post not yet out (hour 0; streams/core/scheduled.py)
 
 
 RecordKey = tuple[int, RecordTag, str]  # (hour, tag, id) within one brand

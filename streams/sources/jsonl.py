@@ -12,7 +12,7 @@ import io
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, cast
 
 import orjson
 
@@ -37,7 +37,7 @@ def _record_to_event(record: Any, brands: BrandsConfig | None) -> SocialEvent | 
         return Rejection(RejectReason.SCHEMA, "line is not a JSON object")
     side_raw = record.get("side")
     try:
-        side = Side(side_raw)
+        side = Side(side_raw)  # type: ignore[arg-type]  # any value: checked here
     except ValueError:
         return Rejection(RejectReason.SCHEMA, "field 'side' must be 'brand' or 'audience', "
                          f"got {str(side_raw)[:40]!r}")
@@ -72,7 +72,8 @@ def read_jsonl(
         with Path(source).open("rb") as handle:
             yield from read_jsonl(handle, brands, max_bytes)
         return
-    for number, raw in enumerate(source, start=1):
+    lines = cast(Iterable[str | bytes], source)  # an open file, text or binary
+    for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         result = parse_line(raw, brands, max_bytes)
@@ -97,6 +98,6 @@ def write_jsonl(events: Iterable[SocialEvent], target: PathOrFile) -> int:
         if binary:
             target.write(line)  # type: ignore[arg-type]
         else:
-            target.write(line.decode("utf-8"))  # type: ignore[arg-type]
+            target.write(line.decode("utf-8"))  # type: ignore[call-overload]
         count += 1
     return count

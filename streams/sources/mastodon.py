@@ -306,7 +306,7 @@ class StatusMapper:
         return SocialEvent(
             side=Side.BRAND, id=self.local_id(status_id), brand=self.brand.brand,
             platform=PLATFORM, author=self.full_acct(account),
-            text=self._text(reblog if shared else status),
+            text=self._text(reblog if type(reblog) is dict else status),
             created_at=self._created_at(status), in_reply_to=in_reply_to,
             lang=_lang(status), is_share=shared,
             automated=type(account) is dict and account.get("bot") is True)

@@ -5,12 +5,15 @@
     shares    per-worker audience counts for the global crisis scope (crisis-shares topic)
     state     the worker's state rows (changelog of the `sla-state` table)
     alerts    tone-deaf post alerts (alerts topic)
+    scheduled scheduled/withdrawn brand posts (brand-posts topic)
+    check     the pre-publish check's request and answer (POST /api/check)
 
 Decoders never raise and never run code: a bad record is a `Rejection` with a bounded
 reason. Import from `streams.wire`; the submodules are its sections.
 """
 
 from streams.wire.alerts import tone_deaf_alert
+from streams.wire.check import check_answer, parse_draft, result_to_json
 from streams.wire.control import (
     MAX_CONTROL_BYTES,
     MAX_CONTROL_FUTURE_SECONDS,
@@ -31,6 +34,7 @@ from streams.wire.events import (
     load_record,
     parse_rfc3339,
 )
+from streams.wire.scheduled import decode_input, schedule_from_dict, schedule_to_dict
 from streams.wire.shares import (
     CRISIS_RETENTION_SECONDS,
     MAX_BUCKET_MESSAGES,
@@ -65,10 +69,12 @@ __all__ = [
     "MAX_SOURCE_CHARS",
     "MAX_STATE_VALUE_BYTES",
     "STATE_VERSION",
+    "check_answer",
     "dead_letter_record",
     "decode_crisis_command",
     "decode_crisis_share",
     "decode_event",
+    "decode_input",
     "decode_state",
     "encode_crisis_command",
     "encode_crisis_share",
@@ -79,7 +85,11 @@ __all__ = [
     "event_to_dict",
     "format_rfc3339",
     "load_record",
+    "parse_draft",
     "parse_rfc3339",
+    "result_to_json",
+    "schedule_from_dict",
+    "schedule_to_dict",
     "state_key_brand",
     "tone_deaf_alert",
 ]

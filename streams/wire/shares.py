@@ -71,6 +71,7 @@ def decode_crisis_share(
     first_seen, latest = record.get("first_seen"), record.get("latest")
     if not (_number(first_seen) and _number(latest)):
         return Rejection(RejectReason.SCHEMA, "first_seen/latest must be finite numbers")
+    assert first_seen is not None and latest is not None  # for the type checker
     if latest > now + max_future_skew:
         return Rejection(RejectReason.FUTURE_TIMESTAMP, f"latest {latest!r} is beyond the "
                          f"wall clock {now:.0f} + {max_future_skew:.0f} s")

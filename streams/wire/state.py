@@ -6,7 +6,8 @@ anything else (an older format, a forged or truncated record) is a `Rejection` t
 caller counts and skips. There is no pickle anywhere in brandpulse.
 
 Key:   brand 0x1F hour 0x1F tag 0x1F record id
-       (tag: a audience, p post, o orphan; c the brand's clock, hour 0, id "clock")
+       (tag: a audience, p post, o orphan; c the brand's clock, hour 0, id "clock";
+        s a scheduled post not yet out, hour 0)
 Value: [STATE_VERSION, *row] with the rows of `ReplyBook.take_changes`; behaviour
        features as described in streams/core/behaviour.py. Fields added since version 2
        first shipped are trailing and optional, so older rows still decode: audience rows
@@ -25,8 +26,15 @@ import orjson
 from streams.core.behaviour import MAX_TERM_LENGTH, MAX_TERMS_PER_EVENT
 from streams.core.brand import BrandsConfig
 from streams.core.conversation import hour_of
+from streams.core.lang import LANGS
 from streams.core.sla import RecordKey, RecordTag
-from streams.events import MAX_ID_LENGTH, Rejection, RejectReason
+from streams.events import (
+    MAX_ID_LENGTH,
+    MAX_SCHEDULE_AHEAD_SECONDS,
+    MAX_SCHEDULED_TEXT_CHARS,
+    Rejection,
+    RejectReason,
+)
 
 STATE_VERSION = 2  # 1 was a whole hour bucket per key (before per-record persistence)
 KEY_SEPARATOR = "\x1f"
@@ -34,7 +42,7 @@ KEY_SEPARATOR = "\x1f"
 #: Kafka's default 1 MB message limit whatever the traffic.
 MAX_STATE_VALUE_BYTES = 16 * 1024
 _TAGS = {tag.value: tag for tag in RecordTag}
-_LANGS = ("en", "fr", "other")
+_LANGS = LANGS  # the detector's closed label set (und = no letters to judge by)
 _FINGERPRINT_LIMIT = 1 << 64
 _AGENT = re.compile(r"[A-Z]{1,3}")  # upper-case initials, as streams.core.similarity reads
 _MAX_POLICY_NAME = 32
@@ -94,6 +102,8 @@ def decode_state(raw_key: Any, raw_value: Any, brands: BrandsConfig, not_after: 
         return _bad(problem)
     if tag in (RecordTag.AUDIENCE, RecordTag.POST) and hour_of(row[1]) != hour:
         return _bad("state row's time is not in its key's hour")
+    if tag is RecordTag.SCHEDULED and hour != 0:
+        return _bad("a scheduled post's key has hour 0")
     return brand, hour, tag, record_id, row
 
 
@@ -114,6 +124,8 @@ def _check_row(tag: RecordTag, row: list[Any], platforms: frozenset[str] | Any,
     if tag is RecordTag.CLOCK:
         good = len(row) == 2 and all(_time(v, not_after) for v in row)
         return None if good else "bad clock row"
+    if tag is RecordTag.SCHEDULED:
+        return _scheduled_row(row, platforms, not_after)
     if tag is RecordTag.AUDIENCE:
         if len(row) not in (7, 10):
             return "audience row needs 7 or 10 fields"
@@ -140,6 +152,19 @@ def _check_row(tag: RecordTag, row: list[Any], platforms: frozenset[str] | Any,
     if features is not None and not _post_features(features):
         return "bad post features"
     return None
+
+
+def _scheduled_row(row: list[Any], platforms: frozenset[str] | Any, not_after: float
+                   ) -> str | None:
+    """[platform, created_at, scheduled_at, author, text] of a queued scheduled post."""
+    if len(row) != 5:
+        return "scheduled row needs 5 fields"
+    platform, created_at, scheduled_at, author, text = row
+    good = (platform in platforms and _time(created_at, not_after)
+            and _time(scheduled_at, created_at + MAX_SCHEDULE_AHEAD_SECONDS)
+            and type(author) is str and 0 < len(author) <= MAX_ID_LENGTH
+            and type(text) is str and len(text) <= MAX_SCHEDULED_TEXT_CHARS)
+    return None if good else "bad scheduled row"
 
 
 def _terms(value: Any) -> bool:

@@ -58,6 +58,10 @@ BEHAVIOUR: dict[str, MetricType] = {
     "brandpulse_topic_alignment": "gauge",
     "brandpulse_audience_replies_per_broadcast": "gauge",
     "brandpulse_messages_by_language_total": "counter",
+    "brandpulse_scheduled_posts": "gauge",
+    "brandpulse_scheduled_tone_deaf_posts": "gauge",
+    "brandpulse_scheduled_tone_deaf_next_seconds": "gauge",
+    "brandpulse_scheduled_tone_deaf_info": "gauge",
 }
 
 # `brandpulse ingest` processes (streams.metrics.SourceMetrics), scraped as job
@@ -113,6 +117,10 @@ LABELS: dict[str, tuple[str, ...]] = {
     "brandpulse_topic_alignment": ("brand",),
     "brandpulse_audience_replies_per_broadcast": ("brand",),
     "brandpulse_messages_by_language_total": ("brand", "lang"),
+    "brandpulse_scheduled_posts": ("brand",),
+    "brandpulse_scheduled_tone_deaf_posts": ("brand",),
+    "brandpulse_scheduled_tone_deaf_next_seconds": ("brand",),
+    "brandpulse_scheduled_tone_deaf_info": ("brand", "crisis"),
     "brandpulse_source_events_total": ("source", "side"),
     "brandpulse_source_rejected_total": ("source", "reason"),
     "brandpulse_source_skipped_total": ("source", "reason"),

@@ -107,7 +107,7 @@ def test_empty_and_whitespace_texts() -> None:
         result = score_text(text)
         assert result["sentiment"] == 0.0 or -1.0 <= result["sentiment"] <= 1.0
         assert result["crisis_terms"] == []
-    assert detect_lang("") == "other"
+    assert detect_lang("") == "und"  # no letters: undetermined (was "other", issue 13)
     assert simhash("") == 0
 
 

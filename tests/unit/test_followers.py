@@ -17,6 +17,7 @@ from streams import agents
 from streams.config import parse_brands
 from streams.core.shared_crisis import CrisisShare
 from streams.engine import Engine
+from streams.events import Rejection
 from streams.wire import (
     encode_crisis_share,
     parse_rfc3339,
@@ -83,7 +84,9 @@ async def test_bad_shares_are_dead_lettered_with_their_reason_and_good_ones_merg
         monkeypatch: pytest.MonkeyPatch) -> None:
     rt = runtime()
     engine = Engine(BRANDS, crisis_source="me")
-    apply_share = agents.share_applier(engine, rt.wall)  # what the worker uses
+
+    def apply_share(value: bytes | None) -> Rejection | None:  # what the worker does
+        return engine.apply_share(value, rt.wall())
 
     good = encode_crisis_share(CrisisShare("peer", NOW - 60, NOW - 60,
                                            {int((NOW - 60) // 300): (4, 1, -1.0)}), 300)
@@ -105,7 +108,9 @@ async def test_a_crisis_ending_before_it_starts_is_dead_lettered(
         monkeypatch: pytest.MonkeyPatch) -> None:
     rt = runtime()
     engine = Engine(BRANDS)
-    apply_control = agents.control_applier(engine, rt.wall)
+
+    def apply_control(value: bytes | None) -> Rejection | None:  # what the worker does
+        return engine.apply_control(value, rt.wall())
 
     backwards = orjson.dumps({"action": "declare", "name": "Storm", "start":
                               "2027-01-15T08:00:00Z", "end": "2027-01-14T08:00:00Z"})
