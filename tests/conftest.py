@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -17,3 +18,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true (a missing tool fails the run): " \
                           f"{report.longrepr}"
+
+
+# Speed is measured by benchmarks, never by timed assertions: no Hypothesis deadline (a
+# loaded CI machine would turn it into a flake).
+hypothesis_settings.register_profile("brandpulse", deadline=None)
+hypothesis_settings.load_profile("brandpulse")
