@@ -28,8 +28,8 @@ def brand_view(snapshot: BrandSnapshot) -> dict[str, Any]:
     return {
         "brand": snapshot.brand,
         "event_time": snapshot.now,
-        "backlog": {p: {"unanswered": b.unanswered, "oldest_age_seconds": b.oldest_age_seconds}
-                    for p, b in snapshot.backlog.items()},
+        "backlog": {p: {"unanswered": b.unanswered, "oldest_age_seconds": b.oldest_age_seconds,
+                        "at_risk": b.at_risk} for p, b in snapshot.backlog.items()},
         "robot_score": _number(conversation.robot_score),
         "broadcast_ratio": {w: _number(v) for w, v in conversation.broadcast_ratio.items()},
         "reply_rate": {w: _number(v) for w, v in conversation.reply_rate.items()},
@@ -43,6 +43,10 @@ def brand_view(snapshot: BrandSnapshot) -> dict[str, Any]:
                       "tone_deaf": snapshot.scheduled.tone_deaf,
                       "crisis": snapshot.scheduled.crisis,
                       "post_ids": list(snapshot.scheduled.post_ids)},
+        "agents": {a: {"replies": s.replies, "first_responses": s.first_responses,
+                       "first_response_seconds": {"p50": s.first_response_p50,
+                                                  "p90": s.first_response_p90},
+                       "sla_met_share": s.sla_met_share} for a, s in snapshot.agents.items()},
     }
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from streams.core.behaviour import (
@@ -41,6 +41,7 @@ from streams.core.scheduled import NO_ALARM, ScheduledAlarm, ScheduledQueue
 from streams.core.shared_crisis import CrisisShare
 from streams.core.sla import (
     DEFAULT_BREACH_GRACE_SECONDS,
+    AgentStats,
     Backlog,
     DuplicateEvent,
     LateEvent,
@@ -76,6 +77,7 @@ class BrandSnapshot:
     conversation: ConversationSnapshot
     behaviour: BehaviourSnapshot
     scheduled: ScheduledAlarm = NO_ALARM  # scheduled posts that would be tone-deaf
+    agents: dict[str, AgentStats] = field(default_factory=dict)  # last 24 h, by initials
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +293,7 @@ class Engine:
                 with_evidence(behaviour.templated_reply_ratio, behaviour.templated_reply_count)),
             behaviour=behaviour,
             scheduled=alarm,
+            agents=book.agent_stats(now),
         )
 
     def backlog(self, brand: str, now: float) -> dict[str, Backlog]:

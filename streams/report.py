@@ -16,16 +16,19 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from streams.config import BrandsConfig
+from streams.config import BrandConfig, BrandsConfig
 from streams.core.behaviour import LanguageCounted, TemplatedReply, ToneDeafPost
 from streams.core.conversation import robot_score, with_evidence
+from streams.core.policy import DEFAULT_POLICY
 from streams.core.sla import (
     ExpiredUnanswered,
     FirstResponse,
     LateReply,
     MessageCounted,
+    NextResponse,
     PostCounted,
     SlaBreached,
+    quantile,
 )
 from streams.engine import Engine
 from streams.events import Rejection, SocialEvent
@@ -35,15 +38,7 @@ EXACT_QUANTILE_VALUES = 512  # per brand: below this many answers quantiles are 
 TONE_DEAF_EXAMPLES = 50  # per brand: the report keeps the count and the last N flags
 
 
-def quantile(sorted_values: list[float] | array[float], q: float) -> float | None:
-    """Linear-interpolated quantile (numpy's default); None for no values."""
-    if not sorted_values:
-        return None
-    position = (len(sorted_values) - 1) * q
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    fraction = position - low
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
+__all__ = ["QuantileSketch", "build_report", "quantile"]  # quantile: from the core
 
 
 class QuantileSketch:
@@ -142,6 +137,54 @@ class BrandTally:
     tone_deaf: deque[dict[str, Any]] = field(
         default_factory=lambda: deque(maxlen=TONE_DEAF_EXAMPLES))
     languages: dict[str, int] = field(default_factory=dict)
+    next_response_seconds: QuantileSketch = field(default_factory=QuantileSketch)
+    policies: dict[str, ResponseTally] = field(default_factory=dict)
+    agents: dict[str, ResponseTally] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ResponseTally:
+    """First responses of one SLA policy or one agent."""
+
+    replies: int = 0  # agents: brand replies they signed
+    answered: int = 0
+    sla_met: int = 0
+    sla_breaches: int = 0  # policies: messages whose target passed (answered late or not)
+    first_response_seconds: QuantileSketch = field(default_factory=QuantileSketch)
+
+    def first_response(self, o: FirstResponse) -> None:
+        self.answered += 1
+        self.sla_met += o.within_sla
+        self.first_response_seconds.add(o.seconds)
+
+    def quantiles(self) -> dict[str, float | None]:
+        times = self.first_response_seconds
+        return {"p50": times.quantile(0.5), "p90": times.quantile(0.9)}
+
+
+def _policies_section(tally: BrandTally, config: BrandConfig | None) -> dict[str, Any]:
+    """Every policy of the brand, in precedence order, then "default"."""
+    targets = {} if config is None else {p.name: p.sla_seconds for p in config.policies}
+    if config is not None:
+        targets[DEFAULT_POLICY] = config.sla_seconds
+    section = {}
+    for name in [*targets, *sorted(set(tally.policies) - set(targets))]:
+        t = tally.policies.get(name) or ResponseTally()
+        decided = t.sla_met + t.sla_breaches
+        section[name] = {"sla_seconds": targets.get(name), "answered": t.answered,
+                         "sla_met": t.sla_met, "sla_breaches": t.sla_breaches,
+                         "sla_met_share": round(t.sla_met / decided, 6) if decided else None,
+                         "first_response_seconds": t.quantiles()}
+    return section
+
+
+def _agents_section(tally: BrandTally, config: BrandConfig | None) -> dict[str, Any]:
+    """Every agent who signed a reply (listed in the brands file or not), by initials."""
+    listed = frozenset() if config is None else config.agents
+    return {name: {"listed": name in listed, "replies": t.replies,
+                   "first_responses": t.answered, "first_response_seconds": t.quantiles(),
+                   "sla_met_share": round(t.sla_met / t.answered, 6) if t.answered else None}
+            for name, t in sorted(tally.agents.items())}
 
 
 def _nan_to_none(value: float) -> float | None:
@@ -190,13 +233,23 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
                 tally.broadcasts += 1
             else:
                 tally.replies += 1
+                if observation.agent is not None:
+                    tally.agents.setdefault(observation.agent, ResponseTally()).replies += 1
         elif isinstance(observation, FirstResponse):
             tally.answered += 1
             tally.first_response_seconds.add(observation.seconds)
             if observation.business_seconds is not None:
                 tally.first_response_business_seconds.add(observation.business_seconds)
+            tally.policies.setdefault(observation.policy, ResponseTally()).first_response(
+                observation)
+            if observation.agent is not None:
+                tally.agents.setdefault(observation.agent, ResponseTally()).first_response(
+                    observation)
+        elif isinstance(observation, NextResponse):
+            tally.next_response_seconds.add(observation.seconds)
         elif isinstance(observation, SlaBreached):
             tally.breaches += 1
+            tally.policies.setdefault(observation.policy, ResponseTally()).sla_breaches += 1
         elif isinstance(observation, ExpiredUnanswered):
             tally.expired_unanswered += 1
         elif isinstance(observation, LateReply):
@@ -261,6 +314,11 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
                                 if behaviour is not None else None),
             "top_audience_terms": ([term for term, _ in behaviour.top_audience_terms]
                                    if behaviour is not None else []),
+            "next_response_seconds": {"p50": tally.next_response_seconds.quantile(0.5),
+                                      "p90": tally.next_response_seconds.quantile(0.9),
+                                      "count": len(tally.next_response_seconds)},
+            "policies": _policies_section(tally, brands.get(name)),
+            "agents": _agents_section(tally, brands.get(name)),
         })
         result[name] = row
     return {"brands": result, "rejected": rejected}

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA_ENV = "BRANDPULSE_SHARED_DATA"
@@ -46,3 +47,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true (a missing tool fails the run): " \
                           f"{report.longrepr}"
+
+
+# Speed is measured by benchmarks, never by timed assertions: no Hypothesis deadline (a
+# loaded CI machine would turn it into a flake).
+hypothesis_settings.register_profile("brandpulse", deadline=None)
+hypothesis_settings.load_profile("brandpulse")

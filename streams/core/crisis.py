@@ -43,10 +43,13 @@ _MAX_NGRAM: Final = 3
 
 def _stem(token: str) -> str:
     """Ignore plural -s/-x so that "floods"/"flood" and "victimes"/"victime" match, and the
-    French feminine -e of past participles ("evacuees"/"evacues", "sinistree"/"sinistre")."""
+    French feminine -e of past participles ("evacuees"/"evacues", "disparues"/"disparus",
+    "tuees"/"tues"). Applied to the vocabulary and to messages alike, so an English word
+    losing its -e ("rescue") only meets the same stem. Not -te: "suspecte" would meet
+    English "suspect"; feminine -te forms are listed in crisis_terms.txt."""
     if len(token) > 3 and token[-1] in "sx":
         token = token[:-1]
-    if len(token) > 4 and token.endswith("ee"):
+    if len(token) > 4 and token.endswith(("ee", "ue", "ie")):
         token = token[:-1]
     return token
 
@@ -172,13 +175,14 @@ def _content_key(token: str) -> str | None:
 
 
 def _surface_forms(vocab: dict[str, tuple[int, str]]) -> frozenset[str]:
-    """Token spellings that can take part in a match (plurals included)."""
+    """Token spellings that can take part in a match (plurals and the French feminine
+    -e/-es that _stem removes included)."""
     forms: set[str] = set()
     for key, (tier, _) in vocab.items():
         if tier == CONTEXT and " " not in key:
             continue
         for word in key.split(" "):
-            forms.update((word, word + "s", word + "x"))
+            forms.update((word, word + "s", word + "x", word + "e", word + "es"))
     return frozenset(forms | {"#" + form for form in forms})
 
 

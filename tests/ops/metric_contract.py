@@ -28,6 +28,11 @@ CORE: dict[str, MetricType] = {
     "brandpulse_broadcast_ratio": "gauge",
     "brandpulse_reply_rate": "gauge",
     "brandpulse_robot_score": "gauge",
+    "brandpulse_sla_at_risk_messages": "gauge",
+    "brandpulse_next_response_seconds": "histogram",
+    "brandpulse_agent_replies_total": "counter",
+    "brandpulse_agent_first_response_seconds": "histogram",
+    "brandpulse_agent_sla_met_total": "counter",
     # pipeline
     "brandpulse_events_consumed_total": "counter",
     "brandpulse_events_rejected_total": "counter",
@@ -73,11 +78,16 @@ SOURCES: dict[str, MetricType] = {
 
 # Label names per family, as the contract promises them (used to synthesise test data).
 LABELS: dict[str, tuple[str, ...]] = {
-    "brandpulse_first_response_seconds": ("brand", "platform"),
-    "brandpulse_first_response_business_seconds": ("brand", "platform"),
+    "brandpulse_first_response_seconds": ("brand", "platform", "policy"),
+    "brandpulse_first_response_business_seconds": ("brand", "platform", "policy"),
     "brandpulse_audience_messages_total": ("brand", "platform", "requires_reply"),
-    "brandpulse_sla_met_total": ("brand", "platform"),
-    "brandpulse_sla_breaches_total": ("brand", "platform"),
+    "brandpulse_sla_met_total": ("brand", "platform", "policy"),
+    "brandpulse_sla_breaches_total": ("brand", "platform", "policy"),
+    "brandpulse_sla_at_risk_messages": ("brand", "platform"),
+    "brandpulse_next_response_seconds": ("brand", "platform"),
+    "brandpulse_agent_replies_total": ("brand", "agent"),
+    "brandpulse_agent_first_response_seconds": ("brand", "agent"),
+    "brandpulse_agent_sla_met_total": ("brand", "agent"),
     "brandpulse_unanswered_messages": ("brand", "platform"),
     "brandpulse_oldest_unanswered_age_seconds": ("brand", "platform"),
     "brandpulse_messages_expired_unanswered_total": ("brand", "platform"),

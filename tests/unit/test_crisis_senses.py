@@ -58,3 +58,29 @@ def test_event_hashtags_are_not_needed_but_disaster_hashtags_count() -> None:
 def test_french_translation_is_loaded() -> None:
     assert _term_key("montée des eaux") in _VOCABULARY
     assert crisis_signal("la montée des eaux inquiète, les pompiers sont sur place")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Trois personnes portées disparues après l'accident",
+        "Deux personnes ont trouvé la mort dans la nuit",
+        "Les écoles évacuées ce matin",
+        "Un accident ferroviaire dans la nuit",
+        "Plusieurs maisons détruites par les flammes",
+    ],
+)
+def test_french_inflection_and_verb_phrases_signal(text: str) -> None:
+    assert crisis_signal(text), crisis_match(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Quel dommage, le concert est annulé",  # dommage = pity, not damages
+        "Les prix ont explosé cette année",  # figurative, weak alone
+        "Révolte et morts suspectes",  # French "suspectes" is not English "suspect"
+    ],
+)
+def test_french_everyday_senses_do_not_signal(text: str) -> None:
+    assert not crisis_signal(text), crisis_match(text)

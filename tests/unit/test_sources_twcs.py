@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -172,7 +171,7 @@ def test_twcs_brands_derives_outbound_authors_with_sla() -> None:
         twcs_brands(list(read_twcs_rows(io.StringIO(SNIPPET.splitlines()[0] + "\n"))))
 
 
-def test_five_thousand_rows_convert_well_under_a_second() -> None:
+def test_five_thousand_rows_convert_with_every_reply_attributed() -> None:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["tweet_id", "author_id", "inbound", "created_at", "text",
@@ -183,9 +182,7 @@ def test_five_thousand_rows_convert_well_under_a_second() -> None:
         writer.writerow([f"{2 * n + 2}.0", f"Brand{n % 50}", False,
                          "Tue Oct 31 10:09:00 +0000 2017", "sure", "", f"{2 * n + 1}.0"])
     buf.seek(0)
-    started = time.perf_counter()
-    events, brands, stats = load_twcs(buf)
-    assert time.perf_counter() - started < 1.0
+    events, brands, stats = load_twcs(buf)  # speed: bench/, never a timed assertion
     assert len(events) == 5000 and len(brands) == 50 and stats.unattributed == 0
 
 
