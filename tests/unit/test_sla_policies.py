@@ -34,7 +34,7 @@ from streams.wire import decode_state, encode_state_key, encode_state_value
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC).timestamp()  # a Monday, 10:00 UTC
 MIN, HOUR, DAY = 60, 3600, 86400
-TWCS_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "twcs" / "twcs_5k.csv"
+TWCS_SAMPLE = "twcs/twcs_5k.csv"  # in the evaluation data (the `shared_data` fixture)
 
 POLICIES = [
     {"name": "vip", "sla_seconds": 300, "authors": ["@BigSpender"], "keywords": ["urgent"]},
@@ -472,11 +472,11 @@ def _independent_next_responses(path: Path) -> tuple[int, dict[str, float]]:
     return total, {b: statistics.median(d) for b, d in delays.items() if len(d) < 512}
 
 
-@pytest.mark.skipif(not TWCS_SAMPLE.exists(), reason="evaluation data not present")
-def test_twcs_next_responses_and_agents_end_to_end() -> None:
-    events, brands_file = load_events(str(TWCS_SAMPLE), "twcs")
+def test_twcs_next_responses_and_agents_end_to_end(shared_data: Path) -> None:
+    sample = shared_data / TWCS_SAMPLE
+    events, brands_file = load_events(str(sample), "twcs")
     report = build_report(events, brands_file)["brands"]
-    total, medians = _independent_next_responses(TWCS_SAMPLE)
+    total, medians = _independent_next_responses(sample)
     assert total > 200
     assert sum(b["next_response_seconds"]["count"] for b in report.values()) == total
     for brand, median in medians.items():
