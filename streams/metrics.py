@@ -37,6 +37,7 @@ from streams.core.sla import (
     MessageCounted,
     NextResponse,
     PostCounted,
+    PostKind,
     SlaBreached,
 )
 from streams.engine import AnyObservation, BrandSnapshot
@@ -389,7 +390,7 @@ class BrandpulseMetrics:
         for platform in config.platforms:
             for needs in ("true", "false"):
                 self.audience_messages.labels(name, platform, needs)
-            for kind in ("broadcast", "reply"):
+            for kind in PostKind:
                 self.brand_posts.labels(name, platform, kind)
             for metric in (self.expired, self.next_response):
                 metric.labels(name, platform)
@@ -419,7 +420,7 @@ class BrandpulseMetrics:
         for platform in config.platforms:
             for needs in ("true", "false"):
                 _drop(self.audience_messages, name, platform, needs)
-            for kind in ("broadcast", "reply"):
+            for kind in PostKind:
                 _drop(self.brand_posts, name, platform, kind)
             for metric in (self.expired, self.next_response):
                 _drop(metric, name, platform)

@@ -18,8 +18,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from streams.events import AudienceKind
+
 DEFAULT_POLICY = "default"
-MESSAGE_KINDS = ("direct_message", "mention", "comment", "reply")
+MESSAGE_KINDS = tuple(kind.value for kind in AudienceKind)
 POLICY_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 

@@ -246,7 +246,7 @@ def _simhash_short(tokens: list[str]) -> int:
     if len(tokens) == 1:
         return _majority_bits(plain[0], 1, 1)  # type: ignore[arg-type]
     plain.pop()
-    counters = sum(map(xor, plain, rotated))  # type: ignore[arg-type]
+    counters = sum(map(xor, plain, rotated))
     return _majority_bits(counters, len(tokens) - 1, 1)
 
 
@@ -260,9 +260,10 @@ def _simhash_long(tokens: list[str]) -> int:
     """
     if len(tokens) > _MAX_FEATURES:
         tokens = tokens[: _MAX_FEATURES + 1]
-    digests = list(map(_TOKEN_DIGESTS.get, tokens))
-    if None in digests:
-        digests = [d or _token_digest(t) for t, d in zip(tokens, digests, strict=True)]
+    found = list(map(_TOKEN_DIGESTS.get, tokens))
+    digests: list[bytes] = (
+        [d or _token_digest(t) for t, d in zip(tokens, found, strict=True)]
+        if None in found else found)  # type: ignore[assignment]  # no None left
     packed = int.from_bytes(b"".join(digests), "little")
     lanes = len(digests) - 1
     high_mask, low_mask = _lane_masks(lanes)

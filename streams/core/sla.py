@@ -47,11 +47,18 @@ class MessageCounted:
     requires_reply: bool
 
 
+class PostKind(StrEnum):
+    """A brand post starts a conversation (broadcast) or answers in one (reply)."""
+
+    BROADCAST = "broadcast"
+    REPLY = "reply"
+
+
 @dataclass(frozen=True, slots=True)
 class PostCounted:
     brand: str
     platform: str
-    kind: str  # "broadcast" | "reply"
+    kind: PostKind
     agent: str | None = None  # initials the reply is signed with
 
 
@@ -429,12 +436,12 @@ class ReplyBook:
         self.dirty.add((hour, RecordTag.POST, event.id))
         if target is None:
             bucket.counts.broadcasts += 1
-            return [PostCounted(self.name, event.platform, "broadcast")]
+            return [PostCounted(self.name, event.platform, PostKind.BROADCAST)]
         bucket.counts.replies += 1
         self._reply_posts[event.id] = hour
         if agent is not None:
             bucket.agent(agent).replies += 1
-        observations: list[Observation] = [PostCounted(self.name, event.platform, "reply",
+        observations: list[Observation] = [PostCounted(self.name, event.platform, PostKind.REPLY,
                                                        agent)]
         if event.automated:
             return observations

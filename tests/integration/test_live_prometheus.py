@@ -124,7 +124,14 @@ def test_dashboards_and_rules_against_real_workers_and_prometheus(
                                           text="hi", created_at="2026-11-02T10:00:00Z")])
         sender.join(REPLAY_SECONDS * 4)
         assert not sender.is_alive(), "replay did not finish"
-        total = len(events) + 2
+        # The robot also queued a promotion for two hours into the storm: the scheduled-
+        # post alarm's panel has data.
+        produce(broker.url, [(TOPICS.brand_posts, b"robot", orjson.dumps({
+            "kind": "scheduled", "id": "robot-queued-sale", "brand": "robot",
+            "platform": "twitter", "author": "RoboMart",
+            "text": "Flash sale: 30% off everything, shop now!",
+            "created_at": format_rfc3339(end), "scheduled_at": format_rfc3339(end + 7200)}))])
+        total = len(events) + 3
 
         def consumed() -> float:
             return sum(w.value("brandpulse_events_consumed_total",

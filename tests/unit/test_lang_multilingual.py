@@ -7,22 +7,15 @@ messages without letters "und".
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
 from streams.core.lang import LANGS, detect_lang
 
-SAMPLES = Path(__file__).resolve().parents[1] / "data" / "lang_samples.tsv"
-
-
-def _samples() -> list[tuple[str, str]]:
-    rows = []
-    for line in SAMPLES.read_text(encoding="utf-8").splitlines():
-        if line and not line.startswith("#"):
-            gold, text = line.split("\t", 1)
-            rows.append((gold, text))
-    return rows
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from eval_lang import load_samples as _samples  # one reader of the set
 
 
 def test_the_set_covers_every_label() -> None:

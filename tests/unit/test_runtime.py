@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 import faust
+import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -95,6 +96,9 @@ def test_api_views_serve_json_without_nan() -> None:
     assert acme is not None and acme["backlog"]["twitter"]["unanswered"] == 1
     assert acme["robot_score"] is None or not math.isnan(acme["robot_score"])
     assert all(v is None or not math.isnan(v) for v in acme["reply_rate"].values())
+    served = orjson.loads(orjson.dumps(acme))  # what the HTTP server sends
+    assert set(served["reply_rate"]) == {"1h", "24h"}
+    assert set(served["audience_sentiment"]) == {"crisis", "normal"}
     assert views.get("/api/brands/nobody") is None and views.get("/api/other") is None
     views.forget({"acme"})
     assert views.get("/api/brands") == {"brands": []}
