@@ -453,14 +453,20 @@ def reply_sla() -> db.Dashboard:
         )
         .with_panel(
             ts(
-                "Expired unanswered (24h)",
-                "Messages dropped unanswered after expire_after_seconds, over 24 h.",
+                "Expired unanswered and late replies (24h)",
+                "Messages closed unanswered after expire_after_seconds, and first replies "
+                "that came after that (still counted as expired), over 24 h.",
                 [
                     query(
                         "sum by (brand, platform) "
                         f"(increase(brandpulse_messages_expired_unanswered_total{{{B}}}[1d]))",
-                        "{{brand}} {{platform}}",
-                    )
+                        "{{brand}} {{platform}} expired",
+                    ),
+                    query(
+                        "sum by (brand, platform) "
+                        f"(increase(brandpulse_late_replies_total{{{B}}}[1d]))",
+                        "{{brand}} {{platform}} late replies",
+                    ),
                 ],
                 w=8,
             )

@@ -26,7 +26,12 @@ from prometheus_client.metrics import MetricWrapperBase, disable_created_metrics
 from prometheus_client.registry import Collector
 
 from streams import __version__
-from streams.core.behaviour import TONE_DEAF_REASONS, LanguageCounted, ToneDeafPost
+from streams.core.behaviour import (
+    TONE_DEAF_REASONS,
+    LanguageCounted,
+    TemplatedReply,
+    ToneDeafPost,
+)
 from streams.core.brand import GLOBAL_SCOPE, BrandConfig
 from streams.core.lang import LANGS
 from streams.core.sla import (
@@ -34,13 +39,14 @@ from streams.core.sla import (
     ExpiredUnanswered,
     FirstResponse,
     LateEvent,
+    LateReply,
     MessageCounted,
     NextResponse,
     PostCounted,
     PostKind,
     SlaBreached,
 )
-from streams.engine import AnyObservation, BrandSnapshot
+from streams.engine import AnyObservation, BrandSnapshot, dispatch
 from streams.events import RejectReason
 
 log = logging.getLogger(__name__)
@@ -281,6 +287,10 @@ class BrandpulseMetrics:
             "brandpulse_messages_expired_unanswered",
             "Messages closed unanswered after the expiry period (7 days by default).",
             brand_platform, registry=r)
+        self.late_replies = Counter(
+            "brandpulse_late_replies",
+            "First replies to messages that had already expired unanswered (they stay "
+            "counted as expired).", brand_platform, registry=r)
         self.brand_posts = Counter(
             "brandpulse_brand_posts", "Posts written by the brand, broadcast or reply.",
             (*brand_platform, "kind"), registry=r)
@@ -392,7 +402,7 @@ class BrandpulseMetrics:
                 self.audience_messages.labels(name, platform, needs)
             for kind in PostKind:
                 self.brand_posts.labels(name, platform, kind)
-            for metric in (self.expired, self.next_response):
+            for metric in (self.expired, self.late_replies, self.next_response):
                 metric.labels(name, platform)
             for policy in config.policy_names:
                 for metric in (self.sla_met, self.sla_breaches, self.first_response):
@@ -422,7 +432,7 @@ class BrandpulseMetrics:
                 _drop(self.audience_messages, name, platform, needs)
             for kind in PostKind:
                 _drop(self.brand_posts, name, platform, kind)
-            for metric in (self.expired, self.next_response):
+            for metric in (self.expired, self.late_replies, self.next_response):
                 _drop(metric, name, platform)
             for policy in config.policy_names:
                 for metric in (self.sla_met, self.sla_breaches, self.first_response,
@@ -486,32 +496,50 @@ class BrandpulseMetrics:
         self._deferred = waiting
 
     def _apply(self, o: AnyObservation, n: int) -> None:
-        if isinstance(o, MessageCounted):
-            self.audience_messages.labels(o.brand, o.platform,
-                                          "true" if o.requires_reply else "false").inc(n)
-        elif isinstance(o, PostCounted):
-            self.brand_posts.labels(o.brand, o.platform, o.kind).inc(n)
-            agent = self._agent_label(o.brand, o.agent)
-            if agent is not None:
-                self.agent_replies.labels(o.brand, agent).inc(n)
-        elif isinstance(o, FirstResponse):
-            for _ in range(n):
-                self._observe_first_response(o)
-        elif isinstance(o, NextResponse):
-            for _ in range(n):
-                self.next_response.labels(o.brand, o.platform).observe(o.seconds)
-        elif isinstance(o, SlaBreached):
-            self.sla_breaches.labels(o.brand, o.platform, o.policy).inc(n)
-        elif isinstance(o, ExpiredUnanswered):
-            self.expired.labels(o.brand, o.platform).inc(n)
-        elif isinstance(o, DuplicateEvent):
-            self.duplicates.labels(o.brand).inc(n)
-        elif isinstance(o, LateEvent):
-            self.late.labels(o.brand).inc(n)
-        elif isinstance(o, LanguageCounted):
-            self.messages_by_language.labels(o.brand, o.lang).inc(n)
-        elif isinstance(o, ToneDeafPost):
-            self.tone_deaf_posts.labels(o.brand, o.reason).inc(n)
+        dispatch(o, self, n)
+
+    # -- one method per observation kind (streams.engine.ObservationSink) ---------------
+    def on_message_counted(self, o: MessageCounted, n: int) -> None:
+        self.audience_messages.labels(o.brand, o.platform,
+                                      "true" if o.requires_reply else "false").inc(n)
+
+    def on_post_counted(self, o: PostCounted, n: int) -> None:
+        self.brand_posts.labels(o.brand, o.platform, o.kind).inc(n)
+        agent = self._agent_label(o.brand, o.agent)
+        if agent is not None:
+            self.agent_replies.labels(o.brand, agent).inc(n)
+
+    def on_first_response(self, o: FirstResponse, n: int) -> None:
+        for _ in range(n):
+            self._observe_first_response(o)
+
+    def on_next_response(self, o: NextResponse, n: int) -> None:
+        for _ in range(n):
+            self.next_response.labels(o.brand, o.platform).observe(o.seconds)
+
+    def on_sla_breached(self, o: SlaBreached, n: int) -> None:
+        self.sla_breaches.labels(o.brand, o.platform, o.policy).inc(n)
+
+    def on_expired_unanswered(self, o: ExpiredUnanswered, n: int) -> None:
+        self.expired.labels(o.brand, o.platform).inc(n)
+
+    def on_late_reply(self, o: LateReply, n: int) -> None:
+        self.late_replies.labels(o.brand, o.platform).inc(n)
+
+    def on_duplicate_event(self, o: DuplicateEvent, n: int) -> None:
+        self.duplicates.labels(o.brand).inc(n)
+
+    def on_late_event(self, o: LateEvent, n: int) -> None:
+        self.late.labels(o.brand).inc(n)
+
+    def on_language_counted(self, o: LanguageCounted, n: int) -> None:
+        self.messages_by_language.labels(o.brand, o.lang).inc(n)
+
+    def on_templated_reply(self, o: TemplatedReply, n: int) -> None:
+        """Shown as the templated ratio gauge (a snapshot), not counted."""
+
+    def on_tone_deaf_post(self, o: ToneDeafPost, n: int) -> None:
+        self.tone_deaf_posts.labels(o.brand, o.reason).inc(n)
 
     def _observe_first_response(self, o: FirstResponse) -> None:
         self.first_response.labels(o.brand, o.platform, o.policy).observe(o.seconds)

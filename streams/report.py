@@ -21,17 +21,21 @@ from streams.core.behaviour import LanguageCounted, TemplatedReply, ToneDeafPost
 from streams.core.conversation import robot_score, with_evidence
 from streams.core.policy import DEFAULT_POLICY
 from streams.core.sla import (
+    DuplicateEvent,
     ExpiredUnanswered,
     FirstResponse,
+    LateEvent,
     LateReply,
     MessageCounted,
     NextResponse,
     PostCounted,
+    PostKind,
     SlaBreached,
     quantile,
 )
-from streams.engine import Engine
+from streams.engine import Engine, dispatch
 from streams.events import Rejection, SocialEvent
+from streams.wire import json_number
 
 QUANTILE_RELATIVE_ERROR = 0.01
 EXACT_QUANTILE_VALUES = 512  # per brand: below this many answers quantiles are exact
@@ -187,8 +191,70 @@ def _agents_section(tally: BrandTally, config: BrandConfig | None) -> dict[str, 
             for name, t in sorted(tally.agents.items())}
 
 
-def _nan_to_none(value: float) -> float | None:
-    return None if math.isnan(value) else round(value, 6)
+class _Tallies:
+    """Adds each observation to its brand's tally (an `ObservationSink`)."""
+
+    def __init__(self, tallies: dict[str, BrandTally]) -> None:
+        self.tallies = tallies
+
+    def on_message_counted(self, o: MessageCounted, n: int) -> None:
+        tally = self.tallies[o.brand]
+        tally.messages += n
+        tally.requires_reply += n * o.requires_reply
+
+    def on_post_counted(self, o: PostCounted, n: int) -> None:
+        tally = self.tallies[o.brand]
+        if o.kind is PostKind.BROADCAST:
+            tally.broadcasts += n
+            return
+        tally.replies += n
+        if o.agent is not None:
+            tally.agents.setdefault(o.agent, ResponseTally()).replies += n
+
+    def on_first_response(self, o: FirstResponse, n: int) -> None:
+        tally = self.tallies[o.brand]
+        for _ in range(n):
+            tally.answered += 1
+            tally.first_response_seconds.add(o.seconds)
+            if o.business_seconds is not None:
+                tally.first_response_business_seconds.add(o.business_seconds)
+            tally.policies.setdefault(o.policy, ResponseTally()).first_response(o)
+            if o.agent is not None:
+                tally.agents.setdefault(o.agent, ResponseTally()).first_response(o)
+
+    def on_next_response(self, o: NextResponse, n: int) -> None:
+        for _ in range(n):
+            self.tallies[o.brand].next_response_seconds.add(o.seconds)
+
+    def on_sla_breached(self, o: SlaBreached, n: int) -> None:
+        tally = self.tallies[o.brand]
+        tally.breaches += n
+        tally.policies.setdefault(o.policy, ResponseTally()).sla_breaches += n
+
+    def on_expired_unanswered(self, o: ExpiredUnanswered, n: int) -> None:
+        self.tallies[o.brand].expired_unanswered += n
+
+    def on_late_reply(self, o: LateReply, n: int) -> None:
+        self.tallies[o.brand].late_replies += n
+
+    def on_duplicate_event(self, o: DuplicateEvent, n: int) -> None:
+        """Not in the report: a file replayed twice is still one period."""
+
+    def on_late_event(self, o: LateEvent, n: int) -> None:
+        """Not in the report (counted live as brandpulse_late_events_total)."""
+
+    def on_templated_reply(self, o: TemplatedReply, n: int) -> None:
+        self.tallies[o.brand].templated_replies += n
+
+    def on_language_counted(self, o: LanguageCounted, n: int) -> None:
+        languages = self.tallies[o.brand].languages
+        languages[o.lang] = languages.get(o.lang, 0) + n
+
+    def on_tone_deaf_post(self, o: ToneDeafPost, n: int) -> None:
+        tally = self.tallies[o.brand]
+        tally.tone_deaf_count += n
+        tally.tone_deaf.append({"post_id": o.post_id, "reason": o.reason,
+                                "crisis": o.crisis, "explanation": o.explanation})
 
 
 def _in_period(events: Iterable[SocialEvent], since: float | None,
@@ -215,6 +281,7 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
     """
     engine = Engine(brands, keep_features=False)  # nothing is restored offline
     tallies: dict[str, BrandTally] = {b.name: BrandTally() for b in brands}
+    sink = _Tallies(tallies)
     rejected: dict[str, int] = {}
     if since is not None or until is not None:
         events = _in_period(events, since, until)
@@ -224,46 +291,7 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
             reason = observation.reason.value
             rejected[reason] = rejected.get(reason, 0) + 1
             continue
-        tally = tallies[observation.brand]
-        if isinstance(observation, MessageCounted):
-            tally.messages += 1
-            tally.requires_reply += observation.requires_reply
-        elif isinstance(observation, PostCounted):
-            if observation.kind == "broadcast":
-                tally.broadcasts += 1
-            else:
-                tally.replies += 1
-                if observation.agent is not None:
-                    tally.agents.setdefault(observation.agent, ResponseTally()).replies += 1
-        elif isinstance(observation, FirstResponse):
-            tally.answered += 1
-            tally.first_response_seconds.add(observation.seconds)
-            if observation.business_seconds is not None:
-                tally.first_response_business_seconds.add(observation.business_seconds)
-            tally.policies.setdefault(observation.policy, ResponseTally()).first_response(
-                observation)
-            if observation.agent is not None:
-                tally.agents.setdefault(observation.agent, ResponseTally()).first_response(
-                    observation)
-        elif isinstance(observation, NextResponse):
-            tally.next_response_seconds.add(observation.seconds)
-        elif isinstance(observation, SlaBreached):
-            tally.breaches += 1
-            tally.policies.setdefault(observation.policy, ResponseTally()).sla_breaches += 1
-        elif isinstance(observation, ExpiredUnanswered):
-            tally.expired_unanswered += 1
-        elif isinstance(observation, LateReply):
-            tally.late_replies += 1
-        elif isinstance(observation, TemplatedReply):
-            tally.templated_replies += 1
-        elif isinstance(observation, LanguageCounted):
-            tally.languages[observation.lang] = tally.languages.get(observation.lang, 0) + 1
-        elif isinstance(observation, ToneDeafPost):
-            tally.tone_deaf_count += 1
-            tally.tone_deaf.append({"post_id": observation.post_id,
-                                    "reason": observation.reason,
-                                    "crisis": observation.crisis,
-                                    "explanation": observation.explanation})
+        dispatch(observation, sink)
     end = engine.stream_time
     result: dict[str, Any] = {}
     for name, tally in sorted(tallies.items(), key=lambda item: (item[0].casefold(), item[0])):
@@ -299,18 +327,18 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
                                                        "p90": business.quantile(0.9)}
         row.update({
             "posts": {"broadcast": tally.broadcasts, "reply": tally.replies},
-            "broadcast_ratio": _nan_to_none(share_broadcast),
-            "reply_rate": _nan_to_none(share_answered),
+            "broadcast_ratio": json_number(share_broadcast),
+            "reply_rate": json_number(share_answered),
             # Over the whole input, not a rolling window: a report covers a period.
-            "templated_reply_ratio": _nan_to_none(share_templated),
-            "robot_score": _nan_to_none(robot_score(
+            "templated_reply_ratio": json_number(share_templated),
+            "robot_score": json_number(robot_score(
                 with_evidence(share_broadcast, posts),
                 with_evidence(share_answered, max(decided, 0)),
                 with_evidence(share_templated, tally.replies))),
             "tone_deaf_count": tally.tone_deaf_count,
             "tone_deaf_posts": list(tally.tone_deaf),  # the last TONE_DEAF_EXAMPLES
             "languages": tally.languages,
-            "topic_alignment": (_nan_to_none(behaviour.topic_alignment)
+            "topic_alignment": (json_number(behaviour.topic_alignment)
                                 if behaviour is not None else None),
             "top_audience_terms": ([term for term, _ in behaviour.top_audience_terms]
                                    if behaviour is not None else []),

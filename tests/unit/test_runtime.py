@@ -145,3 +145,19 @@ def test_runtime_rebuilds_owned_brands_from_the_table_and_releases_them_on_revok
     assert runtime.engine.active_brands() == []
     assert runtime.api("/api/brands") == {"brands": []}
     assert brand_labels(runtime.metrics) == set()
+
+
+def test_every_observation_kind_has_one_handler_in_every_sink() -> None:
+    """The one type switch: each kind of the core's observations maps to a sink method,
+    and the metrics and the report implement every one of them."""
+    import typing
+
+    from streams import engine as engine_module
+    from streams.report import _Tallies
+
+    kinds = set(typing.get_args(engine_module.AnyObservation))
+    assert kinds == set(engine_module._METHOD_NAMES)
+    for sink in (BrandpulseMetrics, _Tallies):
+        missing = [name for name in engine_module._METHOD_NAMES.values()
+                   if not callable(getattr(sink, name, None))]
+        assert not missing, (sink, missing)
