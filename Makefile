@@ -19,17 +19,17 @@ demo: $(STAMP)
 # Three test files at a time: the integration tests mostly wait on brokers and workers,
 # so this keeps the whole suite near 3-4 minutes on 2 cores.
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 3 --dist loadfile
+	$(BIN)/python -m pytest -q -rs -p no:cacheprovider -n 3 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check streams tests bench grafana
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -rs tests/unit
 
 integration: $(STAMP)
-	$(BIN)/python -m pytest -q tests/integration
+	$(BIN)/python -m pytest -q -rs tests/integration
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py

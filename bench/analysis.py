@@ -33,6 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from streams.core.crisis import crisis_signal  # noqa: E402
+from streams.core.lang import detect_lang  # noqa: E402
+from streams.core.promo import tone_cues  # noqa: E402
+from streams.core.sentiment import polarity_doc  # noqa: E402
+from streams.core.text import prepare  # noqa: E402
 from streams.scoring import analyse  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -113,6 +118,43 @@ def measure(texts: list[str]) -> tuple[float, float, float]:
     total_s = (clock() - start) / 1e9
     return (statistics.median(timings) / 1000.0, statistics.fmean(timings) / 1000.0,
             len(texts) / total_s)
+
+
+def audience_path(text: str) -> None:
+    """What the worker runs per audience message (BehaviourBook.on_event): prepare, language,
+    sentiment, crisis signal; plus the promo/jokey cues it runs on brand posts."""
+    doc = prepare(text)
+    lang = detect_lang(doc)
+    if lang != "other":
+        polarity_doc(doc, lang)
+    crisis_signal(doc)
+    tone_cues(doc)
+
+
+def worker_path_main(runs: int) -> int:
+    """Cold (first pass, empty memos) and warm passes of `audience_path` on TWCS texts, as
+    process CPU time per message (time waiting for a core on a loaded machine excluded)."""
+    twcs = next((p for p in SHARED if p.name == "twcs_5k.csv" and p.exists()), None)
+    if twcs is None:
+        print("TWCS sample absent: nothing to measure")
+        return 0
+    with twcs.open(encoding="utf-8", newline="") as handle:
+        texts = [row["text"] for row in csv.DictReader(handle) if row.get("text")]
+    mean_len = sum(len(t) for t in texts) / len(texts)
+    print(f"{len(texts)} TWCS texts ({twcs}), mean length {mean_len:.0f} chars; "
+          f"worker audience path: prepare + lang + sentiment + crisis_signal + tone_cues")
+    clock = time.process_time_ns
+    passes = []
+    for _ in range(1 + runs):
+        start = clock()
+        for text in texts:
+            audience_path(text)
+        passes.append((clock() - start) / len(texts) / 1000.0)
+    warm = passes[1:]
+    print(f"  cold (first pass): {passes[0]:.1f} µs/message (mean, CPU time)")
+    print(f"  warm, {len(warm)} passes: min {min(warm):.1f}, median "
+          f"{statistics.median(warm):.1f}, max {max(warm):.1f} µs/message (mean per pass)")
+    return 0
 
 
 # -- engine mode ---------------------------------------------------------------------------
@@ -242,7 +284,11 @@ def main(argv: list[str]) -> int:
                         help="engine mode on the synthetic demo scenario instead of TWCS")
     parser.add_argument("--repeat", type=int, default=3, help="engine mode: warm passes")
     parser.add_argument("--stages", action="store_true", help="engine mode: per-stage timers")
+    parser.add_argument("--worker-path", action="store_true",
+                        help="TWCS texts through the worker's per-message analysis, cold+warm")
     args = parser.parse_args(argv[1:])
+    if args.worker_path:
+        return worker_path_main(max(1, min(args.repeat, 50)))
     if args.engine:
         return engine_main(args.scenario, max(1, min(args.repeat, 50)), args.stages)
     texts = [] if args.synthetic else shared_texts()

@@ -1,98 +1,157 @@
-"""Precision / recall of the per-message crisis signal on CrisisLexT6 (on- vs off-topic).
+"""Recall and false positives of the per-message crisis signal, split by event.
 
-Usage: python bench/eval_crisis.py [T6_CSV] [ORDINARY_CSV]
-  T6_CSV        default /work/shared/data/crisis/crisislex_t6_dev.csv
-  ORDINARY_CSV  default /work/shared/data/twcs/twcs_5k.csv (customer-care tweets, used as
-                "ordinary traffic" to measure the false-positive rate)
+Usage: python bench/eval_crisis.py [SHARED_DATA_DIR] [T26_DIR] [FR_EVAL_TSV]
 
-Files are read by path, never copied; absent files are skipped and the script exits 0.
-Also reports plain CrisisLex matching (any lexicon term) as the reference point.
+Data sources (each figure printed names its source):
+* CrisisLexT6 (SHARED_DATA_DIR/crisis/crisislex_t6_dev.csv, on-topic/off-topic): split BY
+  EVENT. The vocabulary and guards were built and tuned looking at DEV_EVENTS only;
+  HELD_OUT_EVENTS were never read, only scored.
+* CrisisLexT26 (T26_DIR/*-tweets_labeled.csv, default /work/shared-extra/crisislex_t26, a
+  public MIT copy kept outside the project): crisis-related = "Related and informative" or
+  "Related - but not informative". Events whose T6 twin is a dev event are left out; the
+  remaining events are unseen. English and French recall are over the tweets the detector
+  labels en / fr; the French tweets are those of Lac-Megantic, which was never used to
+  build the French side (a translation of the CrisisLex lexicon).
+* tests/eval/data/crisis_fr_eval.tsv: French crisis / ordinary sentences written for
+  brandpulse (not real tweets), the only French check the test suite can run offline.
+* TWCS (SHARED_DATA_DIR/twcs/twcs_5k.csv): ordinary customer-support traffic, for the
+  false-positive rate (customer tweets, and all tweets).
+Absent files are skipped and the script exits 0.
 """
 
 from __future__ import annotations
 
 import csv
-import itertools
+import glob
 import sys
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from streams.core.crisis import crisis_match  # noqa: E402
-from streams.core.text import content_tokens, prepare  # noqa: E402
+from streams.core.crisis import crisis_signal  # noqa: E402
+from streams.core.lang import detect_lang  # noqa: E402
 
-DEFAULT_T6 = Path("/work/shared/data/crisis/crisislex_t6_dev.csv")
-DEFAULT_ORDINARY = Path("/work/shared/data/twcs/twcs_5k.csv")
-LEXICON = ROOT / "streams" / "data" / "CrisisLexRec.txt"
-
-
-def _plain_crisislex() -> tuple[set[str], set[tuple[str, str]]]:
-    unigrams: set[str] = set()
-    bigrams: set[tuple[str, str]] = set()
-    for line in LEXICON.read_text(encoding="utf-8").splitlines():
-        parts = line.split()
-        if len(parts) == 1:
-            unigrams.add(parts[0])
-        elif len(parts) == 2:
-            bigrams.add((parts[0], parts[1]))
-    return unigrams, bigrams
+DEV_EVENTS = ("2012_Sandy_Hurricane", "2013_Boston_Bombings", "2013_Alberta_Floods")
+HELD_OUT_EVENTS = ("2013_Oklahoma_Tornado", "2013_West_Texas_Explosion",
+                   "2013_Queensland_Floods")
+# CrisisLexT26 events that are the same crises as the T6 dev events.
+T26_DEV_TWINS = ("2013_Alberta_floods", "2013_Boston_bombings")
+DEFAULT_T26 = Path("/work/shared-extra/crisislex_t26")
+FR_EVAL = ROOT / "tests" / "eval" / "data" / "crisis_fr_eval.tsv"
+RELATED = ("Related and informative", "Related - but not informative")
 
 
-def plain_match(text: str, unigrams: set[str], bigrams: set[tuple[str, str]]) -> bool:
-    words = content_tokens(prepare(text))
-    if any(w in unigrams for w in words):
-        return True
-    return any(pair in bigrams for pair in itertools.pairwise(words))
+def shared_dir() -> Path:
+    beside = ROOT.parent / "shared" / "data"
+    return beside if beside.exists() else Path("/work/shared/data")
 
 
-def _prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
-    p = tp / (tp + fp) if tp + fp else 0.0
-    r = tp / (tp + fn) if tp + fn else 0.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+def load_t6(path: Path) -> list[tuple[str, str, bool]]:
+    """(event, text, on-topic) rows of CrisisLexT6."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [(r["event"], r["text"], r["label"] == "on-topic") for r in csv.DictReader(handle)]
+
+
+def load_t26(directory: Path) -> list[tuple[str, str, bool]]:
+    """(event, text, crisis-related) rows of CrisisLexT26 ("Not applicable" left out)."""
+    rows: list[tuple[str, str, bool]] = []
+    for path in sorted(glob.glob(str(directory / "*-tweets_labeled.csv"))):
+        event = Path(path).name.split("-")[0]
+        with open(path, encoding="utf-8", newline="") as handle:
+            for row in csv.reader(handle):
+                if len(row) < 5 or row[0] == "Tweet ID":
+                    continue
+                label = row[4].strip()
+                if label in RELATED or label == "Not related":
+                    rows.append((event, row[1], label in RELATED))
+    return rows
+
+
+def load_fr_eval(path: Path = FR_EVAL) -> list[tuple[str, bool]]:
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            label, text = line.split("\t", 1)
+            rows.append((text, label == "crisis"))
+    return rows
+
+
+def twcs_texts(path: Path, customers_only: bool) -> list[str]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        return [r["text"] for r in csv.DictReader(handle)
+                if not customers_only or r["inbound"] == "True"]
+
+
+def rates(rows: Iterable[tuple[str, bool]],
+          predict: Callable[[str], bool] = crisis_signal) -> tuple[float, float, int, int]:
+    """(recall on positives, false-positive rate on negatives, positives, negatives)."""
+    tp = fn = fp = tn = 0
+    for text, gold in rows:
+        pred = predict(text)
+        if gold:
+            tp += pred
+            fn += not pred
+        else:
+            fp += pred
+            tn += not pred
+    return tp / max(1, tp + fn), fp / max(1, fp + tn), tp + fn, fp + tn
+
+
+def _line(name: str, rows: list[tuple[str, bool]]) -> None:
+    recall, fpr, pos, neg = rates(rows)
+    print(f"  {name:44s} recall={recall:.3f} (n={pos:5d})  false-pos={fpr:.3f} (n={neg:5d})")
 
 
 def main(argv: list[str]) -> int:
-    t6 = Path(argv[1]) if len(argv) > 1 else DEFAULT_T6
-    ordinary = Path(argv[2]) if len(argv) > 2 else DEFAULT_ORDINARY
-    unigrams, bigrams = _plain_crisislex()
-    if t6.exists():
-        with t6.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        for name, predict in (
-            ("brandpulse signal", lambda t: crisis_match(t).signal),
-            ("plain CrisisLex", lambda t: plain_match(t, unigrams, bigrams)),
-        ):
-            counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-            for row in rows:
-                gold = row["label"] == "on-topic"
-                pred = predict(row["text"])
-                for key in ("ALL", row["event"]):
-                    c = counts[key]
-                    if pred and gold:
-                        c[0] += 1
-                    elif pred:
-                        c[1] += 1
-                    elif gold:
-                        c[2] += 1
-            print(f"== {name} on {t6.name} ({len(rows)} rows)")
-            for key, (tp, fp, fn) in sorted(counts.items()):
-                p, r, f = _prf(tp, fp, fn)
-                print(f"  {key:28s} precision={p:.3f} recall={r:.3f} F1={f:.3f}")
+    data = Path(argv[1]) if len(argv) > 1 else shared_dir()
+    t26_dir = Path(argv[2]) if len(argv) > 2 else DEFAULT_T26
+    fr_eval = Path(argv[3]) if len(argv) > 3 else FR_EVAL
+    t6_path = data / "crisis" / "crisislex_t6_dev.csv"
+    if t6_path.exists():
+        t6 = load_t6(t6_path)
+        print(f"== CrisisLexT6 ({t6_path}), split by event")
+        for title, events in (("dev (built/tuned on)", DEV_EVENTS),
+                              ("HELD OUT", HELD_OUT_EVENTS)):
+            _line(f"{title}: all", [(t, g) for e, t, g in t6 if e in events])
+            for event in events:
+                _line(f"    {event}", [(t, g) for e, t, g in t6 if e == event])
     else:
-        print(f"{t6}: absent, skipped")
-    if ordinary.exists():
-        with ordinary.open(encoding="utf-8", newline="") as handle:
-            texts = [r["text"] for r in csv.DictReader(handle)]
-        ours = sum(1 for t in texts if crisis_match(t).signal)
-        plain = sum(1 for t in texts if plain_match(t, unigrams, bigrams))
-        n = max(1, len(texts))
-        print(f"== false-positive rate on {ordinary.name} ({len(texts)} ordinary tweets)")
-        print(f"  brandpulse signal {ours / n:.4f}   plain CrisisLex {plain / n:.4f}")
+        print(f"{t6_path}: absent, skipped")
+    if t26_dir.exists() and glob.glob(str(t26_dir / "*-tweets_labeled.csv")):
+        t26 = [r for r in load_t26(t26_dir) if r[0] not in T26_DEV_TWINS]
+        langs = [detect_lang(t) for _, t, _ in t26]
+        print(f"== CrisisLexT26 ({t26_dir}), {len({e for e, _, _ in t26})} events unseen "
+              f"(left out: {', '.join(T26_DEV_TWINS)})")
+        for lang in ("en", "fr"):
+            _line(f"HELD OUT, {lang} tweets",
+                  [(t, g) for (_, t, g), lg in zip(t26, langs, strict=True) if lg == lang])
+        _line("HELD OUT, Lac-Megantic fr tweets",
+              [(t, g) for (e, t, g), lg in zip(t26, langs, strict=True)
+               if lg == "fr" and e == "2013_Lac_Megantic_train_crash"])
+        per_event: dict[str, list[tuple[str, bool]]] = defaultdict(list)
+        for (event, text, gold), lang in zip(t26, langs, strict=True):
+            if lang in ("en", "fr"):
+                per_event[f"{event} [{lang}]"].append((text, gold))
+        for key in sorted(per_event):
+            if len(per_event[key]) >= 30:
+                _line(f"    {key}", per_event[key])
     else:
-        print(f"{ordinary}: absent, skipped")
+        print(f"{t26_dir}: absent, skipped")
+    if fr_eval.exists():
+        print(f"== {fr_eval.relative_to(ROOT)} (self-written French sentences, not tweets)")
+        _line("French, self-written", load_fr_eval(fr_eval))
+    twcs = data / "twcs" / "twcs_5k.csv"
+    if twcs.exists():
+        print(f"== ordinary customer-support traffic ({twcs})")
+        for title, customers in (("customer tweets", True), ("all tweets", False)):
+            texts = twcs_texts(twcs, customers)
+            _line(f"TWCS {title}", [(t, False) for t in texts])
+    else:
+        print(f"{twcs}: absent, skipped")
     return 0
 
 

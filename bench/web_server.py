@@ -50,7 +50,7 @@ def realistic_registry(brands: int) -> Any:
     for config in parse_brands(document):
         metrics.own_brand(config)
         for platform in ("twitter", "instagram", "facebook"):
-            metrics.first_response.labels(config.name, platform).observe(60.0)
+            metrics.first_response.labels(config.name, platform, "default").observe(60.0)
     return metrics.registry
 
 

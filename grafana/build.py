@@ -437,16 +437,121 @@ def reply_sla() -> db.Dashboard:
         )
         .with_panel(
             ts(
-                "Expired unanswered (24h)",
-                "Messages dropped unanswered after expire_after_seconds, over 24 h.",
+                "Messages at risk",
+                "Open messages past the brand's at_risk_share (default 75 %) of their own "
+                "target, not breached yet: answered now, they still count as met. Alert: "
+                "BrandRepliesAtRisk (5 or more for 5 min).",
+                [
+                    query(
+                        f"sum by (brand, platform) (brandpulse_sla_at_risk_messages{{{B}}})",
+                        "{{brand}} {{platform}}",
+                    )
+                ],
+                threshold_lines=[(None, "green"), (5, "red")],
+                w=8,
+            )
+        )
+        .with_panel(
+            ts(
+                "Expired unanswered and late replies (24h)",
+                "Messages closed unanswered after expire_after_seconds, and first replies "
+                "that came after that (still counted as expired), over 24 h.",
                 [
                     query(
                         "sum by (brand, platform) "
                         f"(increase(brandpulse_messages_expired_unanswered_total{{{B}}}[1d]))",
-                        "{{brand}} {{platform}}",
-                    )
+                        "{{brand}} {{platform}} expired",
+                    ),
+                    query(
+                        "sum by (brand, platform) "
+                        f"(increase(brandpulse_late_replies_total{{{B}}}[1d]))",
+                        "{{brand}} {{platform}} late replies",
+                    ),
                 ],
                 w=8,
+            )
+        )
+    )
+    d = d.with_row(db.Row("Policies, follow-ups and agents"))
+    d = (
+        d.with_panel(
+            ts(
+                "Share answered within SLA by policy (24h)",
+                "met / (met + breaches) per SLA policy: each message is judged against the "
+                "target of the first policy it matches (VIP, keywords, DMs...), else default.",
+                [
+                    query(
+                        f"sum by (brand, policy) (increase(brandpulse_sla_met_total{{{B}}}[1d]))"
+                        " / (sum by (brand, policy) "
+                        f"(increase(brandpulse_sla_met_total{{{B}}}[1d])) + sum by (brand, policy) "
+                        f"(increase(brandpulse_sla_breaches_total{{{B}}}[1d])))",
+                        "{{brand}} {{policy}}",
+                    )
+                ],
+                unit="percentunit",
+                min_val=0,
+                max_val=1,
+                threshold_lines=[(None, "red"), (1 - ERROR_BUDGET, "green")],
+                w=8,
+            )
+        )
+        .with_panel(
+            ts(
+                "Next response p50 / p90 (1h)",
+                "From a customer's follow-up in a thread the brand had answered to the "
+                "brand's next reply.",
+                [
+                    query(
+                        "histogram_quantile(0.5, sum by (brand, le) "
+                        f"(rate(brandpulse_next_response_seconds_bucket{{{B}}}[1h])))",
+                        "{{brand}} p50",
+                    ),
+                    query(
+                        "histogram_quantile(0.9, sum by (brand, le) "
+                        f"(rate(brandpulse_next_response_seconds_bucket{{{B}}}[1h])))",
+                        "{{brand}} p90",
+                    ),
+                ],
+                unit="s",
+                w=8,
+            )
+        )
+        .with_panel(
+            ts(
+                "First response p90 by agent (24h)",
+                "Agents listed in the brands file (agent label), others as \"other\"; "
+                "from the signature ending each reply (^JB, -AD).",
+                [
+                    query(
+                        "histogram_quantile(0.9, sum by (brand, agent, le) "
+                        f"(rate(brandpulse_agent_first_response_seconds_bucket{{{B}}}[1d])))",
+                        "{{brand}} {{agent}}",
+                    )
+                ],
+                unit="s",
+                w=8,
+            )
+        )
+        .with_panel(
+            ts(
+                "Replies and share within SLA by agent (24h)",
+                "Replies signed by each listed agent, and the share of the first replies "
+                "they signed that met the message's target.",
+                [
+                    query(
+                        "sum by (brand, agent) "
+                        f"(increase(brandpulse_agent_replies_total{{{B}}}[1d]))",
+                        "{{brand}} {{agent}} replies",
+                    ),
+                    query(
+                        "sum by (brand, agent) "
+                        f"(increase(brandpulse_agent_sla_met_total{{{B}}}[1d])) / "
+                        "sum by (brand, agent) (increase("
+                        f"brandpulse_agent_first_response_seconds_count{{{B}}}[1d]))",
+                        "{{brand}} {{agent}} within SLA",
+                    ),
+                ],
+                w=24,
             )
         )
     )

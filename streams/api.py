@@ -13,12 +13,7 @@ from typing import Any
 from streams.core.brand import BrandsConfig
 from streams.core.check import BrandState, CrisisContext
 from streams.engine import BrandSnapshot, GlobalCrisis
-from streams.wire import check_answer
-
-
-def _number(value: float) -> float | None:
-    """JSON has no NaN: an undefined ratio is null."""
-    return None if value != value else round(value, 6)
+from streams.wire import check_answer, json_number
 
 
 def brand_view(snapshot: BrandSnapshot) -> dict[str, Any]:
@@ -28,21 +23,26 @@ def brand_view(snapshot: BrandSnapshot) -> dict[str, Any]:
     return {
         "brand": snapshot.brand,
         "event_time": snapshot.now,
-        "backlog": {p: {"unanswered": b.unanswered, "oldest_age_seconds": b.oldest_age_seconds}
-                    for p, b in snapshot.backlog.items()},
-        "robot_score": _number(conversation.robot_score),
-        "broadcast_ratio": {w: _number(v) for w, v in conversation.broadcast_ratio.items()},
-        "reply_rate": {w: _number(v) for w, v in conversation.reply_rate.items()},
+        "backlog": {p: {"unanswered": b.unanswered, "oldest_age_seconds": b.oldest_age_seconds,
+                        "at_risk": b.at_risk} for p, b in snapshot.backlog.items()},
+        "robot_score": json_number(conversation.robot_score),
+        "broadcast_ratio": {w.value: json_number(v)
+                            for w, v in conversation.broadcast_ratio.items()},
+        "reply_rate": {w.value: json_number(v) for w, v in conversation.reply_rate.items()},
         "crisis_active": behaviour.crisis_active,
-        "audience_sentiment": {c: _number(v) for c, v in behaviour.sentiment.items()},
-        "templated_reply_ratio": _number(behaviour.templated_reply_ratio),
-        "topic_alignment": _number(behaviour.topic_alignment),
-        "audience_replies_per_broadcast": _number(behaviour.audience_replies_per_broadcast),
+        "audience_sentiment": {c.value: json_number(v) for c, v in behaviour.sentiment.items()},
+        "templated_reply_ratio": json_number(behaviour.templated_reply_ratio),
+        "topic_alignment": json_number(behaviour.topic_alignment),
+        "audience_replies_per_broadcast": json_number(behaviour.audience_replies_per_broadcast),
         "top_audience_terms": [[term, count] for term, count in behaviour.top_audience_terms],
         "scheduled": {"queued": snapshot.scheduled.queued,
                       "tone_deaf": snapshot.scheduled.tone_deaf,
                       "crisis": snapshot.scheduled.crisis,
                       "post_ids": list(snapshot.scheduled.post_ids)},
+        "agents": {a: {"replies": s.replies, "first_responses": s.first_responses,
+                       "first_response_seconds": {"p50": s.first_response_p50,
+                                                  "p90": s.first_response_p90},
+                       "sla_met_share": s.sla_met_share} for a, s in snapshot.agents.items()},
     }
 
 

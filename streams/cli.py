@@ -9,17 +9,62 @@
     brandpulse demo      embedded broker + worker + synthetic scenario, live
     brandpulse ingest    live sources (bluesky, mastodon, webhook) into the topics or a JSONL file
     brandpulse check     pre-publish check of a draft: ok, hold or block (docs/check.md)
+
+Errors are one line on stderr saying what to fix: exit code 2 for a usage, configuration or
+input mistake, 1 for a runtime failure (broker unreachable, deliveries failed); --debug
+shows the traceback instead. `check` exits 0 ok, 4 hold, 5 block.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import socket
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from streams.config import BrandsConfig, ConfigError, Settings, load_brands, settings_from
+
+EXIT_RUNTIME = 1
+EXIT_USAGE = 2  # usage, configuration or input: the user can fix it
+BROKER_CHECK_SECONDS = 3.0
+
+
+class InputError(Exception):
+    """A file the user gave cannot be used; the message says why and how to fix it."""
+
+
+class RuntimeFailure(Exception):
+    """The command ran but failed (broker unreachable, records lost); exit code 1."""
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("brandpulse")
+    except Exception:  # not installed (run from a source tree)
+        from streams import __version__
+
+        return __version__
+
+
+def check_broker(broker_url: str, timeout: float = BROKER_CHECK_SECONDS) -> None:
+    """Fail fast, in one line, when no bootstrap server of `broker_url` accepts a TCP
+    connection (the Kafka clients would retry for 30 s and end in a long traceback)."""
+    from streams.broker import bootstrap_servers
+
+    servers = bootstrap_servers(broker_url)
+    for server in servers:
+        host, _, port = server.rpartition(":")
+        with contextlib.suppress(OSError, ValueError), socket.create_connection(
+                (host.strip("[]"), int(port)), timeout):
+            return
+    raise RuntimeFailure(
+        f"cannot reach the broker at {', '.join(servers)}. Fix: start Kafka (or `brandpulse "
+        "demo`), or pass the right --broker / BRANDPULSE_BROKER")
 
 TANSU_COMPAT = {
     # tansu 0.6 reports end offsets as last batch start + 1: a lone end-marker record
@@ -61,14 +106,18 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     import asyncio
 
     import faust
-    import uvloop
 
     from streams.app import create_app
     from streams.health import run_until_exit
     from streams.metrics import BrandpulseMetrics
     from streams.web import WebServer
 
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    try:
+        import uvloop  # not on Windows (a platform marker in pyproject.toml)
+    except ImportError:
+        pass
+    else:
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     metrics = BrandpulseMetrics()
     app, runtime = create_app(settings, brands, metrics)
     server = WebServer(metrics.registry, host=settings.metrics_host, port=settings.metrics_port,
@@ -104,34 +153,111 @@ def cmd_topics(args: argparse.Namespace) -> int:
     from streams.broker import create_topics
 
     settings = _settings(args)
+    check_broker(settings.broker)
     created = create_topics(settings)
     print(f"created: {', '.join(created) or 'nothing (all topics exist)'}")
     return 0
 
 
+def _input_file(path: str) -> None:
+    """A missing or unreadable input file as one line (exit 2), before any work."""
+    from pathlib import Path
+
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"{path}: no such file. Fix: check the path")
+    if file.is_dir():
+        raise InputError(f"{path}: is a directory. Fix: give a file")
+    try:
+        with file.open("rb"):
+            pass
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror}). Fix: check its "
+                         "permissions") from None
+
+
+def _open_source(path: str, file_format: str, brands: BrandsConfig | None) -> Any:
+    """The event file, with the input mistakes a user can fix turned into InputError."""
+    from streams.sources.files import open_events
+
+    _input_file(path)
+    try:
+        return open_events(path, file_format, brands)
+    except ConfigError as exc:
+        if brands is None and "no brand is configured" in str(exc):
+            _show_bad_lines(path)
+            raise InputError(f"{path}: no valid event to derive the brands from (bad lines "
+                             "above). Fix: correct the records (docs/sources.md) or check "
+                             "--format") from None
+        raise
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from None
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}. Fix: --format jsonl for JSONL records, else a CSV "
+                         "with the TWCS header (docs/sources.md)") from None
+
+
+def _not_utf8(path: str, exc: UnicodeDecodeError) -> InputError:
+    return InputError(f"{path}: not UTF-8 text (a byte 0x{exc.object[exc.start]:02x}). "
+                      f"Fix: convert it, e.g. "
+                      f"iconv -f latin1 -t utf-8 {path} > fixed.csv")
+
+
+def _show_bad_lines(path: str, shown: int = 10) -> None:
+    from streams.sources.jsonl import BadLine, read_jsonl
+
+    for item in read_jsonl(path):
+        if isinstance(item, BadLine):
+            print(f"{path}:{item.line}: rejected ({item.rejection.reason}): "
+                  f"{item.rejection.detail}", file=sys.stderr)
+            shown -= 1
+            if not shown:
+                return
+
+
+def _instant(value: str | None, flag: str) -> float | None:
+    from streams.wire.events import parse_rfc3339
+
+    if value is None:
+        return None
+    try:
+        return parse_rfc3339(value)
+    except ValueError as exc:
+        raise ConfigError(f"{flag}: {exc}. Fix: write e.g. 2017-10-31T00:00:00Z") from None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     import orjson
 
-    from streams.report import build_report, format_table, with_progress
-    from streams.sources.files import open_events
+    from streams.report import build_report, format_csv, format_table, with_progress
 
+    since, until = _instant(args.since, "--since"), _instant(args.until, "--until")
+    if since is not None and until is not None and until <= since:
+        raise ConfigError("--until must be after --since. Fix: swap them")
     brands = load_brands(args.brands) if args.brands else None
-    source = open_events(args.file, args.format, brands)
+    source = _open_source(args.file, args.format, brands)
     events: Any = source
     if not args.quiet and sys.stderr.isatty():
         events = with_progress(source, sys.stderr, source.bytes_read, source.size)
-    report = build_report(events, source.brands)
+    try:
+        report = build_report(events, source.brands, since=since, until=until)
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(args.file, exc) from None
+    except ValueError as exc:
+        raise InputError(f"{args.file}: {exc}. Fix: check the file's format "
+                         "(--format jsonl|twcs)") from None
     source.print_rejections()
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    elif args.csv:
+        sys.stdout.write(format_csv(report))
     else:
         print(format_table(report))
     return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from streams.replay import replay
-    from streams.sources.files import load_events
+    from streams.replay import format_summary, replay
 
     settings = _settings(args)
     if args.synthetic:
@@ -142,30 +268,69 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if not args.file:
             raise ConfigError("replay: no input. Fix: give FILE or --synthetic")
         brands = load_brands(settings.brands_path) if settings.brands_path else None
-        events, _ = load_events(args.file, args.format, brands)
+        source = _open_source(args.file, args.format, brands)
+        try:
+            events = list(source)  # the count first, for the progress bar
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(args.file, exc) from None
+        except ValueError as exc:
+            raise InputError(f"{args.file}: {exc}. Fix: check the file's format "
+                             "(--format jsonl|twcs)") from None
+        source.print_rejections()
+        if not events:
+            raise InputError(f"{args.file}: no valid event to replay. Fix: correct the "
+                             "records (rejections above) or check --brands")
+    check_broker(settings.broker)
     stats = replay(events, settings.broker, settings.topics, speed=args.speed,
                    total=len(events), progress=not args.quiet)
-    print(stats, file=sys.stderr)
+    print(format_summary(stats), file=sys.stderr)
+    if stats.failed or stats.delivered < stats.sent:
+        raise RuntimeFailure(f"replay: {stats.sent - stats.delivered} of {stats.sent} records "
+                             "not delivered. Fix: check the broker and the topics "
+                             "(brandpulse topics create), then replay again")
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    """One JSON object per input text, in input order: for debugging the classifiers."""
+    """One JSON object per input text, in input order, with its line number: for
+    debugging the classifiers."""
     import csv
 
     import orjson
 
     from streams.scoring import score_text
 
-    handle = sys.stdin if args.file in (None, "-") else open(args.file, encoding="utf-8")  # noqa: SIM115
+    if args.file not in (None, "-"):
+        _input_file(args.file)
+    handle = (sys.stdin if args.file in (None, "-")
+              else open(args.file, encoding="utf-8", newline=""))  # noqa: SIM115
+    name = "stdin" if handle is sys.stdin else args.file
     try:
+        rows: Any
         if args.column:
-            texts = (row.get(args.column) or "" for row in csv.DictReader(handle))
+            reader = csv.DictReader(handle)
+            if reader.fieldnames is None or args.column not in reader.fieldnames:
+                raise InputError(
+                    f"{name}: no column {args.column!r} (columns: "
+                    f"{', '.join(reader.fieldnames or []) or 'none'}). Fix: --column NAME "
+                    "with one of them, or no --column for one text per line")
+
+            def numbered() -> Any:
+                start = reader.line_num + 1
+                for row in reader:
+                    yield start, row.get(args.column) or ""
+                    start = reader.line_num + 1
+            rows = numbered()
         else:
-            texts = (line.rstrip("\n") for line in handle)
+            rows = ((number, line.rstrip("\r\n")) for number, line in enumerate(handle, 1))
         out = sys.stdout.buffer
-        for text in texts:
-            out.write(orjson.dumps(score_text(text)) + b"\n")
+        for number, text in rows:
+            result: dict[str, Any] = {"line": number, **score_text(text)}
+            if args.with_text:
+                result["text"] = text
+            out.write(orjson.dumps(result) + b"\n")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(name, exc) from None
     finally:
         if handle is not sys.stdin:
             handle.close()
@@ -181,6 +346,7 @@ def cmd_crisis(args: argparse.Namespace) -> int:
     from streams.wire import format_rfc3339, parse_rfc3339
 
     settings = _settings(args)
+    check_broker(settings.broker)
     if args.action == "list":
         crises = declared_crises(settings)
         for crisis in crises:
@@ -270,12 +436,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     return CHECK_EXIT[answer["verdict"]]
 
 
-def _ingest_parsers(commands: Any) -> None:
-    ingest = commands.add_parser("ingest", help="live sources into the topics or a JSONL file")
+def _ingest_parsers(commands: Any, debug: argparse.ArgumentParser) -> None:
+    ingest = commands.add_parser("ingest", help="live sources into the topics or a JSONL file",
+                                 parents=[debug])
     sources = ingest.add_subparsers(dest="source", required=True)
 
     def common(name: str, help: str) -> argparse.ArgumentParser:
-        p = sources.add_parser(name, help=help)
+        p = sources.add_parser(name, help=help, parents=[debug])
         p.add_argument("--brands", required=True, help="brands TOML file")
         target = p.add_mutually_exclusive_group(required=True)
         target.add_argument("--broker", help="produce to the input topics: kafka://HOST:PORT")
@@ -307,84 +474,135 @@ def _ingest_parsers(commands: Any) -> None:
                          help="address the webhook server listens on")
 
 
+FORMAT_HELP = "input format: jsonl (docs/sources.md), twcs (the Kaggle CSV); default: detected"
+BRANDS_HELP = ("brands TOML file (deploy/brands.example.toml); without it the brands are "
+               "derived from the input")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="brandpulse", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"brandpulse {_version()}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error instead of one line")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the full traceback of an error instead of one line")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def connection(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--broker", help="kafka://HOST:PORT (env BRANDPULSE_BROKER)")
-        p.add_argument("--partitions", type=int, help="input topic partitions (default 6)")
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(name, help=help, description=help, parents=[common])
+
+    def broker(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--broker", help="Kafka bootstrap servers, kafka://HOST:PORT[;...] "
+                                        "(env BRANDPULSE_BROKER; default kafka://127.0.0.1:9092)")
         p.add_argument("--tansu-compat", action="store_true",
-                       help="settings for the embedded tansu broker (tests, demo)")
+                       help="settings for the embedded tansu broker (tests, demo); never "
+                            "with a real Kafka")
 
-    worker = commands.add_parser("worker", help="run a stream worker")
-    connection(worker)
+    def partitions(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--partitions", type=int,
+                       help="partitions of each input topic (env BRANDPULSE_PARTITIONS; "
+                            "default 6)")
+
+    worker = add("worker", "run a stream worker (Faust) with its /metrics endpoint")
+    broker(worker)
+    partitions(worker)
     worker.add_argument("--brands", help="brands TOML file (env BRANDPULSE_BRANDS)")
-    worker.add_argument("--metrics-port", type=int, help="port of /metrics (default 9100)")
+    worker.add_argument("--metrics-port", type=int,
+                        help="port of /metrics, /healthz, /readyz and /api (env "
+                             "BRANDPULSE_METRICS_PORT; default 9100)")
     worker.add_argument("--metrics-host",
                         help="address /metrics, /healthz, /readyz and /api listen on "
                              "(default 127.0.0.1; 0.0.0.0 in containers; env "
                              "BRANDPULSE_METRICS_HOST)")
-    worker.add_argument("--app-id", help="consumer group / Faust app id")
-    worker.add_argument("--data-dir", help="Faust data directory")
-    worker.add_argument("--loglevel", default="warning")
+    worker.add_argument("--app-id", help="consumer group and table prefix (env "
+                                         "BRANDPULSE_APP_ID; default brandpulse)")
+    worker.add_argument("--data-dir", help="Faust data directory (env BRANDPULSE_DATA_DIR; "
+                                           "default ./brandpulse-data)")
+    worker.add_argument("--loglevel", default="warning",
+                        choices=["debug", "info", "warning", "error", "critical"],
+                        help="Faust worker log level (default warning)")
     worker.set_defaults(run=cmd_worker)
 
-    topics = commands.add_parser("topics", help="create the topics")
-    topics.add_argument("action", choices=["create"])
-    connection(topics)
+    topics = add("topics", "create the input, dead-letter, alert and control topics")
+    topics.add_argument("action", choices=["create"], help="create: create the missing "
+                                                           "topics, check the existing ones")
+    broker(topics)
+    partitions(topics)
     topics.set_defaults(run=cmd_topics)
 
-    replay = commands.add_parser("replay", help="produce a file into the topics")
-    connection(replay)
-    replay.add_argument("file", nargs="?", help="JSONL or TWCS CSV file")
-    replay.add_argument("--format", choices=["auto", "jsonl", "twcs"], default="auto")
-    replay.add_argument("--brands", help="brands TOML; TWCS input defines its own without it")
-    replay.add_argument("--synthetic", action="store_true", help="the bundled demo scenario")
+    replay = add("replay", "produce a JSONL file, a TWCS CSV or the synthetic scenario "
+                           "into the input topics")
+    broker(replay)
+    replay.add_argument("file", nargs="?", help="JSONL or TWCS CSV file to send (or "
+                                                "--synthetic)")
+    replay.add_argument("--format", choices=["auto", "jsonl", "twcs"], default="auto",
+                        help=FORMAT_HELP)
+    replay.add_argument("--brands", help=BRANDS_HELP)
+    replay.add_argument("--synthetic", action="store_true",
+                        help="send the bundled demo scenario (two days ending now)")
     replay.add_argument("--speed", type=float, default=None,
                         help="real-time multiplier (default: as fast as possible)")
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
     replay.set_defaults(run=cmd_replay)
 
-    report = commands.add_parser("report", help="analyse a file offline")
-    report.add_argument("file")
-    report.add_argument("--format", choices=["auto", "jsonl", "twcs"], default="auto")
-    report.add_argument("--brands", help="brands TOML; TWCS input defines its own without it")
-    report.add_argument("--json", action="store_true", help="JSON instead of a table")
+    report = add("report", "analyse a file offline, no broker: per-brand SLA and behaviour")
+    report.add_argument("file", help="JSONL or TWCS CSV file to analyse")
+    report.add_argument("--format", choices=["auto", "jsonl", "twcs"], default="auto",
+                        help=FORMAT_HELP)
+    report.add_argument("--brands", help=BRANDS_HELP)
+    output = report.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="JSON instead of a table")
+    output.add_argument("--csv", action="store_true", help="CSV (one row per brand) instead "
+                                                           "of a table")
+    report.add_argument("--since", metavar="RFC3339",
+                        help="only events created at or after this instant")
+    report.add_argument("--until", metavar="RFC3339",
+                        help="only events created before this instant")
     report.add_argument("--quiet", action="store_true",
                         help="no progress line (it is only drawn when stderr is a terminal)")
     report.set_defaults(run=cmd_report)
 
-    score = commands.add_parser("score", help="score texts: lang, sentiment, crisis, promo")
-    score.add_argument("file", nargs="?", help="text lines or a CSV (default: stdin)")
+    score = add("score", "score texts: line, lang, sentiment, crisis terms and signal, "
+                         "promo, jokey (one JSON object per text)")
+    score.add_argument("file", nargs="?",
+                       help="one text per line, or a CSV with --column (default or -: stdin)")
     score.add_argument("--column", help="CSV column holding the text")
+    score.add_argument("--with-text", action="store_true",
+                       help="repeat each text in its output object")
     score.set_defaults(run=cmd_score)
 
-    crisis = commands.add_parser("crisis", help="declare, end or list operator crises")
-    crisis.add_argument("action", choices=["declare", "end", "list"])
-    crisis.add_argument("name", nargs="?")
+    crisis = add("crisis", "declare, end or list operator crises (control topic)")
+    crisis.add_argument("action", choices=["declare", "end", "list"],
+                        help="declare a crisis, end one, or list the declared ones")
+    crisis.add_argument("name", nargs="?",
+                        help="the crisis name, as shown in alerts (declare and end)")
     crisis.add_argument("--keywords", default="", help="comma-separated keywords")
     crisis.add_argument("--hashtags", default="", help="comma-separated hashtags")
     crisis.add_argument("--region", help="optional region, informative")
-    crisis.add_argument("--start", help="RFC 3339 start (default: now)")
-    crisis.add_argument("--end", help="RFC 3339 end (end: default now)")
-    connection(crisis)
+    crisis.add_argument("--start", metavar="RFC3339", help="start (declare; default: now)")
+    crisis.add_argument("--end", metavar="RFC3339",
+                        help="end (declare: optional, open-ended without it; "
+                             "end: default now)")
+    broker(crisis)
     crisis.set_defaults(run=cmd_crisis)
 
-    demo = commands.add_parser("demo", help="live demo on an embedded broker")
+    demo = add("demo", "live demo: embedded broker, a worker and the synthetic scenario")
     demo.add_argument("--speed", type=float, default=600.0,
                       help="event-time acceleration (default 600: 10 min per second)")
-    demo.add_argument("--metrics-port", type=int, default=9100)
+    demo.add_argument("--metrics-port", type=int, default=None,
+                      help="port of the worker's /metrics on 127.0.0.1 (default 9100, or a "
+                           "free port when 9100 is taken; 0: a free port)")
     demo.add_argument("--broker", help="use this Kafka instead of the embedded broker")
     demo.add_argument("--seconds", type=float, default=None,
                       help="stop after this many seconds (default: run until Ctrl-C)")
     demo.set_defaults(run=cmd_demo)
-    _ingest_parsers(commands)
+    _ingest_parsers(commands, common)
 
-    check = commands.add_parser("check", help="pre-publish check of a draft: ok, hold, block")
+    check = add("check", "pre-publish check of a draft: ok, hold, block")
     check.add_argument("text", help="the draft's text")
-    check.add_argument("--brand", required=True)
+    check.add_argument("--brand", required=True, help="the brand that would publish it")
     check.add_argument("--at", help="RFC 3339 scheduled time (default: now)")
     check.add_argument("--platform", help="platform it goes out on")
     check.add_argument("--in-reply-to", dest="in_reply_to", help="id it answers (a reply)")
@@ -401,18 +619,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    if args.debug:
+        logging.getLogger("streams").setLevel(logging.DEBUG)
     try:
         return int(args.run(args) or 0)
-    except ConfigError as exc:
-        print(f"brandpulse: configuration error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        return _report_error(exc, args)
+
+
+def _report_error(exc: Exception, args: argparse.Namespace) -> int:
+    """One stderr line per error, and its exit code."""
+    from kafka.errors import KafkaError
+
+    if isinstance(exc, ConfigError):
+        message, code = f"configuration error: {exc}", EXIT_USAGE
+    elif isinstance(exc, InputError):
+        message, code = str(exc), EXIT_USAGE
+    elif isinstance(exc, FileNotFoundError | IsADirectoryError | PermissionError):
+        message, code = (f"{exc.filename}: {exc.strerror}. Fix: check the path",
+                         EXIT_USAGE)
+    elif isinstance(exc, RuntimeFailure):
+        message, code = str(exc), EXIT_RUNTIME
+    elif isinstance(exc, KafkaError):
+        broker = getattr(args, "broker", None) or "the broker"
+        message, code = (f"Kafka error talking to {broker}: {_one_line(exc)}. Fix: check "
+                         "that the broker runs and the topics exist (brandpulse topics "
+                         "create)", EXIT_RUNTIME)
+    else:
+        message, code = (f"error: {type(exc).__name__}: {_one_line(exc)} (run with --debug "
+                         "for the traceback)", EXIT_RUNTIME)
+    print(f"brandpulse: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":
     sys.exit(main())
-

@@ -12,20 +12,32 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from streams.core.brand import (
+    DEFAULT_AT_RISK_SHARE,
     DEFAULT_EXPIRE_AFTER_SECONDS,
     DEFAULT_SLA_SECONDS,
     GLOBAL_SCOPE,
     BrandConfig,
     BrandsConfig,
 )
-from streams.core.business_hours import DAY_NAMES, BusinessHours, parse_clock
+from streams.core.business_hours import (
+    DAY_NAMES,
+    BusinessHours,
+    Shift,
+    holiday_dates,
+    parse_clock_seconds,
+    parse_shift,
+    week_overlap,
+)
+from streams.core.policy import DEFAULT_POLICY, MESSAGE_KINDS, POLICY_NAME, SlaPolicy
 
+AGENT_INITIALS = re.compile(r"[A-Za-z]{1,3}")  # as streams.core.similarity reads signatures
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 KNOWN_PLATFORMS = ("twitter", "instagram", "facebook", "tiktok", "linkedin", "youtube", "bluesky",
                    "mastodon", "other")
@@ -51,14 +63,17 @@ def _positive_seconds(value: Any, where: str) -> float:
     return float(value)
 
 
+_HOURS_FIELDS = ("timezone", "days", "start", "end", "holidays", "closed", *DAY_NAMES)
+
+
 def _business_hours(raw: Any, where: str) -> BusinessHours:
     if not isinstance(raw, dict):
         raise _fail(where, "must be a table", 'write [brand.business_hours] with timezone, '
                     'days, start and end')
-    unknown = set(raw) - {"timezone", "days", "start", "end"}
+    unknown = set(raw) - set(_HOURS_FIELDS)
     if unknown:
         raise _fail(f"{where}.{sorted(unknown)[0]}", "unknown field",
-                    "use only timezone, days, start, end")
+                    f"use only {', '.join(_HOURS_FIELDS)}")
     tz_name = raw.get("timezone", "UTC")
     try:
         timezone = ZoneInfo(str(tz_name))
@@ -77,13 +92,139 @@ def _business_hours(raw: Any, where: str) -> BusinessHours:
     clocks = {}
     for key, default in (("start", "09:00"), ("end", "18:00")):
         try:
-            clocks[key] = parse_clock(str(raw.get(key, default)))
+            clocks[key] = parse_clock_seconds(str(raw.get(key, default)))
         except ValueError as exc:
             raise _fail(f"{where}.{key}", str(exc), 'write 24-hour "HH:MM", e.g. "09:00"') from exc
-    if clocks["start"] >= clocks["end"]:
-        raise _fail(f"{where}.end", "must be later than start",
-                    "overnight desks are not supported; split them or use 24/7 (no business_hours)")
-    return BusinessHours(timezone, frozenset(open_days), clocks["start"], clocks["end"])
+    if clocks["start"] == clocks["end"] or clocks["start"] == 86400:
+        raise _fail(f"{where}.end", "must differ from start",
+                    'use start = "00:00" and end = "24:00" for a whole day; an end before '
+                    'the start runs past midnight (e.g. "22:00" to "06:00")')
+    default_shift = parse_shift(f"{raw.get('start', '09:00')}-{raw.get('end', '18:00')}")
+    week: list[tuple[Shift, ...]] = []
+    for index, name in enumerate(DAY_NAMES):
+        if name not in raw:
+            week.append((default_shift,) if index in open_days else ())
+            continue
+        shifts = raw[name]
+        if isinstance(shifts, str):
+            shifts = [shifts]
+        fix = f'write {name} = ["09:00-12:00", "14:00-18:00"] ([] closes the day)'
+        if not isinstance(shifts, list) or not all(isinstance(x, str) for x in shifts):
+            raise _fail(f"{where}.{name}", "must be a list of \"HH:MM-HH:MM\" shifts", fix)
+        try:
+            week.append(tuple(sorted(parse_shift(x) for x in shifts)))
+        except ValueError as exc:
+            raise _fail(f"{where}.{name}", str(exc), fix) from None
+    overlap = week_overlap(tuple(week))
+    if overlap is not None:
+        raise _fail(where, overlap, "make each shift end before the next one opens")
+    if not any(week):
+        raise _fail(f"{where}.days", "the desk never opens",
+                    "list at least one open day, or remove business_hours (24/7)")
+    country = raw.get("holidays")
+    if country is not None:
+        if not isinstance(country, str) or not re.fullmatch(r"[A-Za-z]{2,3}(-[A-Za-z0-9]+)?",
+                                                            country):
+            raise _fail(f"{where}.holidays", f"must be a country code, got {country!r}",
+                        'write holidays = "FR" (or with a subdivision: "US-CA", "DE-BY")')
+        code, _, subdiv = country.partition("-")
+        country = code.upper() + (f"-{subdiv.upper()}" if subdiv else "")
+        try:
+            holiday_dates(country, 2026)
+        except ValueError as exc:
+            raise _fail(f"{where}.holidays", str(exc),
+                        "use an ISO 3166 country code the holidays package supports, with an "
+                        "optional subdivision (US-CA, DE-BY)") from None
+    closed_raw = raw.get("closed", [])
+    if not isinstance(closed_raw, list):
+        raise _fail(f"{where}.closed", "must be a list of dates", 'write closed = ["2026-12-31"]')
+    closed: set[date] = set()
+    for value in closed_raw:
+        try:
+            closed.add(value if isinstance(value, date) else date.fromisoformat(str(value)))
+        except ValueError:
+            raise _fail(f"{where}.closed", f"{value!r} is not a date",
+                        'write ISO dates: closed = ["2026-12-31"]') from None
+    return BusinessHours(timezone, tuple(week), country, frozenset(closed))
+
+
+_POLICY_FIELDS = ("name", "sla_seconds", "kinds", "platforms", "authors", "keywords")
+
+
+def _strings(raw: Any, key: str, where: str, example: str) -> list[str]:
+    values = raw.get(key, [])
+    if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+        raise _fail(f"{where}.{key}", "must be a list of non-empty strings",
+                    f"write {key} = {example}")
+    return [v.strip() for v in values]
+
+
+def _policies(raw: Any, where: str, platforms: frozenset[str], expire: float
+              ) -> tuple[SlaPolicy, ...]:
+    """[[brand.policy]] tables, in precedence order (first match wins)."""
+    if not isinstance(raw, list):
+        raise _fail(where, "must be an array of tables",
+                    'write [[brand.policy]] with name, sla_seconds and conditions')
+    policies: list[SlaPolicy] = []
+    for index, table in enumerate(raw):
+        at = f"{where}[{index}]"
+        if not isinstance(table, dict):
+            raise _fail(at, "must be a table", "write [[brand.policy]] then name = ...")
+        unknown = set(table) - set(_POLICY_FIELDS)
+        if unknown:
+            raise _fail(f"{at}.{sorted(unknown)[0]}", "unknown field",
+                        f"use only {', '.join(_POLICY_FIELDS)}")
+        name = table.get("name")
+        if not isinstance(name, str) or not POLICY_NAME.fullmatch(name):
+            raise _fail(f"{at}.name", f"must be a short lower-case identifier, got {name!r}",
+                        'write name = "vip" (a-z, 0-9, _; it becomes the policy label)')
+        if name == DEFAULT_POLICY or name in (p.name for p in policies):
+            problem = "reserved" if name == DEFAULT_POLICY else "used twice"
+            raise _fail(f"{at}.name", f"{name!r} is {problem}",
+                        f'give each policy its own name; "{DEFAULT_POLICY}" is the brand\'s '
+                        "sla_seconds")
+        at = f"{where}[{index}] ({name})"
+        if "sla_seconds" not in table:
+            raise _fail(f"{at}.sla_seconds", "is missing", "write sla_seconds = 900")
+        sla = _positive_seconds(table["sla_seconds"], f"{at}.sla_seconds")
+        if sla >= expire:
+            raise _fail(f"{at}.sla_seconds", "must be shorter than expire_after_seconds",
+                        "lower the target or raise the brand's expire_after_seconds")
+        kinds = _strings(table, "kinds", at, '["direct_message"]')
+        bad = [k for k in kinds if k not in MESSAGE_KINDS]
+        if bad:
+            raise _fail(f"{at}.kinds", f"unknown kind {bad[0]!r}",
+                        f"use among {', '.join(MESSAGE_KINDS)}")
+        listed = _strings(table, "platforms", at, '["twitter"]')
+        bad = [p for p in listed if p not in platforms]
+        if bad:
+            raise _fail(f"{at}.platforms", f"{bad[0]!r} is not among the brand's handles",
+                        f"use among {', '.join(sorted(platforms))} or add its handles")
+        authors = _strings(table, "authors", at, '["bigcustomer"]')
+        keywords = _strings(table, "keywords", at, '["urgent", "cancel*"]')
+        policy = SlaPolicy(name, sla, frozenset(kinds), frozenset(listed),
+                           frozenset(a.lower().lstrip("@") for a in authors),
+                           tuple(k.casefold() for k in keywords))
+        if policies and policies[-1].unconditional:
+            raise _fail(f"{at}", f"can never apply: {policies[-1].name!r} before it has no "
+                        "condition and takes every message", "move the catch-all policy last")
+        policies.append(policy)
+    return tuple(policies)
+
+
+def _share(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise _fail(where, f"must be a share between 0 and 1 (exclusive), got {value!r}",
+                    "write 0.75 to flag messages past three quarters of their target")
+    return float(value)
+
+
+def _agents(raw: Any, where: str) -> frozenset[str]:
+    if not isinstance(raw, list) or not all(isinstance(a, str) and AGENT_INITIALS.fullmatch(a)
+                                            for a in raw):
+        raise _fail(where, f"must list agents' signature initials (1-3 letters), got {raw!r}",
+                    'write agents = ["JB", "AD"] for replies signed ^JB or -AD')
+    return frozenset(a.upper() for a in raw)
 
 
 def _check_account_handles(platform: str, names: frozenset[str], where: str) -> None:
@@ -103,7 +244,7 @@ def _brand(raw: Any, index: int, defaults: Mapping[str, Any]) -> BrandConfig:
     if not isinstance(raw, dict):
         raise _fail(where, "must be a table", "write [[brand]] followed by name = ...")
     allowed = {"name", "handles", "sla_seconds", "expire_after_seconds", "languages",
-               "business_hours"}
+               "business_hours", "policy", "at_risk_share", "agents"}
     unknown = set(raw) - allowed
     if unknown:
         raise _fail(f"{where}.{sorted(unknown)[0]}", "unknown field",
@@ -151,6 +292,10 @@ def _brand(raw: Any, index: int, defaults: Mapping[str, Any]) -> BrandConfig:
         expire_after_seconds=expire,
         languages=tuple(languages),
         business_hours=None if hours is None else _business_hours(hours, f"{where}.business_hours"),
+        policies=_policies(raw.get("policy", []), f"{where}.policy", frozenset(handles), expire),
+        at_risk_share=_share(raw.get("at_risk_share", defaults["at_risk_share"]),
+                             f"{where}.at_risk_share"),
+        agents=_agents(raw.get("agents", []), f"{where}.agents"),
     )
 
 
@@ -170,6 +315,8 @@ def parse_brands(document: Mapping[str, Any], source: str = "brands file") -> Br
             "expire_after_seconds": _positive_seconds(
                 raw_defaults.get("expire_after_seconds", DEFAULT_EXPIRE_AFTER_SECONDS),
                 "defaults.expire_after_seconds"),
+            "at_risk_share": _share(raw_defaults.get("at_risk_share", DEFAULT_AT_RISK_SHARE),
+                                    "defaults.at_risk_share"),
         }
         raw_brands = document.get("brand", [])
         if not isinstance(raw_brands, list) or not raw_brands:
@@ -254,10 +401,8 @@ def resolve_bluesky_handles(brands: BrandsConfig, service: str = DEFAULT_BLUESKY
                                   'DID in the brands file, e.g. bluesky = ["did:plc:...", '
                                   f'"{handle}"] (look it up on a machine with network)')
             warnings.append(f"{where} not resolved ({problem}); using the DIDs listed")
-        changed[brand.name] = BrandConfig(
-            brand.name, {**brand.handles, "bluesky": frozenset(names | dids)},
-            brand.sla_seconds, brand.expire_after_seconds, brand.languages,
-            brand.business_hours)
+        changed[brand.name] = replace(
+            brand, handles={**brand.handles, "bluesky": frozenset(names | dids)})
     if not changed:
         return brands, warnings
     merged = {name: changed.get(name, b) for name, b in brands.brands.items()}

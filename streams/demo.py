@@ -2,13 +2,17 @@
 
 Embedded broker (unless --broker) → topics → one worker → the synthetic scenario replayed
 at N× real time → a per-brand summary read back from the worker's own /metrics.
+Ctrl-C, SIGTERM and SIGHUP (a closed terminal) all stop the worker and the broker.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -17,13 +21,26 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from streams.broker import EmbeddedBroker, create_topics
+from streams.broker import EmbeddedBroker, create_topics, free_port
 from streams.config import settings_from
 from streams.sources.synthetic import generate_scenario, write_scenario_brands_toml
 
 DEMO_DAYS = 2.0
 SUMMARY_EVERY_SECONDS = 5.0
+DEFAULT_METRICS_PORT = 9100
+METRICS_HOST = "127.0.0.1"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+SUMMARY_LEGEND = """\
+legend: need reply = messages requiring an answer, since the start; answered = of them, with a
+  first reply; breaches = SLA breaches (1 h target; slow counts its business hours only);
+  waiting = unanswered now; oldest h = age of the oldest waiting message, hours; mean min =
+  mean first-response time since the start, minutes; reply rate = answered / (answered +
+  overdue) over the last 24 h of event time; robot = robot score 0-1 (24 h); crisis = 1
+  while a crisis is detected for the brand or across brands; tone-deaf = promotional or
+  jokey posts published during one; tmpl = share of templated replies (24 h); align =
+  topic alignment of broadcasts with the audience (7 days); '-' = not enough data yet."""
 
 
 def demo_events(days: float = DEMO_DAYS, end: float | None = None) -> list:
@@ -42,19 +59,25 @@ def _until(events: list, stop: threading.Event) -> Iterator:
 
 
 def _scrape(port: int) -> dict[tuple[str, str], float]:
-    """(metric, brand) -> value, summed over other labels; empty if not reachable."""
+    """(metric, brand) -> value, summed over other labels; empty if not reachable.
+
+    `crisis_active` is read per scope: a brand, or "global"."""
     values: dict[tuple[str, str], float] = {}
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+        with urllib.request.urlopen(f"http://{METRICS_HOST}:{port}/metrics", timeout=2) as r:
             text = r.read().decode()
     except OSError:
         return values
     for line in text.splitlines():
-        if line.startswith("#") or 'brand="' not in line:
+        if line.startswith("#"):
+            continue
+        label = 'scope="' if line.startswith("brandpulse_crisis_active{") else 'brand="'
+        if label not in line:
             continue
         name = line.split("{", 1)[0]
-        brand = line.split('brand="', 1)[1].split('"', 1)[0]
-        if 'window="1h"' in line or 'requires_reply="false"' in line:
+        brand = line.split(label, 1)[1].split('"', 1)[0]
+        if ('window="1h"' in line or 'requires_reply="false"' in line
+                or name == "brandpulse_audience_sentiment"):
             continue
         if name == "brandpulse_oldest_unanswered_age_seconds":  # max over platforms
             value = float(line.rsplit(" ", 1)[1])
@@ -65,62 +88,130 @@ def _scrape(port: int) -> dict[tuple[str, str], float]:
     return values
 
 
+def _cell(value: float, width: int, digits: int) -> str:
+    """A number, or '-' when there is none yet (NaN: no data in the window)."""
+    return f"{'-':>{width}}" if math.isnan(value) else f"{value:>{width}.{digits}f}"
+
+
 def format_summary(values: dict[tuple[str, str], float]) -> str:
-    brands = sorted({brand for _, brand in values})
+    """The live per-brand table (see SUMMARY_LEGEND); never shows 'nan'."""
+    brands = sorted({brand for _, brand in values} - {"global"}, key=str.casefold)
     header = (f"{'brand':<10} {'need reply':>10} {'answered':>8} {'breaches':>8} "
-              f"{'waiting':>7} {'oldest h':>8} {'p. mean min':>11} {'reply rate':>10} "
-              f"{'robot':>5}")
+              f"{'waiting':>7} {'oldest h':>8} {'mean min':>8} {'reply rate':>10} "
+              f"{'robot':>5} {'crisis':>6} {'tone-deaf':>9} {'tmpl':>5} {'align':>5}")
     lines = [header]
+    in_global_crisis = values.get(("brandpulse_crisis_active", "global"), 0.0)
     for brand in brands:
         def v(name: str, b: str = brand) -> float:
-            default = 0.0 if name.endswith(("_total", "_count", "_sum")) else float("nan")
+            default = 0.0 if name.endswith(("_total", "_count", "_sum")) else math.nan
             return values.get((name, b), default)
         answered = v("brandpulse_first_response_seconds_count")
-        mean = v("brandpulse_first_response_seconds_sum") / answered / 60 if answered else 0
+        mean = (v("brandpulse_first_response_seconds_sum") / answered / 60 if answered
+                else math.nan)
         needed = values.get(("brandpulse_audience_messages_total", brand), 0.0)
+        crisis = max(values.get(("brandpulse_crisis_active", brand), 0.0), in_global_crisis)
         lines.append(
             f"{brand:<10} {needed:>10.0f} {answered:>8.0f} "
             f"{v('brandpulse_sla_breaches_total'):>8.0f} "
-            f"{v('brandpulse_unanswered_messages'):>7.0f} "
-            f"{v('brandpulse_oldest_unanswered_age_seconds') / 3600:>8.1f} {mean:>11.1f} "
-            f"{v('brandpulse_reply_rate'):>10.2f} {v('brandpulse_robot_score'):>5.2f}")
+            f"{_cell(v('brandpulse_unanswered_messages'), 7, 0)} "
+            f"{_cell(v('brandpulse_oldest_unanswered_age_seconds') / 3600, 8, 1)} "
+            f"{_cell(mean, 8, 1)} {_cell(v('brandpulse_reply_rate'), 10, 2)} "
+            f"{_cell(v('brandpulse_robot_score'), 5, 2)} {crisis:>6.0f} "
+            f"{v('brandpulse_tone_deaf_posts_total'):>9.0f} "
+            f"{_cell(v('brandpulse_templated_reply_ratio'), 5, 2)} "
+            f"{_cell(v('brandpulse_topic_alignment'), 5, 2)}")
     return "\n".join(lines)
 
 
-def run_demo(speed: float = 600.0, metrics_port: int = 9100, broker: str | None = None,
+def port_is_free(port: int, host: str = METRICS_HOST) -> bool:
+    """Can a server listen on host:port now? (A check before starting anything.)
+
+    SO_REUSEADDR as servers set it: connections of a previous run in TIME_WAIT do not
+    hold the port, a listening server does."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def choose_metrics_port(requested: int | None) -> tuple[int | None, str | None]:
+    """(port, note): the requested port if free; without a request 9100, or a free port
+    when 9100 is taken; (None, one-line error) when a requested port is taken."""
+    if requested == 0:
+        return free_port(), None
+    if requested is not None:
+        if port_is_free(requested):
+            return requested, None
+        return None, (f"port {requested} on {METRICS_HOST} is already in use. Fix: stop what "
+                      f"listens there, or pass another --metrics-port (0 picks a free one)")
+    if port_is_free(DEFAULT_METRICS_PORT):
+        return DEFAULT_METRICS_PORT, None
+    port = free_port()
+    return port, f"port {DEFAULT_METRICS_PORT} is in use: metrics on port {port} instead"
+
+
+def _raise_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str | None = None,
              stop_after: float | None = None) -> int:
-    """Run until Ctrl-C (or `stop_after` seconds); returns the exit code."""
+    """Run until Ctrl-C, SIGTERM or SIGHUP (or `stop_after` seconds); the exit code.
+
+    `metrics_port` None: 9100, or a free port when 9100 is taken (said in one line); a
+    given port that is taken ends the demo before anything starts (exit code 2)."""
     from streams.replay import replay
 
+    port, note = choose_metrics_port(metrics_port)
+    if port is None:
+        print(f"brandpulse demo: {note}", file=sys.stderr)
+        return 2
     # The summary is for people: client libraries' connection chatter goes to the logs only.
     logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    handled: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        handled = {signal.SIGINT: signal.getsignal(signal.SIGINT)}
+        handled.update((sig, signal.signal(sig, _raise_interrupt)) for sig in STOP_SIGNALS)
     workdir = Path(tempfile.mkdtemp(prefix="brandpulse-demo-"))
     brands_path = workdir / "brands.toml"
     write_scenario_brands_toml(brands_path)
-    embedded = None if broker else EmbeddedBroker(log_path=str(workdir / "broker.log")).start()
-    broker_url = broker or embedded.url  # type: ignore[union-attr]
+    embedded: EmbeddedBroker | None = None
     worker: subprocess.Popen[bytes] | None = None
     stop = threading.Event()
     sender: threading.Thread | None = None
     try:
+        if note:
+            print(note)
+        embedded = None if broker else EmbeddedBroker(log_path=str(workdir / "broker.log"))
+        if embedded is not None:
+            embedded.start()
+        broker_url = broker or embedded.url  # type: ignore[union-attr]
         settings = settings_from(broker=broker_url)
         create_topics(settings)
         print(f"broker     {broker_url}" + (" (embedded tansu)" if embedded else ""))
         worker_log = open(workdir / "worker.log", "wb")  # noqa: SIM115
         command = [sys.executable, "-m", "streams.cli", "worker", "--broker", broker_url,
-                   "--brands", str(brands_path), "--metrics-port", str(metrics_port),
+                   "--brands", str(brands_path), "--metrics-port", str(port),
+                   "--metrics-host", METRICS_HOST,
                    "--app-id", f"brandpulse-demo-{os.getpid()}",
                    "--data-dir", str(workdir / "worker-data")]
         if embedded:
             command.append("--tansu-compat")
         worker = subprocess.Popen(command, stdout=worker_log, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, start_new_session=True)
-        print(f"metrics    http://127.0.0.1:{metrics_port}/metrics")
-        print(f"logs       {workdir}")
+        print(f"metrics    http://{METRICS_HOST}:{port}/metrics")
+        pids = f"worker pid {worker.pid}" + (
+            f", broker pid {embedded.process.pid}"
+            if embedded is not None and embedded.process is not None else "")
+        print(f"logs       {workdir} ({pids})")
         events = demo_events()
         print(f"scenario   {len(events)} events over {DEMO_DAYS:g} days of event time, "
               f"replayed at {speed:g}x (about {DEMO_DAYS * 86400 / speed / 60:.0f} min); "
-              "Ctrl-C to stop")
+              "a storm hits the psycho brand's audience past halfway; Ctrl-C to stop")
+        print(SUMMARY_LEGEND, flush=True)
         sender = threading.Thread(
             target=replay, daemon=True,
             kwargs={"events": _until(events, stop), "broker": broker_url,
@@ -134,16 +225,21 @@ def run_demo(speed: float = 600.0, metrics_port: int = 9100, broker: str | None 
             if worker.poll() is not None:
                 print(f"worker exited with code {worker.returncode}; see {workdir}/worker.log")
                 return 1
-            values = _scrape(metrics_port)
+            values = _scrape(port)
             if values:
                 print(f"\n-- {time.strftime('%H:%M:%S')} "
                       f"({'replaying' if sender.is_alive() else 'replay done, live'})")
                 print(format_summary(values), flush=True)
         return 0
-    except KeyboardInterrupt:
-        print("\nstopping…")
+    except KeyboardInterrupt as interrupt:
+        with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+            print(f"\nstopping ({interrupt or 'Ctrl-C'})…", flush=True)
         return 0
     finally:
+        # Cleanup is bounded (join 10 s, worker 15 s, broker 10 s) and not interruptible:
+        # a second signal must not leave the worker or the broker running.
+        for sig in handled:
+            signal.signal(sig, signal.SIG_IGN)
         stop.set()
         if sender is not None:
             sender.join(10)
@@ -153,5 +249,8 @@ def run_demo(speed: float = 600.0, metrics_port: int = 9100, broker: str | None 
                 worker.wait(15)
             except subprocess.TimeoutExpired:
                 worker.kill()
+                worker.wait(5)
         if embedded is not None:
             embedded.stop()
+        for sig, previous in handled.items():
+            signal.signal(sig, previous)

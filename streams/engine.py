@@ -17,14 +17,17 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any, cast
+from dataclasses import dataclass, field
+from typing import Any, Protocol, cast
 
 from streams.core.behaviour import (
     GLOBAL,
     BehaviourBook,
     BehaviourObservation,
     BehaviourSnapshot,
+    LanguageCounted,
+    TemplatedReply,
+    ToneDeafPost,
     apply_crisis_command,
     detected_crisis,
 )
@@ -41,13 +44,21 @@ from streams.core.scheduled import NO_ALARM, ScheduledAlarm, ScheduledQueue
 from streams.core.shared_crisis import CrisisShare
 from streams.core.sla import (
     DEFAULT_BREACH_GRACE_SECONDS,
+    AgentStats,
     Backlog,
     DuplicateEvent,
+    ExpiredUnanswered,
+    FirstResponse,
     LateEvent,
+    LateReply,
+    MessageCounted,
+    NextResponse,
     Observation,
+    PostCounted,
     RecordKey,
     RecordTag,
     ReplyBook,
+    SlaBreached,
     requires_reply,
 )
 from streams.events import (
@@ -62,6 +73,47 @@ from streams.events import (
 from streams.wire import decode_crisis_command, decode_crisis_share, format_rfc3339
 
 AnyObservation = Observation | BehaviourObservation
+
+
+class ObservationSink(Protocol):
+    """What consumes the core's observations (the metrics, the offline report): one
+    method per kind, so a new kind is a type error in every consumer, not a silent skip.
+    `n` identical observations arrive at once (the metrics count a batch together)."""
+
+    def on_message_counted(self, o: MessageCounted, n: int) -> None: ...
+    def on_post_counted(self, o: PostCounted, n: int) -> None: ...
+    def on_first_response(self, o: FirstResponse, n: int) -> None: ...
+    def on_next_response(self, o: NextResponse, n: int) -> None: ...
+    def on_sla_breached(self, o: SlaBreached, n: int) -> None: ...
+    def on_expired_unanswered(self, o: ExpiredUnanswered, n: int) -> None: ...
+    def on_late_reply(self, o: LateReply, n: int) -> None: ...
+    def on_duplicate_event(self, o: DuplicateEvent, n: int) -> None: ...
+    def on_late_event(self, o: LateEvent, n: int) -> None: ...
+    def on_language_counted(self, o: LanguageCounted, n: int) -> None: ...
+    def on_templated_reply(self, o: TemplatedReply, n: int) -> None: ...
+    def on_tone_deaf_post(self, o: ToneDeafPost, n: int) -> None: ...
+
+
+_HANDLERS: dict[type, Callable[[ObservationSink, Any, int], None]] = {
+    MessageCounted: ObservationSink.on_message_counted,
+    PostCounted: ObservationSink.on_post_counted,
+    FirstResponse: ObservationSink.on_first_response,
+    NextResponse: ObservationSink.on_next_response,
+    SlaBreached: ObservationSink.on_sla_breached,
+    ExpiredUnanswered: ObservationSink.on_expired_unanswered,
+    LateReply: ObservationSink.on_late_reply,
+    DuplicateEvent: ObservationSink.on_duplicate_event,
+    LateEvent: ObservationSink.on_late_event,
+    LanguageCounted: ObservationSink.on_language_counted,
+    TemplatedReply: ObservationSink.on_templated_reply,
+    ToneDeafPost: ObservationSink.on_tone_deaf_post,
+}
+_METHOD_NAMES = {kind: handler.__name__ for kind, handler in _HANDLERS.items()}
+
+
+def dispatch(observation: AnyObservation, sink: ObservationSink, n: int = 1) -> None:
+    """Hand an observation to the sink's method for its kind (the one type switch)."""
+    getattr(sink, _METHOD_NAMES[type(observation)])(observation, n)
 CLOCK_KEY: RecordKey = (0, RecordTag.CLOCK, "clock")
 DEFAULT_MAX_FUTURE_SKEW_SECONDS = 300.0
 
@@ -76,6 +128,7 @@ class BrandSnapshot:
     conversation: ConversationSnapshot
     behaviour: BehaviourSnapshot
     scheduled: ScheduledAlarm = NO_ALARM  # scheduled posts that would be tone-deaf
+    agents: dict[str, AgentStats] = field(default_factory=dict)  # last 24 h, by initials
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +344,7 @@ class Engine:
                 with_evidence(behaviour.templated_reply_ratio, behaviour.templated_reply_count)),
             behaviour=behaviour,
             scheduled=alarm,
+            agents=book.agent_stats(now),
         )
 
     def backlog(self, brand: str, now: float) -> dict[str, Backlog]:

@@ -2,7 +2,9 @@
 
 Labels are bounded by construction: brand and platform come from the brands file,
 `reason`, `kind`, `window` and `requires_reply` from fixed enumerations, `topic` and
-`partition` from the input topics. Ids, authors and hashtags never become labels.
+`partition` from the input topics, `policy` from the brand's SLA policies (plus "default"),
+`agent` from the brand's listed agents (plus "other"). Ids, authors and hashtags never
+become labels.
 
 A worker exports brand series only for the brands it owns (`own_brand`/`forget_brand`,
 driven by partition assignment), and computes the brand gauges when /metrics is scraped
@@ -24,7 +26,12 @@ from prometheus_client.metrics import MetricWrapperBase, disable_created_metrics
 from prometheus_client.registry import Collector
 
 from streams import __version__
-from streams.core.behaviour import TONE_DEAF_REASONS, LanguageCounted, ToneDeafPost
+from streams.core.behaviour import (
+    TONE_DEAF_REASONS,
+    LanguageCounted,
+    TemplatedReply,
+    ToneDeafPost,
+)
 from streams.core.brand import GLOBAL_SCOPE, BrandConfig
 from streams.core.lang import LANGS
 from streams.core.sla import (
@@ -32,11 +39,14 @@ from streams.core.sla import (
     ExpiredUnanswered,
     FirstResponse,
     LateEvent,
+    LateReply,
     MessageCounted,
+    NextResponse,
     PostCounted,
+    PostKind,
     SlaBreached,
 )
-from streams.engine import AnyObservation, BrandSnapshot
+from streams.engine import AnyObservation, BrandSnapshot, dispatch
 from streams.events import RejectReason
 
 log = logging.getLogger(__name__)
@@ -48,6 +58,7 @@ log = logging.getLogger(__name__)
 disable_created_metrics()
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
+OTHER_AGENT = "other"  # the `agent` label of replies signed by an agent the brand does not list
 # A new brand's first increments wait at most this long for a scrape to read its zeros.
 FRESH_SERIES_SECONDS = 60.0
 FIRST_RESPONSE_BUCKETS = (
@@ -98,7 +109,7 @@ class BrandGauges(Collector):
         self.scraped_at = time.monotonic()  # brand series created before now were seen at 0
         (unanswered, oldest, sla_target, broadcast_ratio, reply_rate, robot_score, crisis,
          sentiment, templated, alignment, replies_per_broadcast, scheduled, scheduled_bad,
-         scheduled_next, scheduled_info) = families = _brand_families()
+         scheduled_next, scheduled_info, at_risk) = families = _brand_families()
         try:
             pairs = tuple(self.snapshots())
         except Exception:  # a scrape must still serve the pipeline metrics
@@ -113,6 +124,7 @@ class BrandGauges(Collector):
             for platform, backlog in snapshot.backlog.items():
                 unanswered.add_metric((brand, platform), backlog.unanswered)
                 oldest.add_metric((brand, platform), backlog.oldest_age_seconds)
+                at_risk.add_metric((brand, platform), backlog.at_risk)
             conversation = snapshot.conversation
             for window, value in conversation.broadcast_ratio.items():
                 broadcast_ratio.add_metric((brand, window), value)
@@ -192,6 +204,11 @@ def _brand_families() -> tuple[GaugeMetricFamily, ...]:
             "brandpulse_scheduled_tone_deaf_info",
             "1 for the crisis most of those posts offend (one series per brand at most).",
             labels=("brand", "crisis")),
+        GaugeMetricFamily(
+            "brandpulse_sla_at_risk_messages",
+            "Messages waiting for a first reply past the brand's at_risk_share of their "
+            "target, not yet breached.",
+            labels=("brand", "platform")),
     )
 
 
@@ -231,28 +248,49 @@ class BrandpulseMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         brand_platform = ("brand", "platform")
+        policy = (*brand_platform, "policy")
         self.first_response = Histogram(
             "brandpulse_first_response_seconds",
             "Time from an audience message needing a reply to the brand's first reply.",
-            brand_platform, buckets=FIRST_RESPONSE_BUCKETS, registry=r)
+            policy, buckets=FIRST_RESPONSE_BUCKETS, registry=r)
         self.first_response_business = Histogram(
             "brandpulse_first_response_business_seconds",
             "First-response time counting only the brand's business hours.",
+            policy, buckets=FIRST_RESPONSE_BUCKETS, registry=r)
+        self.next_response = Histogram(
+            "brandpulse_next_response_seconds",
+            "Time from a customer's follow-up, in a thread the brand had answered, to the "
+            "brand's next reply.",
             brand_platform, buckets=FIRST_RESPONSE_BUCKETS, registry=r)
+        agent = ("brand", "agent")
+        self.agent_replies = Counter(
+            "brandpulse_agent_replies", "Brand replies signed by each listed agent.",
+            agent, registry=r)
+        self.agent_first_response = Histogram(
+            "brandpulse_agent_first_response_seconds",
+            "First-response time of the first replies signed by each listed agent.",
+            agent, buckets=FIRST_RESPONSE_BUCKETS, registry=r)
+        self.agent_sla_met = Counter(
+            "brandpulse_agent_sla_met", "First replies signed by each listed agent within "
+            "the message's SLA target.", agent, registry=r)
         self.audience_messages = Counter(
             "brandpulse_audience_messages", "Audience messages, by whether they need a reply.",
             (*brand_platform, "requires_reply"), registry=r)
         self.sla_met = Counter(
             "brandpulse_sla_met", "Messages answered within the SLA target.",
-            brand_platform, registry=r)
+            policy, registry=r)
         self.sla_breaches = Counter(
             "brandpulse_sla_breaches",
             "Messages whose SLA target passed unanswered, counted at that moment.",
-            brand_platform, registry=r)
+            policy, registry=r)
         self.expired = Counter(
             "brandpulse_messages_expired_unanswered",
             "Messages closed unanswered after the expiry period (7 days by default).",
             brand_platform, registry=r)
+        self.late_replies = Counter(
+            "brandpulse_late_replies",
+            "First replies to messages that had already expired unanswered (they stay "
+            "counted as expired).", brand_platform, registry=r)
         self.brand_posts = Counter(
             "brandpulse_brand_posts", "Posts written by the brand, broadcast or reply.",
             (*brand_platform, "kind"), registry=r)
@@ -362,12 +400,18 @@ class BrandpulseMetrics:
         for platform in config.platforms:
             for needs in ("true", "false"):
                 self.audience_messages.labels(name, platform, needs)
-            for kind in ("broadcast", "reply"):
+            for kind in PostKind:
                 self.brand_posts.labels(name, platform, kind)
-            for metric in (self.sla_met, self.sla_breaches, self.expired, self.first_response):
+            for metric in (self.expired, self.late_replies, self.next_response):
                 metric.labels(name, platform)
-            if config.business_hours is not None:
-                self.first_response_business.labels(name, platform)
+            for policy in config.policy_names:
+                for metric in (self.sla_met, self.sla_breaches, self.first_response):
+                    metric.labels(name, platform, policy)
+                if config.business_hours is not None:
+                    self.first_response_business.labels(name, platform, policy)
+        for agent in _agent_labels(config):
+            for metric in (self.agent_replies, self.agent_first_response, self.agent_sla_met):
+                metric.labels(name, agent)
 
     def forget_brand(self, name: str) -> None:
         """Remove every series of the brand (counters, histograms, gauges): its partition now
@@ -386,11 +430,17 @@ class BrandpulseMetrics:
         for platform in config.platforms:
             for needs in ("true", "false"):
                 _drop(self.audience_messages, name, platform, needs)
-            for kind in ("broadcast", "reply"):
+            for kind in PostKind:
                 _drop(self.brand_posts, name, platform, kind)
-            for metric in (self.sla_met, self.sla_breaches, self.expired, self.first_response,
-                           self.first_response_business):
+            for metric in (self.expired, self.late_replies, self.next_response):
                 _drop(metric, name, platform)
+            for policy in config.policy_names:
+                for metric in (self.sla_met, self.sla_breaches, self.first_response,
+                               self.first_response_business):
+                    _drop(metric, name, platform, policy)
+        for agent in _agent_labels(config):
+            for metric in (self.agent_replies, self.agent_first_response, self.agent_sla_met):
+                _drop(metric, name, agent)
 
     def owned_brands(self) -> list[str]:
         return list(self._owned)
@@ -446,33 +496,71 @@ class BrandpulseMetrics:
         self._deferred = waiting
 
     def _apply(self, o: AnyObservation, n: int) -> None:
-        if isinstance(o, MessageCounted):
-            self.audience_messages.labels(o.brand, o.platform,
-                                          "true" if o.requires_reply else "false").inc(n)
-        elif isinstance(o, PostCounted):
-            self.brand_posts.labels(o.brand, o.platform, o.kind).inc(n)
-        elif isinstance(o, FirstResponse):
-            for _ in range(n):
-                self._observe_first_response(o)
-        elif isinstance(o, SlaBreached):
-            self.sla_breaches.labels(o.brand, o.platform).inc(n)
-        elif isinstance(o, ExpiredUnanswered):
-            self.expired.labels(o.brand, o.platform).inc(n)
-        elif isinstance(o, DuplicateEvent):
-            self.duplicates.labels(o.brand).inc(n)
-        elif isinstance(o, LateEvent):
-            self.late.labels(o.brand).inc(n)
-        elif isinstance(o, LanguageCounted):
-            self.messages_by_language.labels(o.brand, o.lang).inc(n)
-        elif isinstance(o, ToneDeafPost):
-            self.tone_deaf_posts.labels(o.brand, o.reason).inc(n)
+        dispatch(o, self, n)
+
+    # -- one method per observation kind (streams.engine.ObservationSink) ---------------
+    def on_message_counted(self, o: MessageCounted, n: int) -> None:
+        self.audience_messages.labels(o.brand, o.platform,
+                                      "true" if o.requires_reply else "false").inc(n)
+
+    def on_post_counted(self, o: PostCounted, n: int) -> None:
+        self.brand_posts.labels(o.brand, o.platform, o.kind).inc(n)
+        agent = self._agent_label(o.brand, o.agent)
+        if agent is not None:
+            self.agent_replies.labels(o.brand, agent).inc(n)
+
+    def on_first_response(self, o: FirstResponse, n: int) -> None:
+        for _ in range(n):
+            self._observe_first_response(o)
+
+    def on_next_response(self, o: NextResponse, n: int) -> None:
+        for _ in range(n):
+            self.next_response.labels(o.brand, o.platform).observe(o.seconds)
+
+    def on_sla_breached(self, o: SlaBreached, n: int) -> None:
+        self.sla_breaches.labels(o.brand, o.platform, o.policy).inc(n)
+
+    def on_expired_unanswered(self, o: ExpiredUnanswered, n: int) -> None:
+        self.expired.labels(o.brand, o.platform).inc(n)
+
+    def on_late_reply(self, o: LateReply, n: int) -> None:
+        self.late_replies.labels(o.brand, o.platform).inc(n)
+
+    def on_duplicate_event(self, o: DuplicateEvent, n: int) -> None:
+        self.duplicates.labels(o.brand).inc(n)
+
+    def on_late_event(self, o: LateEvent, n: int) -> None:
+        self.late.labels(o.brand).inc(n)
+
+    def on_language_counted(self, o: LanguageCounted, n: int) -> None:
+        self.messages_by_language.labels(o.brand, o.lang).inc(n)
+
+    def on_templated_reply(self, o: TemplatedReply, n: int) -> None:
+        """Shown as the templated ratio gauge (a snapshot), not counted."""
+
+    def on_tone_deaf_post(self, o: ToneDeafPost, n: int) -> None:
+        self.tone_deaf_posts.labels(o.brand, o.reason).inc(n)
 
     def _observe_first_response(self, o: FirstResponse) -> None:
-        self.first_response.labels(o.brand, o.platform).observe(o.seconds)
+        self.first_response.labels(o.brand, o.platform, o.policy).observe(o.seconds)
         if o.business_seconds is not None:
-            self.first_response_business.labels(o.brand, o.platform).observe(o.business_seconds)
+            self.first_response_business.labels(o.brand, o.platform, o.policy).observe(
+                o.business_seconds)
         if o.within_sla:
-            self.sla_met.labels(o.brand, o.platform).inc()
+            self.sla_met.labels(o.brand, o.platform, o.policy).inc()
+        agent = self._agent_label(o.brand, o.agent)
+        if agent is not None:
+            self.agent_first_response.labels(o.brand, agent).observe(o.seconds)
+            if o.within_sla:
+                self.agent_sla_met.labels(o.brand, agent).inc()
+
+    def _agent_label(self, brand: str, agent: str | None) -> str | None:
+        """The `agent` label of a signed reply: a listed agent, else "other"; None (not
+        exported) for unsigned replies and for brands that list no agents."""
+        config = self._owned.get(brand)
+        if agent is None or config is None or not config.agents:
+            return None
+        return agent if agent in config.agents else OTHER_AGENT
 
     def publish_global_crisis(self, active: bool, sources: int) -> None:
         self.brand_gauges.global_crisis = 1.0 if active else 0.0
@@ -538,6 +626,12 @@ class BrandpulseMetrics:
 
     def rejected_event(self, reason: str) -> None:
         self.rejected.labels(reason).inc()
+
+
+def _agent_labels(config: BrandConfig) -> list[str]:
+    """Every `agent` label value of a brand: its listed agents and "other" (none when it
+    lists no agents)."""
+    return [*sorted(config.agents), OTHER_AGENT] if config.agents else []
 
 
 def _drop(metric: MetricWrapperBase, *labels: str) -> None:

@@ -158,6 +158,19 @@ class ReplayStats:
             self.errors.append(f"{type(exc).__name__}: {exc}")
 
 
+def format_summary(stats: ReplayStats) -> str:
+    """What a replay did, for people: counts, time, rate, and the first errors if any."""
+    lost = stats.sent - stats.delivered
+    text = (f"replay: sent {stats.sent:,} events ({stats.brand_posts:,} brand posts, "
+            f"{stats.audience_messages:,} audience messages) in {stats.elapsed_seconds:,.1f} s "
+            f"({stats.rate:,.0f} ev/s); delivered {stats.delivered:,}, failed {stats.failed:,}")
+    if lost > stats.failed:
+        text += f", unconfirmed {lost - stats.failed:,}"
+    if stats.errors:
+        text += "; first errors: " + "; ".join(stats.errors[:3])
+    return text
+
+
 def replay(
     events: Iterable[SocialEvent],
     broker: str,

@@ -16,27 +16,33 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from streams.config import BrandsConfig
+from streams.config import BrandConfig, BrandsConfig
 from streams.core.behaviour import LanguageCounted, TemplatedReply, ToneDeafPost
 from streams.core.conversation import robot_score, with_evidence
-from streams.core.sla import FirstResponse, MessageCounted, PostCounted, SlaBreached
-from streams.engine import Engine
+from streams.core.policy import DEFAULT_POLICY
+from streams.core.sla import (
+    DuplicateEvent,
+    ExpiredUnanswered,
+    FirstResponse,
+    LateEvent,
+    LateReply,
+    MessageCounted,
+    NextResponse,
+    PostCounted,
+    PostKind,
+    SlaBreached,
+    quantile,
+)
+from streams.engine import Engine, dispatch
 from streams.events import Rejection, SocialEvent
+from streams.wire import json_number
 
 QUANTILE_RELATIVE_ERROR = 0.01
 EXACT_QUANTILE_VALUES = 512  # per brand: below this many answers quantiles are exact
 TONE_DEAF_EXAMPLES = 50  # per brand: the report keeps the count and the last N flags
 
 
-def quantile(sorted_values: list[float] | array[float], q: float) -> float | None:
-    """Linear-interpolated quantile (numpy's default); None for no values."""
-    if not sorted_values:
-        return None
-    position = (len(sorted_values) - 1) * q
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    fraction = position - low
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
+__all__ = ["QuantileSketch", "build_report", "quantile"]  # quantile: from the core
 
 
 class QuantileSketch:
@@ -123,127 +129,311 @@ class BrandTally:
     messages: int = 0
     requires_reply: int = 0
     answered: int = 0
+    expired_unanswered: int = 0
+    late_replies: int = 0
     breaches: int = 0
     broadcasts: int = 0
     replies: int = 0
     first_response_seconds: QuantileSketch = field(default_factory=QuantileSketch)
+    first_response_business_seconds: QuantileSketch = field(default_factory=QuantileSketch)
     templated_replies: int = 0
     tone_deaf_count: int = 0
     tone_deaf: deque[dict[str, Any]] = field(
         default_factory=lambda: deque(maxlen=TONE_DEAF_EXAMPLES))
     languages: dict[str, int] = field(default_factory=dict)
+    next_response_seconds: QuantileSketch = field(default_factory=QuantileSketch)
+    policies: dict[str, ResponseTally] = field(default_factory=dict)
+    agents: dict[str, ResponseTally] = field(default_factory=dict)
 
 
-def _nan_to_none(value: float) -> float | None:
-    return None if math.isnan(value) else round(value, 6)
+@dataclass(slots=True)
+class ResponseTally:
+    """First responses of one SLA policy or one agent."""
+
+    replies: int = 0  # agents: brand replies they signed
+    answered: int = 0
+    sla_met: int = 0
+    sla_breaches: int = 0  # policies: messages whose target passed (answered late or not)
+    first_response_seconds: QuantileSketch = field(default_factory=QuantileSketch)
+
+    def first_response(self, o: FirstResponse) -> None:
+        self.answered += 1
+        self.sla_met += o.within_sla
+        self.first_response_seconds.add(o.seconds)
+
+    def quantiles(self) -> dict[str, float | None]:
+        times = self.first_response_seconds
+        return {"p50": times.quantile(0.5), "p90": times.quantile(0.9)}
+
+
+def _policies_section(tally: BrandTally, config: BrandConfig | None) -> dict[str, Any]:
+    """Every policy of the brand, in precedence order, then "default"."""
+    targets = {} if config is None else {p.name: p.sla_seconds for p in config.policies}
+    if config is not None:
+        targets[DEFAULT_POLICY] = config.sla_seconds
+    section = {}
+    for name in [*targets, *sorted(set(tally.policies) - set(targets))]:
+        t = tally.policies.get(name) or ResponseTally()
+        decided = t.sla_met + t.sla_breaches
+        section[name] = {"sla_seconds": targets.get(name), "answered": t.answered,
+                         "sla_met": t.sla_met, "sla_breaches": t.sla_breaches,
+                         "sla_met_share": round(t.sla_met / decided, 6) if decided else None,
+                         "first_response_seconds": t.quantiles()}
+    return section
+
+
+def _agents_section(tally: BrandTally, config: BrandConfig | None) -> dict[str, Any]:
+    """Every agent who signed a reply (listed in the brands file or not), by initials."""
+    listed = frozenset() if config is None else config.agents
+    return {name: {"listed": name in listed, "replies": t.replies,
+                   "first_responses": t.answered, "first_response_seconds": t.quantiles(),
+                   "sla_met_share": round(t.sla_met / t.answered, 6) if t.answered else None}
+            for name, t in sorted(tally.agents.items())}
+
+
+class _Tallies:
+    """Adds each observation to its brand's tally (an `ObservationSink`)."""
+
+    def __init__(self, tallies: dict[str, BrandTally]) -> None:
+        self.tallies = tallies
+
+    def on_message_counted(self, o: MessageCounted, n: int) -> None:
+        tally = self.tallies[o.brand]
+        tally.messages += n
+        tally.requires_reply += n * o.requires_reply
+
+    def on_post_counted(self, o: PostCounted, n: int) -> None:
+        tally = self.tallies[o.brand]
+        if o.kind is PostKind.BROADCAST:
+            tally.broadcasts += n
+            return
+        tally.replies += n
+        if o.agent is not None:
+            tally.agents.setdefault(o.agent, ResponseTally()).replies += n
+
+    def on_first_response(self, o: FirstResponse, n: int) -> None:
+        tally = self.tallies[o.brand]
+        for _ in range(n):
+            tally.answered += 1
+            tally.first_response_seconds.add(o.seconds)
+            if o.business_seconds is not None:
+                tally.first_response_business_seconds.add(o.business_seconds)
+            tally.policies.setdefault(o.policy, ResponseTally()).first_response(o)
+            if o.agent is not None:
+                tally.agents.setdefault(o.agent, ResponseTally()).first_response(o)
+
+    def on_next_response(self, o: NextResponse, n: int) -> None:
+        for _ in range(n):
+            self.tallies[o.brand].next_response_seconds.add(o.seconds)
+
+    def on_sla_breached(self, o: SlaBreached, n: int) -> None:
+        tally = self.tallies[o.brand]
+        tally.breaches += n
+        tally.policies.setdefault(o.policy, ResponseTally()).sla_breaches += n
+
+    def on_expired_unanswered(self, o: ExpiredUnanswered, n: int) -> None:
+        self.tallies[o.brand].expired_unanswered += n
+
+    def on_late_reply(self, o: LateReply, n: int) -> None:
+        self.tallies[o.brand].late_replies += n
+
+    def on_duplicate_event(self, o: DuplicateEvent, n: int) -> None:
+        """Not in the report: a file replayed twice is still one period."""
+
+    def on_late_event(self, o: LateEvent, n: int) -> None:
+        """Not in the report (counted live as brandpulse_late_events_total)."""
+
+    def on_templated_reply(self, o: TemplatedReply, n: int) -> None:
+        self.tallies[o.brand].templated_replies += n
+
+    def on_language_counted(self, o: LanguageCounted, n: int) -> None:
+        languages = self.tallies[o.brand].languages
+        languages[o.lang] = languages.get(o.lang, 0) + n
+
+    def on_tone_deaf_post(self, o: ToneDeafPost, n: int) -> None:
+        tally = self.tallies[o.brand]
+        tally.tone_deaf_count += n
+        tally.tone_deaf.append({"post_id": o.post_id, "reason": o.reason,
+                                "crisis": o.crisis, "explanation": o.explanation})
+
+
+def _in_period(events: Iterable[SocialEvent], since: float | None,
+               until: float | None) -> Iterator[SocialEvent]:
+    for event in events:
+        if (since is None or event.created_at >= since) and (
+                until is None or event.created_at < until):
+            yield event
 
 
 def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
-                 wall: float | None = None) -> dict[str, Any]:
+                 wall: float | None = None, since: float | None = None,
+                 until: float | None = None) -> dict[str, Any]:
     """Run the engine over `events` (delivery order) and summarise each brand.
 
     `wall` (default: now) bounds event time: records dated beyond it plus the skew are
-    counted under "rejected" (`future_timestamp`) and never reach a clock.
+    counted under "rejected" (`future_timestamp`) and never reach a clock. `since`/`until`
+    keep the events created in [since, until) only (a reply to a message before `since`
+    is then a reply to an unknown message, as in a live stream started at `since`).
 
     Counts and first-response times are the observations the workers export; ratios are
-    over the whole input (a report covers a period, not a rolling window).
+    over the whole input (a report covers a period, not a rolling window). Per brand,
+    `requires_reply = answered + unanswered + expired_unanswered`.
     """
     engine = Engine(brands, keep_features=False)  # nothing is restored offline
     tallies: dict[str, BrandTally] = {b.name: BrandTally() for b in brands}
+    sink = _Tallies(tallies)
     rejected: dict[str, int] = {}
+    if since is not None or until is not None:
+        events = _in_period(events, since, until)
     # One event at a time, never a list: memory follows open messages and brands.
     for observation in engine.ingest_all(events, time.time() if wall is None else wall):
         if isinstance(observation, Rejection):
             reason = observation.reason.value
             rejected[reason] = rejected.get(reason, 0) + 1
             continue
-        tally = tallies[observation.brand]
-        if isinstance(observation, MessageCounted):
-            tally.messages += 1
-            tally.requires_reply += observation.requires_reply
-        elif isinstance(observation, PostCounted):
-            if observation.kind == "broadcast":
-                tally.broadcasts += 1
-            else:
-                tally.replies += 1
-        elif isinstance(observation, FirstResponse):
-            tally.answered += 1
-            tally.first_response_seconds.add(observation.seconds)
-        elif isinstance(observation, SlaBreached):
-            tally.breaches += 1
-        elif isinstance(observation, TemplatedReply):
-            tally.templated_replies += 1
-        elif isinstance(observation, LanguageCounted):
-            tally.languages[observation.lang] = tally.languages.get(observation.lang, 0) + 1
-        elif isinstance(observation, ToneDeafPost):
-            tally.tone_deaf_count += 1
-            tally.tone_deaf.append({"post_id": observation.post_id,
-                                    "reason": observation.reason,
-                                    "crisis": observation.crisis,
-                                    "explanation": observation.explanation})
+        dispatch(observation, sink)
     end = engine.stream_time
     result: dict[str, Any] = {}
-    for name, tally in sorted(tallies.items()):
+    for name, tally in sorted(tallies.items(), key=lambda item: (item[0].casefold(), item[0])):
         if not (tally.messages or tally.broadcasts or tally.replies):
             continue
         times = tally.first_response_seconds
-        snapshot = (engine.snapshot(name, engine.brand_now(name, end))
-                    if engine.has_brand(name) else None)
+        has_state = engine.has_brand(name)
+        snapshot = engine.snapshot(name, engine.brand_now(name, end)) if has_state else None
         backlog = snapshot.backlog if snapshot is not None else {}
         posts = tally.broadcasts + tally.replies
         share_broadcast = tally.broadcasts / posts if posts else math.nan
-        share_answered = (tally.answered / tally.requires_reply if tally.requires_reply
-                          else math.nan)
+        # The live definition (docs/metrics.md): answered / (answered + overdue), i.e. over
+        # the messages decided by the end of the input; those still inside their SLA wait.
+        decided = tally.requires_reply - (engine.book(name).undecided() if has_state else 0)
+        share_answered = tally.answered / decided if decided > 0 else math.nan
         share_templated = tally.templated_replies / tally.replies if tally.replies else math.nan
         behaviour = snapshot.behaviour if snapshot is not None else None
-        result[name] = {
+        row: dict[str, Any] = {
             "messages": tally.messages,
             "requires_reply": tally.requires_reply,
             "answered": tally.answered,
             "unanswered": sum(b.unanswered for b in backlog.values()),
+            "expired_unanswered": tally.expired_unanswered,
+            "late_replies": tally.late_replies,
             "sla_breaches": tally.breaches,
             "first_response_seconds": {"p50": times.quantile(0.5),
                                        "p90": times.quantile(0.9)},
+        }
+        config = brands.get(name)
+        if config is not None and config.business_hours is not None:
+            business = tally.first_response_business_seconds
+            row["first_response_business_seconds"] = {"p50": business.quantile(0.5),
+                                                       "p90": business.quantile(0.9)}
+        row.update({
             "posts": {"broadcast": tally.broadcasts, "reply": tally.replies},
-            "broadcast_ratio": _nan_to_none(share_broadcast),
-            "reply_rate": _nan_to_none(share_answered),
+            "broadcast_ratio": json_number(share_broadcast),
+            "reply_rate": json_number(share_answered),
             # Over the whole input, not a rolling window: a report covers a period.
-            "templated_reply_ratio": _nan_to_none(share_templated),
-            "robot_score": _nan_to_none(robot_score(
+            "templated_reply_ratio": json_number(share_templated),
+            "robot_score": json_number(robot_score(
                 with_evidence(share_broadcast, posts),
-                with_evidence(share_answered, tally.requires_reply),
+                with_evidence(share_answered, max(decided, 0)),
                 with_evidence(share_templated, tally.replies))),
             "tone_deaf_count": tally.tone_deaf_count,
             "tone_deaf_posts": list(tally.tone_deaf),  # the last TONE_DEAF_EXAMPLES
             "languages": tally.languages,
-            "topic_alignment": (_nan_to_none(behaviour.topic_alignment)
+            "topic_alignment": (json_number(behaviour.topic_alignment)
                                 if behaviour is not None else None),
             "top_audience_terms": ([term for term, _ in behaviour.top_audience_terms]
                                    if behaviour is not None else []),
-        }
+            "next_response_seconds": {"p50": tally.next_response_seconds.quantile(0.5),
+                                      "p90": tally.next_response_seconds.quantile(0.9),
+                                      "count": len(tally.next_response_seconds)},
+            "policies": _policies_section(tally, brands.get(name)),
+            "agents": _agents_section(tally, brands.get(name)),
+        })
+        result[name] = row
     return {"brands": result, "rejected": rejected}
 
 
-def format_table(report: dict[str, Any]) -> str:
-    """A fixed-width per-brand table for humans."""
-    header = (f"{'brand':<20} {'msgs':>6} {'need':>6} {'answd':>6} {'breach':>6} "
-              f"{'p50 min':>8} {'p90 min':>8} {'bcast':>6} {'reply':>6} {'rate':>5} {'robot':>5}")
+# (header, width, JSON path or computed value): one definition for the table and the CSV.
+def _columns() -> list[tuple[str, str, int, Callable[[dict[str, Any]], Any]]]:
+    def business(row: dict[str, Any], q: str) -> Any:
+        return (row.get("first_response_business_seconds") or {}).get(q)
+
+    return [
+        ("msgs", "messages", 6, lambda r: r["messages"]),
+        ("need", "requires_reply", 6, lambda r: r["requires_reply"]),
+        ("answd", "answered", 6, lambda r: r["answered"]),
+        ("wait", "unanswered", 5, lambda r: r["unanswered"]),
+        ("expd", "expired_unanswered", 5, lambda r: r["expired_unanswered"]),
+        ("late", "late_replies", 4, lambda r: r["late_replies"]),
+        ("breach", "sla_breaches", 6, lambda r: r["sla_breaches"]),
+        ("p50 min", "first_response_p50_seconds", 8,
+         lambda r: r["first_response_seconds"]["p50"]),
+        ("p90 min", "first_response_p90_seconds", 8,
+         lambda r: r["first_response_seconds"]["p90"]),
+        ("bh p50", "first_response_business_p50_seconds", 7, lambda r: business(r, "p50")),
+        ("bh p90", "first_response_business_p90_seconds", 7, lambda r: business(r, "p90")),
+        ("bcast", "broadcasts", 6, lambda r: r["posts"]["broadcast"]),
+        ("reply", "replies", 6, lambda r: r["posts"]["reply"]),
+        ("rate", "reply_rate", 5, lambda r: r["reply_rate"]),
+        ("robot", "robot_score", 5, lambda r: r["robot_score"]),
+        ("tmpl", "templated_reply_ratio", 5, lambda r: r["templated_reply_ratio"]),
+        ("align", "topic_alignment", 5, lambda r: r["topic_alignment"]),
+        ("tdeaf", "tone_deaf_posts", 5, lambda r: r["tone_deaf_count"]),
+    ]
+
+
+TABLE_LEGEND = """\
+msgs    audience messages             need   of them, requiring a reply
+answd   answered (first reply seen)   wait   unanswered at the end of the input
+expd    expired unanswered (need = answd + wait + expd)
+late    replies that came after expiry (counted in expd, not in answd)
+breach  SLA breaches                  p50/p90 min  first-response time, calendar minutes
+bh p50/p90  first-response time in business-hours minutes (brands with business hours)
+bcast/reply  brand posts without/with in_reply_to
+rate    reply rate: answd / messages decided (answered, overdue or expired); '-' = none
+robot   robot score 0-1 (broadcast ratio, 1 - rate, tmpl)   tmpl   templated reply ratio
+align   topic alignment 0-1 of broadcasts with the audience  tdeaf  tone-deaf posts
+Ratios cover the whole input (or --since/--until). Definitions: docs/metrics.md"""
+
+
+def format_table(report: dict[str, Any], legend: bool = True) -> str:
+    """A fixed-width per-brand table for humans (minutes, ratios), then its legend."""
+    columns = _columns()
+    header = f"{'brand':<20} " + " ".join(f"{title:>{width}}" for title, _, width, _ in columns)
     lines = [header, "-" * len(header)]
 
-    def minutes(value: float | None) -> str:
-        return "-" if value is None else f"{value / 60:.1f}"
-
-    def ratio(value: float | None) -> str:
-        return "-" if value is None else f"{value:.2f}"
+    def cell(title: str, value: Any, width: int) -> str:
+        if value is None:
+            text = "-"
+        elif "min" in title or title.startswith("bh"):
+            text = f"{value / 60:.1f}"
+        elif isinstance(value, float):
+            text = f"{value:.2f}"
+        else:
+            text = str(value)
+        return f"{text:>{width}}"
 
     for name, row in report["brands"].items():
-        fr = row["first_response_seconds"]
-        lines.append(
-            f"{name[:20]:<20} {row['messages']:>6} {row['requires_reply']:>6} "
-            f"{row['answered']:>6} {row['sla_breaches']:>6} {minutes(fr['p50']):>8} "
-            f"{minutes(fr['p90']):>8} {row['posts']['broadcast']:>6} {row['posts']['reply']:>6} "
-            f"{ratio(row['reply_rate']):>5} {ratio(row['robot_score']):>5}")
+        lines.append(f"{name[:20]:<20} " + " ".join(
+            cell(title, get(row), width) for title, _, width, get in columns))
+    if legend:
+        lines += ["", TABLE_LEGEND]
     return "\n".join(lines)
+
+
+def format_csv(report: dict[str, Any]) -> str:
+    """The table as CSV for spreadsheets: one row per brand, seconds and ratios as numbers,
+    empty cells where the JSON has null."""
+    import csv
+    import io
+
+    columns = _columns()
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["brand", *(name for _, name, _, _ in columns)])
+    for brand, row in report["brands"].items():
+        values = [get(row) for _, _, _, get in columns]
+        writer.writerow([brand, *("" if v is None else v for v in values)])
+    return out.getvalue()
 
 
 def format_progress(events: int, bytes_read: int, total_bytes: int, elapsed: float) -> str:

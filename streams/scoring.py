@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple, TypedDict
 
-from streams.core.crisis import crisis_match
+from streams.core.crisis import crisis_match, crisis_signal
 from streams.core.lang import Lang, detect_lang
 from streams.core.promo import is_promotional_cues, tone_cues
 from streams.core.sentiment import polarity_doc
@@ -26,6 +26,7 @@ class Score(TypedDict):
     lang: Lang
     sentiment: float
     crisis_terms: list[str]
+    crisis: bool  # the per-message signal the workers' crisis detectors count
     promotional: bool
     jokey: bool
 
@@ -63,7 +64,10 @@ def analyse(text: str | Doc) -> Analysis:
 
 
 def score_text(text: str) -> Score:
-    """Score one message; sentiment is rounded to 4 decimals for stable, readable output."""
+    """Score one message; sentiment is rounded to 4 decimals for stable, readable output.
+
+    `crisis` is `streams.core.crisis.crisis_signal`, called by name: the signal the worker
+    feeds its crisis detectors, whatever its definition becomes."""
     doc = prepare(text)
     lang = detect_lang(doc)
     strong, weak, jokey = tone_cues(doc)
@@ -71,6 +75,7 @@ def score_text(text: str) -> Score:
         "lang": lang,
         "sentiment": round(polarity_doc(doc, lang), 4),
         "crisis_terms": list(crisis_match(doc).terms),
+        "crisis": crisis_signal(doc),
         "promotional": is_promotional_cues(strong, weak),
         "jokey": jokey,
     }

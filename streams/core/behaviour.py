@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from streams.core.brand import GLOBAL_SCOPE
@@ -42,6 +43,13 @@ def detected_crisis(scope: str, state: str = "detected") -> DeclaredCrisis:
     without vocabulary; the live detector and the check name it the same way."""
     where = "across brands" if scope == GLOBAL else f"on {scope}"
     return DeclaredCrisis(f"audience crisis {state} {where}")
+
+
+class SentimentContext(StrEnum):
+    """Audience sentiment is kept apart during a crisis (the `context` metric label)."""
+
+    CRISIS = "crisis"
+    NORMAL = "normal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +112,7 @@ class RollingMean:
 @dataclass(frozen=True, slots=True)
 class BehaviourSnapshot:
     crisis_active: bool
-    sentiment: dict[str, float]  # context ("crisis" | "normal") -> rolling mean
+    sentiment: dict[SentimentContext, float]  # rolling mean by context
     templated_reply_ratio: float
     templated_reply_count: int  # replies in the window behind that ratio
     topic_alignment: float
@@ -134,7 +142,7 @@ class BrandBehaviour:
         self.crisis = CrisisDetector()
         self.templated = TemplatedReplyDetector()
         self.topics = TopicAlignment()
-        self.sentiment = {"crisis": RollingMean(), "normal": RollingMean()}
+        self.sentiment = {context: RollingMean() for context in SentimentContext}
         self._broadcasts: dict[str, float] = {}  # broadcast id -> created_at (7 days)
         self._engaged: dict[str, float] = {}  # audience reply id -> created_at, on broadcasts
 
@@ -150,7 +158,8 @@ class BrandBehaviour:
         lang, sentiment, crisis_signal, in_crisis, engaged, terms = features
         self.crisis.observe(at, crisis_signal, sentiment)
         if lang != "other":
-            self.sentiment["crisis" if in_crisis else "normal"].add(at, sentiment)
+            context = SentimentContext.CRISIS if in_crisis else SentimentContext.NORMAL
+            self.sentiment[context].add(at, sentiment)
         self.topics.add_audience_terms(at, terms)
         if engaged:
             self._engaged[message_id] = at

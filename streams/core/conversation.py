@@ -9,10 +9,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, fields
+from enum import StrEnum
 
 HOUR = 3600
 DAY = 24 * HOUR
-WINDOWS: dict[str, int] = {"1h": 1, "24h": 24}  # window label -> number of hour buckets
+
+
+class Window(StrEnum):
+    """The rolling windows of the conversation gauges (the `window` metric label)."""
+
+    HOUR = "1h"
+    DAY = "24h"
+
+
+WINDOWS: dict[Window, int] = {Window.HOUR: 1, Window.DAY: 24}  # -> number of hour buckets
 
 # A robot-score term needs this many posts / decided messages / replies behind it: a brand
 # whose first two posts are broadcasts is not yet a robot.
@@ -98,19 +108,19 @@ def robot_score(
 class ConversationSnapshot:
     """Rolling ratios of one brand at one instant, per window label."""
 
-    broadcast_ratio: dict[str, float]
-    reply_rate: dict[str, float]
+    broadcast_ratio: dict[Window, float]
+    reply_rate: dict[Window, float]
     robot_score: float
 
 
 def conversation_snapshot(
     buckets: dict[int, HourCounts], now: float, templated_share: float = math.nan,
-    windows: Iterable[tuple[str, int]] = WINDOWS.items(),
+    windows: Iterable[tuple[Window, int]] = WINDOWS.items(),
 ) -> ConversationSnapshot:
     """Ratios over each window ending at `now`; the robot score uses the longest window."""
     current = hour_of(now)
-    ratios: dict[str, float] = {}
-    rates: dict[str, float] = {}
+    ratios: dict[Window, float] = {}
+    rates: dict[Window, float] = {}
     longest: HourCounts | None = None
     longest_hours = 0
     for label, hours in windows:

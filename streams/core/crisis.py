@@ -42,9 +42,15 @@ _MAX_NGRAM: Final = 3
 
 
 def _stem(token: str) -> str:
-    """Ignore plural -s/-x so that "floods"/"flood" and "victimes"/"victime" match."""
+    """Ignore plural -s/-x so that "floods"/"flood" and "victimes"/"victime" match, and the
+    French feminine -e of past participles ("evacuees"/"evacues", "disparues"/"disparus",
+    "tuees"/"tues"). Applied to the vocabulary and to messages alike, so an English word
+    losing its -e ("rescue") only meets the same stem. Not -te: "suspecte" would meet
+    English "suspect"; feminine -te forms are listed in crisis_terms.txt."""
     if len(token) > 3 and token[-1] in "sx":
-        return token[:-1]
+        token = token[:-1]
+    if len(token) > 4 and token.endswith(("ee", "ue", "ie")):
+        token = token[:-1]
     return token
 
 
@@ -59,37 +65,68 @@ def _collapsed(term: str, key: str) -> bool:
     return " " not in key and len(term.split()) > 1
 
 
-def _load_vocabulary() -> dict[str, tuple[int, str]]:
-    """Map a stemmed content n-gram to (tier, display term)."""
+def _lexicon_lines(name: str) -> list[str]:
+    path = DATA_DIR / name
+    if not path.exists():
+        return []
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")]
+
+
+def _load_vocabulary() -> tuple[dict[str, tuple[int, str]], dict[str, frozenset[str]],
+                                dict[str, frozenset[str]]]:
+    """Map a stemmed content n-gram to (tier, display term); plus the word-sense guards and
+    the context requirements of single words (see crisis_terms.txt)."""
     vocab: dict[str, tuple[int, str]] = {}
-    crisislex = DATA_DIR / "CrisisLexRec.txt"
-    if crisislex.exists():
-        for line in crisislex.read_text(encoding="utf-8").splitlines():
-            term = line.strip()
+    guards: dict[str, frozenset[str]] = {}
+    needs: dict[str, frozenset[str]] = {}
+    excluded: set[str] = set()
+    tiered = _lexicon_lines("crisis_terms.txt")
+    for line in tiered:
+        head, _, terms = line.partition(":")
+        if head.strip() == "exclude":
+            excluded.update(_term_key(t) for t in terms.split(","))
+    # CrisisLex (English) and our French translation of it: weak unless tiered below.
+    for term in _lexicon_lines("CrisisLexRec.txt") + _lexicon_lines("crisislex_fr.txt"):
+        key = _term_key(term)
+        if key and key not in excluded and not _collapsed(term, key) \
+                and key.count(" ") < _MAX_NGRAM:
+            vocab[key] = (WEAK, fold(term))
+    for line in tiered:
+        head, sep, terms = line.partition(":")
+        head = head.strip()
+        if head in ("guard", "needs"):
+            word, _, context = terms.partition(":")
+            keys = frozenset(_term_key(t) for t in context.split(",")) - {""}
+            (guards if head == "guard" else needs)[_term_key(word)] = keys
+            continue
+        tier = _TIERS.get(head)
+        if not sep or tier is None:
+            continue
+        for term in terms.split(","):
+            term = term.strip()
             key = _term_key(term)
-            if key and not _collapsed(term, key):
-                vocab[key] = (WEAK, term)
-    tiers = DATA_DIR / "crisis_terms.txt"
-    if tiers.exists():
-        for line in tiers.read_text(encoding="utf-8").splitlines():
-            head, sep, terms = line.partition(":")
-            tier = _TIERS.get(head.strip())
-            if not sep or tier is None or line.startswith("#"):
+            if not key or key.count(" ") + 1 > _MAX_NGRAM or _collapsed(term, key):
                 continue
-            for term in terms.split(","):
-                term = term.strip()
-                key = _term_key(term)
-                if not key or key.count(" ") + 1 > _MAX_NGRAM or _collapsed(term, key):
-                    continue
-                vocab[key] = (tier, fold(term))
-    return vocab
+            vocab[key] = (tier, fold(term))
+    for key in excluded:
+        vocab.pop(key, None)
+    # A phrase is at least as strong as its strongest word ("forte explosion" is a hit on
+    # "explosion": phrases consume their words, so a weak phrase would hide a strong word).
+    for key, (tier, term) in list(vocab.items()):
+        if " " in key and tier == WEAK and any(
+                vocab.get(w, (CONTEXT, ""))[0] == STRONG for w in key.split(" ")):
+            vocab[key] = (STRONG, term)
+    return vocab, guards, needs
 
 
-_VOCABULARY: Final = _load_vocabulary()
+_VOCABULARY, _GUARDS, _NEEDS = _load_vocabulary()
+_GUARD_WINDOW: Final = 2
+_NEEDS_WINDOW: Final = 3
 # Disaster nouns found inside compound hashtags (#qldfloods, #yycflood, #prayforboston).
 _HASHTAG_RE: Final = re.compile(
-    r"pray(?:ing)?for|flood|tornado|hurricane|earthquake|bushfire|wildfire|tsunami|"
-    r"inondation|seisme|ouragan|attentat|explosion|bombing"
+    r"pray(?:ing)?for|flood|tornado|hurricane|earthquake|quake|bushfire|wildfire|tsunami|"
+    r"typhoon|cyclone|inondation|seisme|ouragan|attentat|explosion|bombing|prierpour"
 )
 
 
@@ -138,13 +175,14 @@ def _content_key(token: str) -> str | None:
 
 
 def _surface_forms(vocab: dict[str, tuple[int, str]]) -> frozenset[str]:
-    """Token spellings that can take part in a match (plurals included)."""
+    """Token spellings that can take part in a match (plurals and the French feminine
+    -e/-es that _stem removes included)."""
     forms: set[str] = set()
     for key, (tier, _) in vocab.items():
         if tier == CONTEXT and " " not in key:
             continue
         for word in key.split(" "):
-            forms.update((word, word + "s", word + "x"))
+            forms.update((word, word + "s", word + "x", word + "e", word + "es"))
     return frozenset(forms | {"#" + form for form in forms})
 
 
@@ -194,7 +232,7 @@ def crisis_match(text: str | Doc) -> CrisisMatch:
             i += matched - 1  # phrases do not overlap: "death toll rises" is one hit
         else:
             hit = vocab.get(word)
-            if hit is not None and hit[0] != CONTEXT:
+            if hit is not None and hit[0] != CONTEXT and _sense_ok(word, words, i):
                 found.setdefault(hit[1], hit[0])
         i += 1
     if not found:
@@ -204,6 +242,19 @@ def crisis_match(text: str | Doc) -> CrisisMatch:
 
 
 _NO_MATCH: Final = CrisisMatch((), 0, 0)
+
+
+def _sense_ok(word: str, words: list[str], i: int) -> bool:
+    """Word-sense check of a single-word hit against its neighbouring content words: a guard
+    word nearby means the everyday sense ("fire tv stick", "app crash"); a word that
+    needs context ("missing") counts only next to one ("missing hikers")."""
+    guard = _GUARDS.get(word)
+    if guard is not None and not guard.isdisjoint(
+            words[max(0, i - _GUARD_WINDOW): i + _GUARD_WINDOW + 1]):
+        return False
+    need = _NEEDS.get(word)
+    return need is None or not need.isdisjoint(
+        words[max(0, i - _NEEDS_WINDOW): i + _NEEDS_WINDOW + 1])
 
 
 def crisis_terms(text: str | Doc) -> list[str]:

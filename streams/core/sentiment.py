@@ -244,6 +244,8 @@ _FR_CONTRAST: Final = frozenset({"mais", "cependant", "pourtant", "toutefois", "
 _FR_SUFFIXES: Final = (
     ("euses", "eux"),
     ("euse", "eux"),
+    ("euses", "eur"),
+    ("euse", "eur"),
     ("ives", "if"),
     ("ive", "if"),
     ("trices", "teur"),
@@ -415,6 +417,25 @@ class _Language:
             return value
         if len(token) > 4 and token.endswith("s"):
             return self.lexicon.get(token[:-1])
+        if len(token) > 5 and token.endswith("ly"):
+            return self._adverb(token)
+        return None
+
+    def _adverb(self, token: str) -> float | None:
+        """English -ly adverb read as its adjective (negatively -> negative, happily ->
+        happy, horribly -> horrible) when the lexicon lists the adjective only."""
+        lexicon = self.lexicon
+        stem = token[:-2]
+        if stem.endswith("i"):
+            candidates: tuple[str, ...] = (stem[:-1] + "y", stem)
+        elif stem.endswith("b"):
+            candidates = (stem + "le",)
+        else:
+            candidates = (stem, stem + "e")
+        for candidate in candidates:
+            value = lexicon.get(candidate)
+            if value is not None:
+                return value
         return None
 
     def _resolve_fr(self, token: str) -> float | None:
@@ -476,7 +497,9 @@ def _build() -> tuple[_Language, _Language]:
 
 
 _ENGLISH, _FRENCH = _build()
-_LANGUAGES: Final = {"en": _ENGLISH, "fr": _FRENCH}
+# "und" (no letters: emoji, emoticons) is read with the English tables, whose emoji and
+# emoticon valences are language-neutral.
+_LANGUAGES: Final = {"en": _ENGLISH, "fr": _FRENCH, "und": _ENGLISH}
 
 
 def _is_capitalised_in(token: str, raw: str) -> bool:
@@ -534,7 +557,9 @@ def _score(doc: Doc, lang: _Language) -> float:
     complaint_starts = _COMPLAINT_STARTS
     # Only tokens that can score (sentiment words, phrase starts, contrast words) are
     # visited; boosters and negators are read around them.
-    values = list(map(lang.memo.get, tokens, repeat(_UNSEEN)))  # C-level lookups
+    values: list[float | None] = list(
+        map(lang.memo.get, tokens, repeat(_UNSEEN))  # type: ignore[arg-type]
+    )  # C-level lookups; _UNSEEN marks a spelling not resolved yet
     if _UNSEEN in values:
         values = [
             valence_of(token) if value is _UNSEEN else value

@@ -22,11 +22,12 @@ from itertools import pairwise, repeat
 from operator import xor
 from typing import Final
 
-from streams.core.text import Doc, prepare
+from streams.core.text import Doc, fold, prepare
 
 __all__ = [
     "DEFAULT_MAX_DISTANCE",
     "TemplatedReplyDetector",
+    "agent_signature",
     "hamming",
     "reply_tokens",
     "shingle_hashes",
@@ -42,6 +43,27 @@ _MAX_FEATURES: Final = 32_767  # counters keep their top bit free for the majori
 # Agent signatures: "^JB" anywhere, "*JB", or "-JB" / "~JB" ending the reply (before a link).
 _CARET_SIGNATURE_RE: Final = re.compile(r"[\^*]\s?([a-z]{1,3})\b")
 _TAIL_SIGNATURE_RE: Final = re.compile(r"\s[-–—~]\s?([a-z]{1,3})\s*(?:https?://\S+\s*)?$")
+
+
+def _signatures(norm: str) -> list[str]:
+    """Initials the (folded) reply is signed with, in text order, the tail one last."""
+    initials: list[str] = []
+    if "^" in norm or "*" in norm:
+        initials.extend(_CARET_SIGNATURE_RE.findall(norm))
+    tail = _TAIL_SIGNATURE_RE.search(norm[-60:])
+    if tail is not None:
+        initials.append(tail.group(1))
+    return initials
+
+
+def agent_signature(text: str) -> str | None:
+    """The agent who signed a brand reply ("... ^JB", "... -AD"), upper case, or None:
+    the last signature, the one ending the reply. Read with the same patterns that
+    `reply_tokens` masks, so attribution and templating agree on what a signature is."""
+    found = _signatures(fold(text))
+    return found[-1].upper() if found else None
+
+
 _GREETINGS: Final = frozenset("hi hello hey dear bonjour bonsoir salut".split())
 _HAS_DIGIT: Final = re.compile(r"\d").search
 
@@ -133,14 +155,7 @@ def reply_tokens(text: str | Doc) -> list[str]:
             for tok, form in zip(doc.tokens, forms, strict=True)
         ]
     out: list[str] = list(filter(None, forms))  # type: ignore[arg-type]
-    norm = doc.norm
-    initials: list[str] = []
-    if "^" in norm or "*" in norm:
-        initials.extend(_CARET_SIGNATURE_RE.findall(norm))
-    tail = _TAIL_SIGNATURE_RE.search(norm[-60:])
-    if tail is not None:
-        initials.append(tail.group(1))
-    for sig in initials:
+    for sig in _signatures(doc.norm):
         for k in range(len(out) - 1, -1, -1):  # the signature is the last occurrence
             if out[k] == sig:
                 del out[k]
@@ -231,7 +246,7 @@ def _simhash_short(tokens: list[str]) -> int:
     if len(tokens) == 1:
         return _majority_bits(plain[0], 1, 1)  # type: ignore[arg-type]
     plain.pop()
-    counters = sum(map(xor, plain, rotated))  # type: ignore[arg-type]
+    counters = sum(map(xor, plain, rotated))
     return _majority_bits(counters, len(tokens) - 1, 1)
 
 
@@ -245,9 +260,10 @@ def _simhash_long(tokens: list[str]) -> int:
     """
     if len(tokens) > _MAX_FEATURES:
         tokens = tokens[: _MAX_FEATURES + 1]
-    digests = list(map(_TOKEN_DIGESTS.get, tokens))
-    if None in digests:
-        digests = [d or _token_digest(t) for t, d in zip(tokens, digests, strict=True)]
+    found = list(map(_TOKEN_DIGESTS.get, tokens))
+    digests: list[bytes] = (
+        [d or _token_digest(t) for t, d in zip(tokens, found, strict=True)]
+        if None in found else found)  # type: ignore[assignment]  # no None left
     packed = int.from_bytes(b"".join(digests), "little")
     lanes = len(digests) - 1
     high_mask, low_mask = _lane_masks(lanes)

@@ -12,19 +12,26 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from streams.core.brand import BrandConfig
 from streams.core.conversation import DAY, HOUR, HourCounts, hour_of
+from streams.core.policy import DEFAULT_POLICY, SlaPolicy, select_policy
+from streams.core.similarity import agent_signature
 from streams.events import AudienceKind, Side, SocialEvent
 
 DEFAULT_BREACH_GRACE_SECONDS = 60.0
+#: Per-agent statistics of the live view cover this many event-time hours (whole buckets).
+AGENT_WINDOW_HOURS = 24
 # Records are kept at least this long, so that behaviour windows (7-day topic profiles
 # and engagement) can be rebuilt from them after a restart.
 MIN_RETENTION_SECONDS = 7 * DAY + HOUR
+# A reply to a message that expired unanswered is still matched (a late reply) up to this
+# long after the message; the ids of expired messages are kept that long, no longer.
+LATE_REPLY_HORIZON_SECONDS = 30 * DAY
 # Handles may hold inner dots (Instagram) but never end with one: "@delta." is @delta.
 # `@user`, or a fediverse `@user@domain` (Mastodon handles are user@domain).
 _MENTION = re.compile(
@@ -40,11 +47,19 @@ class MessageCounted:
     requires_reply: bool
 
 
+class PostKind(StrEnum):
+    """A brand post starts a conversation (broadcast) or answers in one (reply)."""
+
+    BROADCAST = "broadcast"
+    REPLY = "reply"
+
+
 @dataclass(frozen=True, slots=True)
 class PostCounted:
     brand: str
     platform: str
-    kind: str  # "broadcast" | "reply"
+    kind: PostKind
+    agent: str | None = None  # initials the reply is signed with
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,18 +69,40 @@ class FirstResponse:
     seconds: float
     business_seconds: float | None  # None when the brand has no business hours
     within_sla: bool
+    policy: str = DEFAULT_POLICY  # the SLA policy the message was judged against
+    agent: str | None = None  # who signed the first reply
+
+
+@dataclass(frozen=True, slots=True)
+class NextResponse:
+    """The brand answered a customer's follow-up in a thread it had already answered."""
+
+    brand: str
+    platform: str
+    seconds: float
 
 
 @dataclass(frozen=True, slots=True)
 class SlaBreached:
     brand: str
     platform: str
+    policy: str = DEFAULT_POLICY
 
 
 @dataclass(frozen=True, slots=True)
 class ExpiredUnanswered:
     brand: str
     platform: str
+
+
+@dataclass(frozen=True, slots=True)
+class LateReply:
+    """The first reply to a message that had already expired unanswered: it stays counted
+    as expired (its first response is not observed), the late reply is counted apart."""
+
+    brand: str
+    platform: str
+    seconds: float  # reply time - message time
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +116,31 @@ class LateEvent:
 
 
 Observation = (
-    MessageCounted | PostCounted | FirstResponse | SlaBreached | ExpiredUnanswered
-    | DuplicateEvent | LateEvent
+    MessageCounted | PostCounted | FirstResponse | NextResponse | SlaBreached
+    | ExpiredUnanswered | LateReply | DuplicateEvent | LateEvent
 )
+
+
+def quantile(sorted_values: Sequence[float], q: float) -> float | None:
+    """Linear-interpolated quantile (numpy's default); None for no values."""
+    if not sorted_values:
+        return None
+    position = (len(sorted_values) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(sorted_values) - 1)
+    fraction = position - low
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStats:
+    """One agent's replies and first responses (see docs/metrics.md, per-agent)."""
+
+    replies: int
+    first_responses: int
+    first_response_p50: float | None
+    first_response_p90: float | None
+    sla_met_share: float | None  # within target / first responses; None without any
 
 
 def requires_reply(event: SocialEvent, brand: BrandConfig) -> bool:
@@ -106,12 +165,15 @@ def requires_reply(event: SocialEvent, brand: BrandConfig) -> bool:
 class AudienceRecord:
     """One audience message as the SLA sees it."""
 
-    __slots__ = ("answered_at", "breached", "created_at", "deadline", "expired", "features",
-                 "id", "platform", "requires_reply")
+    __slots__ = ("agent", "answered_at", "breached", "created_at", "deadline", "expired",
+                 "features", "followup", "id", "platform", "policy", "requires_reply",
+                 "risk_at")
 
     def __init__(self, id: str, platform: str, created_at: float, requires_reply: bool,
                  deadline: float, answered_at: float | None = None, breached: bool = False,
-                 expired: bool = False) -> None:
+                 expired: bool = False, policy: SlaPolicy | None = None,
+                 agent: str | None = None, followup: bool = False,
+                 risk_at: float = math.inf) -> None:
         self.id = id
         self.platform = platform
         self.created_at = created_at
@@ -121,6 +183,17 @@ class AudienceRecord:
         self.breached = breached
         self.expired = expired
         self.features: Any = None  # what behaviour analysis kept of the text (persisted)
+        self.policy = policy  # the SLA policy judging it (None: needs no reply)
+        self.agent = agent  # who signed the first reply
+        self.followup = followup  # a follow-up in a thread the brand had answered
+        self.risk_at = risk_at  # when it passes at_risk_share of its target
+
+    def row(self) -> list[Any]:
+        """The persisted row (see streams/wire.py)."""
+        return [self.platform, self.created_at, self.requires_reply, self.answered_at,
+                self.breached, self.expired, self.features,
+                DEFAULT_POLICY if self.policy is None else self.policy.name, self.agent,
+                self.followup]
 
     @property
     def pending(self) -> bool:
@@ -134,14 +207,34 @@ class Bucket:
     depends on what it changed, never on how much the bucket already holds.
     """
 
-    __slots__ = ("audience", "counts", "orphans", "posts")
+    __slots__ = ("agents", "audience", "counts", "orphans", "posts")
 
     def __init__(self) -> None:
         self.audience: dict[str, AudienceRecord] = {}
-        # id -> [platform, created_at, reply-to, behaviour features]
+        # id -> [platform, created_at, reply-to, behaviour features, agent]
         self.posts: dict[str, list[Any]] = {}
-        self.orphans: dict[str, float] = {}  # unseen message id -> earliest reply time
+        # unseen message id -> (earliest reply time, its agent)
+        self.orphans: dict[str, tuple[float, str | None]] = {}
         self.counts = HourCounts()
+        # agent -> its replies posted and first responses to messages created this hour
+        self.agents: dict[str, AgentHour] = {}
+
+    def agent(self, name: str) -> AgentHour:
+        found = self.agents.get(name)
+        if found is None:
+            found = self.agents[name] = AgentHour()
+        return found
+
+
+class AgentHour:
+    """One agent's share of one hour bucket: derived from its records, never persisted."""
+
+    __slots__ = ("met", "replies", "samples")
+
+    def __init__(self) -> None:
+        self.replies = 0
+        self.met = 0
+        self.samples: list[float] = []  # first-response seconds
 
 
 class RecordTag(StrEnum):
@@ -161,6 +254,7 @@ RecordKey = tuple[int, RecordTag, str]  # (hour, tag, id) within one brand
 class Backlog:
     unanswered: int
     oldest_age_seconds: float  # 0 when nothing is waiting
+    at_risk: int = 0  # open, past at_risk_share of their target, not breached
 
 
 class ReplyBook:
@@ -182,14 +276,52 @@ class ReplyBook:
         self._due: list[tuple[float, str]] = []  # (deadline, id), lazily cleaned
         self._by_age: dict[str, list[tuple[float, str]]] = {}  # platform -> (created, id)
         self._pending_count: dict[str, int] = dict.fromkeys(brand.platforms, 0)
+        # expired message id -> created_at, oldest first, for late replies (bounded by
+        # LATE_REPLY_HORIZON_SECONDS; rebuilt from the kept records after a restart)
+        self._expired: dict[str, float] = {}
         self.latest_loaded = -math.inf  # newest created_at restored by `restore`
+        self.default_policy = SlaPolicy(DEFAULT_POLICY, brand.sla_seconds)
+        self._policies = {p.name: p for p in (*brand.policies, self.default_policy)}
+        self._risk: list[tuple[float, str]] = []  # (risk_at, id), lazily cleaned
+        self._at_risk: dict[str, str] = {}  # id -> platform: pending, past risk, not breached
+        self._reply_posts: dict[str, int] = {}  # brand reply id -> hour (follow-up detection)
 
     # -- helpers -------------------------------------------------------------------------
-    def deadline_for(self, created_at: float) -> float:
+    def deadline_for(self, created_at: float, sla_seconds: float | None = None) -> float:
+        """When `sla_seconds` (default: the brand's) of target time have passed."""
+        target = self.brand.sla_seconds if sla_seconds is None else sla_seconds
         hours = self.brand.business_hours
         if hours is None:
-            return created_at + self.brand.sla_seconds
-        return hours.deadline(created_at, self.brand.sla_seconds)
+            return created_at + target
+        return hours.deadline(created_at, target)
+
+    def policy_for(self, event: SocialEvent) -> SlaPolicy:
+        """The policy judging a message that needs a reply (docs/metrics.md, precedence)."""
+        brand = self.brand
+        if not brand.policies:
+            return self.default_policy
+        return select_policy(brand.policies, self.default_policy, event.kind or "",
+                             event.platform, event.author, event.text)
+
+    def policy_named(self, name: str) -> SlaPolicy:
+        """A persisted policy name; one no longer configured falls back to the default."""
+        return self._policies.get(name, self.default_policy)
+
+    def _answered_thread(self, parent: str | None, now: float) -> bool:
+        """Does the message reply to one of the brand's replies still in retention (the same
+        horizon as `advance`, so the answer does not depend on when buckets are dropped)?"""
+        hour = None if parent is None else self._reply_posts.get(parent)
+        return hour is not None and hour >= hour_of(now - self.retention_seconds)
+
+    def _new_record(self, id: str, platform: str, created_at: float, policy: SlaPolicy | None,
+                    **state: Any) -> AudienceRecord:
+        if policy is None:
+            return AudienceRecord(id, platform, created_at, False, math.inf, policy=None, **state)
+        return AudienceRecord(
+            id, platform, created_at, True, self.deadline_for(created_at, policy.sla_seconds),
+            policy=policy,
+            risk_at=self.deadline_for(created_at, policy.sla_seconds * self.brand.at_risk_share),
+            **state)
 
     def _bucket(self, hour: int) -> Bucket:
         bucket = self.buckets.get(hour)
@@ -207,40 +339,61 @@ class ReplyBook:
 
     def _track_pending(self, record: AudienceRecord) -> None:
         heapq.heappush(self._due, (record.deadline, record.id))
+        heapq.heappush(self._risk, (record.risk_at, record.id))
         heapq.heappush(self._by_age.setdefault(record.platform, []),
                        (record.created_at, record.id))
         self._pending_count[record.platform] = self._pending_count.get(record.platform, 0) + 1
 
-    def _answer(self, record: AudienceRecord, reply_at: float,
+    def _answer(self, record: AudienceRecord, reply_at: float, agent: str | None,
                 was_pending: bool = True) -> list[Observation]:
         record.answered_at = reply_at
+        record.agent = agent
+        self._at_risk.pop(record.id, None)
         if was_pending:
             self._pending_count[record.platform] -= 1
-        counts = self.buckets[hour_of(record.created_at)].counts
+        bucket = self.buckets[hour_of(record.created_at)]
+        counts = bucket.counts
         counts.answered += 1
         self._changed(record)
         observations: list[Observation] = []
+        policy = _policy(record)
         if record.breached:
             counts.overdue -= 1
         elif reply_at > record.deadline:
             record.breached = True
-            observations.append(SlaBreached(self.name, record.platform))
+            observations.append(SlaBreached(self.name, record.platform, policy))
         seconds = max(0.0, reply_at - record.created_at)
         hours = self.brand.business_hours
         business = None if hours is None else hours.seconds_between(record.created_at, reply_at)
         observations.append(FirstResponse(self.name, record.platform, seconds, business,
-                                          not record.breached))
+                                          not record.breached, policy, agent))
+        if record.followup:
+            observations.append(NextResponse(self.name, record.platform, seconds))
+        if agent is not None:
+            self._count_answer(bucket, record, +1)
         return observations
 
-    def _drop_orphan(self, target: str) -> float | None:
-        """Forget the earliest reply seen for a message that had not arrived; its time."""
+    @staticmethod
+    def _count_answer(bucket: Bucket, record: AudienceRecord, sign: int) -> None:
+        """Add (+1) or take back (-1) an answered record in its agent's hour statistics."""
+        stats = bucket.agent(record.agent or "")
+        seconds = max(0.0, (record.answered_at or 0.0) - record.created_at)
+        stats.met += sign * (not record.breached)
+        if sign > 0:
+            stats.samples.append(seconds)
+        elif seconds in stats.samples:
+            stats.samples.remove(seconds)
+
+    def _drop_orphan(self, target: str) -> tuple[float, str | None] | None:
+        """Forget the earliest reply seen for a message that had not arrived: its time and
+        agent."""
         known = self._orphan_index.pop(target, None)
         if known is None:
             return None
-        reply_at, hour = known
-        self.buckets[hour].orphans.pop(target, None)
+        _, hour = known
+        reply = self.buckets[hour].orphans.pop(target, None)
         self.dirty.add((hour, RecordTag.ORPHAN, target))
-        return reply_at
+        return reply
 
     # -- ingest --------------------------------------------------------------------------
     def add_message(self, event: SocialEvent, needs_reply: bool, now: float) -> list[Observation]:
@@ -251,8 +404,10 @@ class ReplyBook:
         bucket = self._bucket(hour)
         if event.id in bucket.audience:
             return [DuplicateEvent(self.name)]
-        deadline = self.deadline_for(event.created_at) if needs_reply else math.inf
-        record = AudienceRecord(event.id, event.platform, event.created_at, needs_reply, deadline)
+        record = self._new_record(
+            event.id, event.platform, event.created_at,
+            self.policy_for(event) if needs_reply else None,
+            followup=needs_reply and self._answered_thread(event.in_reply_to, now))
         bucket.audience[event.id] = record
         self.dirty.add((hour, RecordTag.AUDIENCE, event.id))
         observations: list[Observation] = [MessageCounted(self.name, event.platform, needs_reply)]
@@ -261,7 +416,7 @@ class ReplyBook:
             bucket.counts.requiring_reply += 1
             self._tracked[event.id] = record
             if early_reply is not None:
-                observations.extend(self._answer(record, early_reply, was_pending=False))
+                observations.extend(self._answer(record, *early_reply, was_pending=False))
             else:
                 self._track_pending(record)
         return observations
@@ -274,16 +429,29 @@ class ReplyBook:
         bucket = self._bucket(hour)
         if event.id in bucket.posts:
             return [DuplicateEvent(self.name)]
-        bucket.posts[event.id] = [event.platform, event.created_at, event.in_reply_to, None]
-        self.dirty.add((hour, RecordTag.POST, event.id))
         target = event.in_reply_to
+        # Auto-responders sign nothing and answer nothing (as Sprinklr, Zendesk).
+        agent = None if target is None or event.automated else agent_signature(event.text)
+        bucket.posts[event.id] = [event.platform, event.created_at, target, None, agent]
+        self.dirty.add((hour, RecordTag.POST, event.id))
         if target is None:
             bucket.counts.broadcasts += 1
-            return [PostCounted(self.name, event.platform, "broadcast")]
+            return [PostCounted(self.name, event.platform, PostKind.BROADCAST)]
         bucket.counts.replies += 1
-        observations: list[Observation] = [PostCounted(self.name, event.platform, "reply")]
+        self._reply_posts[event.id] = hour
+        if agent is not None:
+            bucket.agent(agent).replies += 1
+        observations: list[Observation] = [PostCounted(self.name, event.platform, PostKind.REPLY,
+                                                       agent)]
         if event.automated:
-            # Auto-responders do not count as a first response (as Sprinklr, Zendesk).
+            return observations
+        # What is due by now expires first, as the live timer would have done: a reply
+        # after the expiry is a late reply even when no event came in between.
+        observations.extend(self.advance(now))
+        expired_created = self._expired.pop(target, None)
+        if expired_created is not None:
+            observations.append(LateReply(self.name, event.platform,
+                                          max(0.0, event.created_at - expired_created)))
             return observations
         record = self._tracked.get(target)
         if record is None:
@@ -293,13 +461,19 @@ class ReplyBook:
                 if known is not None:
                     self._drop_orphan(target)
                 self._orphan_index[target] = (event.created_at, hour)
-                bucket.orphans[target] = event.created_at
+                bucket.orphans[target] = (event.created_at, agent)
                 self.dirty.add((hour, RecordTag.ORPHAN, target))
         elif record.pending:
-            observations.extend(self._answer(record, event.created_at))
+            observations.extend(self._answer(record, event.created_at, agent))
         elif record.answered_at is not None and event.created_at < record.answered_at:
             # An earlier reply delivered after a later one: keep the true first response.
+            message_bucket = self.buckets[hour_of(record.created_at)]
+            if record.agent is not None:
+                self._count_answer(message_bucket, record, -1)
             record.answered_at = event.created_at
+            record.agent = agent
+            if agent is not None:
+                self._count_answer(message_bucket, record, +1)
             self._changed(record)
         return observations
 
@@ -338,9 +512,10 @@ class ReplyBook:
             if record is None or not record.pending or record.breached:
                 continue
             record.breached = True
+            self._at_risk.pop(message_id, None)
             self.buckets[hour_of(record.created_at)].counts.overdue += 1
             self._changed(record)
-            observations.append(SlaBreached(self.name, record.platform))
+            observations.append(SlaBreached(self.name, record.platform, _policy(record)))
         expire_before = now - self.brand.expire_after_seconds
         for platform, by_age in self._by_age.items():
             while by_age:
@@ -354,11 +529,20 @@ class ReplyBook:
                 if not record.breached:  # only possible with very long business-hour SLAs
                     record.breached = True
                     self.buckets[hour_of(created_at)].counts.overdue += 1
-                    observations.append(SlaBreached(self.name, platform))
+                    observations.append(SlaBreached(self.name, platform, _policy(record)))
+                self._at_risk.pop(message_id, None)
                 record.expired = True
+                self._expired[message_id] = created_at
                 self._pending_count[platform] -= 1
                 self._changed(record)
                 observations.append(ExpiredUnanswered(self.name, platform))
+        expired = self._expired
+        while expired:
+            oldest_id = next(iter(expired))
+            if expired[oldest_id] >= now - LATE_REPLY_HORIZON_SECONDS:
+                break
+            del expired[oldest_id]
+        self._update_risk(now)
         oldest_kept = hour_of(now - self.retention_seconds)
         if self._oldest_hour is not None and self._oldest_hour < oldest_kept:
             for hour in [h for h in self.buckets if h < oldest_kept]:
@@ -374,15 +558,30 @@ class ReplyBook:
             self._tracked.pop(message_id, None)
             dirty.add((hour, RecordTag.AUDIENCE, message_id))
         for post_id in bucket.posts:
+            if self._reply_posts.get(post_id) == hour:
+                del self._reply_posts[post_id]
             dirty.add((hour, RecordTag.POST, post_id))
         for target in bucket.orphans:
             if self._orphan_index.get(target, (0, None))[1] == hour:
                 del self._orphan_index[target]
             dirty.add((hour, RecordTag.ORPHAN, target))
 
+    def _update_risk(self, now: float) -> None:
+        """Move the pending messages whose risk time `now` has passed into the at-risk set."""
+        risk = self._risk
+        while risk and risk[0][0] <= now:
+            _, message_id = heapq.heappop(risk)
+            record = self._tracked.get(message_id)
+            if record is not None and record.pending and not record.breached:
+                self._at_risk[message_id] = record.platform
+
     # -- read ----------------------------------------------------------------------------
     def backlog(self, now: float) -> dict[str, Backlog]:
-        """Unanswered messages and the age of the oldest, per platform."""
+        """Unanswered messages, the age of the oldest and those at risk, per platform."""
+        self._update_risk(now)
+        at_risk: dict[str, int] = {}
+        for platform in self._at_risk.values():
+            at_risk[platform] = at_risk.get(platform, 0) + 1
         result: dict[str, Backlog] = {}
         for platform, count in self._pending_count.items():
             by_age = self._by_age.get(platform, [])
@@ -392,12 +591,42 @@ class ReplyBook:
                     break
                 heapq.heappop(by_age)
             oldest = max(0.0, now - by_age[0][0]) if by_age else 0.0
-            result[platform] = Backlog(count, oldest)
+            result[platform] = Backlog(count, oldest, at_risk.get(platform, 0))
+        return result
+
+    def agent_stats(self, now: float) -> dict[str, AgentStats]:
+        """Per agent, over the last AGENT_WINDOW_HOURS event-time hours (whole buckets):
+        replies signed, first responses to messages created then, their p50/p90 and the
+        share within target. Cost: one sort of the window's first-response times."""
+        first_hour = hour_of(now) - (AGENT_WINDOW_HOURS - 1)
+        replies: dict[str, int] = {}
+        met: dict[str, int] = {}
+        samples: dict[str, list[float]] = {}
+        for hour, bucket in self.buckets.items():
+            if hour < first_hour or not bucket.agents:
+                continue
+            for agent, stats in bucket.agents.items():
+                replies[agent] = replies.get(agent, 0) + stats.replies
+                met[agent] = met.get(agent, 0) + stats.met
+                samples.setdefault(agent, []).extend(stats.samples)
+        result: dict[str, AgentStats] = {}
+        for agent in sorted(replies):
+            values = sorted(samples[agent])
+            if not (replies[agent] or values):
+                continue
+            result[agent] = AgentStats(replies[agent], len(values), quantile(values, 0.5),
+                                       quantile(values, 0.9),
+                                       met[agent] / len(values) if values else None)
         return result
 
     @property
     def pending(self) -> int:
         return sum(self._pending_count.values())
+
+    def undecided(self) -> int:
+        """Messages still inside their SLA (neither answered, breached nor expired): the
+        ones a reply rate leaves out."""
+        return sum(1 for r in self._tracked.values() if r.pending and not r.breached)
 
     def hour_counts(self) -> dict[int, HourCounts]:
         return {hour: bucket.counts for hour, bucket in self.buckets.items()}
@@ -415,13 +644,12 @@ class ReplyBook:
                 if tag is RecordTag.AUDIENCE:
                     r = bucket.audience.get(record_id)
                     if r is not None:
-                        row = [r.platform, r.created_at, r.requires_reply, r.answered_at,
-                               r.breached, r.expired, r.features]
+                        row = r.row()
                 elif tag is RecordTag.POST:
                     row = bucket.posts.get(record_id)
                 else:
-                    reply_at = bucket.orphans.get(record_id)
-                    row = None if reply_at is None else [reply_at]
+                    reply = bucket.orphans.get(record_id)
+                    row = None if reply is None else list(reply)
             changes[key] = row
         self.dirty.clear()
         return changes
@@ -430,16 +658,20 @@ class ReplyBook:
         """Rebuild the book (records, indexes, counts) from persisted rows, in any order.
 
         Rows are trusted to have the shapes `take_changes` writes (the wire codec checks
-        them before they get here)."""
+        them before they get here); rows written before policies and agents (7-field
+        audience, 4-field post, 1-field orphan rows) get the default policy and no agent."""
         orphans: list[tuple[int, str, float]] = []
         for hour, tag, record_id, row in rows:
             bucket = self._bucket(hour)
             counts = bucket.counts
             if tag is RecordTag.AUDIENCE:
-                platform, created_at, needs, answered_at, breached, expired, features = row
-                deadline = self.deadline_for(created_at) if needs else math.inf
-                record = AudienceRecord(record_id, platform, created_at, needs, deadline,
-                                        answered_at, breached, expired)
+                platform, created_at, needs, answered_at, breached, expired, features = row[:7]
+                policy_name, agent, followup = row[7:] if len(row) > 7 else (
+                    DEFAULT_POLICY, None, False)
+                record = self._new_record(
+                    record_id, platform, created_at,
+                    self.policy_named(policy_name) if needs else None, answered_at=answered_at,
+                    breached=breached, expired=expired, agent=agent, followup=followup)
                 record.features = features
                 self.latest_loaded = max(self.latest_loaded, created_at)
                 bucket.audience[record_id] = record
@@ -449,20 +681,29 @@ class ReplyBook:
                 self._tracked[record_id] = record
                 if answered_at is not None:
                     counts.answered += 1
+                    if agent is not None:
+                        self._count_answer(bucket, record, +1)
                 elif breached:
                     counts.overdue += 1
                 if record.pending:
                     self._track_pending(record)
+                elif expired and answered_at is None:
+                    self._expired[record_id] = created_at
             elif tag is RecordTag.POST:
-                bucket.posts[record_id] = list(row)
+                post = list(row) if len(row) > 4 else [*row, None]
+                bucket.posts[record_id] = post
                 self.latest_loaded = max(self.latest_loaded, row[1])
                 if row[2] is None:
                     counts.broadcasts += 1
                 else:
                     counts.replies += 1
+                    self._reply_posts[record_id] = hour
+                    if post[4] is not None:
+                        bucket.agent(post[4]).replies += 1
             else:
-                bucket.orphans[record_id] = row[0]
+                bucket.orphans[record_id] = (row[0], row[1] if len(row) > 1 else None)
                 orphans.append((hour, record_id, row[0]))
+        self._expired = dict(sorted(self._expired.items(), key=lambda item: item[1]))
         for hour, target, reply_at in orphans:
             known = self._orphan_index.get(target)
             if known is None or reply_at < known[0]:
@@ -479,3 +720,7 @@ class ReplyBook:
                            for post_id, row in bucket.posts.items() if row[3] is not None)
         history.sort(key=lambda item: item[0])
         return history
+
+
+def _policy(record: AudienceRecord) -> str:
+    return DEFAULT_POLICY if record.policy is None else record.policy.name

@@ -35,13 +35,13 @@ __all__ = [
 ]
 
 
-def _build_fold_table() -> dict[int, str]:
+def _build_fold_table() -> dict[int, str | None]:
     """Map accented Latin letters to their base letter and typographic quotes to ASCII.
 
     Built once from Unicode decomposition so that folding a message is a single C-level
     ``str.translate`` call instead of a per-character NFKD pass.
     """
-    table: dict[int, str] = {}
+    table: dict[int, str | None] = {}
     for cp in range(0x00C0, 0x0250):
         ch = chr(cp)
         base = "".join(c for c in unicodedata.normalize("NFD", ch) if not unicodedata.combining(c))
@@ -63,7 +63,7 @@ def _build_fold_table() -> dict[int, str]:
             0x200D: " ",  # zero-width joiner: split emoji sequences into their parts
         }
     )
-    return table  # type: ignore[return-value]
+    return table
 
 
 _FOLD_TABLE: Final = _build_fold_table()

@@ -31,6 +31,7 @@ from streams.wire.events import (
     event_from_dict,
     event_to_dict,
     format_rfc3339,
+    json_number,
     load_record,
     parse_rfc3339,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "event_from_dict",
     "event_to_dict",
     "format_rfc3339",
+    "json_number",
     "load_record",
     "parse_draft",
     "parse_rfc3339",

@@ -186,3 +186,9 @@ def dead_letter_record(
         "payload": payload.decode("utf-8", errors="replace"),
         "payload_truncated": raw is not None and len(raw) > len(payload),
     })
+
+
+def json_number(value: float) -> float | None:
+    """A ratio for JSON (API views, reports): JSON has no NaN, an undefined ratio is null;
+    six decimals are more than any gauge means."""
+    return None if value != value else round(value, 6)

@@ -9,12 +9,16 @@ Key:   brand 0x1F hour 0x1F tag 0x1F record id
        (tag: a audience, p post, o orphan; c the brand's clock, hour 0, id "clock";
         s a scheduled post not yet out, hour 0)
 Value: [STATE_VERSION, *row] with the rows of `ReplyBook.take_changes`; behaviour
-       features as described in streams/core/behaviour.py.
+       features as described in streams/core/behaviour.py. Fields added since version 2
+       first shipped are trailing and optional, so older rows still decode: audience rows
+       have 7 fields, or 10 with (policy name, agent, follow-up); post rows 4, or 5 with
+       the agent; orphan rows 1, or 2 with the agent.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import orjson
@@ -22,6 +26,7 @@ import orjson
 from streams.core.behaviour import MAX_TERM_LENGTH, MAX_TERMS_PER_EVENT
 from streams.core.brand import BrandsConfig
 from streams.core.conversation import hour_of
+from streams.core.lang import LANGS
 from streams.core.sla import RecordKey, RecordTag
 from streams.events import (
     MAX_ID_LENGTH,
@@ -37,8 +42,14 @@ KEY_SEPARATOR = "\x1f"
 #: Kafka's default 1 MB message limit whatever the traffic.
 MAX_STATE_VALUE_BYTES = 16 * 1024
 _TAGS = {tag.value: tag for tag in RecordTag}
-_LANGS = ("en", "fr", "other")
+_LANGS = LANGS  # the detector's closed label set (und = no letters to judge by)
 _FINGERPRINT_LIMIT = 1 << 64
+_AGENT = re.compile(r"[A-Z]{1,3}")  # upper-case initials, as streams.core.similarity reads
+_MAX_POLICY_NAME = 32
+
+
+def _agent(value: Any) -> bool:
+    return value is None or (type(value) is str and _AGENT.fullmatch(value) is not None)
 
 
 def encode_state_key(brand: str, key: RecordKey) -> bytes:
@@ -107,16 +118,21 @@ def _time(value: Any, not_after: float) -> bool:
 def _check_row(tag: RecordTag, row: list[Any], platforms: frozenset[str] | Any,
                not_after: float) -> str | None:
     if tag is RecordTag.ORPHAN:
-        return None if len(row) == 1 and _time(row[0], not_after) else "bad orphan row"
+        good = (len(row) in (1, 2) and _time(row[0], not_after)
+                and (len(row) == 1 or _agent(row[1])))
+        return None if good else "bad orphan row"
     if tag is RecordTag.CLOCK:
         good = len(row) == 2 and all(_time(v, not_after) for v in row)
         return None if good else "bad clock row"
     if tag is RecordTag.SCHEDULED:
         return _scheduled_row(row, platforms, not_after)
     if tag is RecordTag.AUDIENCE:
-        if len(row) != 7:
-            return "audience row needs 7 fields"
-        platform, created_at, needs, answered_at, breached, expired, features = row
+        if len(row) not in (7, 10):
+            return "audience row needs 7 or 10 fields"
+        platform, created_at, needs, answered_at, breached, expired, features = row[:7]
+        if len(row) == 10 and not (type(row[7]) is str and 0 < len(row[7]) <= _MAX_POLICY_NAME
+                                   and _agent(row[8]) and type(row[9]) is bool):
+            return "bad audience policy, agent or follow-up"
         if not (platform in platforms and _time(created_at, not_after)
                 and type(needs) is bool and type(breached) is bool and type(expired) is bool
                 and (answered_at is None or _time(answered_at, math.inf))):
@@ -124,9 +140,11 @@ def _check_row(tag: RecordTag, row: list[Any], platforms: frozenset[str] | Any,
         if features is not None and not _audience_features(features):
             return "bad audience features"
         return None
-    if len(row) != 4:
-        return "post row needs 4 fields"
-    platform, created_at, reply_to, features = row
+    if len(row) not in (4, 5):
+        return "post row needs 4 or 5 fields"
+    platform, created_at, reply_to, features = row[:4]
+    if len(row) == 5 and not _agent(row[4]):
+        return "bad post agent"
     if not (platform in platforms and _time(created_at, not_after)
             and (reply_to is None or (type(reply_to) is str
                                       and 0 < len(reply_to) <= MAX_ID_LENGTH))):

@@ -143,7 +143,8 @@ def test_restarted_empty_broker_exits_75_and_the_next_worker_starts_consistent(
                    "events after the restart", second.log)
         assert audience(second, "acme") == 1  # m2 only: m1 went with the broker
         assert audience(second, "globex") == 1
-        assert second.value("brandpulse_first_response_seconds_count", brand="acme",
+        assert second.value("brandpulse_first_response_seconds_count", policy="default",
+                            brand="acme",
                             platform="twitter") == 1
         time.sleep(PROBE_INTERVAL_SECONDS * 2)  # no crash loop: the new worker stays up
         assert second.process.poll() is None, second.log()[-3000:]
@@ -180,7 +181,8 @@ def test_broker_that_hangs_and_returns_with_its_state_is_ridden_out(
                    and audience(worker, "globex") == 2, 45, "events after the outage",
                    worker.log)
         assert audience(worker, "acme") == 1
-        assert worker.value("brandpulse_first_response_seconds_count", brand="acme",
+        assert worker.value("brandpulse_first_response_seconds_count", policy="default",
+                            brand="acme",
                             platform="twitter") == 1
         assert worker.value("brandpulse_duplicate_events_total", brand="acme") == 0
         assert worker.process.poll() is None

@@ -293,7 +293,7 @@ def test_hostile_records_are_dead_lettered_and_change_no_brand(
                                platform="twitter")
             assert age is not None and before[brand] is not None
             assert 0 <= age - before[brand] < 120, brand
-        assert worker.value("brandpulse_sla_breaches_total", brand="acme",
+        assert worker.value("brandpulse_sla_breaches_total", policy="default", brand="acme",
                             platform="twitter") == 0
     finally:
         worker.kill()
@@ -345,7 +345,7 @@ def test_forged_state_records_are_skipped_never_executed(
         # The forged clock replaced the honest one and was refused: the brand's time resumes
         # from its newest record (no jump into the future, no breach).
         assert age is not None and 0 < age < 1200
-        assert second.value("brandpulse_sla_breaches_total", brand="acme",
+        assert second.value("brandpulse_sla_breaches_total", policy="default", brand="acme",
                             platform="twitter") == 0
     finally:
         second.kill()

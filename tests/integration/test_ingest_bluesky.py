@@ -51,7 +51,8 @@ async def test_bluesky_first_response_reaches_the_worker(
 
     try:
         acme = {"brand": "acme", "platform": "bluesky"}
-        await until(lambda: worker.value("brandpulse_first_response_seconds_count", **acme)
+        await until(lambda: worker.value("brandpulse_first_response_seconds_count",
+                                         policy="default", **acme)
                     == 1, STARTUP, "the first response on bluesky")
 
         def source(name: str, **labels: str) -> float | None:
@@ -65,7 +66,7 @@ async def test_bluesky_first_response_reaches_the_worker(
         assert source("brandpulse_source_events_total", side="audience") == 1
         assert source("brandpulse_source_events_total", side="brand") == 1
         assert source("brandpulse_source_connected") == 1
-        assert worker.value("brandpulse_sla_met_total", **acme) == 1
+        assert worker.value("brandpulse_sla_met_total", policy="default", **acme) == 1
         ingest.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(ingest.wait, 20) == 0
     finally:

@@ -41,9 +41,10 @@ async def first_response_seen(worker: Worker, tmp_path: Path, ingest: subprocess
 
     labels = {"brand": "acme", "platform": platform}
     await asyncio.to_thread(
-        wait_until, lambda: worker.value("brandpulse_first_response_seconds_count", **labels)
+        wait_until, lambda: worker.value("brandpulse_first_response_seconds_count",
+                                         policy="default", **labels)
         == 1, STARTUP, f"the first response on {platform}", logs)
-    assert worker.value("brandpulse_sla_met_total", **labels) == 1
+    assert worker.value("brandpulse_sla_met_total", policy="default", **labels) == 1
     ingest.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(ingest.wait, 20) == 0  # flushed and stopped cleanly
 

@@ -54,7 +54,8 @@ def test_events_in_metrics_out(broker: EmbeddedBroker, brands_file: Path, tmp_pa
                    STARTUP, "partition assignment", worker.log)
         produce(broker.url, scenario())
         acme = {"brand": "acme", "platform": "twitter"}
-        wait_until(lambda: worker.value("brandpulse_sla_breaches_total", **acme) == 1,
+        wait_until(lambda: worker.value("brandpulse_sla_breaches_total", policy="default",
+                                        **acme) == 1,
                    60, "m3's SLA breach", worker.log)
         # Gauges are published by the SLA timer, once a second.
         wait_until(lambda: worker.value("brandpulse_unanswered_messages", **acme) == 2,
@@ -66,10 +67,11 @@ def test_events_in_metrics_out(broker: EmbeddedBroker, brands_file: Path, tmp_pa
 
         assert v("brandpulse_audience_messages_total", requires_reply="true", **acme) == 4
         assert v("brandpulse_audience_messages_total", requires_reply="false", **acme) == 1
-        assert v("brandpulse_first_response_seconds_count", **acme) == 2
-        assert v("brandpulse_first_response_seconds_sum", **acme) == 300 + 1200
-        assert v("brandpulse_first_response_seconds_bucket", le="300.0", **acme) == 1
-        assert v("brandpulse_sla_met_total", **acme) == 2
+        assert v("brandpulse_first_response_seconds_count", policy="default", **acme) == 2
+        assert v("brandpulse_first_response_seconds_sum", policy="default", **acme) == 300 + 1200
+        assert v("brandpulse_first_response_seconds_bucket", policy="default",
+                 le="300.0", **acme) == 1
+        assert v("brandpulse_sla_met_total", policy="default", **acme) == 2
         assert v("brandpulse_unanswered_messages", **acme) == 2  # m3 and m4
         assert v("brandpulse_brand_posts_total", kind="reply", **acme) == 2
         assert v("brandpulse_brand_posts_total", kind="broadcast", brand="globex",

@@ -40,6 +40,9 @@ LABEL_VALUES: dict[str, tuple[str, ...]] = {
     "lang": ("en", "fr", "other"),
     "source": ("bluesky", "webhook"),
     "side": ("brand", "audience"),
+    "policy": ("default", "vip"),
+    "agent": ("JB", "other"),
+    "crisis": ("storm",),  # scheduled_tone_deaf_info (missing on main)
 }
 # tone-deaf reasons differ from reject reasons
 TONE_DEAF_REASONS = ("promotional_in_crisis", "jokey_in_crisis", "hashtag_hijack")
@@ -82,7 +85,7 @@ def synthetic_openmetrics(end: float) -> str:
                 else:
                     buckets = (
                         contract.FIRST_RESPONSE_BUCKETS
-                        if "first_response" in family
+                        if "_response_seconds" in family
                         else (0.1, 1.0)
                     )
                     for j, le in enumerate(buckets):

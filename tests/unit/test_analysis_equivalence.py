@@ -31,13 +31,12 @@ from streams.core.text import _TOKEN_RE, content_tokens, fold, prepare, tokenize
 from streams.core.topics import MIN_TERM_LENGTH, TopicProfile, profile_terms
 from streams.engine import Engine
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-TWCS_SAMPLE = DATA / "twcs" / "twcs_5k.csv"
+TWCS_SAMPLE = "twcs/twcs_5k.csv"  # in the evaluation data (the `shared_data` fixture)
 DEV_SETS = (
-    DATA / "sentiment" / "en_semeval2017_dev.csv",
-    DATA / "sentiment" / "en_airline_brands_dev.csv",
-    DATA / "sentiment" / "fr_deft2017_dev.csv",
-    DATA / "crisis" / "crisislex_t6_dev.csv",
+    "sentiment/en_semeval2017_dev.csv",
+    "sentiment/en_airline_brands_dev.csv",
+    "sentiment/fr_deft2017_dev.csv",
+    "crisis/crisislex_t6_dev.csv",
 )
 T0 = 1_700_000_000.0
 
@@ -199,10 +198,8 @@ def _texts(path: Path) -> list[str]:
         return [row["text"] for row in csv.DictReader(handle) if row.get("text")]
 
 
-@pytest.mark.skipif(not all(p.exists() for p in (TWCS_SAMPLE, *DEV_SETS)),
-                    reason="evaluation data not present")
-def test_memoised_text_paths_match_their_definitions_on_real_text() -> None:
-    texts = [t for path in (TWCS_SAMPLE, *DEV_SETS) for t in _texts(path)]
+def test_memoised_text_paths_match_their_definitions_on_real_text(shared_data: Path) -> None:
+    texts = [t for name in (TWCS_SAMPLE, *DEV_SETS) for t in _texts(shared_data / name)]
     assert len(texts) > 10_000
     for text in texts:
         norm = fold(text)
@@ -221,12 +218,11 @@ def _run_engine(events: list[Any], brands: Any) -> list[Any]:
     return out
 
 
-@pytest.mark.skipif(not TWCS_SAMPLE.exists(), reason="evaluation data not present")
 def test_engine_on_real_twcs_is_unchanged_by_the_lazy_detector(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, shared_data: Path) -> None:
     from streams.sources.files import load_events
 
-    events, brands = load_events(str(TWCS_SAMPLE), "twcs")
+    events, brands = load_events(str(shared_data / TWCS_SAMPLE), "twcs")
     fast = _run_engine(events, brands)
     monkeypatch.setattr(behaviour_module, "CrisisDetector", EagerDetector)
     monkeypatch.setattr(shared_crisis_module, "CrisisDetector", EagerDetector)

@@ -17,7 +17,6 @@ from streams.events import Side, SocialEvent
 from streams.sources.files import load_events
 from streams.wire import decode_crisis_command, encode_crisis_command, tone_deaf_alert
 
-TWCS_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "twcs" / "twcs_5k.csv"
 T0 = 1_700_000_000.0
 HOUR = 3600.0
 BRANDS = parse_brands({"brand": [
@@ -97,9 +96,8 @@ def test_a_supportive_post_during_a_crisis_is_not_tone_deaf() -> None:
     assert not [o for o in out if isinstance(o, ToneDeafPost)]
 
 
-@pytest.mark.skipif(not TWCS_SAMPLE.exists(), reason="evaluation data not present")
-def test_twcs_brand_posts_with_no_crisis_active_raise_no_flag() -> None:
-    events, brands = load_events(str(TWCS_SAMPLE), "twcs")
+def test_twcs_brand_posts_with_no_crisis_active_raise_no_flag(shared_data: Path) -> None:
+    events, brands = load_events(str(shared_data / "twcs/twcs_5k.csv"), "twcs")
     engine = Engine(brands)
     flags = [o for o in engine.ingest_all(events) if isinstance(o, ToneDeafPost)]
     assert flags == []

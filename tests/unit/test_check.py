@@ -27,7 +27,7 @@ from streams.sources.files import load_events
 from streams.wire import format_rfc3339, parse_draft
 from tests.unit.test_behaviour import BRANDS, HOUR, KNOWN_CASES, T0, declared, message, post
 
-TWCS_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "twcs" / "twcs_5k.csv"
+TWCS_SAMPLE = "twcs/twcs_5k.csv"  # in the evaluation data (the `shared_data` fixture)
 
 
 def feed(engine: Engine, *events: SocialEvent) -> list[Any]:
@@ -199,11 +199,10 @@ def test_a_valid_request() -> None:
     assert draft == Draft("retail", "hi", "twitter", T0, None, ("#x",))
 
 
-@pytest.mark.skipif(not TWCS_SAMPLE.exists(), reason="evaluation data not present")
-def test_ordinary_twcs_brand_posts_with_no_crisis_are_not_blocked() -> None:
+def test_ordinary_twcs_brand_posts_with_no_crisis_are_not_blocked(shared_data: Path) -> None:
     """Each brand post checked against the state just before it went out. Tone findings:
     none. Holds: only the robot (a broadcast while 5+ customers wait past the SLA)."""
-    events, brands = load_events(str(TWCS_SAMPLE), "twcs")
+    events, brands = load_events(str(shared_data / TWCS_SAMPLE), "twcs")
     engine = Engine(brands)
     verdicts: collections.Counter[str] = collections.Counter()
     reasons: collections.Counter[str] = collections.Counter()

@@ -44,15 +44,25 @@ def test_french(text: str) -> None:
         "Der Zug ist schon wieder zu spät und das ist nicht gut",
         "这个服务太糟糕了",
         "الخدمة سيئة جدا",
-        "",
+        "Il servizio clienti è pessimo",
+        "O atendimento ao cliente é muito ruim",
+        "Fuerte sismo de magnitud 7 en la capital del país",
     ],
 )
 def test_other(text: str) -> None:
     assert detect_lang(text) == "other"
 
 
-def test_emoji_only_is_scored_as_english() -> None:
-    assert detect_lang("😡😡😡") == "en"
+@pytest.mark.parametrize("text", ["", "😡😡😡", "@brand https://t.co/x", "!!! 123"])
+def test_no_letters_is_undetermined(text: str) -> None:
+    # Was "en" for emoji and "other" for empty text: neither says which language it is.
+    assert detect_lang(text) == "und"
+
+
+def test_undetermined_emoji_are_still_scored() -> None:
+    from streams.core.sentiment import polarity
+
+    assert polarity("😡😡😡") < 0 < polarity("😍")
 
 
 def test_result_is_one_of_the_declared_languages() -> None:

@@ -29,7 +29,7 @@ from streams.engine import BrandSnapshot
 from streams.metrics import BrandpulseMetrics
 
 TOPICS = ("brandpulse.audience-messages", "brandpulse.brand-posts")
-DESK = BusinessHours(ZoneInfo("Europe/Paris"), frozenset(range(5)), time(9), time(18))
+DESK = BusinessHours.weekly(ZoneInfo("Europe/Paris"), frozenset(range(5)), time(9), time(18))
 
 
 def brand(name: str, hours: BusinessHours | None = None) -> BrandConfig:
@@ -94,13 +94,15 @@ def test_own_brand_creates_its_counter_series_at_zero() -> None:
         for kind in ("broadcast", "reply"):
             assert get("brandpulse_brand_posts_total",
                        {"brand": "acme", "platform": platform, "kind": kind}) == 0
-        for name in ("sla_met_total", "sla_breaches_total",
-                     "messages_expired_unanswered_total", "first_response_seconds_count",
-                     "first_response_business_seconds_count"):
+        for name in ("messages_expired_unanswered_total", "next_response_seconds_count"):
             assert get(f"brandpulse_{name}", {"brand": "acme", "platform": platform}) == 0
+        for name in ("sla_met_total", "sla_breaches_total", "first_response_seconds_count",
+                     "first_response_business_seconds_count"):
+            assert get(f"brandpulse_{name}", {"brand": "acme", "platform": platform,
+                                              "policy": "default"}) == 0
         # no business hours, no business-time histogram
         assert get("brandpulse_first_response_business_seconds_count",
-                   {"brand": "plain", "platform": platform}) is None
+                   {"brand": "plain", "platform": platform, "policy": "default"}) is None
     for name in ("duplicate_events_total", "late_events_total"):
         assert get(f"brandpulse_{name}", {"brand": "acme"}) == 0
     for reason in ("promotional_in_crisis", "jokey_in_crisis", "hashtag_hijack"):
@@ -109,11 +111,11 @@ def test_own_brand_creates_its_counter_series_at_zero() -> None:
         assert get("brandpulse_messages_by_language_total", {"brand": "acme", "lang": lang}) == 0
     assert not brand_series(metrics, "someone-else")
     # no `_created` series: a quarter of a brand's series that nothing reads
-    assert get("brandpulse_sla_met_created", {"brand": "acme", "platform": "twitter"}) is None
-    assert get("brandpulse_first_response_seconds_created",
-               {"brand": "acme", "platform": "twitter"}) is None
+    default = {"brand": "acme", "platform": "twitter", "policy": "default"}
+    assert get("brandpulse_sla_met_created", default) is None
+    assert get("brandpulse_first_response_seconds_created", default) is None
     metrics.own_brand(brand("acme", DESK))  # idempotent: a re-assignment keeps the counts
-    assert get("brandpulse_sla_met_total", {"brand": "acme", "platform": "twitter"}) == 0
+    assert get("brandpulse_sla_met_total", default) == 0
 
 
 def every_observation(name: str) -> list[object]:

@@ -18,7 +18,7 @@ from streams.events import Side, SocialEvent
 from streams.report import build_report, quantile
 from streams.sources.files import load_events
 
-TWCS_SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "twcs" / "twcs_5k.csv"
+TWCS_SAMPLE = "twcs/twcs_5k.csv"  # in the evaluation data (the `shared_data` fixture)
 BRANDS = parse_brands({"brand": [
     {"name": "acme", "handles": {"twitter": ["AcmeSupport"]}, "sla_seconds": 600},
     {"name": "globex", "handles": {"twitter": ["Globex"]}},
@@ -120,11 +120,11 @@ def _independent_twcs(path: Path) -> dict[str, tuple[int, float]]:
     return {brand: (len(d), statistics.median(d)) for brand, d in delays.items()}
 
 
-@pytest.mark.skipif(not TWCS_SAMPLE.exists(), reason="evaluation data not present")
-def test_report_matches_an_independent_computation_on_real_twcs_data() -> None:
-    events, brands = load_events(str(TWCS_SAMPLE), "twcs")
+def test_report_matches_an_independent_computation_on_real_twcs_data(shared_data: Path) -> None:
+    sample = shared_data / TWCS_SAMPLE
+    events, brands = load_events(str(sample), "twcs")
     report = build_report(events, brands)["brands"]
-    expected = _independent_twcs(TWCS_SAMPLE)
+    expected = _independent_twcs(sample)
     assert len(brands) == 76
     assert sum(n for n, _ in expected.values()) > 1000
     mismatches = []
@@ -279,15 +279,13 @@ def _twcs_snippet() -> str:
 
 
 @pytest.mark.parametrize("real", [False, True])
-def test_twcs_two_pass_brands_and_events_equal_the_one_pass_load(real: bool,
-                                                                 tmp_path: Path) -> None:
+def test_twcs_two_pass_brands_and_events_equal_the_one_pass_load(
+        real: bool, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     from streams.sources.files import open_events
     from streams.sources.twcs import load_twcs
 
     if real:
-        if not TWCS_SAMPLE.exists():
-            pytest.skip("evaluation data not present")
-        path = TWCS_SAMPLE
+        path = request.getfixturevalue("shared_data") / TWCS_SAMPLE
     else:
         path = tmp_path / "snippet.csv"
         path.write_text(_twcs_snippet(), encoding="utf-8")

@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 import faust
+import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
@@ -95,6 +96,9 @@ def test_api_views_serve_json_without_nan() -> None:
     assert acme is not None and acme["backlog"]["twitter"]["unanswered"] == 1
     assert acme["robot_score"] is None or not math.isnan(acme["robot_score"])
     assert all(v is None or not math.isnan(v) for v in acme["reply_rate"].values())
+    served = orjson.loads(orjson.dumps(acme))  # what the HTTP server sends
+    assert set(served["reply_rate"]) == {"1h", "24h"}
+    assert set(served["audience_sentiment"]) == {"crisis", "normal"}
     assert views.get("/api/brands/nobody") is None and views.get("/api/other") is None
     views.forget({"acme"})
     assert views.get("/api/brands") == {"brands": []}
@@ -141,3 +145,19 @@ def test_runtime_rebuilds_owned_brands_from_the_table_and_releases_them_on_revok
     assert runtime.engine.active_brands() == []
     assert runtime.api("/api/brands") == {"brands": []}
     assert brand_labels(runtime.metrics) == set()
+
+
+def test_every_observation_kind_has_one_handler_in_every_sink() -> None:
+    """The one type switch: each kind of the core's observations maps to a sink method,
+    and the metrics and the report implement every one of them."""
+    import typing
+
+    from streams import engine as engine_module
+    from streams.report import _Tallies
+
+    kinds = set(typing.get_args(engine_module.AnyObservation))
+    assert kinds == set(engine_module._METHOD_NAMES)
+    for sink in (BrandpulseMetrics, _Tallies):
+        missing = [name for name in engine_module._METHOD_NAMES.values()
+                   if not callable(getattr(sink, name, None))]
+        assert not missing, (sink, missing)

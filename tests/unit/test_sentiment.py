@@ -332,3 +332,41 @@ def test_pejorative_labels_are_judgements(text: str, lang: str) -> None:
 def test_pejorative_label_in_a_headline_is_held_to_the_report_margin() -> None:
     # Impersonal reporting of the same word stays weaker than first-hand name-calling.
     assert polarity("Dictator visits the capital") > polarity("you are a dictator")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("the results were affected negatively", "negative"),
+        ("we were treated horribly", "negative"),
+        ("she smiled happily at the crew", "positive"),
+    ],
+)
+def test_english_ly_adverbs_read_as_their_adjective(text: str, expected: str) -> None:
+    assert label(text, "en") == expected
+
+
+def test_adverb_rule_does_not_invent_words() -> None:
+    # "only", "early", "family" have no adjective in the lexicon: no sentiment.
+    assert polarity("only early family flights", "en") == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("une piste prometteuse", "positive"),  # -euse -> -eur (prometteur)
+        ("une publicité trompeuse", "negative"),
+        ("un résultat consternant", "negative"),
+        ("la ministre salue une bonne initiative", "positive"),
+    ],
+)
+def test_french_inflection_and_general_vocabulary(text: str, expected: str) -> None:
+    assert label(text, "fr") == expected
+
+
+@pytest.mark.parametrize("text", ["la politique économique", "les pratiques agricoles",
+                                  "un engagement pris"])
+def test_french_descriptive_senses_are_not_praise(text: str) -> None:
+    # économique/pratique/engagement mostly describe (the economy, a practice, a
+    # commitment) rather than praise.
+    assert polarity(text, "fr") <= 0.0

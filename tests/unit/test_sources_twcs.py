@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -20,8 +19,6 @@ from streams.sources.twcs import (
     read_twcs_rows,
     twcs_brands,
 )
-
-REAL_FILE = Path("/work/shared/data/twcs/twcs_5k.csv")
 
 # Hand-written: a leading unnamed index column, float ids, a multi-line quoted text,
 # a response_tweet_id list, an unsorted file, and links given from one side only.
@@ -174,7 +171,7 @@ def test_twcs_brands_derives_outbound_authors_with_sla() -> None:
         twcs_brands(list(read_twcs_rows(io.StringIO(SNIPPET.splitlines()[0] + "\n"))))
 
 
-def test_five_thousand_rows_convert_well_under_a_second() -> None:
+def test_five_thousand_rows_convert_with_every_reply_attributed() -> None:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["tweet_id", "author_id", "inbound", "created_at", "text",
@@ -185,20 +182,18 @@ def test_five_thousand_rows_convert_well_under_a_second() -> None:
         writer.writerow([f"{2 * n + 2}.0", f"Brand{n % 50}", False,
                          "Tue Oct 31 10:09:00 +0000 2017", "sure", "", f"{2 * n + 1}.0"])
     buf.seek(0)
-    started = time.perf_counter()
-    events, brands, stats = load_twcs(buf)
-    assert time.perf_counter() - started < 1.0
+    events, brands, stats = load_twcs(buf)  # speed: bench/, never a timed assertion
     assert len(events) == 5000 and len(brands) == 50 and stats.unattributed == 0
 
 
-@pytest.mark.skipif(not REAL_FILE.exists(), reason="TWCS evaluation sample not present")
-def test_real_sample_every_row_is_accounted_for() -> None:
+def test_real_sample_every_row_is_accounted_for(shared_data: Path) -> None:
+    real_file = shared_data / "twcs/twcs_5k.csv"
     # Independent count: a record starts with "index,tweet_id,author,True|False,".
     record = re.compile(r"^\d+,[\d.]+,([^,]+),(True|False),", re.MULTILINE)
-    raw = REAL_FILE.read_text(encoding="utf-8")
+    raw = real_file.read_text(encoding="utf-8")
     starts = record.findall(raw)
     outbound_authors = {author for author, inbound in starts if inbound == "False"}
-    events, brands, stats = load_twcs(REAL_FILE)
+    events, brands, stats = load_twcs(real_file)
     assert len(outbound_authors) == 76
     assert len(brands) == 76
     assert stats.rows == len(starts) == stats.accounted

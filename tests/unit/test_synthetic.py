@@ -54,11 +54,12 @@ def test_deterministic_per_seed() -> None:
 
 def test_brands_and_their_toml_file_agree(tmp_path: Path) -> None:
     brands = scenario_brands()
-    assert [b.name for b in brands] == ["healthy", "robot", "slow"]
+    assert [b.name for b in brands] == ["healthy", "robot", "slow", "psycho", "airhead"]
     slow = brands.get("slow")
     assert slow is not None and slow.business_hours is not None
     assert str(slow.business_hours.timezone) == "Europe/Paris"
-    assert slow.business_hours.open_days == frozenset(range(5))
+    assert slow.business_hours.open_days == frozenset(range(7))  # open every day: an
+    # SLA-blower whatever day the demo starts (tests/unit/test_demo_profiles.py)
     assert all(b.sla_seconds == 3600 for b in brands)
     path = tmp_path / "brands.toml"
     write_scenario_brands_toml(path)

@@ -49,7 +49,7 @@ def realistic_registry(brands: int = 100) -> CollectorRegistry:
         metrics.own_brand(config)
     for i in range(brands):
         for platform in ("twitter", "instagram", "facebook"):
-            metrics.first_response.labels(f"brand{i:03d}", platform).observe(60.0 * i)
+            metrics.first_response.labels(f"brand{i:03d}", platform, "default").observe(60.0 * i)
     return metrics.registry
 
 
@@ -107,8 +107,8 @@ def test_metrics_route_renders_the_registry(serve: Callable[..., WebServer]) -> 
     assert status == 200
     assert headers["content-type"].startswith("text/plain; version=0.0.4")
     text = body.decode()
-    assert ('brandpulse_first_response_seconds_count{brand="brand001",platform="instagram"} 1.0'
-            in text)
+    assert ('brandpulse_first_response_seconds_count{brand="brand001",platform="instagram",'
+            'policy="default"} 1.0' in text)
     assert "brandpulse_build_info" in text
 
 

@@ -1,0 +1,160 @@
+"""The command line behaves like a well-made Unix tool: --version, one-line errors with the
+fix (exit 2 for usage/config/input, 1 for runtime), tracebacks only with --debug, help for
+every argument, and `score` output that can be matched to its input."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from streams import cli
+from streams.replay import ReplayStats, format_summary
+
+TWCS_HEADER = ("tweet_id,author_id,inbound,created_at,text,response_tweet_id,"
+               "in_response_to_tweet_id\n")
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True,
+                          text=True, timeout=60, input=stdin)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], code: int) -> str:
+    assert result.returncode == code, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and lines[-1].startswith("brandpulse: "), result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Fix:" in lines[-1]
+    return lines[-1]
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens once closed
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.strip() == "brandpulse 0.1.0"
+
+
+@pytest.mark.parametrize("command", [["report"], ["score"], ["replay", "--broker",
+                                                              "kafka://127.0.0.1:1"]])
+def test_a_missing_file_is_one_line_and_exit_2(command: list[str], tmp_path: Path) -> None:
+    line = one_line_error(run(*command, str(tmp_path / "nope.csv")), 2)
+    assert "nope.csv: no such file" in line
+
+
+def test_non_utf8_twcs_and_wrong_columns_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes((TWCS_HEADER + "1,bob,True,Tue Oct 31 22:10:47 +0000 2017,"
+                       "caf\xe9 @Acme,,\n").encode("latin-1"))
+    assert "not UTF-8" in one_line_error(run("report", str(latin)), 2)
+    columns = tmp_path / "columns.csv"
+    columns.write_text("tweet_id,foo\n1,bar\n")
+    assert "missing column" in one_line_error(run("report", str(columns)), 2)
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    result = run("report", str(tmp_path / "nope.csv"), "--debug")
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_bad_jsonl_lines_are_shown_and_the_error_says_no_valid_event(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"side": "brand", "id": "1"}\n{"broken\n')
+    result = run("report", str(bad))
+    line = one_line_error(result, 2)
+    assert "no valid event" in line and "no brand is configured" not in result.stderr
+    assert f"{bad}:1: rejected" in result.stderr and f"{bad}:2: rejected" in result.stderr
+
+
+@pytest.mark.parametrize("command", [["topics", "create"], ["crisis", "list"],
+                                     ["replay", "--synthetic"]])
+def test_an_unreachable_broker_fails_fast_in_one_line(command: list[str]) -> None:
+    started = time.monotonic()
+    result = run(*command, "--broker", f"kafka://127.0.0.1:{closed_port()}")
+    assert time.monotonic() - started < 20  # not the clients' 30 s bootstrap wait
+    assert "cannot reach the broker" in one_line_error(result, 1)
+
+
+def test_replay_exits_1_with_a_readable_summary_when_deliveries_fail(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import streams.replay
+
+    def failing(events: Any, *args: Any, **kwargs: Any) -> ReplayStats:
+        stats = ReplayStats(sent=len(events), brand_posts=1, audience_messages=len(events) - 1,
+                            delivered=len(events) - 2, failed=2, elapsed_seconds=2.0)
+        stats.errors.append("KafkaTimeoutError: Batch expired")
+        return stats
+
+    monkeypatch.setattr(streams.replay, "replay", failing)
+    monkeypatch.setattr(cli, "check_broker", lambda broker: None)
+    code = cli.main(["replay", "--synthetic", "--broker", "kafka://127.0.0.1:9"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "ReplayStats(" not in err
+    assert "delivered" in err and "failed 2" in err and "Batch expired" in err
+    assert err.strip().splitlines()[-1].startswith("brandpulse: replay: 2 of ")
+
+
+def test_replay_summary_is_readable() -> None:
+    stats = ReplayStats(sent=1200, brand_posts=200, audience_messages=1000, delivered=1200,
+                        elapsed_seconds=2.0)
+    assert format_summary(stats) == (
+        "replay: sent 1,200 events (200 brand posts, 1,000 audience messages) in 2.0 s "
+        "(600 ev/s); delivered 1,200, failed 0")
+
+
+def test_score_carries_the_line_the_text_and_the_workers_crisis_signal(
+        tmp_path: Path) -> None:
+    from streams.core.crisis import crisis_signal
+
+    texts = ["Flash sale: 30% off, shop now!", "", "Earthquake: dead and injured downtown"]
+    result = run("score", "--with-text", stdin="\n".join(texts) + "\n")
+    rows = [orjson.loads(line) for line in result.stdout.splitlines()]
+    assert [r["line"] for r in rows] == [1, 2, 3]
+    assert [r["text"] for r in rows] == texts
+    assert [r["crisis"] for r in rows] == [crisis_signal(t) for t in texts]
+    assert rows[2]["crisis"] is True and rows[0]["crisis"] is False
+    table = tmp_path / "posts.csv"
+    table.write_text('id,text\n1,"two\nlines"\n2,"Flood: people evacuated"\n')
+    rows = [orjson.loads(line) for line in run("score", str(table), "--column", "text")
+            .stdout.splitlines()]
+    assert [r["line"] for r in rows] == [2, 4]  # where each record starts
+    assert "text" not in rows[0]
+    missing = one_line_error(run("score", str(table), "--column", "body"), 2)
+    assert "no column 'body'" in missing
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found[name] = sub
+                found.update({f"{name} {k}": v for k, v in _subparsers(sub).items()})
+    return found
+
+
+def test_every_argument_has_help_and_partitions_only_where_used() -> None:
+    commands = _subparsers(cli.build_parser())
+    for name, parser in commands.items():
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            assert action.help, f"{name}: {action.dest} has no help"
+        options = {o for a in parser._actions for o in a.option_strings}
+        assert ("--partitions" in options) == (name in ("worker", "topics")), name
+    crisis_end = next(a for a in commands["crisis"]._actions if a.dest == "end")
+    assert "(end: default now)" not in crisis_end.help and "end: default now" in crisis_end.help

@@ -1,0 +1,80 @@
+"""The demo's live summary (legend, no NaN on screen) and its metrics-port check."""
+
+from __future__ import annotations
+
+import math
+import re
+import socket
+import subprocess
+import sys
+
+from streams.demo import (
+    DEFAULT_METRICS_PORT,
+    SUMMARY_LEGEND,
+    choose_metrics_port,
+    format_summary,
+    port_is_free,
+)
+
+
+def test_summary_never_shows_nan_and_has_the_new_columns() -> None:
+    values = {
+        ("brandpulse_audience_messages_total", "healthy"): 10.0,
+        ("brandpulse_first_response_seconds_count", "healthy"): 0.0,
+        ("brandpulse_reply_rate", "healthy"): math.nan,
+        ("brandpulse_robot_score", "healthy"): math.nan,
+        ("brandpulse_templated_reply_ratio", "healthy"): math.nan,
+        ("brandpulse_audience_messages_total", "Psycho"): 5.0,
+        ("brandpulse_tone_deaf_posts_total", "Psycho"): 3.0,
+        ("brandpulse_crisis_active", "Psycho"): 1.0,
+        ("brandpulse_topic_alignment", "airhead"): 0.04,
+        ("brandpulse_crisis_active", "global"): 0.0,
+    }
+    text = format_summary(values)
+    assert not re.search(r"\bnan\b", text, re.IGNORECASE)
+    lines = text.splitlines()
+    for column in ("mean min", "reply rate", "crisis", "tone-deaf", "tmpl", "align"):
+        assert column in lines[0]
+    assert [line.split()[0] for line in lines[1:]] == ["airhead", "healthy", "Psycho"]
+    psycho = lines[3].split()
+    assert psycho[-4:-2] == ["1", "3"]  # crisis on, three tone-deaf posts
+    assert "global" not in text
+
+
+def test_the_legend_explains_every_column_and_the_window() -> None:
+    for term in ("need reply", "answered", "breaches", "waiting", "oldest h", "mean min",
+                 "reply rate", "robot", "crisis", "tone-deaf", "tmpl", "align", "24 h"):
+        assert term in SUMMARY_LEGEND, term
+
+
+def test_a_taken_port_is_refused_in_one_line_or_replaced_by_a_free_one() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        assert not port_is_free(taken)
+        port, message = choose_metrics_port(taken)
+        assert port is None and message is not None and str(taken) in message
+        result = subprocess.run([sys.executable, "-m", "streams.cli", "demo",
+                                 "--metrics-port", str(taken)], capture_output=True,
+                                text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "already in use" in result.stderr
+    assert result.stdout == ""  # nothing started, no metrics URL printed
+    port, note = choose_metrics_port(None)
+    assert port is not None and port_is_free(port)
+    assert (port == DEFAULT_METRICS_PORT) == (note is None)
+    assert choose_metrics_port(0)[0] not in (None, 0)
+
+
+def test_the_default_port_taken_means_a_free_port_said_in_one_line(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import streams.demo
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        monkeypatch.setattr(streams.demo, "DEFAULT_METRICS_PORT", taken)
+        port, note = choose_metrics_port(None)
+    assert port is not None and port != taken
+    assert note is not None and f"on port {port} instead" in note
