@@ -11,6 +11,7 @@ import contextlib
 import logging
 import math
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -26,6 +27,7 @@ from typing import Any
 from streams.broker import EmbeddedBroker, create_topics, free_port
 from streams.config import settings_from
 from streams.sources.synthetic import generate_scenario, write_scenario_brands_toml
+from streams.web import CHECK_TOKEN_ENV
 
 DEMO_DAYS = 2.0
 SUMMARY_EVERY_SECONDS = 5.0
@@ -123,6 +125,33 @@ def format_summary(values: dict[tuple[str, str], float]) -> str:
     return "\n".join(lines)
 
 
+#: Drafts the demo sends to the worker's pre-publish check at each summary (docs/check.md):
+#: the robot's broadcast while customers wait (hold), the psycho's sale during the storm
+#: (block while the storm is on, hold while it emerges, ok before and after).
+DEMO_DRAFTS = (
+    ("robot", "New arrivals are in! Discover the collection today."),
+    ("psycho", "Flash sale: 30% off everything today only, shop now!"),
+)
+
+
+def check_drafts(port: int, token: str) -> list[str]:
+    """One line per demo draft: the verdict the worker's POST /api/check gives it now."""
+    from streams.check_client import post_check
+    from streams.config import ConfigError
+
+    lines = []
+    for brand, text in DEMO_DRAFTS:
+        try:
+            status, answer = post_check(f"http://{METRICS_HOST}:{port}/api/check", token,
+                                        {"brand": brand, "text": text}, timeout=2)
+        except (ConfigError, OSError):
+            continue
+        if status == 200:
+            summary = str(answer.get("summary", ""))
+            lines.append(f"check      {brand} draft {text[:40]!r}: {summary}"[:200])
+    return lines
+
+
 def port_is_free(port: int, host: str = METRICS_HOST) -> bool:
     """Can a server listen on host:port now? (A check before starting anything.)
 
@@ -200,8 +229,10 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
                    "--data-dir", str(workdir / "worker-data")]
         if embedded:
             command.append("--tansu-compat")
+        token = secrets.token_urlsafe(24)  # the check route is write-shaped: authenticated
         worker = subprocess.Popen(command, stdout=worker_log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)
+                                  stdin=subprocess.DEVNULL, start_new_session=True,
+                                  env={**os.environ, CHECK_TOKEN_ENV: token})
         print(f"metrics    http://{METRICS_HOST}:{port}/metrics")
         pids = f"worker pid {worker.pid}" + (
             f", broker pid {embedded.process.pid}"
@@ -229,7 +260,8 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
             if values:
                 print(f"\n-- {time.strftime('%H:%M:%S')} "
                       f"({'replaying' if sender.is_alive() else 'replay done, live'})")
-                print(format_summary(values), flush=True)
+                print(format_summary(values))
+                print("\n".join(check_drafts(port, token)), flush=True)
         return 0
     except KeyboardInterrupt as interrupt:
         with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)

@@ -53,11 +53,15 @@ CRISIS_MIN_DURATION_SECONDS = 18 * HOUR
 CRISIS_PAUSE_MARGIN = 2 * HOUR  # other brands pause broadcasts this long around it
 _ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
+#: The agents who sign the desks' replies (^AD); brands list the first four, so the
+#: fifth shows as agent="other".
+DESK_AGENTS = ("AD", "JB", "MR", "SL", "TW")
 SCENARIO_BRANDS: dict[str, Any] = {
     "defaults": {"sla_seconds": 3600, "expire_after_seconds": 7 * 86400},
     "brand": [
         {"name": "healthy", "handles": {"twitter": ["HealthyCo"], "instagram": ["healthyco"]},
-         "sla_seconds": 3600, "languages": ["en", "fr"]},
+         "sla_seconds": 3600, "languages": ["en", "fr"],
+         "agents": list(DESK_AGENTS[:-1])},  # the last one is a temp: exported as "other"
         {"name": "robot", "handles": {"twitter": ["RoboMart"]}, "sla_seconds": 3600,
          "languages": ["en"]},
         {"name": "slow", "handles": {"twitter": ["SlowBank"]}, "sla_seconds": 3600,
@@ -495,8 +499,8 @@ def _answer(w: _BrandWriter, behaviour: _Behaviour, message: SocialEvent, topic:
             opener = w.fill(rng.choice(behaviour.openers[lang]), user)
             text = f"@{user} {opener} {w.fill(_ANSWERS[lang][subject])}"
         if rng.random() < 0.5:
-            # Agent initials; no K: "^JK" would read as "just kidding" to the jokey cue.
-            text += f" ^{rng.choice('ABCDEFGHJLMNPRSTW')}{rng.choice('ABCDEFGHJLMNPRSTW')}"
+            # Signed by one of the desk's agents (no K: "^JK" reads as "just kidding").
+            text += f" ^{rng.choice(DESK_AGENTS)}"
     platform = message.platform
     reply = w.emit(Side.BRAND, platform, w.handles[platform], text,
                    message.created_at + delay, message.id, lang=lang)

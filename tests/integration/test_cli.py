@@ -88,6 +88,8 @@ def test_demo_runs_and_prints_a_live_summary_of_the_five_brands() -> None:
     robot = float(re.search(r"^robot\s.*$", last, re.MULTILINE).group(0).split()[robot_at])
     healthy = float(re.search(r"^healthy\s.*$", last, re.MULTILINE).group(0).split()[robot_at])
     assert robot > healthy, last
+    # The pre-publish check, live: the robot's broadcast waits for its backlog (hold).
+    assert re.search(r"^check\s+robot draft .*: hold: ", output, re.MULTILINE), last
 
 
 def _processes_with(text: str) -> list[int]:
