@@ -359,6 +359,8 @@ class BrandpulseMetrics:
         # runtime supplies the snapshots later with attach_brand_snapshots.
         self._fresh: dict[str, float] = {}  # brand -> when its series were created
         self._deferred: list[tuple[AnyObservation, int]] = []
+        self._deferred_due = math.inf  # when the oldest held increment must be released
+        self._scrape_seen = -math.inf  # the scrape the held list was last checked against
         self._resolve: Callable[[str], BrandConfig | None] = lambda _: None
         self.brand_gauges = BrandGauges(self._owned)
         r.register(self.brand_gauges)
@@ -474,14 +476,23 @@ class BrandpulseMetrics:
                 if fresh[brand] >= self.brand_gauges.scraped_at \
                         and now - fresh[brand] < FRESH_SERIES_SECONDS:
                     self._deferred.append((o, n))
+                    self._deferred_due = min(self._deferred_due,
+                                             fresh[brand] + FRESH_SERIES_SECONDS)
                     continue
                 del fresh[brand]
             self._apply(o, n)
 
     def _release_deferred(self, now: float) -> None:
+        """Apply held increments whose series a scrape has seen (or that waited long
+        enough). Scans the held list only when one of the two can have happened: per
+        batch it is otherwise a comparison, whatever a rebalance left waiting."""
         if not self._deferred:
             return
         scraped_at = self.brand_gauges.scraped_at
+        if scraped_at == self._scrape_seen and now < self._deferred_due:
+            return
+        self._scrape_seen = scraped_at
+        self._deferred_due = math.inf
         waiting: list[tuple[AnyObservation, int]] = []
         for o, n in self._deferred:
             created = self._fresh.get(o.brand)
@@ -490,6 +501,7 @@ class BrandpulseMetrics:
             if created is not None and created >= scraped_at \
                     and now - created < FRESH_SERIES_SECONDS:
                 waiting.append((o, n))
+                self._deferred_due = min(self._deferred_due, created + FRESH_SERIES_SECONDS)
             else:
                 self._fresh.pop(o.brand, None)
                 self._apply(o, n)

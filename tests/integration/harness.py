@@ -40,7 +40,8 @@ class Worker:
                    "--app-id", app_id, "--data-dir", str(workdir / f"{name}-data"),
                    "--tansu-compat", "--loglevel", "info"]
         self._log = open(self.log_path, "wb")  # noqa: SIM115
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        # faulthandler: a worker that dies of a signal leaves its Python stack in its log.
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", **(env or {})}
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, env=env)
 
