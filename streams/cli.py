@@ -22,7 +22,7 @@ import contextlib
 import logging
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from streams.config import BrandsConfig, ConfigError, Settings, load_brands, settings_from
@@ -203,6 +203,18 @@ def _not_utf8(path: str, exc: UnicodeDecodeError) -> InputError:
                       f"iconv -f latin1 -t utf-8 {path} > fixed.csv")
 
 
+@contextlib.contextmanager
+def _reading(path: str) -> Iterator[None]:
+    """A file's events read inside: its encoding or format errors become one line."""
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(path, exc) from None
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}. Fix: check the file's format "
+                         "(--format jsonl|twcs)") from None
+
+
 def _show_bad_lines(path: str, shown: int = 10) -> None:
     from streams.sources.jsonl import BadLine, read_jsonl
 
@@ -239,13 +251,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     events: Any = source
     if not args.quiet and sys.stderr.isatty():
         events = with_progress(source, sys.stderr, source.bytes_read, source.size)
-    try:
+    with _reading(args.file):
         report = build_report(events, source.brands, since=since, until=until)
-    except UnicodeDecodeError as exc:
-        raise _not_utf8(args.file, exc) from None
-    except ValueError as exc:
-        raise InputError(f"{args.file}: {exc}. Fix: check the file's format "
-                         "(--format jsonl|twcs)") from None
     source.print_rejections()
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
@@ -269,13 +276,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
             raise ConfigError("replay: no input. Fix: give FILE or --synthetic")
         brands = load_brands(settings.brands_path) if settings.brands_path else None
         source = _open_source(args.file, args.format, brands)
-        try:
+        with _reading(args.file):
             events = list(source)  # the count first, for the progress bar
-        except UnicodeDecodeError as exc:
-            raise _not_utf8(args.file, exc) from None
-        except ValueError as exc:
-            raise InputError(f"{args.file}: {exc}. Fix: check the file's format "
-                             "(--format jsonl|twcs)") from None
         source.print_rejections()
         if not events:
             raise InputError(f"{args.file}: no valid event to replay. Fix: correct the "
