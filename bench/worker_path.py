@@ -18,7 +18,8 @@ code, timed per batch with perf_counter and reported in µs per event:
     metrics     what `publish` does once the writes are acknowledged: events_consumed,
                 record (Tally + dispatch + label lookups), processed, batch_processed
     tick        runtime.refresh_gauges once per simulated second (snapshots), per event
-    render      one full /metrics render (generate_latest) per simulated second, per event
+    render      one full /metrics render as a plain scrape gets it (streams/web.py) per
+                simulated second, per event
 
 The same brands file, traffic seed and clock make two runs (two commits) comparable; the
 absolute numbers are those of a quiet core and leave Faust's own per-event cost out.
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import sys
 import tempfile
 import time
@@ -48,6 +50,26 @@ from streams.events import Rejection, Side
 
 STAGES = ("decode", "admit", "ingest", "advance", "persist", "ack", "metrics", "tick",
           "render")
+
+
+class _GcClock:
+    """Time spent in the cyclic garbage collector (included in the stages it interrupts)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.counts = [0, 0, 0]
+        self._started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._started
+            self.counts[info["generation"]] += 1
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._on_gc)
 
 
 class _Table:
@@ -118,12 +140,16 @@ class _FaustProducer:
 
 
 async def run(args: argparse.Namespace) -> dict[str, float]:
-    from prometheus_client import generate_latest
+    from prometheus_client.exposition import choose_encoder, generate_latest
 
     from streams.agents import AfterDelivery, key_mismatch
     from streams.engine import Engine
     from streams.gauges import GaugeFeed
     from streams.metrics import BrandpulseMetrics
+    try:
+        from streams.metrics import TextRenderer
+    except ImportError:  # before the text renderer
+        TextRenderer = None  # type: ignore[assignment,misc]
     from streams.state import StateStore
     from streams.wire import decode_input
 
@@ -146,6 +172,10 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     app.Table = lambda *a, **kw: _Table()
     store = StateStore(app, settings, brands, metrics)
     published = AfterDelivery()
+    # what /metrics runs for a plain scrape (streams/web.py MetricsRenderer)
+    encoder, _ = choose_encoder("")
+    render = TextRenderer() if TextRenderer is not None and encoder is generate_latest \
+        else encoder
 
     traffic = LiveTraffic(names, hot_share=args.hot_share)
     per_batch = max(1, round(args.rate * args.batch_seconds))
@@ -155,6 +185,9 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     next_tick = start_wall + 1.0
     clock = time.perf_counter
     offsets: Counter[int] = Counter()
+    if args.gc_threshold:
+        gc.set_threshold(*(int(v) for v in args.gc_threshold.split(",")))
+    gc_time = _GcClock()
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()
@@ -224,17 +257,33 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
             t7 = clock()
             feed.refresh(wall)
             t8 = clock()
-            generate_latest(metrics.registry)
+            body = render(metrics.registry)
             t9 = clock()
             spent["tick"] += t8 - t7
             spent["render"] += t9 - t8
     if profiler:
         profiler.disable()
         profiler.dump_stats(args.profile)
+    gc_time.stop()
     result = {name: spent[name] / events * 1e6 for name in STAGES}
     result["total"] = sum(result.values())
+    result["gc"] = gc_time.seconds / events * 1e6
+    result["gc_collections"] = gc_time.counts
     result["events"] = events
     result["state_records"] = len(store.table.data)
+    result["page_bytes"] = len(body) if events else 0
+    if args.compare_render:
+        for name, fn in (("generate_latest", generate_latest), ("TextRenderer", render),
+                         ("collect only", lambda r: [m.samples for m in r.collect()])):
+            for collecting in (True, False):
+                if not collecting:
+                    gc.disable()
+                t = clock()
+                for _ in range(5):
+                    fn(metrics.registry)
+                gc.enable()
+                print(f"  {name} (gc {'on' if collecting else 'off'}): "
+                      f"{(clock() - t) / 5 * 1e3:.1f} ms per page")
     return result
 
 
@@ -247,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-seconds", type=float, default=0.05)
     parser.add_argument("--behaviour", choices=("on", "off"), default="on")
     parser.add_argument("--profile", help="write a cProfile of the loop to this file")
+    parser.add_argument("--gc-threshold", help="gc.set_threshold for the run, e.g. 50000,20,20")
+    parser.add_argument("--compare-render", action="store_true",
+                        help="time generate_latest against the worker's renderer at the end")
     args = parser.parse_args(argv)
     result = asyncio.run(run(args))
     print(f"{int(result['events'])} events at {args.rate:g}/s simulated, {args.brands} brands, "
@@ -254,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.behaviour}")
     for name in (*STAGES, "total"):
         print(f"  {name:8s} {result[name]:8.1f} µs/event")
+    print(f"  of which in the garbage collector: {result['gc']:.1f} µs/event "
+          f"(collections per generation: {result['gc_collections']})")
     return 0
 
 

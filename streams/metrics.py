@@ -19,11 +19,13 @@ import math
 import time
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.metrics import MetricWrapperBase, disable_created_metrics
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from streams import __version__
 from streams.core.behaviour import (
@@ -210,6 +212,89 @@ def _brand_families() -> tuple[GaugeMetricFamily, ...]:
             "target, not yet breached.",
             labels=("brand", "platform")),
     )
+
+
+class _Families:
+    """A collector of given families, for rendering a piece of the page by itself."""
+
+    def __init__(self, *families: Metric) -> None:
+        self.families = families
+
+    def collect(self) -> tuple[Metric, ...]:
+        return self.families
+
+
+_OPENMETRICS_SUFFIXES = ("_created", "_gsum", "_gcount")
+
+
+class TextRenderer:
+    """`prometheus_client.generate_latest` (text format 0.0.4), byte for byte, at a fraction
+    of its cost: what it recomputes for every sample of every scrape, the escaped and sorted
+    label string, is the same for a series from one scrape to the next.
+
+    Each header and each sample line's text before its value is rendered once, by
+    `generate_latest` itself (so escaping and sorting are the library's), and kept while the
+    series exists; a scrape then costs one dictionary look-up and one number formatting per
+    sample. A sample with a timestamp is rendered whole. The kept text is replaced by what
+    each scrape used, so series that vanished are dropped. A full page of a worker active on
+    100 brands (~6,700 samples): ~85 → ~25 ms of the GIL per scrape (bench/worker_path.py).
+    Thread-safe for concurrent scrapes (each builds its own next cache; last one wins)."""
+
+    def __init__(self) -> None:
+        self._prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+        self._headers: dict[tuple[str, str, str, str], str] = {}
+
+    def __call__(self, registry: Any) -> bytes:
+        old = self._prefixes
+        prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+        headers = self._headers
+        output: list[str] = []
+        for metric in registry.collect():
+            name, kind, documentation = metric.name, metric.type, metric.documentation
+            extra_names = tuple(name + suffix for suffix in _OPENMETRICS_SUFFIXES)
+            extras: dict[str, list[str]] = {}
+            output.append(_header(headers, name, kind, documentation, ""))
+            for sample in metric.samples:
+                if sample.timestamp is not None:
+                    line = _one_line(metric, sample)
+                else:
+                    key = (sample.name, tuple(sample.labels.items()))
+                    prefix = old.get(key)
+                    if prefix is None:
+                        prefix = _one_line(metric, sample._replace(value=0.0))
+                        prefix = prefix[:prefix.rindex(" ") + 1]
+                    prefixes[key] = prefix
+                    line = f"{prefix}{floatToGoString(sample.value)}\n"
+                if sample.name in extra_names:
+                    extras.setdefault(sample.name[len(name):], []).append(line)
+                else:
+                    output.append(line)
+            for suffix, lines in sorted(extras.items()):
+                output.append(_header(headers, name, "gauge", documentation, suffix))
+                output.extend(lines)
+        self._prefixes = prefixes
+        return "".join(output).encode("utf-8")
+
+
+def _one_line(metric: Metric, sample: Any) -> str:
+    """The sample's line as generate_latest writes it (its last line: after the headers)."""
+    family = Metric(metric.name, metric.documentation, metric.type)
+    family.samples = [sample]
+    text = generate_latest(_Families(family)).decode("utf-8")  # type: ignore[arg-type]
+    return text[text.rindex("\n", 0, len(text) - 1) + 1:]
+
+
+def _header(cache: dict[tuple[str, str, str, str], str], name: str, kind: str,
+            documentation: str, suffix: str) -> str:
+    """The family's HELP and TYPE lines (a suffix: the OpenMetrics-only gauge of that name),
+    as generate_latest writes them."""
+    key = (name, kind, documentation, suffix)
+    text = cache.get(key)
+    if text is None:
+        family = Metric(name + suffix, documentation, kind)
+        text = cache[key] = generate_latest(_Families(family)).decode(  # type: ignore[arg-type]
+            "utf-8")
+    return text
 
 
 class NewestEventAge(Collector):

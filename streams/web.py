@@ -44,7 +44,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import orjson
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import choose_encoder, generate_latest
+
+from streams.metrics import TextRenderer
 
 log = logging.getLogger(__name__)
 
@@ -504,6 +506,7 @@ class MetricsRenderer:
         self.registry = registry
         self.pool = pool
         self.renders = 0  # completed or failed, for tests and benchmarks
+        self._text = TextRenderer()  # generate_latest's output, cheaper (streams/metrics.py)
         self._running: dict[tuple[str, bool, tuple[str, ...]], asyncio.Task[bytes]] = {}
         self._queued: dict[tuple[str, bool, tuple[str, ...]], asyncio.Task[bytes]] = {}
 
@@ -512,6 +515,8 @@ class MetricsRenderer:
         """(body, content type, extra headers) for a scrape with these request headers;
         `names` restricts it to those metric families (all when empty)."""
         encoder, content_type = choose_encoder(accept)
+        if encoder is generate_latest:  # the plain text format: same bytes, cheaper
+            encoder = self._text
         compress = "gzip" in accept_encoding
         kind = (content_type, compress, names)
         queued = self._queued.get(kind)

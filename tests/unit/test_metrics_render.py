@@ -1,0 +1,65 @@
+"""streams.metrics.TextRenderer: the text exposition of prometheus_client, byte for byte."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from prometheus_client import CollectorRegistry, Counter, generate_latest
+from prometheus_client.core import GaugeHistogramMetricFamily, Metric
+
+from streams.core.scheduled import ScheduledAlarm
+from streams.metrics import TextRenderer
+from tests.unit.test_metrics import brand, every_observation, new_metrics, snapshot
+
+
+class Odd:
+    """Samples the worker never makes but the format knows: timestamps, OpenMetrics-only
+    suffixes, label values to escape, special numbers."""
+
+    def __init__(self) -> None:
+        self.value = 1.0
+
+    def collect(self) -> list[Metric]:
+        family = Metric("bench_odd", 'help with \\ backslash\nand "quotes"', "gauge")
+        family.add_sample("bench_odd", {"b": 'x"y', "a": "back\\slash\nnl", "u": "é 😂"},
+                          self.value)
+        family.add_sample("bench_odd", {"a": "stamped"}, 2.0, timestamp=1_700_000_000.5)
+        for number in (math.inf, -math.inf, math.nan, 1e-7, 123456789.0, -0.0):
+            family.add_sample("bench_odd", {"a": repr(number)}, number)
+        histogram = GaugeHistogramMetricFamily("bench_gh", "a gauge histogram",
+                                               buckets=[("1.0", 3), ("+Inf", 5)], gsum_value=7)
+        return [family, histogram]
+
+
+def test_the_page_is_generate_latest_byte_for_byte_scrape_after_scrape() -> None:
+    metrics = new_metrics()
+    names = ("b1", "b2", "b3")
+    for name in names:
+        metrics.own_brand(brand(name))
+    metrics.brand_gauges.scraped_at = math.inf  # increments apply at once
+    crisis = snapshot("b2", crisis=True)
+    crisis = replace(crisis, scheduled=ScheduledAlarm(2, 1, 'storm "x"\\', 1_700_000_600.0))
+    metrics.attach_brand_snapshots(lambda: [(snapshot("b1"), 1800.0), (crisis, 600.0)])
+    odd = Odd()
+    metrics.registry.register(odd)  # type: ignore[arg-type]
+    counter = Counter("bench_plain", "no labels", registry=metrics.registry)
+    render = TextRenderer()
+    for step in range(4):
+        metrics.record([o for name in names for o in every_observation(name)])
+        counter.inc(step)
+        odd.value = step * 0.1
+        if step == 2:
+            metrics.forget_brand("b3")  # its series vanish from both
+        if step == 3:
+            metrics.own_brand(brand("b4"))
+        expected = generate_latest(metrics.registry)
+        assert render(metrics.registry) == expected, step
+        assert b"b3" not in expected if step >= 2 else b"b3" in expected
+    restricted = metrics.registry.restricted_registry(["brandpulse_brand_posts_total"])
+    assert render(restricted) == generate_latest(restricted)
+
+
+def test_an_empty_registry_renders_empty() -> None:
+    registry = CollectorRegistry()
+    assert TextRenderer()(registry) == generate_latest(registry) == b""
