@@ -235,18 +235,21 @@ class TextRenderer:
     Each header and each sample line's text before its value is rendered once, by
     `generate_latest` itself (so escaping and sorting are the library's), and kept while the
     series exists; a scrape then costs one dictionary look-up and one number formatting per
-    sample. A sample with a timestamp is rendered whole. The kept text is replaced by what
-    each scrape used, so series that vanished are dropped. A full page of a worker active on
-    100 brands (~6,700 samples): ~85 → ~25 ms of the GIL per scrape (bench/worker_path.py).
-    Thread-safe for concurrent scrapes (each builds its own next cache; last one wins)."""
+    sample. A sample with a timestamp is rendered whole. A scrape of the whole registry
+    replaces the kept text by what it used, so series that vanished are dropped; a scrape of
+    some families (`?name[]=`, a restricted registry) only adds to it. Safe for concurrent
+    scrapes in several threads (a lost addition is only rendered again). `misses` counts
+    the lines rendered through generate_latest (new series), for tests and benchmarks."""
 
     def __init__(self) -> None:
         self._prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
         self._headers: dict[tuple[str, str, str, str], str] = {}
+        self.misses = 0
 
     def __call__(self, registry: Any) -> bytes:
         old = self._prefixes
-        prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+        whole = isinstance(registry, CollectorRegistry)
+        prefixes = {} if whole else old
         headers = self._headers
         output: list[str] = []
         for metric in registry.collect():
@@ -261,9 +264,11 @@ class TextRenderer:
                     key = (sample.name, tuple(sample.labels.items()))
                     prefix = old.get(key)
                     if prefix is None:
+                        self.misses += 1
                         prefix = _one_line(metric, sample._replace(value=0.0))
-                        prefix = prefix[:prefix.rindex(" ") + 1]
-                    prefixes[key] = prefix
+                        prefix = prefixes[key] = prefix[:prefix.rindex(" ") + 1]
+                    elif whole:
+                        prefixes[key] = prefix
                     line = f"{prefix}{floatToGoString(sample.value)}\n"
                 if sample.name in extra_names:
                     extras.setdefault(sample.name[len(name):], []).append(line)
@@ -272,7 +277,8 @@ class TextRenderer:
             for suffix, lines in sorted(extras.items()):
                 output.append(_header(headers, name, "gauge", documentation, suffix))
                 output.extend(lines)
-        self._prefixes = prefixes
+        if whole:
+            self._prefixes = prefixes
         return "".join(output).encode("utf-8")
 
 

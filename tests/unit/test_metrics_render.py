@@ -58,6 +58,19 @@ def test_the_page_is_generate_latest_byte_for_byte_scrape_after_scrape() -> None
         assert b"b3" not in expected if step >= 2 else b"b3" in expected
     restricted = metrics.registry.restricted_registry(["brandpulse_brand_posts_total"])
     assert render(restricted) == generate_latest(restricted)
+    # a scrape of two families between whole scrapes keeps what the whole page needs
+    misses = render.misses
+    assert render(metrics.registry) == generate_latest(metrics.registry)
+    assert render.misses == misses
+    metrics.own_brand(brand("b5"))
+    assert render(restricted) == generate_latest(restricted)
+    assert render.misses > misses  # b5's new series
+    misses = render.misses
+    assert render(metrics.registry) == generate_latest(metrics.registry)
+    assert render(restricted) == generate_latest(restricted)
+    assert render.misses - misses == sum(  # only b5's other series, once
+        1 for line in generate_latest(metrics.registry).decode().splitlines()
+        if 'brand="b5"' in line and "brandpulse_brand_posts_total" not in line)
 
 
 def test_an_empty_registry_renders_empty() -> None:
