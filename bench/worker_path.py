@@ -26,7 +26,8 @@ absolute numbers are those of a quiet core and leave Faust's own per-event cost 
 
     python bench/worker_path.py [--events 30000] [--rate 2500] [--brands 100]
                                 [--hot-share 0.5] [--batch-seconds 0.05] [--behaviour on|off]
-                                [--profile FILE.pstats]
+                                [--profile FILE.pstats] [--default-gc]
+                                [--gc-threshold A,B,C] [--compare-render]
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ class _FaustProducer:
 async def run(args: argparse.Namespace) -> dict[str, float]:
     from prometheus_client.exposition import choose_encoder, generate_latest
 
+    from streams import agents
     from streams.agents import AfterDelivery, key_mismatch
     from streams.engine import Engine
     from streams.gauges import GaugeFeed
@@ -185,6 +187,9 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     next_tick = start_wall + 1.0
     clock = time.perf_counter
     offsets: Counter[int] = Counter()
+    tune = getattr(agents, "tune_garbage_collector", None)
+    if tune is not None and not args.default_gc:
+        tune()  # as the worker does before its first event
     if args.gc_threshold:
         gc.set_threshold(*(int(v) for v in args.gc_threshold.split(",")))
     gc_time = _GcClock()
@@ -297,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--behaviour", choices=("on", "off"), default="on")
     parser.add_argument("--profile", help="write a cProfile of the loop to this file")
     parser.add_argument("--gc-threshold", help="gc.set_threshold for the run, e.g. 50000,20,20")
+    parser.add_argument("--default-gc", action="store_true",
+                        help="leave the collector as Python sets it (no tune_garbage_collector)")
     parser.add_argument("--compare-render", action="store_true",
                         help="time generate_latest against the worker's renderer at the end")
     args = parser.parse_args(argv)

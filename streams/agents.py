@@ -8,6 +8,7 @@ with more). Events are taken in batches so that each state key is written once p
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections import Counter
@@ -33,6 +34,9 @@ from streams.wire import (
 log = logging.getLogger(__name__)
 LAG_INTERVAL_SECONDS = 5.0
 DRAIN_SECONDS = 30.0  # longest a rebalance waits for the last batch's counts
+# Allocations between young collections (Python's default: 700), and the young and middle
+# collections between older ones (default 10 each).
+GC_THRESHOLDS = (50_000, 20, 20)
 
 
 def register_agents(app: faust.App, runtime: Runtime) -> Health:
@@ -183,6 +187,22 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
 
 
 Applier = Callable[[bytes | None], Rejection | None]
+
+
+def tune_garbage_collector() -> None:
+    """Call once in a worker process, after start-up and before the first event.
+
+    The worker allocates several tracked objects per event (events, observations, state
+    records, samples of each scrape) and keeps a large heap of state; with the default
+    thresholds the cyclic collector ran ~30 young collections per 1,000 events and, every
+    100, a middle one, and its full collections walk every object the imports created
+    (Faust, aiokafka, lexicons). Freezing what exists at start-up takes those out of every
+    later collection, and larger thresholds collect the young garbage in fewer, larger
+    passes: 15-18 → 2-4 µs of collector time per event in bench/worker_path.py. Nothing
+    changes in what is computed; reference counting still frees acyclic garbage at once."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class AfterDelivery:

@@ -107,6 +107,7 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
 
     import faust
 
+    from streams.agents import tune_garbage_collector
     from streams.app import create_app
     from streams.health import run_until_exit
     from streams.metrics import BrandpulseMetrics
@@ -136,6 +137,7 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     print(f"brandpulse worker: metrics on http://{shown}:{port}/metrics, "
           f"brand API on http://{shown}:{port}/api/brands, "
           f"probes /healthz /readyz (listening on {settings.metrics_host})", flush=True)
+    tune_garbage_collector()  # streams/agents.py: the worker's heap and allocation rate
     try:
         # A crash (e.g. the broker lost the state) ends with one stderr line and exit 75.
         run_until_exit(faust.Worker(app, loglevel=loglevel, quiet=True))
