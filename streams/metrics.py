@@ -228,9 +228,10 @@ _OPENMETRICS_SUFFIXES = ("_created", "_gsum", "_gcount")
 
 
 class TextRenderer:
-    """`prometheus_client.generate_latest` (text format 0.0.4), byte for byte, at a fraction
-    of its cost: what it recomputes for every sample of every scrape, the escaped and sorted
-    label string, is the same for a series from one scrape to the next.
+    """`prometheus_client.generate_latest` (text format 0.0.4), byte for byte, cheaper: what
+    it recomputes for every sample of every scrape, the escaped and sorted label string, is
+    the same for a series from one scrape to the next (a 100-brand page of ~5,000 samples:
+    68 → 36 ms, of which 21 ms is collecting the samples; docs/benchmarks.md).
 
     Each header and each sample line's text before its value is rendered once, by
     `generate_latest` itself (so escaping and sorting are the library's), and kept while the
