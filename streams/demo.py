@@ -265,7 +265,7 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
         return 0
     except KeyboardInterrupt as interrupt:
         with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
-            print(f"\nstopping ({interrupt or 'Ctrl-C'})…", flush=True)
+            print(f"\nstopping ({str(interrupt) or 'Ctrl-C'})…", flush=True)
         return 0
     finally:
         # Cleanup is bounded (join 10 s, worker 15 s, broker 10 s) and not interruptible:
