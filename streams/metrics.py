@@ -287,7 +287,7 @@ def _one_line(metric: Metric, sample: Any) -> str:
     """The sample's line as generate_latest writes it (its last line: after the headers)."""
     family = Metric(metric.name, metric.documentation, metric.type)
     family.samples = [sample]
-    text = generate_latest(_Families(family)).decode("utf-8")  # type: ignore[arg-type]
+    text = generate_latest(_Families(family)).decode("utf-8")
     return text[text.rindex("\n", 0, len(text) - 1) + 1:]
 
 
@@ -299,7 +299,7 @@ def _header(cache: dict[tuple[str, str, str, str], str], name: str, kind: str,
     text = cache.get(key)
     if text is None:
         family = Metric(name + suffix, documentation, kind)
-        text = cache[key] = generate_latest(_Families(family)).decode(  # type: ignore[arg-type]
+        text = cache[key] = generate_latest(_Families(family)).decode(
             "utf-8")
     return text
 
