@@ -312,6 +312,7 @@ class _Language:
         "phrases",
         "post_boosters",
         "post_negators",
+        "resets",
         "resolve",
         "roles",
         "symbols",
@@ -337,6 +338,7 @@ class _Language:
         self.post_boosters = post_boosters
         self.english = not french
         self.memo: dict[str, float | None] = {}
+        self.resets = 0  # memo resets so far (see _score)
         self.roles: dict[str, object] = {}
         # Tokens worth visiting in a message: resolved sentiment words (grows with the
         # memo), phrase starts and contrast words.
@@ -354,6 +356,7 @@ class _Language:
         if len(memo) > _MEMO_LIMIT:
             memo.clear()  # bounded memory on adversarial vocabularies
             self.active = set(self.fixed_active)
+            self.resets += 1
         value = self.resolve(token)
         memo[token] = value
         if value is not None:
@@ -561,13 +564,19 @@ def _score(doc: Doc, lang: _Language) -> float:
         map(lang.memo.get, tokens, repeat(_UNSEEN))  # type: ignore[arg-type]
     )  # C-level lookups; _UNSEEN marks a spelling not resolved yet
     if _UNSEEN in values:
+        resets = lang.resets
         values = [
             valence_of(token) if value is _UNSEEN else value
             for token, value in zip(tokens, values, strict=True)
         ]
-        # Computed from this message's own values: exact even if the memo was just reset.
-        active = {t for t, v in zip(tokens, values, strict=True) if v is not None}
-        active.update(lang.fixed_active.intersection(tokens))
+        if lang.resets == resets:
+            # Every token is now in the memo with these values, so `active` holds exactly
+            # the message's sentiment words plus its fixed ones.
+            active = lang.active.intersection(tokens)
+        else:
+            # The memo was reset meanwhile: computed from this message's own values.
+            active = {t for t, v in zip(tokens, values, strict=True) if v is not None}
+            active.update(lang.fixed_active.intersection(tokens))
     else:
         active = lang.active.intersection(tokens)
     if not active:
