@@ -144,25 +144,10 @@ _CHUNK_MEMO: dict[str, tuple[str, ...]] = {}
 _CHUNK_MEMO_LIMIT: Final = 50_000
 
 
-_CLAUSE_PUNCT: Final = frozenset("!?.,;")
-
-
-def _simple_head(chunk: str) -> str | None:
-    """The leading token of a chunk that is a word, @mention or #hashtag of alphanumerics,
-    optionally followed by one clause punctuation character; None for any other chunk."""
-    head = chunk[:-1] if chunk[-1] in _CLAUSE_PUNCT else chunk
-    if not head:
-        return None
-    body = head[1:] if head[0] in "@#" else head
-    if body.isalnum() and (len(head) == len(chunk) or head[-1] not in _CLAUSE_PUNCT):
-        return head
-    return None
-
-
 def tokenize(norm: str) -> list[str]:
     """Tokens of a folded text; same result as ``_TOKEN_RE.findall(norm)``, ~40 % faster.
 
-    No token spans whitespace, and a purely alphabetic chunk is always one word token, so
+    No token spans whitespace, and a purely alphanumeric chunk is always one word token, so
     the regex only runs on the chunks that contain punctuation, digits or symbols, once per
     spelling (memoised: the tokens of a chunk never depend on its neighbours).
     """
@@ -172,21 +157,13 @@ def tokenize(norm: str) -> list[str]:
     memo = _CHUNK_MEMO
     get = memo.get
     for chunk in norm.split():
-        # An alphanumeric chunk is one `\w+` token (`\w` is exactly str.isalnum), as are
-        # numbers ("12345"), whose spellings rarely repeat and would churn the memo.
+        # An alphanumeric chunk is one `\w+` token (`\w` is exactly str.isalnum): words and
+        # numbers ("12345", whose spellings rarely repeat and would churn the memo).
         if chunk.isalnum():
             append(chunk)
             continue
         tokens = get(chunk)
         if tokens is None:
-            head = _simple_head(chunk)
-            if head is not None:
-                # "#12345", "12345," or "#12345?": unique order numbers, read without the
-                # regex and kept out of the memo (same tokens as `_TOKEN_RE.findall`).
-                append(head)
-                if len(head) < len(chunk):
-                    append(chunk[-1])
-                continue
             found = _TOKEN_RE.findall(chunk)
             if chunk.startswith(("http", "www.")):
                 extend(found)
