@@ -148,7 +148,7 @@ def tokenize(norm: str) -> list[str]:
     """Tokens of a folded text; same result as ``_TOKEN_RE.findall(norm)``, ~40 % faster.
 
     No token spans whitespace, and a purely alphanumeric chunk is always one word token, so
-    the regex only runs on the chunks that contain punctuation, digits or symbols, once per
+    the regex only runs on the chunks that contain punctuation or symbols, once per
     spelling (memoised: the tokens of a chunk never depend on its neighbours).
     """
     out: list[str] = []
