@@ -50,9 +50,12 @@ def _signatures(norm: str) -> list[str]:
     initials: list[str] = []
     if "^" in norm or "*" in norm:
         initials.extend(_CARET_SIGNATURE_RE.findall(norm))
-    tail = _TAIL_SIGNATURE_RE.search(norm[-60:])
-    if tail is not None:
-        initials.append(tail.group(1))
+    end = norm[-60:]
+    # The tail pattern needs one of its dashes: most replies skip the regex scan.
+    if "-" in end or "~" in end or "\u2013" in end or "\u2014" in end:
+        tail = _TAIL_SIGNATURE_RE.search(end)
+        if tail is not None:
+            initials.append(tail.group(1))
     return initials
 
 
