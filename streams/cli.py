@@ -184,7 +184,9 @@ def _open_source(path: str, file_format: str, brands: BrandsConfig | None) -> An
 
     _input_file(path)
     try:
-        return open_events(path, file_format, brands)
+        with _reading(path, "--format jsonl for JSONL records, else a CSV with the TWCS "
+                            "header (docs/sources.md)"):
+            return open_events(path, file_format, brands)
     except ConfigError as exc:
         if brands is None and "no brand is configured" in str(exc):
             _show_bad_lines(path)
@@ -192,11 +194,6 @@ def _open_source(path: str, file_format: str, brands: BrandsConfig | None) -> An
                              "above). Fix: correct the records (docs/sources.md) or check "
                              "--format") from None
         raise
-    except UnicodeDecodeError as exc:
-        raise _not_utf8(path, exc) from None
-    except ValueError as exc:
-        raise InputError(f"{path}: {exc}. Fix: --format jsonl for JSONL records, else a CSV "
-                         "with the TWCS header (docs/sources.md)") from None
 
 
 def _not_utf8(path: str, exc: UnicodeDecodeError) -> InputError:
@@ -206,15 +203,17 @@ def _not_utf8(path: str, exc: UnicodeDecodeError) -> InputError:
 
 
 @contextlib.contextmanager
-def _reading(path: str) -> Iterator[None]:
+def _reading(path: str, fix: str = "check the file's format (--format jsonl|twcs)"
+             ) -> Iterator[None]:
     """A file's events read inside: its encoding or format errors become one line."""
     try:
         yield
     except UnicodeDecodeError as exc:
         raise _not_utf8(path, exc) from None
+    except ConfigError:
+        raise  # already names its field and fix (a ValueError too)
     except ValueError as exc:
-        raise InputError(f"{path}: {exc}. Fix: check the file's format "
-                         "(--format jsonl|twcs)") from None
+        raise InputError(f"{path}: {exc}. Fix: {fix}") from None
 
 
 def _show_bad_lines(path: str, shown: int = 10) -> None:
