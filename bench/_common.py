@@ -284,10 +284,11 @@ def load_average() -> list[float]:
 
 # -- a broker and one worker ---------------------------------------------------------------
 class Stack:
-    """A fresh tansu broker with the topics, a brands file and ONE `brandpulse worker`."""
+    """A fresh tansu broker with the topics, a brands file and `brandpulse worker`s of one
+    consumer group (one by default; more share the partitions, as a deployment scales)."""
 
     def __init__(self, brands: list[str], partitions: int = 6, behaviour: bool = True,
-                 keep: bool = False, label: str = "live") -> None:
+                 keep: bool = False, label: str = "live", workers: int = 1) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix=f"brandpulse-bench-{label}-"))
         self.brands = brands
         self.partitions = partitions
@@ -296,6 +297,8 @@ class Stack:
         self.broker = EmbeddedBroker(log_path=str(self.workdir / "tansu.log"))
         self.behaviour = behaviour
         self.worker: Worker | None = None
+        self.others: list[Worker] = []  # workers 2..N of the same group
+        self.workers = workers
         self.exit_code: int | None = None
 
     def start(self, ready_timeout: float = 180.0) -> float:
@@ -307,13 +310,16 @@ class Stack:
                "BRANDPULSE_ANALYSE_BEHAVIOUR": "1" if self.behaviour else "0"}
         started = time.monotonic()
         self.worker = Worker(self.broker.url, path, self.workdir, self.app_id, env=env)
+        self.others = [Worker(self.broker.url, path, self.workdir, self.app_id,
+                              name=f"worker-{i}", env=env) for i in range(2, self.workers + 1)]
         deadline = started + ready_timeout
         while time.monotonic() < deadline:
             if not self.alive():
                 raise BenchError(f"worker exited with code {self.exit_code} before it was "
                                  f"ready\n{self.log_tail()}")
-            got = scrape(self.worker.port, timeout=10)
-            if got and metric_total(got[0], ASSIGNED) == self.partitions:
+            pages = [scrape(port, timeout=10) for port in self.ports]
+            owned = [metric_total(got[0], ASSIGNED) if got else 0 for got in pages]
+            if sum(owned) == self.partitions and all(owned):  # each worker has its share
                 return time.monotonic() - started
             time.sleep(0.25)
         raise BenchError(f"worker did not own the {self.partitions} partitions in "
@@ -329,17 +335,36 @@ class Stack:
         assert self.worker is not None
         return self.worker.port
 
+    @property
+    def all_workers(self) -> list[Worker]:
+        return ([self.worker] if self.worker else []) + self.others
+
+    @property
+    def ports(self) -> list[int]:
+        return [w.port for w in self.all_workers]
+
+    def sample(self) -> ProcSample | None:
+        """The workers' processes together: RSS and CPU summed (None if one is gone)."""
+        samples = [proc_sample(w.process.pid) for w in self.all_workers]
+        if not samples or any(s is None for s in samples):
+            return None
+        return ProcSample(max(s.at for s in samples if s), sum(s.rss_bytes for s in samples if s),
+                          sum(s.cpu_seconds for s in samples if s),
+                          sum(s.wait_seconds for s in samples if s))
+
     def alive(self) -> bool:
         if self.worker is None:
             return False
-        code = self.worker.process.poll()
-        if code is not None:
-            self.exit_code = code
-        return code is None
+        for worker in self.all_workers:
+            code = worker.process.poll()
+            if code is not None:
+                self.exit_code = code
+                return False
+        return True
 
     def log_tail(self, chars: int = 3000) -> str:
         try:
-            return self.worker.log()[-chars:] if self.worker else ""
+            return "".join(w.log() for w in self.all_workers)[-chars:]
         except OSError:
             return ""
 
@@ -347,7 +372,7 @@ class Stack:
         """The worker log's distinct exception lines (`SomeError: message`) first, then its
         last other error-looking lines: what killed or stalled it."""
         try:
-            lines = self.worker.log().splitlines() if self.worker else []
+            lines = "".join(w.log() for w in self.all_workers).splitlines()
         except OSError:
             return []
         exceptions = list(dict.fromkeys(line.strip()[:300] for line in lines
@@ -360,7 +385,8 @@ class Stack:
         """SIGTERM (Faust flushes and stops), SIGKILL after 20 s; records the exit code."""
         if self.worker is not None:
             self.alive()
-            self.worker.kill(signal.SIGTERM)
+            for worker in self.all_workers:
+                worker.kill(signal.SIGTERM)
 
     def close(self) -> None:
         self.stop_worker()

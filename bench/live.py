@@ -1,4 +1,5 @@
-"""Live traffic against one brandpulse worker: event→metric latency, memory, CPU, changelog.
+"""Live traffic against brandpulse workers (one, or `--workers N` sharing the partitions):
+event→metric latency, memory, CPU, changelog.
 
 Unlike bench/throughput.py (a backlog replayed over ~40 event-time hours), every event here
 is stamped with the wall clock at send time, sent at a constant rate in 10 ms slices, over
@@ -51,7 +52,6 @@ from _common import (
     make_plain_producer,
     partition_spread,
     percentile,
-    proc_sample,
     reply_counts,
     scrape,
     seconds_text,
@@ -100,9 +100,10 @@ class Sampler(threading.Thread):
         while not self.halt.is_set() and time.monotonic() < deadline:
             full = polls % self.full_every_polls == 0
             polls += 1
-            got = scrape(self.stack.port, timeout=max(2.0, self.interval * 4),
-                         names=() if full else self.names)
-            proc = proc_sample(self.stack.pid)
+            pages = [scrape(port, timeout=max(2.0, self.interval * 4),
+                            names=() if full else self.names) for port in self.stack.ports]
+            got = None if None in pages else _merged(pages)  # type: ignore[arg-type]
+            proc = self.stack.sample()
             if got is None:
                 if not self.stack.alive():
                     self.died_at = time.monotonic()
@@ -129,6 +130,13 @@ class Sampler(threading.Thread):
 
     def all_seen(self) -> bool:
         return all(len(self.seen_at.get(b, ())) >= len(t) for b, t in list(self.sends.items()))
+
+
+def _merged(pages: list[tuple[str, float, float]]) -> tuple[str, float, float]:
+    """Several workers' pages as one (each brand lives on one worker): the texts joined,
+    stamped with the latest mid-request time and the longest request."""
+    return ("\n".join(p[0] for p in pages), max(p[1] for p in pages),
+            max(p[2] for p in pages))
 
 
 def produce_paced(producer: Any, traffic: LiveTraffic, rate: float, duration: float,
@@ -248,25 +256,26 @@ def run_rate(args: argparse.Namespace, rate: float, with_trivial: bool) -> dict[
     """One fresh broker + worker at `rate` events/s; never raises for a dead worker."""
     names = brand_names(args.brands)
     result: dict[str, Any] = {"rate": rate, "duration": args.duration, "brands": args.brands,
+                              "workers": args.workers,
                               "hot_brand": names[0], "hot_share": args.hot_share}
     stack = Stack(names, args.partitions, behaviour=args.behaviour == "on", keep=args.keep,
-                  label=f"live{int(rate)}")
+                  label=f"live{int(rate)}", workers=args.workers)
     producer = None
     result["load_average_start"] = load_average()
     try:
         say(f"rate {rate:g}/s: starting broker and worker ...")
         result["ready_seconds"] = round(stack.start(), 1)
-        ready = proc_sample(stack.pid)
+        ready = stack.sample()
         traffic = LiveTraffic(names, hot_share=args.hot_share, seed=args.seed)
         producer = make_plain_producer(stack.broker.url)
         sends: dict[str, list[float]] = defaultdict(list)
         limit = args.duration + args.drain + 120
         sampler = Sampler(stack, sends, args.poll, limit, full_every=args.full_every)
         sampler.start()
-        before = proc_sample(stack.pid)
+        before = stack.sample()
         say(f"rate {rate:g}/s: sending for {args.duration:g} s ...")
         produced = produce_paced(producer, traffic, rate, args.duration, sends, sampler, stack)
-        after_send = proc_sample(stack.pid)
+        after_send = stack.sample()
         say(f"rate {rate:g}/s: sent {produced['sent']:,}; waiting up to {args.drain:g} s ...")
         drain_deadline = time.monotonic() + args.drain
         while time.monotonic() < drain_deadline and stack.alive() and not sampler.all_seen():
@@ -391,7 +400,8 @@ def format_table(report: dict[str, Any]) -> str:
              f"  {report['brands']} brands over {report['partitions']} partitions "
              f"(brands per partition {report['partition_spread']}), hot brand "
              f"{report['hot_brand']} takes {report['hot_share']:.0%}, behaviour "
-             f"{report['behaviour']}, {report['duration']:g} s per rate, /metrics polled "
+             f"{report['behaviour']}, {report.get('workers', 1)} worker(s), "
+             f"{report['duration']:g} s per rate, /metrics polled "
              f"every {report['poll_ms']:g} ms"
              f" (the whole page every {report['full_every_s']:g} s)",
              f"  {report['broker']}; Python {report['python']}, faust-streaming "
@@ -472,6 +482,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-trivial", action="store_true",
                         help="skip the trivial Faust agent comparison")
     parser.add_argument("--keep", action="store_true", help="keep broker and worker logs")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="workers in the consumer group, sharing the partitions (each "
+                             "brand on one of them); their RSS and CPU are summed")
     args = parser.parse_args(argv)
     try:
         args.rate_list = [float(r) for r in args.rates.split(",") if r.strip()]
@@ -497,6 +510,7 @@ def main(argv: list[str] | None = None) -> int:
         "brands": args.brands, "partitions": args.partitions, "hot_brand": names[0],
         "hot_share": args.hot_share, "duration": args.duration, "poll_ms": args.poll * 1000,
         "full_every_s": args.full_every,
+        "workers": args.workers,
         "behaviour": args.behaviour, "drain_seconds": args.drain,
         "partition_spread": partition_spread(names, args.partitions),
         "broker": f"tansu {tansu_version()} (embedded, memory storage, 127.0.0.1)",
