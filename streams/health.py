@@ -37,6 +37,9 @@ STALE_HEARTBEAT_SECONDS = 10.0
 STARTUP_GRACE_SECONDS = 300.0
 #: How long a crashed Faust worker may take to stop before the process is ended anyway.
 CRASH_EXIT_GRACE_SECONDS = 30.0
+# The broker lost the state: nothing left to flush or commit, so a graceful stop has nothing
+# to save and only prolongs a shutdown (client threads reconnecting to an empty broker).
+STATE_LOST_GRACE_SECONDS = 2.0
 
 Partition = tuple[str, int]
 
@@ -304,12 +307,14 @@ def crash_exit(reason: BaseException) -> tuple[int, str]:
                          f"exiting, the log has the traceback")
 
 
-def run_until_exit(worker: Any, grace: float = CRASH_EXIT_GRACE_SECONDS) -> None:
+def run_until_exit(worker: Any, grace: float = CRASH_EXIT_GRACE_SECONDS,
+                   state_lost_grace: float = STATE_LOST_GRACE_SECONDS) -> None:
     """Run a faust.Worker; if it stops because it crashed, print one line and end the
     process with crash_exit's code (mode would exit 1 with a traceback only).
 
     A watchdog thread ends the process if a crashed worker has not stopped within
-    `grace` seconds, so a stuck shutdown cannot leave it hanging without a consumer.
+    `grace` seconds (`state_lost_grace` when the broker lost the state), so a stuck
+    shutdown cannot leave it hanging without a consumer.
     """
     stop_watchdog = threading.Event()
 
@@ -317,7 +322,8 @@ def run_until_exit(worker: Any, grace: float = CRASH_EXIT_GRACE_SECONDS) -> None
         while not stop_watchdog.wait(1.0):
             reason = getattr(worker, "crash_reason", None)
             if reason is not None:
-                if not stop_watchdog.wait(grace):
+                lost = isinstance(reason, BrokerStateLost)
+                if not stop_watchdog.wait(state_lost_grace if lost else grace):
                     _exit(reason)
                 return
 
@@ -337,9 +343,12 @@ def _exit(reason: BaseException) -> NoReturn:
     code, line = crash_exit(reason)
     with contextlib.suppress(Exception):
         sys.stdout.flush()
+    # The process's own stderr, not sys.stderr: from the watchdog, Faust may still have it
+    # redirected into its log (the line would come out as a log record).
+    stderr = sys.__stderr__ or sys.stderr
     with contextlib.suppress(Exception):
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+        stderr.write(line + "\n")
+        stderr.flush()
     # os._exit: Faust has already stopped what it could; a non-daemon thread left behind
     # by a crashed client must not keep the process (and its port) alive.
     os._exit(code)

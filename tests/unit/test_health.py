@@ -162,6 +162,15 @@ run_until_exit(Worker(), grace=1.0)
 """
 
 
+def test_a_lost_broker_state_ends_the_process_without_the_long_grace() -> None:
+    """Nothing to flush when the broker lost the state: exit 75 after the short grace, even
+    if the graceful stop would take the whole ordinary grace (30 s here)."""
+    hanging = HANGING.replace("grace=1.0", "grace=30.0, state_lost_grace=0.5")
+    result = subprocess.run([sys.executable, "-c", hanging], capture_output=True, text=True,
+                            timeout=20, check=False)
+    assert result.returncode == EX_TEMPFAIL, result.stderr
+
+
 def test_a_crashed_worker_that_does_not_stop_is_ended_by_the_watchdog() -> None:
     result = subprocess.run([sys.executable, "-c", HANGING], capture_output=True, text=True,
                             timeout=30, check=False)
