@@ -173,7 +173,8 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
             count = len(description.get("partitions") or [])
             if count and count != settings.partitions:
                 raise ConfigError(
-                    f"partitions: topic {description['topic']} has {count} partitions, "
+                    f"partitions: topic {description.get('topic') or description.get('name')} "
+                    f"has {count} partitions, "
                     f"settings say {settings.partitions}. Fix: set BRANDPULSE_PARTITIONS="
                     f"{count} or recreate the topics; both inputs must be co-partitioned")
     finally:

@@ -10,7 +10,9 @@ counting anything.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -119,8 +121,15 @@ def test_restarted_empty_broker_exits_75_and_the_next_worker_starts_consistent(
         assert first.process.poll() is None, "the worker must ride out the outage itself"
         assert first.value("brandpulse_broker_up") == 0
 
-        broker.start()  # same port, empty
-        create_topics(settings_from(broker=broker.url))
+        # Same port, empty, its topics re-created by the operator. The worker is paused
+        # meanwhile: its clients would otherwise race the operator and have this broker
+        # auto-create the input topics with its default partition count.
+        os.kill(first.process.pid, signal.SIGSTOP)
+        try:
+            broker.start()
+            create_topics(settings_from(broker=broker.url))
+        finally:
+            os.kill(first.process.pid, signal.SIGCONT)
         code = wait_until(lambda: first.process.poll(), 45, "the worker to exit", first.log)
         first.kill()
         assert code == EX_TEMPFAIL, first.log()[-3000:]
