@@ -369,6 +369,7 @@ class Engine:
         """One crisis-shares record from a peer worker, or why it cannot be merged."""
         shared = self.behaviour.global_crisis
         share = decode_crisis_share(raw, shared.bucket_seconds, wall,
+                                    max_future_skew=self.max_future_skew_seconds,
                                     retention_seconds=shared.detector.retention_s)
         if isinstance(share, Rejection):
             return share
