@@ -15,6 +15,7 @@ from faust.types import TP
 from streams.agents import register_agents
 from streams.config import Settings
 from streams.core.brand import BrandsConfig
+from streams.lean_faust import QuietMonitor, lean_faust
 from streams.metrics import BrandpulseMetrics
 from streams.runtime import Runtime
 
@@ -24,21 +25,8 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, brands: BrandsConfig,
                metrics: BrandpulseMetrics | None = None) -> tuple[faust.App, Runtime]:
     """Build a Faust app with its topics, table, agent and timers."""
-    options: dict[str, Any] = {
-        "broker": settings.broker,
-        "store": "memory://",
-        "topic_partitions": settings.partitions,
-        "topic_replication_factor": settings.replication_factor,
-        "datadir": settings.data_dir,
-        "web_enabled": False,
-        "broker_session_timeout": settings.session_timeout_seconds,
-        "broker_heartbeat_interval": settings.heartbeat_interval_seconds,
-        "stream_wait_empty": False,
-        "producer_acks": -1,
-    }
-    if settings.producer_max_batch_size is not None:
-        options["producer_max_batch_size"] = settings.producer_max_batch_size
-    app = faust.App(settings.app_id, **options)
+    app = faust.App(settings.app_id, **faust_options(settings))
+    lean_faust(app)
     metrics = metrics or BrandpulseMetrics()
     metrics.initialise((settings.topics.audience_messages, settings.topics.brand_posts),
                        brands.get)
@@ -50,6 +38,26 @@ def create_app(settings: Settings, brands: BrandsConfig,
         async def shorten_fetch_wait(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
             set_fetch_max_wait(app.consumer, wait_ms)
     return app, runtime
+
+
+def faust_options(settings: Settings) -> dict[str, Any]:
+    """The Faust app's settings for one worker."""
+    options: dict[str, Any] = {
+        "broker": settings.broker,
+        "store": "memory://",
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "datadir": settings.data_dir,
+        "web_enabled": False,
+        "broker_session_timeout": settings.session_timeout_seconds,
+        "broker_heartbeat_interval": settings.heartbeat_interval_seconds,
+        "stream_wait_empty": False,
+        "producer_acks": -1,
+        "Monitor": QuietMonitor,
+    }
+    if settings.producer_max_batch_size is not None:
+        options["producer_max_batch_size"] = settings.producer_max_batch_size
+    return options
 
 
 def set_fetch_max_wait(consumer: Any, wait_ms: int) -> bool:

@@ -28,6 +28,7 @@ from streams.core.brand import BrandsConfig
 from streams.engine import Engine
 from streams.gauges import GaugeFeed
 from streams.health import Health
+from streams.lean_faust import RawBytes
 from streams.metrics import BrandpulseMetrics
 from streams.ownership import Ownership
 from streams.state import StateStore
@@ -57,8 +58,9 @@ class Runtime:
             return app.topic(*names, key_serializer="raw", value_serializer="raw",
                              partitions=partitions, replicas=settings.replication_factor)
 
-        self.input_topic = raw_topic(topics.audience_messages, topics.brand_posts,
-                                     partitions=settings.partitions)
+        self.input_topic = app.topic(topics.audience_messages, topics.brand_posts,
+                                     schema=RawBytes(), partitions=settings.partitions,
+                                     replicas=settings.replication_factor)
         self.dead_letter_topic = raw_topic(topics.dead_letter)
         self.alerts_topic = raw_topic(topics.alerts)
         self.crisis_shares_topic = raw_topic(topics.crisis_shares)
