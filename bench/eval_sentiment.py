@@ -1,6 +1,11 @@
 """Macro-F1 and throughput of brandpulse sentiment on the shared evaluation sets.
 
-Usage: python bench/eval_sentiment.py [DATA_DIR]   (default /work/shared/data/sentiment)
+Usage: python bench/eval_sentiment.py [--tune-only] [--errors N] [DATA_DIR]
+       (default DATA_DIR /work/shared/data/sentiment)
+
+``--tune-only`` prints the tune-half figures only (no held-out, whole-file or split figure,
+all of which contain held-out rows), for iterating without seeing the held-out half;
+``--errors N`` also prints up to N misclassified tune-half rows per file (never held-out).
 
 Each dev file is split in two halves by a stable hash of the text (`half_of`): "tune" is
 the half any future tuning may look at; "held-out" is only scored and reported. Figures
@@ -65,6 +70,27 @@ def _throughput(texts: list[str], repeat: int = 5) -> float:
     return len(texts) / best
 
 
+def tune_errors(path: Path, limit: int) -> list[tuple[str, str, float, str]]:
+    """Misclassified tune-half rows (gold, predicted, score, text); never held-out rows."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if half_of(r["text"]) == "tune"]
+    out = []
+    for row in rows:
+        score = polarity(row["text"])
+        label = sentiment_label(score)
+        if label != row["label"] and len(out) < limit:
+            out.append((row["label"], label, score, row["text"]))
+    return out
+
+
+def _tune_f1(path: Path) -> float:
+    """Macro-F1 of the tune half alone (language auto-detected, as in `evaluate`)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if half_of(r["text"]) == "tune"]
+    predicted = [sentiment_label(polarity(r["text"])) for r in rows]
+    return macro_f1([r["label"] for r in rows], predicted)
+
+
 def evaluate(path: Path, lang: str) -> dict[str, object]:
     with path.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -94,7 +120,20 @@ def evaluate(path: Path, lang: str) -> dict[str, object]:
 
 
 def main(argv: list[str]) -> int:
-    data_dir = Path(argv[1]) if len(argv) > 1 else DEFAULT_DIR
+    args = list(argv[1:])
+    tune_only = "--tune-only" in args
+    if tune_only:
+        args.remove("--tune-only")
+    errors = 0
+    if "--errors" in args:
+        at = args.index("--errors")
+        try:
+            errors = int(args[at + 1])
+        except (IndexError, ValueError):
+            print("--errors needs a number of rows, e.g. --errors 50")
+            return 2
+        del args[at : at + 2]
+    data_dir = Path(args[0]) if args else DEFAULT_DIR
     found = False
     for name, lang in SETS:
         path = data_dir / name
@@ -102,6 +141,11 @@ def main(argv: list[str]) -> int:
             print(f"{name}: absent, skipped")
             continue
         found = True
+        if tune_only or errors:
+            print(f"{name}: tune half macro-F1={_tune_f1(path):.4f}")
+            for gold, label, score, text in tune_errors(path, errors):
+                print(f"  gold={gold:8s} pred={label:8s} {score:+.2f} {text!r}")
+            continue
         res = evaluate(path, lang)
         extra = " ".join(f"{k}={v:.3f}" for k, v in res.items() if k.startswith("macro_f1["))
         print(f"{name}: tune half ({res['rows[tune]']} rows) macro-F1="

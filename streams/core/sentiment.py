@@ -211,7 +211,7 @@ _EN_BOOSTERS: Final = {
         BOOSTER_STEP,
     ),
     **dict.fromkeys(
-        "almost barely hardly kinda less little marginally occasionally partly scarcely "
+        "almost barely hardly kinda little marginally occasionally partly scarcely "
         "slightly somewhat sorta".split(),
         -BOOSTER_STEP,
     ),
@@ -220,7 +220,7 @@ _EN_NEGATORS: Final = frozenset(
     "not no never nothing nowhere none neither nor nobody without cannot cant dont doesnt "
     "didnt isnt arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt aint "
     "mightnt mustnt neednt darent rarely seldom".split()
-)
+) | frozenset("less reduce reduces reduced reducing reduction decrease decreases decreased".split())
 _FR_BOOSTERS: Final = {
     **dict.fromkeys(
         "tres trop vraiment super hyper ultra tellement si grave carrement vachement mega "
@@ -232,6 +232,9 @@ _FR_BOOSTERS: Final = {
 }
 _FR_NEGATORS: Final = frozenset(
     "ne n' pas jamais rien aucun aucune sans ni guere nullement peu moins".split()
+) | frozenset(
+    "reduire reduit reduisent reduisant reduction diminuer diminue diminuent diminuant "
+    "diminution baisse".split()
 )
 #: French "pas"/"jamais" placed after the word they negate ("j'aime pas").
 _FR_POST_NEGATORS: Final = frozenset("pas jamais rien guere".split())
@@ -404,6 +407,11 @@ class _Language:
                 value = self.lexicon.get(rest)
                 if value is not None:
                     return value * NEGATION_SCALAR
+        lexicon = self.lexicon
+        for cut in range(len(body) - 3, 2, -1):
+            value = lexicon.get(body[:cut])
+            if value is not None:
+                return value
         return None
 
     def _resolve_en(self, token: str) -> float | None:
@@ -639,7 +647,7 @@ def _score(doc: Doc, lang: _Language) -> float:
                 after = tokens[end + 1] if end + 1 < n else None
                 if after is None or valence_of(after) is None:
                     negated = True
-        if negated:
+        if negated and token[0].isalnum():
             value *= NEGATION_SCALAR
         elif value > 0 and counterfactual_possible and _counterfactual(tokens, i):
             value *= IRREALIS_SCALAR
