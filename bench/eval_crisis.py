@@ -14,6 +14,10 @@ Data sources (each figure printed names its source):
   build the French side (a translation of the CrisisLex lexicon).
 * tests/eval/data/crisis_fr_eval.tsv: French crisis / ordinary sentences written for
   brandpulse (not real tweets), the only French check the test suite can run offline.
+* tests/eval/data/crisis_fr_tune.tsv: self-written tweet-like French sentences the French
+  rules of issue 13 were TUNED on (printed as such, never a held-out figure).
+* DEFT-2017 (SHARED_DATA_DIR/sentiment/fr_deft2017_dev.csv): ordinary French tweets
+  (environment and politics themes), for the French false-positive rate.
 * TWCS (SHARED_DATA_DIR/twcs/twcs_5k.csv): ordinary customer-support traffic, for the
   false-positive rate (customer tweets, and all tweets).
 Absent files are skipped and the script exits 0.
@@ -42,6 +46,7 @@ HELD_OUT_EVENTS = ("2013_Oklahoma_Tornado", "2013_West_Texas_Explosion",
 T26_DEV_TWINS = ("2013_Alberta_floods", "2013_Boston_bombings")
 DEFAULT_T26 = Path("/work/shared-extra/crisislex_t26")
 FR_EVAL = ROOT / "tests" / "eval" / "data" / "crisis_fr_eval.tsv"
+FR_TUNE = ROOT / "tests" / "eval" / "data" / "crisis_fr_tune.tsv"
 RELATED = ("Related and informative", "Related - but not informative")
 
 
@@ -144,6 +149,15 @@ def main(argv: list[str]) -> int:
     if fr_eval.exists():
         print(f"== {fr_eval.relative_to(ROOT)} (self-written French sentences, not tweets)")
         _line("French, self-written", load_fr_eval(fr_eval))
+    if FR_TUNE.exists():
+        _line("French, self-written TUNE set (tuned on)", load_fr_eval(FR_TUNE))
+    deft = data / "sentiment" / "fr_deft2017_dev.csv"
+    if deft.exists():
+        print(f"== ordinary French tweets ({deft})")
+        with deft.open(encoding="utf-8", newline="") as handle:
+            _line("DEFT-2017 tweets", [(r["text"], False) for r in csv.DictReader(handle)])
+    else:
+        print(f"{deft}: absent, skipped")
     twcs = data / "twcs" / "twcs_5k.csv"
     if twcs.exists():
         print(f"== ordinary customer-support traffic ({twcs})")

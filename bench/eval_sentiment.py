@@ -1,6 +1,13 @@
 """Macro-F1 and throughput of brandpulse sentiment on the shared evaluation sets.
 
-Usage: python bench/eval_sentiment.py [DATA_DIR]   (default /work/shared/data/sentiment)
+Usage: python bench/eval_sentiment.py [--tune-only] [--errors N] [--model DIR] [DATA_DIR]
+       (default DATA_DIR /work/shared/data/sentiment)
+
+``--tune-only`` prints the tune-half figures only (no held-out, whole-file or split figure,
+all of which contain held-out rows), for iterating without seeing the held-out half;
+``--errors N`` also prints up to N misclassified tune-half rows per file (never held-out);
+``--model DIR`` also scores a model directory the user supplies on the same halves (needs
+`pip install 'brandpulse[ml]'`).
 
 Each dev file is split in two halves by a stable hash of the text (`half_of`): "tune" is
 the half any future tuning may look at; "held-out" is only scored and reported. Figures
@@ -12,12 +19,14 @@ absent the script says so and exits 0. Three classes with the ±0.05 thresholds.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -65,6 +74,27 @@ def _throughput(texts: list[str], repeat: int = 5) -> float:
     return len(texts) / best
 
 
+def tune_errors(path: Path, limit: int) -> list[tuple[str, str, float, str]]:
+    """Misclassified tune-half rows (gold, predicted, score, text); never held-out rows."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if half_of(r["text"]) == "tune"]
+    out = []
+    for row in rows:
+        score = polarity(row["text"])
+        label = sentiment_label(score)
+        if label != row["label"] and len(out) < limit:
+            out.append((row["label"], label, score, row["text"]))
+    return out
+
+
+def _tune_f1(path: Path) -> float:
+    """Macro-F1 of the tune half alone (language auto-detected, as in `evaluate`)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if half_of(r["text"]) == "tune"]
+    predicted = [sentiment_label(polarity(r["text"])) for r in rows]
+    return macro_f1([r["label"] for r in rows], predicted)
+
+
 def evaluate(path: Path, lang: str) -> dict[str, object]:
     with path.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -93,8 +123,50 @@ def evaluate(path: Path, lang: str) -> dict[str, object]:
     return result
 
 
+def evaluate_model(path: Path, model: Any, batch_size: int = 32) -> dict[str, float]:
+    """Macro-F1 of a user's model (its most probable class) on each half, and msgs/s."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    texts = [r["text"] for r in rows]
+    gold = [r["label"] for r in rows]
+    start = time.perf_counter()
+    predicted = model.predict_labels(texts, batch_size=batch_size)
+    elapsed = time.perf_counter() - start
+    result = {"macro_f1": macro_f1(gold, predicted),
+              "msgs_per_s": len(texts) / elapsed if elapsed > 0 else 0.0}
+    for half in ("tune", "held-out"):
+        idx = [i for i, t in enumerate(texts) if half_of(t) == half]
+        result[f"macro_f1[{half}]"] = macro_f1([gold[i] for i in idx],
+                                               [predicted[i] for i in idx])
+    return result
+
+
+def _model(directory: str | None) -> Any:
+    if directory is None:
+        return None
+    from streams.ml import ModelError, load_model
+
+    try:
+        return load_model(directory)
+    except ModelError as exc:
+        print(f"eval_sentiment: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
 def main(argv: list[str]) -> int:
-    data_dir = Path(argv[1]) if len(argv) > 1 else DEFAULT_DIR
+    parser = argparse.ArgumentParser(prog="eval_sentiment.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("data_dir", nargs="?", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("--tune-only", action="store_true",
+                        help="print tune-half figures only (never a held-out row)")
+    parser.add_argument("--errors", type=int, default=0, metavar="N",
+                        help="also print up to N misclassified tune-half rows per file")
+    parser.add_argument("--model", metavar="DIR",
+                        help="also score this model directory (model.onnx, tokenizer.json, "
+                             "brandpulse-model.toml or labels.json)")
+    args = parser.parse_args(argv[1:])
+    data_dir, model = args.data_dir, _model(args.model)
+    tune_only, errors = args.tune_only, args.errors
     found = False
     for name, lang in SETS:
         path = data_dir / name
@@ -102,6 +174,11 @@ def main(argv: list[str]) -> int:
             print(f"{name}: absent, skipped")
             continue
         found = True
+        if tune_only or errors:
+            print(f"{name}: tune half macro-F1={_tune_f1(path):.4f}")
+            for gold, label, score, text in tune_errors(path, errors):
+                print(f"  gold={gold:8s} pred={label:8s} {score:+.2f} {text!r}")
+            continue
         res = evaluate(path, lang)
         extra = " ".join(f"{k}={v:.3f}" for k, v in res.items() if k.startswith("macro_f1["))
         print(f"{name}: tune half ({res['rows[tune]']} rows) macro-F1="
@@ -113,6 +190,11 @@ def main(argv: list[str]) -> int:
             f"lang-acc={res['lang_accuracy']:.3f} {res['msgs_per_s']:,.0f} msg/s {extra}"
         )
         print(f"    predicted classes: {res['predicted']}")
+        if model is not None:
+            scored = evaluate_model(path, model)
+            print(f"    model {args.model}: tune half macro-F1={scored['macro_f1[tune]']:.3f}; "
+                  f"HELD-OUT half macro-F1={scored['macro_f1[held-out]']:.3f}; whole "
+                  f"{scored['macro_f1']:.3f}; {scored['msgs_per_s']:,.0f} msg/s (batch 32)")
     if not found:
         print(f"no evaluation files under {data_dir}; nothing to do")
     return 0

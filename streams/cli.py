@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import logging
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from streams.config import BrandsConfig, ConfigError, Settings, load_brands, settings_from
@@ -303,6 +304,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     from streams.scoring import score_text
 
+    model = _load_model(args.model) if args.model else None
     if args.file not in (None, "-"):
         _input_file(args.file)
     handle = (sys.stdin if args.file in (None, "-")
@@ -327,17 +329,39 @@ def cmd_score(args: argparse.Namespace) -> int:
         else:
             rows = ((number, line.rstrip("\r\n")) for number, line in enumerate(handle, 1))
         out = sys.stdout.buffer
-        for number, text in rows:
-            result: dict[str, Any] = {"line": number, **score_text(text)}
-            if args.with_text:
-                result["text"] = text
-            out.write(orjson.dumps(result) + b"\n")
+        for chunk in _chunks(rows, 256 if model else 1):
+            results: list[dict[str, Any]] = [{"line": n, **score_text(t)} for n, t in chunk]
+            if model is not None:  # the model's sentiment, batched, replaces the lexicon's
+                for result, value in zip(results, model.predict([t for _, t in chunk]),
+                                         strict=True):
+                    result["sentiment"] = round(value, 4)
+            for result, (_, text) in zip(results, chunk, strict=True):
+                if args.with_text:
+                    result["text"] = text
+                out.write(orjson.dumps(result) + b"\n")
     except UnicodeDecodeError as exc:
         raise _not_utf8(name, exc) from None
     finally:
         if handle is not sys.stdin:
             handle.close()
     return 0
+
+
+def _load_model(directory: str) -> Any:
+    """The user's transformer model (the [ml] extra); its mistakes are one line, exit 2."""
+    from streams.ml import ModelError, load_model
+
+    try:
+        return load_model(directory)
+    except ModelError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive lists of at most `size` items: a model scores a batch, not a stream."""
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def cmd_crisis(args: argparse.Namespace) -> int:
@@ -574,6 +598,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--column", help="CSV column holding the text")
     score.add_argument("--with-text", action="store_true",
                        help="repeat each text in its output object")
+    score.add_argument("--model", metavar="DIR",
+                       help="sentiment from this ONNX model directory instead of the lexicon "
+                            "(pip install 'brandpulse[ml]'; docs/analysis.md)")
     score.set_defaults(run=cmd_score)
 
     crisis = add("crisis", "declare, end or list operator crises (control topic)")

@@ -39,6 +39,8 @@ WEAK: Final = 1
 CONTEXT: Final = 0
 _TIERS: Final = {"strong": STRONG, "weak": WEAK, "context": CONTEXT}
 _MAX_NGRAM: Final = 3
+# Nouns in -ée that are not participles, whose -e-less form is another word.
+_EE_NOUNS: Final = frozenset({"pensee", "armee"})
 
 
 def _stem(token: str) -> str:
@@ -46,10 +48,13 @@ def _stem(token: str) -> str:
     French feminine -e of past participles ("evacuees"/"evacues", "disparues"/"disparus",
     "tuees"/"tues"). Applied to the vocabulary and to messages alike, so an English word
     losing its -e ("rescue") only meets the same stem. Not -te: "suspecte" would meet
-    English "suspect"; feminine -te forms are listed in crisis_terms.txt."""
+    English "suspect"; feminine -te forms are listed in crisis_terms.txt. Nouns in -ee whose
+    stem is another word keep it ("pensees" is not the verb "pense")."""
     if len(token) > 3 and token[-1] in "sx":
         token = token[:-1]
-    if len(token) > 4 and token.endswith(("ee", "ue", "ie")):
+    if len(token) > 5 and token.endswith(("uee", "iee")):
+        return token[:-2]  # "evacuee" = "evacue" = "evacu", like the masculine
+    if len(token) > 4 and token.endswith(("ee", "ue", "ie")) and token not in _EE_NOUNS:
         token = token[:-1]
     return token
 
@@ -81,6 +86,7 @@ def _load_vocabulary() -> tuple[dict[str, tuple[int, str]], dict[str, frozenset[
     guards: dict[str, frozenset[str]] = {}
     needs: dict[str, frozenset[str]] = {}
     excluded: set[str] = set()
+    tiered_keys: dict[str, int] = {}
     tiered = _lexicon_lines("crisis_terms.txt")
     for line in tiered:
         head, _, terms = line.partition(":")
@@ -108,7 +114,11 @@ def _load_vocabulary() -> tuple[dict[str, tuple[int, str]], dict[str, frozenset[
             key = _term_key(term)
             if not key or key.count(" ") + 1 > _MAX_NGRAM or _collapsed(term, key):
                 continue
-            vocab[key] = (tier, fold(term))
+            # Forms that share a stem ("blessé"/"blessés", "flood"/"floods") are one term:
+            # the highest tier listed wins, whatever the order of the lines.
+            if tiered_keys.get(key, CONTEXT - 1) < tier:
+                tiered_keys[key] = tier
+                vocab[key] = (tier, fold(term))
     for key in excluded:
         vocab.pop(key, None)
     # A phrase is at least as strong as its strongest word ("forte explosion" is a hit on
@@ -126,11 +136,32 @@ _NEEDS_WINDOW: Final = 3
 # Disaster nouns found inside compound hashtags (#qldfloods, #yycflood, #prayforboston).
 _HASHTAG_RE: Final = re.compile(
     r"pray(?:ing)?for|flood|tornado|hurricane|earthquake|quake|bushfire|wildfire|tsunami|"
-    r"typhoon|cyclone|inondation|seisme|ouragan|attentat|explosion|bombing|prierpour"
+    r"typhoon|cyclone|inondation|seisme|ouragan|attentat|explosion|bombing|prierpour|"
+    # French disaster types (#IncendiesX, #TremblementDeTerre, #PrionsPourX), as strong as
+    # the English ones.
+    r"incendie|tremblementdeterre|tornade|typhon|fusillade|deraillement|prionspour"
 )
 
 
 _HASHTAG_SCAN_RE: Final = re.compile(r"#\w*?(?:" + _HASHTAG_RE.pattern + ")")
+
+# A casualty count ("12 morts", "des dizaines de blessés", "three dead", "dozens of
+# victims") is a report of people harmed, so a weak casualty word after a number or a
+# count word is strong. Guards and context requirements still apply ("3 missing packages").
+# Not "décès"/"deaths", the words of yearly statistics ("250 000 décès de plus par an").
+_COUNT_WORDS: Final = frozenset(
+    "deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize "
+    "vingt trente quarante cinquante soixante cent cents mille plusieurs nombreux "
+    "nombreuses dizaine dizaines centaine centaines millier milliers beaucoup tellement "
+    "two three four five six seven eight nine ten eleven twelve fifteen twenty thirty forty "
+    "fifty hundred hundreds thousand thousands dozen dozens several multiple".split()
+)
+_COUNT_LINKS: Final = frozenset({"de", "d'", "of", ",", "."})
+_CASUALTY_KEYS: Final = frozenset(
+    _term_key(word) for word in
+    "morts mortes tués tuées blessés victimes disparus décédés noyés dead killed "
+    "injured wounded missing victims".split()
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,13 +207,15 @@ def _content_key(token: str) -> str | None:
 
 def _surface_forms(vocab: dict[str, tuple[int, str]]) -> frozenset[str]:
     """Token spellings that can take part in a match (plurals and the French feminine
-    -e/-es that _stem removes included)."""
+    -e/-es/-ee/-ees that _stem removes included)."""
     forms: set[str] = set()
     for key, (tier, _) in vocab.items():
         if tier == CONTEXT and " " not in key:
             continue
         for word in key.split(" "):
             forms.update((word, word + "s", word + "x", word + "e", word + "es"))
+            if word[-1] in "ui":  # "evacu" <- "evacuee(s)"
+                forms.update((word + "ee", word + "ees"))
     return frozenset(forms | {"#" + form for form in forms})
 
 
@@ -215,6 +248,7 @@ def crisis_match(text: str | Doc) -> CrisisMatch:
         ):
             found.setdefault(token, STRONG)
     n = len(words)
+    counted = _NOTHING if _CASUALTY_KEYS.isdisjoint(words) else _counted(doc.tokens)
     first_words = _FIRST_WORDS
     i = 0
     while i < n:
@@ -225,7 +259,7 @@ def crisis_match(text: str | Doc) -> CrisisMatch:
                 if i + size <= n:
                     hit = vocab.get(" ".join(words[i : i + size]))
                     if hit is not None and hit[0] != CONTEXT:
-                        found.setdefault(hit[1], hit[0])
+                        found.setdefault(hit[1], STRONG if i in counted else hit[0])
                         matched = size
                         break
         if matched:
@@ -233,7 +267,7 @@ def crisis_match(text: str | Doc) -> CrisisMatch:
         else:
             hit = vocab.get(word)
             if hit is not None and hit[0] != CONTEXT and _sense_ok(word, words, i):
-                found.setdefault(hit[1], hit[0])
+                found.setdefault(hit[1], STRONG if i in counted else hit[0])
         i += 1
     if not found:
         return _NO_MATCH
@@ -242,6 +276,28 @@ def crisis_match(text: str | Doc) -> CrisisMatch:
 
 
 _NO_MATCH: Final = CrisisMatch((), 0, 0)
+_NOTHING: Final[frozenset[int]] = frozenset()
+
+
+def _counted(tokens: list[str]) -> set[int]:
+    """Content-word indices of the casualty words that follow a count ("12 morts", "des
+    dizaines de blessés"); only called when the message has a casualty word."""
+    counted: set[int] = set()
+    index = 0
+    after_count = False
+    for token in tokens:
+        key = _KEY_MEMO.get(token, "")
+        if key == "":
+            key = _content_key(token)
+        if token.isdigit() or token in _COUNT_WORDS:
+            after_count = True
+        elif after_count and token not in _COUNT_LINKS:
+            if key in _CASUALTY_KEYS:
+                counted.add(index)
+            after_count = False
+        if key is not None:
+            index += 1
+    return counted
 
 
 def _sense_ok(word: str, words: list[str], i: int) -> bool:

@@ -41,6 +41,9 @@ BOOSTER_STEP: Final = 0.293
 _BOOST_DECAY: Final = (1.0, 0.95, 0.9)
 #: Multiplier applied to a negated valence: flips and damps ("not great" is not "awful").
 NEGATION_SCALAR: Final = -0.74
+#: Multiplier of a negated negative word: "no hate", "not terrible" deny a fault rather than
+#: praise, so the flip is weaker than for a negated positive ("not great" is a complaint).
+NEGATED_NEGATIVE_SCALAR: Final = -0.5
 #: Extra valence for a word written in capitals within a mixed-case message.
 CAPS_BOOST: Final = 0.733
 #: Per "!" (at most 4) emphasis added in the direction of the sum.
@@ -211,7 +214,7 @@ _EN_BOOSTERS: Final = {
         BOOSTER_STEP,
     ),
     **dict.fromkeys(
-        "almost barely hardly kinda less little marginally occasionally partly scarcely "
+        "almost barely hardly kinda little marginally occasionally partly scarcely "
         "slightly somewhat sorta".split(),
         -BOOSTER_STEP,
     ),
@@ -220,6 +223,8 @@ _EN_NEGATORS: Final = frozenset(
     "not no never nothing nowhere none neither nor nobody without cannot cant dont doesnt "
     "didnt isnt arent wasnt werent wont wouldnt shouldnt couldnt hasnt havent hadnt aint "
     "mightnt mustnt neednt darent rarely seldom".split()
+) | frozenset(  # decrease words reverse their object ("less helpful", "reduce crashes")
+    "less reduce reduces reduced reducing reduction decrease decreases decreased".split()
 )
 _FR_BOOSTERS: Final = {
     **dict.fromkeys(
@@ -232,6 +237,9 @@ _FR_BOOSTERS: Final = {
 }
 _FR_NEGATORS: Final = frozenset(
     "ne n' pas jamais rien aucun aucune sans ni guere nullement peu moins".split()
+) | frozenset(  # decrease words reverse their object ("réduire la pollution")
+    "reduire reduit reduisent reduisant reduction diminuer diminue diminuent diminuant "
+    "diminution baisse".split()
 )
 #: French "pas"/"jamais" placed after the word they negate ("j'aime pas").
 _FR_POST_NEGATORS: Final = frozenset("pas jamais rien guere".split())
@@ -274,6 +282,7 @@ _FR_SUFFIXES: Final = (
 #: Verb endings mapped to an infinitive stem (+"er" / +"ir").
 _FR_VERB_ENDINGS: Final = (
     "eraient",
+    "eront",
     "erions",
     "eriez",
     "erait",
@@ -389,9 +398,11 @@ class _Language:
 
     def _hashtag(self, body: str) -> float | None:
         """Whole-tag lookup, plus two English tweet conventions where the author judges:
-        a judging suffix (#customerservicefail, #comcastsucks) and a negator prefix before
-        a whole lexicon word (#notgood, #nofun). Other compounds are not segmented: that
-        mostly hits titles and place names (#thewalkingdead, #screamqueens, #richmond)."""
+        a judging suffix (#customerservicefail, #comcastsucks), a negator prefix before
+        a whole lexicon word (#notgood, #nofun) and a leading evaluative word
+        (#badcustomerservice). Tags are not split further: that mostly hits titles and
+        place names (#thewalkingdead, #richmond). French tags: whole-tag lookup only (a
+        leading-word rule lowered the French tune half)."""
         value = self.valence(body)
         if value is not None or not self.english:
             return value
@@ -404,6 +415,14 @@ class _Language:
                 value = self.lexicon.get(rest)
                 if value is not None:
                     return value * NEGATION_SCALAR
+        # A tag led by an evaluative word (#BadCustomerService, #WorstPresidentEver): the
+        # longest lexicon word that starts it, leaving at least 3 letters. Titles and places
+        # mostly start with a name or "the" and stay unscored (#TheWalkingDead).
+        lexicon = self.lexicon
+        for cut in range(len(body) - 3, 2, -1):
+            value = lexicon.get(body[:cut])
+            if value is not None:
+                return value
         return None
 
     def _resolve_en(self, token: str) -> float | None:
@@ -412,6 +431,8 @@ class _Language:
             return value
         if token[0] == "#" and len(token) > 1:
             return self._hashtag(token[1:])
+        if token.endswith("'s") and len(token) > 3:
+            return self.valence(token[:-2])  # possessive: "nazi's", "everyone's favourite"
         squashed = _SQUASH_RE.sub(r"\1\1", token)
         if squashed != token:
             value = self._base(squashed)
@@ -640,7 +661,9 @@ def _score(doc: Doc, lang: _Language) -> float:
                 if after is None or valence_of(after) is None:
                     negated = True
         if negated:
-            value *= NEGATION_SCALAR
+            # Emoji, emoticons and hashtags stand outside the clause ("j'ai pas compris 😂").
+            if token[0].isalnum():
+                value *= NEGATION_SCALAR if value > 0 else NEGATED_NEGATIVE_SCALAR
         elif value > 0 and counterfactual_possible and _counterfactual(tokens, i):
             value *= IRREALIS_SCALAR
         if mixed_case is None:

@@ -166,14 +166,14 @@ class AudienceRecord:
     """One audience message as the SLA sees it."""
 
     __slots__ = ("agent", "answered_at", "breached", "created_at", "deadline", "expired",
-                 "features", "followup", "id", "platform", "policy", "requires_reply",
-                 "risk_at")
+                 "features", "followup", "id", "late_replied", "platform", "policy",
+                 "requires_reply", "risk_at")
 
     def __init__(self, id: str, platform: str, created_at: float, requires_reply: bool,
                  deadline: float, answered_at: float | None = None, breached: bool = False,
                  expired: bool = False, policy: SlaPolicy | None = None,
                  agent: str | None = None, followup: bool = False,
-                 risk_at: float = math.inf) -> None:
+                 risk_at: float = math.inf, late_replied: bool = False) -> None:
         self.id = id
         self.platform = platform
         self.created_at = created_at
@@ -187,13 +187,14 @@ class AudienceRecord:
         self.agent = agent  # who signed the first reply
         self.followup = followup  # a follow-up in a thread the brand had answered
         self.risk_at = risk_at  # when it passes at_risk_share of its target
+        self.late_replied = late_replied  # expired unanswered, then its late reply was counted
 
     def row(self) -> list[Any]:
         """The persisted row (see streams/wire.py)."""
         return [self.platform, self.created_at, self.requires_reply, self.answered_at,
                 self.breached, self.expired, self.features,
                 DEFAULT_POLICY if self.policy is None else self.policy.name, self.agent,
-                self.followup]
+                self.followup, self.late_replied]
 
     @property
     def pending(self) -> bool:
@@ -450,6 +451,10 @@ class ReplyBook:
         observations.extend(self.advance(now))
         expired_created = self._expired.pop(target, None)
         if expired_created is not None:
+            expired_record = self._tracked.get(target)
+            if expired_record is not None:  # persisted, so a restart does not count it again
+                expired_record.late_replied = True
+                self._changed(expired_record)
             observations.append(LateReply(self.name, event.platform,
                                           max(0.0, event.created_at - expired_created)))
             return observations
@@ -666,12 +671,14 @@ class ReplyBook:
             counts = bucket.counts
             if tag is RecordTag.AUDIENCE:
                 platform, created_at, needs, answered_at, breached, expired, features = row[:7]
-                policy_name, agent, followup = row[7:] if len(row) > 7 else (
+                policy_name, agent, followup = row[7:10] if len(row) > 7 else (
                     DEFAULT_POLICY, None, False)
+                late_replied = len(row) > 10 and row[10]
                 record = self._new_record(
                     record_id, platform, created_at,
                     self.policy_named(policy_name) if needs else None, answered_at=answered_at,
-                    breached=breached, expired=expired, agent=agent, followup=followup)
+                    breached=breached, expired=expired, agent=agent, followup=followup,
+                    late_replied=late_replied)
                 record.features = features
                 self.latest_loaded = max(self.latest_loaded, created_at)
                 bucket.audience[record_id] = record
@@ -687,7 +694,7 @@ class ReplyBook:
                     counts.overdue += 1
                 if record.pending:
                     self._track_pending(record)
-                elif expired and answered_at is None:
+                elif expired and answered_at is None and not late_replied:
                     self._expired[record_id] = created_at
             elif tag is RecordTag.POST:
                 post = list(row) if len(row) > 4 else [*row, None]

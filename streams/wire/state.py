@@ -11,7 +11,8 @@ Key:   brand 0x1F hour 0x1F tag 0x1F record id
 Value: [STATE_VERSION, *row] with the rows of `ReplyBook.take_changes`; behaviour
        features as described in streams/core/behaviour.py. Fields added since version 2
        first shipped are trailing and optional, so older rows still decode: audience rows
-       have 7 fields, or 10 with (policy name, agent, follow-up); post rows 4, or 5 with
+       have 7 fields, 10 with (policy name, agent, follow-up) or 11 with late-replied too
+       (its late reply was counted); post rows 4, or 5 with
        the agent; orphan rows 1, or 2 with the agent.
 """
 
@@ -127,12 +128,13 @@ def _check_row(tag: RecordTag, row: list[Any], platforms: frozenset[str] | Any,
     if tag is RecordTag.SCHEDULED:
         return _scheduled_row(row, platforms, not_after)
     if tag is RecordTag.AUDIENCE:
-        if len(row) not in (7, 10):
-            return "audience row needs 7 or 10 fields"
+        if len(row) not in (7, 10, 11):
+            return "audience row needs 7, 10 or 11 fields"
         platform, created_at, needs, answered_at, breached, expired, features = row[:7]
-        if len(row) == 10 and not (type(row[7]) is str and 0 < len(row[7]) <= _MAX_POLICY_NAME
-                                   and _agent(row[8]) and type(row[9]) is bool):
-            return "bad audience policy, agent or follow-up"
+        if len(row) > 7 and not (type(row[7]) is str and 0 < len(row[7]) <= _MAX_POLICY_NAME
+                                 and _agent(row[8]) and type(row[9]) is bool
+                                 and (len(row) == 10 or type(row[10]) is bool)):
+            return "bad audience policy, agent, follow-up or late-replied"
         if not (platform in platforms and _time(created_at, not_after)
                 and type(needs) is bool and type(breached) is bool and type(expired) is bool
                 and (answered_at is None or _time(answered_at, math.inf))):

@@ -8,7 +8,8 @@
   The real-tweet French figure (CrisisLexT26 Lac-Megantic) needs data outside shared/ and
   is reported by bench/eval_crisis.py only.
 * Sentiment: the held-out half of each dev file (hash split, bench/eval_sentiment.py)
-  stays at or above the floors measured when the split was introduced.
+  stays at or above the floors: macro-F1 >= 0.62 in English and French (issue 13), just
+  under the figures of the last tuning pass.
 """
 
 from __future__ import annotations
@@ -58,8 +59,9 @@ def test_crisis_recall_french_self_written() -> None:
 
 @pytest.mark.parametrize(
     ("name", "floor"),
-    [("en_semeval2017_dev.csv", 0.61), ("en_airline_brands_dev.csv", 0.63),
-     ("fr_deft2017_dev.csv", 0.61)],
+    # Just under the sixth pass's held-out figures (0.6201 / 0.6476 / 0.6215).
+    [("en_semeval2017_dev.csv", 0.62), ("en_airline_brands_dev.csv", 0.645),
+     ("fr_deft2017_dev.csv", 0.62)],
 )
 def test_sentiment_held_out_half(shared_data: Path, name: str, floor: float) -> None:
     with (shared_data / "sentiment" / name).open(encoding="utf-8", newline="") as handle:

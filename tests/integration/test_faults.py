@@ -277,7 +277,8 @@ def test_hostile_records_are_dead_lettered_and_change_no_brand(
                             f"@{HANDLES[brand]} help", time.time() - 600 + i)
                 for i, brand in enumerate(BRANDS)]
         produce(broker.url, records(good))
-        wait_until(lambda: drained(worker, len(good)), 60, "good records", worker.log)
+        wait_until(lambda: drained(worker, Counter(), len(good)), 60, "good records",
+                   worker.log)
         before = {b: worker.value("brandpulse_oldest_unanswered_age_seconds", brand=b,
                                   platform="twitter") for b in BRANDS}
         bad = bad_records()

@@ -370,3 +370,48 @@ def test_french_descriptive_senses_are_not_praise(text: str) -> None:
     # économique/pratique/engagement mostly describe (the economy, a practice, a
     # commitment) rather than praise.
     assert polarity(text, "fr") <= 0.0
+
+
+# Sixth pass (issue 13): each case fails without its rule.
+
+
+@pytest.mark.parametrize(
+    ("text", "lang", "expected"),
+    [
+        ("Ce plan va réduire la pollution", "fr", "positive"),  # decrease verb reverses
+        ("this update will reduce crashes", "en", "neutral"),  # not a complaint any more
+        ("the staff were less than helpful", "en", "negative"),  # "less" reverses, not damps
+    ],
+)
+def test_decrease_words_reverse_their_object(text: str, lang: str, expected: str) -> None:
+    assert label(text, lang) == expected
+
+
+def test_english_hashtag_led_by_an_evaluative_word() -> None:
+    assert label("#BadCustomerService again", "en") == "negative"
+    assert label("#TheWalkingDead tonight", "en") == "neutral"  # a title: no leading word
+
+
+def test_emoji_stand_outside_negation() -> None:
+    assert label("j'ai pas compris 😂", "fr") == "positive"
+
+
+def test_english_possessive_keeps_the_word() -> None:
+    assert label("I heard the idiot's speech", "en") == "negative"
+
+
+def test_english_let_down_inflections() -> None:
+    assert label("you keep letting me down", "en") == "negative"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["les habitants bénéficieront du programme", "La production augmente grâce à la Chine"],
+)
+def test_french_future_tense_and_credit(text: str) -> None:
+    assert label(text, "fr") == "positive"
+
+
+def test_negated_fault_is_a_weak_positive() -> None:
+    denied = polarity("ce n'est pas horrible", "fr")
+    assert 0 < denied < 0.6 * -polarity("c'est horrible", "fr")

@@ -14,6 +14,7 @@ from streams.core.sla import (
     ExpiredUnanswered,
     FirstResponse,
     LateEvent,
+    LateReply,
     MessageCounted,
     PostCounted,
     RecordTag,
@@ -219,6 +220,22 @@ def test_state_round_trips_through_record_rows() -> None:
     assert restored.advance(T0 + 3 * HOUR) == []
     out = restored.add_message(message("later", T0 + 25 * MIN), True, T0 + 3 * HOUR)
     assert of(FirstResponse, out) == [FirstResponse("acme", "twitter", 300.0, None, True)]
+
+
+def test_a_late_reply_counted_before_a_restart_is_not_counted_again_after_it() -> None:
+    book = ReplyBook(ACME, breach_grace_seconds=0)
+    book.add_message(message("m1", T0), True, T0)
+    expiry = T0 + ACME.expire_after_seconds
+    first = book.add_post(reply("r1", expiry + MIN, "m1"), expiry + MIN)
+    assert len(of(LateReply, first)) == 1
+    rows = [(hour, tag, record_id, row)
+            for (hour, tag, record_id), row in book.take_changes().items() if row is not None]
+    restored = ReplyBook(ACME, breach_grace_seconds=0)
+    restored.restore(rows)
+    second = restored.add_post(reply("r2", expiry + 2 * MIN, "m1"), expiry + 2 * MIN)
+    assert of(LateReply, second) == []  # as the uninterrupted book: one late reply
+    assert of(LateReply, book.add_post(reply("r2", expiry + 2 * MIN, "m1"),
+                                       expiry + 2 * MIN)) == []
 
 
 def test_automated_replies_are_posts_but_not_first_responses() -> None:

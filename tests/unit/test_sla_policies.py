@@ -346,6 +346,12 @@ def test_rows_written_before_policies_still_decode() -> None:
     decoded = decode_state(encode_state_key("acme", (hour, RecordTag.AUDIENCE, "m2")), bad,
                            BRANDS, T0 + DAY)
     assert isinstance(decoded, Rejection) and "agent" in decoded.detail
+    # The 11th field (late reply counted) must be a bool; 10-field rows stay valid.
+    for late, good in ((True, True), (False, True), ("yes", False), (1, False)):
+        row = ["twitter", T0, True, None, False, True, None, "default", None, False, late]
+        decoded = decode_state(encode_state_key("acme", (hour, RecordTag.AUDIENCE, "m3")),
+                               encode_state_value(row), BRANDS, T0 + DAY)
+        assert isinstance(decoded, Rejection) is not good, late
 
 
 def test_engine_restart_equals_an_uninterrupted_run() -> None:
