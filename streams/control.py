@@ -11,10 +11,12 @@ from streams.config import Settings
 from streams.core.brand import BrandsConfig
 from streams.core.crisis import CrisisCommand, DeclaredCrisis
 from streams.engine import Engine
+from streams.kafka_crc import use_fast_crc32c
 from streams.wire import encode_crisis_command
 
 
 def send_crisis_command(settings: Settings, command: CrisisCommand) -> None:
+    use_fast_crc32c()
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker), acks=1,
                              enable_idempotence=False)
     try:
@@ -26,6 +28,7 @@ def send_crisis_command(settings: Settings, command: CrisisCommand) -> None:
 
 def declared_crises(settings: Settings, timeout: float = 10.0) -> list[DeclaredCrisis]:
     """Fold the whole control topic, as a worker does at start, into the declared crises."""
+    use_fast_crc32c()
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers(settings.broker),
                              group_id=None, enable_auto_commit=False)
     engine = Engine(BrandsConfig({}))

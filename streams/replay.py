@@ -42,8 +42,13 @@ class Producer(Protocol):
 
 def make_producer(broker: str, linger_ms: int = 5, batch_size: int | None = None,
                   **overrides: Any) -> Any:
-    """A KafkaProducer for `broker`; idempotence off (kafka-python 3 enables it by default)."""
+    """A KafkaProducer for `broker`; idempotence off (kafka-python 3 enables it by default),
+    record checksums in C (streams/kafka_crc.py)."""
     from kafka import KafkaProducer
+
+    from streams.kafka_crc import use_fast_crc32c
+
+    use_fast_crc32c()
 
     config: dict[str, Any] = {
         "bootstrap_servers": bootstrap_servers(broker),
