@@ -9,7 +9,7 @@ docs/metrics.md.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -129,9 +129,12 @@ MAX_TERMS_PER_EVENT = 32
 MAX_TERM_LENGTH = 40
 
 
-def event_terms(doc: Doc) -> list[str]:
-    """Profile terms of one text, bounded so a persisted record stays small."""
-    return [t for t in profile_terms(doc) if len(t) <= MAX_TERM_LENGTH][:MAX_TERMS_PER_EVENT]
+def event_terms(doc: Doc) -> tuple[str, ...]:
+    """Profile terms of one text, bounded so a persisted record stays small. A tuple (as
+    the features holding it): kept for days, and a tuple of atoms is one object the cyclic
+    garbage collector stops visiting, where a list is visited in every collection."""
+    return tuple([t for t in profile_terms(doc)
+                  if len(t) <= MAX_TERM_LENGTH][:MAX_TERMS_PER_EVENT])
 
 
 class BrandBehaviour:
@@ -147,14 +150,14 @@ class BrandBehaviour:
         self._engaged: dict[str, float] = {}  # audience reply id -> created_at, on broadcasts
 
     def on_audience(self, event: SocialEvent, doc: Doc, lang: str, sentiment: float,
-                    crisis_signal: bool, in_crisis: bool) -> list[Any]:
+                    crisis_signal: bool, in_crisis: bool) -> tuple[Any, ...]:
         """Account for an audience message; returns its features (see above)."""
-        features = [lang, sentiment, crisis_signal, in_crisis,
-                    event.in_reply_to in self._broadcasts, event_terms(doc)]
+        features = (lang, sentiment, crisis_signal, in_crisis,
+                    event.in_reply_to in self._broadcasts, event_terms(doc))
         self.replay_audience(event.id, event.created_at, features)
         return features
 
-    def replay_audience(self, message_id: str, at: float, features: list[Any]) -> None:
+    def replay_audience(self, message_id: str, at: float, features: Sequence[Any]) -> None:
         lang, sentiment, crisis_signal, in_crisis, engaged, terms = features
         self.crisis.observe(at, crisis_signal, sentiment)
         if lang != "other":
@@ -165,16 +168,16 @@ class BrandBehaviour:
             self._engaged[message_id] = at
 
     def on_post(self, event: SocialEvent, doc: Doc, crises: list[DeclaredCrisis]
-                ) -> tuple[list[BehaviourObservation], list[Any]]:
+                ) -> tuple[list[BehaviourObservation], tuple[Any, ...]]:
         """Account for a brand post; returns what it showed (templated, tone-deaf) and its
         features (see above)."""
         at = event.created_at
         observations: list[BehaviourObservation] = []
         if event.in_reply_to is None:
-            features: list[Any] = [event_terms(doc), None]
+            features: tuple[Any, ...] = (event_terms(doc), None)
         else:
             fingerprint = None if event.automated else self.templated.fingerprint(doc)
-            features = [None, fingerprint]
+            features = (None, fingerprint)
         if self.replay_post(event.id, at, features):
             observations.append(TemplatedReply(self.brand))
         if not crises:
@@ -186,7 +189,7 @@ class BrandBehaviour:
                 verdict.explanation or "", event.text))
         return observations, features
 
-    def replay_post(self, post_id: str, at: float, features: list[Any]) -> bool:
+    def replay_post(self, post_id: str, at: float, features: Sequence[Any]) -> bool:
         """Apply a post's features; True when it is a reply with a near-duplicate."""
         terms, fingerprint = features
         if terms is not None:
@@ -271,7 +274,8 @@ class BehaviourBook:
         return (self.detected(brand, at) or self.detected(GLOBAL, at)
                 or any(c.is_active(at) for c in self.declared.values()))
 
-    def on_event(self, event: SocialEvent) -> tuple[list[BehaviourObservation], list[Any]]:
+    def on_event(self, event: SocialEvent
+                 ) -> tuple[list[BehaviourObservation], tuple[Any, ...]]:
         """Analyse one new event; returns what to count and the features to persist."""
         doc = prepare(event.text)
         behaviour = self.brand(event.brand)
