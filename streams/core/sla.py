@@ -213,7 +213,8 @@ class Bucket:
     def __init__(self) -> None:
         self.audience: dict[str, AudienceRecord] = {}
         # id -> [platform, created_at, reply-to, behaviour features, agent]
-        self.posts: dict[str, list[Any]] = {}
+        # Post rows are tuples of atoms: kept for days, untracked by the cyclic collector.
+        self.posts: dict[str, tuple[Any, ...]] = {}
         # unseen message id -> (earliest reply time, its agent)
         self.orphans: dict[str, tuple[float, str | None]] = {}
         self.counts = HourCounts()
@@ -433,7 +434,7 @@ class ReplyBook:
         target = event.in_reply_to
         # Auto-responders sign nothing and answer nothing (as Sprinklr, Zendesk).
         agent = None if target is None or event.automated else agent_signature(event.text)
-        bucket.posts[event.id] = [event.platform, event.created_at, target, None, agent]
+        bucket.posts[event.id] = (event.platform, event.created_at, target, None, agent)
         self.dirty.add((hour, RecordTag.POST, event.id))
         if target is None:
             bucket.counts.broadcasts += 1
@@ -489,7 +490,8 @@ class ReplyBook:
         if event.side is Side.AUDIENCE:
             bucket.audience[event.id].features = features
         else:
-            bucket.posts[event.id][3] = features
+            row = bucket.posts[event.id]
+            bucket.posts[event.id] = (*row[:3], features, *row[4:])
 
     # -- clock ---------------------------------------------------------------------------
     def next_due(self) -> float:
@@ -651,7 +653,8 @@ class ReplyBook:
                     if r is not None:
                         row = r.row()
                 elif tag is RecordTag.POST:
-                    row = bucket.posts.get(record_id)
+                    post = bucket.posts.get(record_id)
+                    row = None if post is None else list(post)
                 else:
                     reply = bucket.orphans.get(record_id)
                     row = None if reply is None else list(reply)
@@ -697,7 +700,7 @@ class ReplyBook:
                 elif expired and answered_at is None and not late_replied:
                     self._expired[record_id] = created_at
             elif tag is RecordTag.POST:
-                post = list(row) if len(row) > 4 else [*row, None]
+                post = tuple(row) if len(row) > 4 else (*row, None)
                 bucket.posts[record_id] = post
                 self.latest_loaded = max(self.latest_loaded, row[1])
                 if row[2] is None:
