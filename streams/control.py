@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 
 from streams.broker import bootstrap_servers
 from streams.config import Settings
@@ -12,13 +12,12 @@ from streams.core.brand import BrandsConfig
 from streams.core.crisis import CrisisCommand, DeclaredCrisis
 from streams.engine import Engine
 from streams.kafka_crc import use_fast_crc32c
+from streams.replay import make_producer
 from streams.wire import encode_crisis_command
 
 
 def send_crisis_command(settings: Settings, command: CrisisCommand) -> None:
-    use_fast_crc32c()
-    producer = KafkaProducer(bootstrap_servers=bootstrap_servers(settings.broker), acks=1,
-                             enable_idempotence=False)
+    producer = make_producer(settings.broker, client_id="brandpulse-control")
     try:
         producer.send(settings.topics.control, key=command.crisis.name.encode(),
                       value=encode_crisis_command(command)).get(timeout=30)

@@ -286,9 +286,7 @@ def _counted(tokens: list[str]) -> set[int]:
     index = 0
     after_count = False
     for token in tokens:
-        key = _KEY_MEMO.get(token, "")
-        if key == "":
-            key = _content_key(token)
+        key = _content_key(token)
         if token.isdigit() or token in _COUNT_WORDS:
             after_count = True
         elif after_count and token not in _COUNT_LINKS:
