@@ -5,7 +5,7 @@ Unlike bench/throughput.py (a backlog replayed over ~40 event-time hours), every
 is stamped with the wall clock at send time, sent at a constant rate in 10 ms slices, over
 B brands (default 100) of which ONE hot brand takes half the traffic. For each rate: a
 fresh tansu broker and ONE `brandpulse worker --tansu-compat` (the integration harness's),
-the paced producer in the main thread and a /metrics + /proc sampler in a second thread.
+the paced producer (aiokafka) in the main thread and a /metrics + /proc sampler in a second thread.
 
 Latency: the k-th reply of a brand is seen at the first poll whose
 `brandpulse_brand_posts_total{kind="reply"}` of that brand is ≥ k (per brand, so the order
@@ -24,6 +24,7 @@ See bench/README.md for what each number means.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import math
 import os
 import platform
@@ -39,6 +40,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import uvloop
 from _common import (
     CONSUMED,
     REPLY_POSTS,
@@ -49,7 +51,7 @@ from _common import (
     changelog_bytes,
     cpu_percent,
     load_average,
-    make_plain_producer,
+    make_async_producer,
     partition_spread,
     percentile,
     reply_counts,
@@ -139,48 +141,71 @@ def _merged(pages: list[tuple[str, float, float]]) -> tuple[str, float, float]:
             max(p[2] for p in pages))
 
 
-def produce_paced(producer: Any, traffic: LiveTraffic, rate: float, duration: float,
+def produce_paced(broker_url: str, traffic: LiveTraffic, rate: float, duration: float,
                   sends: dict[str, list[float]], sampler: Sampler,
                   stack: Stack) -> dict[str, Any]:
     """Send `rate` × elapsed events by every 10 ms slice, for `duration` s or until the
-    worker dies; reply send times go to `sends[brand]` just before `send()`."""
+    worker dies; reply send times go to `sends[brand]` just before `send()`.
+
+    The load generator is aiokafka's producer on its own event loop: it shares the
+    machine's 2 cores with the worker and the broker, and at 2,500 events/s it costs about
+    half the CPU of kafka-python's (20 % against 44 % of a core, docs/benchmarks.md), CPU
+    a real deployment's producers spend on other machines."""
+    return uvloop.run(_produce_paced(broker_url, traffic, rate, duration, sends, sampler,
+                                      stack))
+
+
+async def _produce_paced(broker_url: str, traffic: LiveTraffic, rate: float, duration: float,
+                         sends: dict[str, list[float]], sampler: Sampler,
+                         stack: Stack) -> dict[str, Any]:
     failed = 0
     errors: list[str] = []
 
-    def errback(exc: BaseException) -> None:
+    def delivered(future: asyncio.Future[Any]) -> None:
         nonlocal failed
+        if future.cancelled() or future.exception() is None:
+            return
         failed += 1
         if len(errors) < 5:
-            errors.append(repr(exc)[:300])
+            errors.append(repr(future.exception())[:300])
 
+    producer = make_async_producer(broker_url)
+    await producer.start()
+    cpu_start = time.process_time()
     start = time.monotonic()
     sent, max_behind, alive_check, stopped = 0, 0.0, start, None
     tick = start
-    while True:
-        now = time.monotonic()
-        elapsed = now - start
-        if elapsed >= duration:
-            break
-        if now >= alive_check:
-            alive_check = now + 0.5
-            if not stack.alive():
-                stopped = f"worker exited with code {stack.exit_code} at {elapsed:.1f}s"
+    try:
+        while True:
+            now = time.monotonic()
+            elapsed = now - start
+            if elapsed >= duration:
                 break
-        target = int(rate * elapsed)
-        while sent < target and time.monotonic() - start < duration:
-            (topic, key, value), reply_brand = traffic.next(time.time())
-            if reply_brand is not None:
-                sends[reply_brand].append(time.monotonic())
-            producer.send(topic, key=key, value=value).add_errback(errback)
-            sent += 1
-        sampler.sent = sent
-        max_behind = max(max_behind, rate * (time.monotonic() - start) - sent)
-        tick += SLICE_SECONDS
-        time.sleep(max(0.0, tick - time.monotonic()))
-    end = time.monotonic()
-    producer.flush(60)
+            if now >= alive_check:
+                alive_check = now + 0.5
+                if not stack.alive():
+                    stopped = f"worker exited with code {stack.exit_code} at {elapsed:.1f}s"
+                    break
+            target = int(rate * elapsed)
+            while sent < target and time.monotonic() - start < duration:
+                (topic, key, value), reply_brand = traffic.next(time.time())
+                if reply_brand is not None:
+                    sends[reply_brand].append(time.monotonic())
+                future = await producer.send(topic, key=key, value=value)
+                future.add_done_callback(delivered)
+                sent += 1
+            sampler.sent = sent
+            max_behind = max(max_behind, rate * (time.monotonic() - start) - sent)
+            tick += SLICE_SECONDS
+            await asyncio.sleep(max(0.0, tick - time.monotonic()))
+        end = time.monotonic()
+        await asyncio.wait_for(producer.flush(), 60)
+    finally:
+        await producer.stop()
     return {"start": start, "end": end, "sent": sent, "failed": failed, "errors": errors,
-            "max_behind_events": int(max_behind), "stopped": stopped}
+            "max_behind_events": int(max_behind), "stopped": stopped,
+            "bench_cpu_percent": round(100 * (time.process_time() - cpu_start)
+                                       / max(end - start, 1e-9), 1)}
 
 
 def latency_stats(latencies: list[float]) -> dict[str, Any]:
@@ -260,21 +285,20 @@ def run_rate(args: argparse.Namespace, rate: float, with_trivial: bool) -> dict[
                               "hot_brand": names[0], "hot_share": args.hot_share}
     stack = Stack(names, args.partitions, behaviour=args.behaviour == "on", keep=args.keep,
                   label=f"live{int(rate)}", workers=args.workers)
-    producer = None
     result["load_average_start"] = load_average()
     try:
         say(f"rate {rate:g}/s: starting broker and worker ...")
         result["ready_seconds"] = round(stack.start(), 1)
         ready = stack.sample()
         traffic = LiveTraffic(names, hot_share=args.hot_share, seed=args.seed)
-        producer = make_plain_producer(stack.broker.url)
         sends: dict[str, list[float]] = defaultdict(list)
         limit = args.duration + args.drain + 120
         sampler = Sampler(stack, sends, args.poll, limit, full_every=args.full_every)
         sampler.start()
         before = stack.sample()
         say(f"rate {rate:g}/s: sending for {args.duration:g} s ...")
-        produced = produce_paced(producer, traffic, rate, args.duration, sends, sampler, stack)
+        produced = produce_paced(stack.broker.url, traffic, rate, args.duration, sends,
+                                 sampler, stack)
         after_send = stack.sample()
         say(f"rate {rate:g}/s: sent {produced['sent']:,}; waiting up to {args.drain:g} s ...")
         drain_deadline = time.monotonic() + args.drain
@@ -294,6 +318,8 @@ def run_rate(args: argparse.Namespace, rate: float, with_trivial: bool) -> dict[
             "send_rate": round(produced["sent"] / max(produced["end"] - produced["start"],
                                                       1e-9), 1),
             "producer_max_behind_events": produced["max_behind_events"],
+            # the bench process (load generator + poller thread) while sending
+            "bench_cpu_percent": produced["bench_cpu_percent"],
             "replies": total_replies,
             "caught_up": caught_up,
             "catch_up_seconds": round(drain_used, 1) if caught_up else None,
@@ -329,8 +355,6 @@ def run_rate(args: argparse.Namespace, rate: float, with_trivial: bool) -> dict[
         result["worker_alive"] = stack.alive()
         result["exit_code"] = stack.exit_code
     finally:
-        if producer is not None:
-            producer.close(10)
         stack.close()
     return result
 
@@ -407,7 +431,8 @@ def format_table(report: dict[str, Any]) -> str:
              f"  {report['broker']}; Python {report['python']}, faust-streaming "
              f"{report['faust']}, {report['cpus']} CPUs", "",
              "  rate  sent/s alive  first⅓ p50/p99   last⅓ p50/p99  seen≤drain  "
-             "consumed/s  stall  RSS ready→max MB  CPU% wait%  changelog B/ev  max value KB"]
+             "consumed/s  stall  RSS ready→max MB  CPU% wait%  bench CPU%  changelog B/ev  "
+             "max value KB"]
     for r in report["runs"]:
         if "latency" not in r:
             lines.append(f"  {r['rate']:>5g}  failed: {r.get('error', '?').splitlines()[0]}")
@@ -425,6 +450,7 @@ def format_table(report: dict[str, Any]) -> str:
             f"{mb(res['rss_ready_mb']):>8}→{mb(res['rss_max_mb']):<8} "
             f"{r['cpu_percent_sending'] or math.nan:>5.0f} "
             f"{r.get('wait_percent_sending') or math.nan:>5.0f} "
+            f"{r.get('bench_cpu_percent') or math.nan:>10.0f} "
             f"{cl.get('bytes_per_event') or math.nan:>14,.0f} "
             f"{cl.get('max_value_bytes', 0) / 1024:>12,.0f}")
     for r in report["runs"]:
