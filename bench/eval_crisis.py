@@ -20,6 +20,12 @@ Data sources (each figure printed names its source):
   (environment and politics themes), for the French false-positive rate.
 * TWCS (SHARED_DATA_DIR/twcs/twcs_5k.csv): ordinary customer-support traffic, for the
   false-positive rate (customer tweets, and all tweets).
+Then the stream-adaptive signal (streams/core/crisis_expansion.py) next to the static one:
+each event's whole stream (every row, every language) read in time order (tweet ids are
+snowflakes) by one expander, as one audience stream of a worker; its parameters were
+chosen on T26_STREAM_DEV (the 2012 T26 events and the T6 dev twins), the T6 dev events,
+TWCS and DEFT; the 2013 T26 events are held out. TWCS is one stream in created_at order,
+DEFT (no times) one stream at one instant.
 Absent files are skipped and the script exits 0.
 """
 

@@ -41,6 +41,8 @@ from streams.core.text import Doc
 
 __all__ = [
     "DEFAULT_EXPANSION",
+    "MAX_TAGS_PER_MESSAGE",
+    "MAX_TAG_LENGTH",
     "CrisisExpansion",
     "ExpansionParams",
     "expansion_inputs",
@@ -195,8 +197,9 @@ class CrisisExpansion:
 
     def _promoted(self, state: _Tag) -> bool:
         params = self.params
+        # The tolerance keeps exact ratios exact (3 of 10 is 0.3 although 0.3 * 10 > 3).
         return (len(state.support) >= params.min_support
-                and state.base >= params.min_precision * state.messages)
+                and state.base >= params.min_precision * state.messages - 1e-9)
 
     def _add_support(self, state: _Tag, key: int, bucket: int) -> None:
         support = state.support
