@@ -302,7 +302,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from streams.scoring import score_text
+    from streams.scoring import CrisisStream, score_text
 
     model = _load_model(args.model) if args.model else None
     if args.file not in (None, "-"):
@@ -329,8 +329,10 @@ def cmd_score(args: argparse.Namespace) -> int:
         else:
             rows = ((number, line.rstrip("\r\n")) for number, line in enumerate(handle, 1))
         out = sys.stdout.buffer
+        stream = CrisisStream()  # the input is one audience stream, read in order
         for chunk in _chunks(rows, 256 if model else 1):
-            results: list[dict[str, Any]] = [{"line": n, **score_text(t)} for n, t in chunk]
+            results: list[dict[str, Any]] = [{"line": n, **score_text(t, stream)}
+                                             for n, t in chunk]
             if model is not None:  # the model's sentiment, batched, replaces the lexicon's
                 for result, value in zip(results, model.predict([t for _, t in chunk]),
                                          strict=True):

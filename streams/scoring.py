@@ -10,14 +10,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple, TypedDict
 
-from streams.core.crisis import crisis_match, crisis_signal
+from streams.core.behaviour import event_terms
+from streams.core.crisis import crisis_match
+from streams.core.crisis_expansion import (
+    DEFAULT_EXPANSION,
+    CrisisExpansion,
+    ExpansionParams,
+    expansion_inputs,
+)
 from streams.core.lang import Lang, detect_lang
 from streams.core.promo import is_promotional_cues, tone_cues
 from streams.core.sentiment import polarity_doc
 from streams.core.similarity import reply_tokens, simhash_tokens
 from streams.core.text import Doc, prepare
 
-__all__ = ["Analysis", "Score", "analyse", "score_lines", "score_text"]
+__all__ = ["Analysis", "CrisisStream", "Score", "analyse", "score_lines", "score_text"]
 
 
 class Score(TypedDict):
@@ -26,7 +33,7 @@ class Score(TypedDict):
     lang: Lang
     sentiment: float
     crisis_terms: list[str]
-    crisis: bool  # the per-message signal the workers' crisis detectors count
+    crisis: bool  # the signal the workers' crisis detectors count (stream-adaptive)
     promotional: bool
     jokey: bool
 
@@ -63,25 +70,50 @@ def analyse(text: str | Doc) -> Analysis:
     )
 
 
-def score_text(text: str) -> Score:
+class CrisisStream:
+    """The crisis signal of one stream read in order, as a worker computes it for one
+    brand's audience: the static per-message signal, or a hashtag the stream promoted
+    from it (streams/core/crisis_expansion.py). Same code path as
+    `BrandBehaviour.on_audience`."""
+
+    __slots__ = ("expansion",)
+
+    def __init__(self, params: ExpansionParams = DEFAULT_EXPANSION) -> None:
+        self.expansion = CrisisExpansion(params)
+
+    def observe(self, doc: Doc, at: float, base: bool | None = None) -> bool:
+        """Expanded signal of the next message (event time `at`); `base` is its static
+        signal when already computed."""
+        if base is None:
+            base = crisis_match(doc).signal
+        tags, key = expansion_inputs(doc, base, event_terms(doc) if base else ())
+        return self.expansion.observe(at, tags, base, key)
+
+
+def score_text(text: str, stream: CrisisStream | None = None, at: float = 0.0) -> Score:
     """Score one message; sentiment is rounded to 4 decimals for stable, readable output.
 
-    `crisis` is `streams.core.crisis.crisis_signal`, called by name: the signal the worker
-    feeds its crisis detectors, whatever its definition becomes."""
+    `crisis` is the signal the worker feeds its crisis detectors: the static per-message
+    signal (`crisis_match(doc).signal`) alone, or, given the `stream` the message belongs
+    to (read in order), expanded by the hashtags that stream promoted. `brandpulse score`
+    has no event time: its input is one stream at one instant (`at`), one window."""
     doc = prepare(text)
     lang = detect_lang(doc)
     strong, weak, jokey = tone_cues(doc)
+    match = crisis_match(doc)
     return {
         "lang": lang,
         "sentiment": round(polarity_doc(doc, lang), 4),
-        "crisis_terms": list(crisis_match(doc).terms),
-        "crisis": crisis_signal(doc),
+        "crisis_terms": list(match.terms),
+        "crisis": match.signal if stream is None else stream.observe(doc, at, match.signal),
         "promotional": is_promotional_cues(strong, weak),
         "jokey": jokey,
     }
 
 
 def score_lines(lines: Iterable[str]) -> Iterator[Score]:
-    """Score one message per line (trailing newline removed); one result per input line."""
+    """Score one message per line (trailing newline removed), in order as one stream; one
+    result per input line."""
+    stream = CrisisStream()
     for line in lines:
-        yield score_text(line.rstrip("\r\n"))
+        yield score_text(line.rstrip("\r\n"), stream)

@@ -22,6 +22,7 @@ from streams.core.crisis import (
     DeclaredCrisis,
     crisis_match,
 )
+from streams.core.crisis_expansion import CrisisExpansion, expansion_inputs, support_key
 from streams.core.lang import detect_lang
 from streams.core.promo import ToneDeafReason, tone_verdict
 from streams.core.sentiment import polarity_doc
@@ -123,7 +124,11 @@ class BehaviourSnapshot:
 # What analysis keeps of one event, persisted with its SLA record so that behaviour state
 # is rebuilt exactly after a restart (see `BrandBehaviour.replay`). Plain lists: they are
 # written as JSON by the wire codec.
-#   audience: [lang, sentiment, crisis_signal, in_crisis, engaged_broadcast, terms]
+#   audience: [lang, sentiment, crisis_signal, in_crisis, engaged_broadcast, terms,
+#              static_signal, hashtags]
+#     crisis_signal is what the crisis detectors counted (the stream-adaptive signal, see
+#     streams/core/crisis_expansion.py); static_signal and hashtags rebuild the expansion.
+#     Rows written before the expansion have the first 6 fields only.
 #   post:     [broadcast terms or None, reply fingerprint or None]
 MAX_TERMS_PER_EVENT = 32
 MAX_TERM_LENGTH = 40
@@ -143,6 +148,7 @@ class BrandBehaviour:
     def __init__(self, brand: str) -> None:
         self.brand = brand
         self.crisis = CrisisDetector()
+        self.expansion = CrisisExpansion()  # crisis hashtags of this audience stream
         self.templated = TemplatedReplyDetector()
         self.topics = TopicAlignment()
         self.sentiment = {context: RollingMean() for context in SentimentContext}
@@ -150,15 +156,29 @@ class BrandBehaviour:
         self._engaged: dict[str, float] = {}  # audience reply id -> created_at, on broadcasts
 
     def on_audience(self, event: SocialEvent, doc: Doc, lang: str, sentiment: float,
-                    crisis_signal: bool, in_crisis: bool) -> tuple[Any, ...]:
-        """Account for an audience message; returns its features (see above)."""
-        features = (lang, sentiment, crisis_signal, in_crisis,
-                    event.in_reply_to in self._broadcasts, event_terms(doc))
-        self.replay_audience(event.id, event.created_at, features)
+                    static_signal: bool, in_crisis: bool) -> tuple[Any, ...]:
+        """Account for an audience message; returns its features (see above), whose third
+        field is its crisis signal: `static_signal` (`crisis_match(doc).signal`) or a
+        hashtag this audience stream promoted."""
+        terms = event_terms(doc)
+        tags, key = expansion_inputs(doc, static_signal, terms)
+        signal = self.expansion.observe(event.created_at, tags, static_signal, key)
+        features = (lang, sentiment, signal, in_crisis,
+                    event.in_reply_to in self._broadcasts, terms, static_signal, tags)
+        self._apply_audience(event.id, event.created_at, features)
         return features
 
     def replay_audience(self, message_id: str, at: float, features: Sequence[Any]) -> None:
-        lang, sentiment, crisis_signal, in_crisis, engaged, terms = features
+        """Apply persisted features: the expansion sees the message's static signal and
+        hashtags again, the detectors the signal decided when it arrived."""
+        if len(features) > 6:
+            static_signal, tags = features[6], features[7]
+            self.expansion.observe(at, tags, static_signal,
+                                   support_key(features[5]) if static_signal and tags else 0)
+        self._apply_audience(message_id, at, features)
+
+    def _apply_audience(self, message_id: str, at: float, features: Sequence[Any]) -> None:
+        lang, sentiment, crisis_signal, in_crisis, engaged, terms = features[:6]
         self.crisis.observe(at, crisis_signal, sentiment)
         if lang != "other":
             context = SentimentContext.CRISIS if in_crisis else SentimentContext.NORMAL
@@ -283,10 +303,11 @@ class BehaviourBook:
             lang = event.lang if event.lang in ("en", "fr") else detect_lang(doc)
             # Other languages are neutral: we have no lexicon to read them with.
             sentiment = polarity_doc(doc, lang) if lang != "other" else 0.0
-            signal = crisis_match(doc).signal
             in_crisis = self.in_crisis(event.brand, event.created_at)
-            features = behaviour.on_audience(event, doc, lang, sentiment, signal, in_crisis)
-            self.global_crisis.observe(event.created_at, signal, sentiment)
+            features = behaviour.on_audience(event, doc, lang, sentiment,
+                                             crisis_match(doc).signal, in_crisis)
+            # The global scope counts the signal of the brand's stream (features[2]).
+            self.global_crisis.observe(event.created_at, features[2], sentiment)
             return [LanguageCounted(event.brand, lang)], features
         return behaviour.on_post(event, doc, self.active_crises(event.brand, event.created_at))
 

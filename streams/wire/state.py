@@ -27,6 +27,7 @@ import orjson
 from streams.core.behaviour import MAX_TERM_LENGTH, MAX_TERMS_PER_EVENT
 from streams.core.brand import BrandsConfig
 from streams.core.conversation import hour_of
+from streams.core.crisis_expansion import MAX_TAG_LENGTH, MAX_TAGS_PER_MESSAGE
 from streams.core.lang import LANGS
 from streams.core.sla import RecordKey, RecordTag
 from streams.events import (
@@ -175,9 +176,14 @@ def _terms(value: Any) -> bool:
 
 
 def _audience_features(value: Any) -> bool:
-    if type(value) is not list or len(value) != 6:
+    if type(value) is not list or len(value) not in (6, 8):
         return False
-    lang, sentiment, signal, in_crisis, engaged, terms = value
+    if len(value) == 8 and not (  # static signal and hashtags of the crisis expansion
+            type(value[6]) is bool and type(value[7]) is list
+            and len(value[7]) <= MAX_TAGS_PER_MESSAGE
+            and all(type(t) is str and 0 < len(t) <= MAX_TAG_LENGTH for t in value[7])):
+        return False
+    lang, sentiment, signal, in_crisis, engaged, terms = value[:6]
     return (lang in _LANGS and type(sentiment) in (int, float) and math.isfinite(sentiment)
             and -1.0 <= sentiment <= 1.0 and type(signal) is bool
             and type(in_crisis) is bool and type(engaged) is bool and _terms(terms))
