@@ -191,13 +191,13 @@ def make_plain_producer(broker_url: str) -> Any:
     return make_producer(broker_url, client_id="brandpulse-bench-live")
 
 
-def make_async_producer(broker_url: str) -> Any:
-    """aiokafka, acks=1, linger 5 ms, no idempotence: make_plain_producer's settings, at
-    about half its CPU per event (its record batches are built in C). Start it in a loop."""
+def make_async_producer(broker_url: str, linger_ms: int = 5) -> Any:
+    """aiokafka, acks=1, no idempotence: make_plain_producer's settings, at about half its
+    CPU per event (its record batches are built in C). Start it in a loop."""
     from aiokafka import AIOKafkaProducer
 
     return AIOKafkaProducer(bootstrap_servers=bootstrap_servers(broker_url), acks=1,
-                            linger_ms=5, enable_idempotence=False,
+                            linger_ms=linger_ms, enable_idempotence=False,
                             client_id="brandpulse-bench-live")
 
 

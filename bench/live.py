@@ -63,6 +63,11 @@ from _common import (
 from throughput import Child, StageError, tansu_version, trivial_stage
 
 SLICE_SECONDS = 0.01  # the producer tops up to rate × elapsed every 10 ms
+# tansu's memory storage reads every stored batch of a partition on each fetch, so its CPU
+# per fetch grows with the number of batches a run has written (docs/tansu.md): with 5 ms
+# the broker went from 30 % to 97 % of a core in 40 s at 2,500 events/s. 50 ms batches
+# hold it near 20 %; the linger counts in every latency (the send time is stamped first).
+LINGER_MS = 50
 KNEE_P99_SECONDS = 1.0
 KEPT_UP_SEEN = 0.99  # share of replies that must show up within the drain time
 KNEE_MAX_RUNS = 5
@@ -143,7 +148,7 @@ def _merged(pages: list[tuple[str, float, float]]) -> tuple[str, float, float]:
 
 def produce_paced(broker_url: str, traffic: LiveTraffic, rate: float, duration: float,
                   sends: dict[str, list[float]], sampler: Sampler,
-                  stack: Stack) -> dict[str, Any]:
+                  stack: Stack, linger_ms: int) -> dict[str, Any]:
     """Send `rate` × elapsed events by every 10 ms slice, for `duration` s or until the
     worker dies; reply send times go to `sends[brand]` just before `send()`.
 
@@ -152,12 +157,12 @@ def produce_paced(broker_url: str, traffic: LiveTraffic, rate: float, duration: 
     half the CPU of kafka-python's (20 % against 44 % of a core, docs/benchmarks.md), CPU
     a real deployment's producers spend on other machines."""
     return uvloop.run(_produce_paced(broker_url, traffic, rate, duration, sends, sampler,
-                                      stack))
+                                      stack, linger_ms))
 
 
 async def _produce_paced(broker_url: str, traffic: LiveTraffic, rate: float, duration: float,
                          sends: dict[str, list[float]], sampler: Sampler,
-                         stack: Stack) -> dict[str, Any]:
+                         stack: Stack, linger_ms: int) -> dict[str, Any]:
     failed = 0
     errors: list[str] = []
 
@@ -169,7 +174,7 @@ async def _produce_paced(broker_url: str, traffic: LiveTraffic, rate: float, dur
         if len(errors) < 5:
             errors.append(repr(future.exception())[:300])
 
-    producer = make_async_producer(broker_url)
+    producer = make_async_producer(broker_url, linger_ms)
     await producer.start()
     cpu_start = time.process_time()
     start = time.monotonic()
@@ -298,7 +303,7 @@ def run_rate(args: argparse.Namespace, rate: float, with_trivial: bool) -> dict[
         before = stack.sample()
         say(f"rate {rate:g}/s: sending for {args.duration:g} s ...")
         produced = produce_paced(stack.broker.url, traffic, rate, args.duration, sends,
-                                 sampler, stack)
+                                 sampler, stack, args.linger_ms)
         after_send = stack.sample()
         say(f"rate {rate:g}/s: sent {produced['sent']:,}; waiting up to {args.drain:g} s ...")
         drain_deadline = time.monotonic() + args.drain
@@ -501,6 +506,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--behaviour", choices=["on", "off"], default="on",
                         help="BRANDPULSE_ANALYSE_BEHAVIOUR of the worker (on, the default)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--linger-ms", type=int, default=LINGER_MS,
+                        help="the load generator's producer linger (ms); included in the "
+                             f"latency ({LINGER_MS}: tansu's fetch cost, docs/tansu.md)")
     parser.add_argument("--find-knee", action="store_true",
                         help="search the rate where p99 crosses 1 s instead of --rates "
                              "(at most 5 runs)")
