@@ -41,7 +41,7 @@ def replayed_engine(path: str, wall: float, brands_path: str | None = None,
     """An engine fed with a JSONL or TWCS file (as `brandpulse report`), `crisis` declared
     before the first event."""
     source = open_events(path, "auto", load_brands(brands_path) if brands_path else None)
-    engine = Engine(source.brands, keep_features=False)
+    engine = Engine(source.brands, persisted=False)
     if crisis is not None:
         engine.apply(CrisisCommand(CommandAction.DECLARE, crisis))
     for _ in engine.ingest_all(source, wall):

@@ -162,11 +162,13 @@ class Engine:
                  breach_grace_seconds: float = DEFAULT_BREACH_GRACE_SECONDS,
                  analyse_behaviour: bool = True, crisis_source: str = "local",
                  max_future_skew_seconds: float = DEFAULT_MAX_FUTURE_SKEW_SECONDS,
-                 keep_features: bool = True) -> None:
-        """`keep_features=False` (offline report) drops each event's analysis features
-        after use: they only serve to rebuild behaviour state after a restart."""
+                 persisted: bool = True) -> None:
+        """`persisted=False` (offline report, check client): nothing is written to or
+        restored from a state table, so each event's analysis features are dropped after
+        use and no set of changed records is kept; memory then follows the open messages,
+        not the events read."""
         self.brands = brands
-        self.keep_features = keep_features
+        self.persisted = persisted
         self.analyse_behaviour = analyse_behaviour
         self.breach_grace_seconds = breach_grace_seconds
         self.max_future_skew_seconds = max_future_skew_seconds
@@ -244,11 +246,13 @@ class Engine:
         if not isinstance(observations[0], DuplicateEvent | LateEvent):
             if self.analyse_behaviour:
                 found, features = self.behaviour.on_event(event)
-                if self.keep_features:
+                if self.persisted:
                     book.set_features(event, features)
                 observations.extend(found)
             self._schedule(event.brand, state)
             self._touched.add(event.brand)
+        if not self.persisted:
+            book.dirty.clear()
         return observations
 
     def ingest_all(self, events: Iterable[SocialEvent], wall: float = math.inf
@@ -279,6 +283,8 @@ class Engine:
                 continue
             state.scheduled = math.inf
             found = state.book.advance(state.clock.now(wall))
+            if not self.persisted:
+                state.book.dirty.clear()
             if found:
                 observations.extend(found)
                 self._touched.add(brand)

@@ -279,7 +279,7 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
     over the whole input (a report covers a period, not a rolling window). Per brand,
     `requires_reply = answered + unanswered + expired_unanswered`.
     """
-    engine = Engine(brands, keep_features=False)  # nothing is restored offline
+    engine = Engine(brands, persisted=False)  # nothing is restored offline
     tallies: dict[str, BrandTally] = {b.name: BrandTally() for b in brands}
     sink = _Tallies(tallies)
     rejected: dict[str, int] = {}

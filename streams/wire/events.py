@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from sys import intern
 from typing import Any
 
 import orjson
@@ -76,6 +77,7 @@ def event_from_dict(
     platform = identifier(get("platform"))
     if platform is None:
         return missing_field("platform")
+    platform = intern(platform)  # kept by every open message: one object per platform
     author = identifier(get("author"))
     if author is None:
         return missing_field("author")

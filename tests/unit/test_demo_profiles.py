@@ -107,7 +107,7 @@ def test_the_crisis_turns_the_detector_on_and_off_and_flags_the_psycho() -> None
     end = MONDAY + 3 * 86400
     window = crisis_window(end - DEMO_DAYS * 86400, DEMO_DAYS * 86400)
     assert window is not None
-    engine = Engine(scenario_brands(), keep_features=False)
+    engine = Engine(scenario_brands(), persisted=False)
     active_at: list[float] = []
     flags: list[ToneDeafPost] = []
     for event in demo_events(end=end):

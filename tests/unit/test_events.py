@@ -37,6 +37,14 @@ def test_a_good_message_decodes_with_event_time_in_utc() -> None:
     assert decode({**GOOD, "in_reply_to": 42}).kind is AudienceKind.REPLY  # type: ignore
 
 
+def test_events_share_one_platform_string() -> None:
+    """Every open message keeps its platform: one object per platform, not one per event
+    (each decoded JSON value is a new string)."""
+    first, second = decode(GOOD), decode({**GOOD, "id": "m2"})
+    assert isinstance(first, SocialEvent) and isinstance(second, SocialEvent)
+    assert first.platform == "twitter" and first.platform is second.platform
+
+
 def test_round_trip() -> None:
     event = decode({**GOOD, "lang": "fr", "is_share": True, "kind": "comment"})
     assert isinstance(event, SocialEvent)

@@ -175,6 +175,25 @@ def test_report_consumes_events_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
     assert log.index("MessageCounted") < log.index("read r1")
 
 
+def test_an_unpersisted_engine_keeps_no_change_set_nor_features() -> None:
+    """The report's engine writes no state table: what a worker keeps until its next
+    persist (the changed record keys, each event's analysis features) would otherwise grow
+    with every event read, however few messages are open."""
+    from streams.engine import Engine
+
+    events = [e for i in range(40) for e in (audience(f"m{i}", i), post(f"r{i}", i + 1, f"m{i}"))]
+    events += [audience("open", 50), post("b1", 51)]
+    offline, live = Engine(BRANDS, persisted=False), Engine(BRANDS)
+    for engine in (offline, live):
+        list(engine.ingest_all(events, T0 + 3600))
+    assert len(live.book("acme").dirty) == len(events)  # one key per record: a worker's
+    assert not offline.book("acme").dirty
+    for engine in (offline, live):  # "open" breaches and expires: its record changes
+        assert any(type(o).__name__ == "SlaBreached" for o in engine.advance(T0 + 10**6))
+    assert len(live.book("acme").dirty) == len(events)
+    assert not offline.book("acme").dirty
+
+
 def test_event_file_streams_jsonl_and_counts_bytes(tmp_path: Path) -> None:
     from streams.sources.files import open_events
 
