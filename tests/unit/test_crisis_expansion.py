@@ -5,7 +5,6 @@ an adversary, and restart equivalence through the worker's persisted features.""
 from __future__ import annotations
 
 import random
-from typing import Any
 
 import orjson
 import pytest
@@ -24,6 +23,7 @@ from streams.engine import Engine
 from streams.events import Rejection, Side, SocialEvent
 from streams.scoring import CrisisStream, score_lines
 from streams.wire import decode_state, encode_state_key, encode_state_value
+from tests.unit.test_state_restore import persist, restore
 
 H = 3600.0
 T0 = 1_780_000_000.0 - 1_780_000_000.0 % H  # an hour boundary
@@ -187,27 +187,6 @@ def test_replayed_features_rebuild_the_state_of_the_uninterrupted_run() -> None:
     assert len(old.expansion) == 0
 
 
-def _persist(engine: Engine, table: dict[bytes, bytes]) -> None:
-    for brand, key, row in engine.take_changes():
-        raw_key = encode_state_key(brand, key)
-        if row is None:
-            table.pop(raw_key, None)
-        else:
-            table[raw_key] = encode_state_value(row)
-
-
-def _restore(table: dict[bytes, bytes], wall: float) -> Engine:
-    engine = Engine(BRANDS)
-    rows: list[Any] = []
-    for raw_key, raw_value in table.items():
-        decoded = decode_state(raw_key, raw_value, BRANDS, wall + 300)
-        assert not isinstance(decoded, Rejection), decoded
-        _, hour, tag, record_id, row = decoded
-        rows.append((hour, tag, record_id, row))
-    engine.restore_brand("acme", rows, wall)
-    return engine
-
-
 def test_a_restarted_worker_decides_like_an_uninterrupted_one() -> None:
     events = _events(2)
     reference = Engine(BRANDS)
@@ -218,8 +197,8 @@ def test_a_restarted_worker_decides_like_an_uninterrupted_one() -> None:
     live = Engine(BRANDS)
     for event in events[:cut]:
         live.ingest(event, event.created_at)
-    _persist(live, table)
-    recovered = _restore(table, max(e.created_at for e in events[:cut]))
+    persist(live, table)
+    recovered = restore(table, max(e.created_at for e in events[:cut]), BRANDS)
     for event in events[cut:]:
         recovered.ingest(event, event.created_at)
     expected = reference.behaviour.brand("acme")

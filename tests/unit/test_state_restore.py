@@ -9,6 +9,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.core.brand import BrandsConfig
 from streams.core.sla import RecordTag
 from streams.engine import Engine
 from streams.events import MAX_ID_LENGTH, Rejection, RejectReason, Side, SocialEvent
@@ -37,11 +38,12 @@ def persist(engine: Engine, table: dict[bytes, bytes]) -> None:
             table[raw_key] = encode_state_value(row)
 
 
-def restore(table: dict[bytes, bytes], wall: float) -> Engine:
-    engine = Engine(BRANDS)
+def restore(table: dict[bytes, bytes], wall: float, brands: BrandsConfig = BRANDS) -> Engine:
+    """What a restarted worker does: decode every record, rebuild each brand."""
+    engine = Engine(brands)
     rows: dict[str, list[Any]] = {}
     for raw_key, raw_value in table.items():
-        decoded = decode_state(raw_key, raw_value, BRANDS, wall + 300)
+        decoded = decode_state(raw_key, raw_value, brands, wall + 300)
         assert not isinstance(decoded, Rejection), decoded
         brand, hour, tag, record_id, row = decoded
         rows.setdefault(brand, []).append((hour, tag, record_id, row))
