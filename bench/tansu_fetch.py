@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import time
 from typing import Any
 
 import uvloop
-from _common import LiveTraffic, brand_names, make_async_producer
+from _common import LiveTraffic, brand_names, cpu_percent, make_async_producer, proc_sample
 from aiokafka import AIOKafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 
@@ -31,20 +30,6 @@ from streams.broker import EmbeddedBroker
 TOPICS = ("brandpulse.audience-messages", "brandpulse.brand-posts")
 PARTITIONS = 6
 WINDOW_SECONDS = 10.0
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1]) // 1024
-    return 0
 
 
 async def one_run(port: int, pid: int, rate: float, duration: float,
@@ -67,7 +52,7 @@ async def one_run(port: int, pid: int, rate: float, duration: float,
     traffic = LiveTraffic(brand_names(100))
     rows: list[dict[str, Any]] = []
     start = tick = time.monotonic()
-    window = (start, cpu_seconds(pid))
+    window = proc_sample(pid)
     sent = 0
     try:
         while time.monotonic() - start < duration:
@@ -78,14 +63,13 @@ async def one_run(port: int, pid: int, rate: float, duration: float,
                 sent += 1
             tick += 0.01
             await asyncio.sleep(max(0.0, tick - time.monotonic()))
-            now = time.monotonic()
-            if now - window[0] >= WINDOW_SECONDS:
-                used = cpu_seconds(pid)
-                rows.append({"at": round(now - start), "broker_cpu_percent":
-                             round(100 * (used - window[1]) / (now - window[0]), 1),
-                             "broker_rss_mb": rss_mb(pid), "sent": sent,
-                             "consumed": consumed})
-                window = (now, used)
+            if window is not None and time.monotonic() - window.at >= WINDOW_SECONDS:
+                now = proc_sample(pid)
+                rows.append({"at": round(time.monotonic() - start),
+                             "broker_cpu_percent": cpu_percent(window, now),
+                             "broker_rss_mb": now.rss_bytes // 2**20 if now else None,
+                             "sent": sent, "consumed": consumed})
+                window = now
     finally:
         reader.cancel()
         await producer.stop()
@@ -116,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                                       args.duration, linger))
         print(f"  linger {linger} ms:")
         for row in rows:
-            print(f"    {row['at']:>4} s  broker CPU {row['broker_cpu_percent']:>5.1f} %  "
-                  f"RSS {row['broker_rss_mb']:>4} MB  consumed {row['consumed']:,} of "
+            print(f"    {row['at']:>4} s  broker CPU {row['broker_cpu_percent'] or 0:>5.1f} %  "
+                  f"RSS {row['broker_rss_mb'] or 0:>4} MB  consumed {row['consumed']:,} of "
                   f"{row['sent']:,}")
     return 0
 

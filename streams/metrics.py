@@ -240,7 +240,7 @@ class TextRenderer:
     * the counters, gauges and histograms of this module (prometheus_client's own classes)
       are read straight from their children, and each series' lines are kept with the
       values they were rendered from: an unchanged series costs a few attribute reads and
-      one comparison (`_FastFamily`);
+      one comparison (`_KeptSeries`);
     * every other collector's samples (the snapshot gauges, custom collectors) go through
       `collect()`, with each line's text before its value rendered once, by
       generate_latest itself, and kept while the series exists.
@@ -311,11 +311,11 @@ class TextRenderer:
             if series is None or series.child is not child:
                 series = _KeptSeries(child, self._series_prefixes(wrapper, family, labels,
                                                                    child))
-            if series.values != values or series.text is None:
-                series.values = values
-                series.text = series.render(values, histogram)
+            last = series.last
+            if last is None or last[0] != values:
+                last = series.last = (values, series.render(values, histogram))
             used[key] = series
-            output.append(series.text)
+            output.append(last[1])
         return True
 
     def _series_prefixes(self, wrapper: MetricWrapperBase, family: Metric,
@@ -366,7 +366,7 @@ class TextRenderer:
 
 
 _Prefixes = dict[tuple[str, tuple[tuple[str, str], ...]], str]
-_FAST_KINDS = {Counter: "counter", Gauge: "gauge", Histogram: "histogram"}
+_FAST_KINDS = (Counter, Gauge, Histogram)
 
 
 def _fast(collector: Any) -> TypeGuard[MetricWrapperBase]:
@@ -380,16 +380,16 @@ def _fast(collector: Any) -> TypeGuard[MetricWrapperBase]:
 
 
 class _KeptSeries:
-    """One series of a `_fast` family: its child, its lines up to their values, and its
-    text as last rendered with the values it was rendered from."""
+    """One series of a `_fast` family: its child, its lines up to their values, and the
+    values it was last rendered from with that text (one pair, replaced whole, so a
+    concurrent scrape never pairs new values with old text)."""
 
-    __slots__ = ("child", "prefixes", "text", "values")
+    __slots__ = ("child", "last", "prefixes")
 
     def __init__(self, child: Any, prefixes: tuple[str, ...]) -> None:
         self.child = child
         self.prefixes = prefixes
-        self.values: Any = None
-        self.text: str | None = None
+        self.last: tuple[Any, str] | None = None
 
     def render(self, values: Any, histogram: bool) -> str:
         prefixes = self.prefixes
