@@ -24,6 +24,10 @@ from streams.broker import free_port
 from streams.config import TopicNames
 
 TOPICS = TopicNames()
+#: Yesterday (UTC): hand-written events are dated then, inside every brand's retention
+#: (events older than it are late whatever the brand's state).
+RECENT_T0 = (time.time() // 86400 - 1) * 86400
+RECENT_DAY = time.strftime("%Y-%m-%d", time.gmtime(RECENT_T0))
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 

@@ -101,27 +101,28 @@ def counters(worker: Worker) -> Counter[tuple[str, frozenset[tuple[str, str]]]]:
                     if key[0] in COUNTERS})
 
 
-def counted(worker: Worker, before: Counter[Any]) -> float:
-    """Messages and posts counted by every lifetime so far, this one included."""
+def counted(worker: Worker) -> float:
+    """Messages and posts counted, ever: the counters continue across lifetimes (each
+    brand's totals are persisted state, docs/metrics.md "Exactness")."""
     now = counters(worker)
-    return sum((before + now)[key] for key in set(before) | set(now)
+    return sum(value for key, value in now.items()
                if key[0] in ("brandpulse_audience_messages_total",
                              "brandpulse_brand_posts_total"))
 
 
-def drained(worker: Worker, before: Counter[Any], target: int) -> bool:
-    """This lifetime counted what was still uncounted and nothing more for 1.5 s.
+def drained(worker: Worker, target: int) -> bool:
+    """Every event so far is counted, and nothing more for 1.5 s.
 
     The records consumed are no measure: a lifetime re-reads what its killed predecessor
     processed after its last commit, so "consumed ≥ chunk size" can hold half-way through a
     chunk, and a stall then would scrape early and the SIGKILL lose what came after. A count
     above the target is a double count: fail at once, not at the timeout."""
-    first = counted(worker, before)
+    first = counted(worker)
     assert first <= target, f"double count: {first} > {target}"
     if first < target:
         return False
     time.sleep(1.5)
-    return counted(worker, before) == first
+    return counted(worker) == first
 
 
 def total(samples: Counter[Any], name: str, brand: str, **labels: str) -> float:
@@ -136,7 +137,7 @@ def test_three_sigkills_under_load_lose_and_double_count_nothing(
     base = math.floor((time.time() - 3 * 3600) / 3600) * 3600
     chunks = scenario(rng, base)
     all_events = [e for chunk in chunks for e in chunk]
-    summed: Counter[Any] = Counter()
+    previous: Counter[Any] = Counter()  # the last scrape of the previous lifetime
     last: Worker | None = None
     for k, chunk in enumerate(chunks):
         worker = Worker(broker.url, brands_file, tmp_path, app_id, f"life{k}")
@@ -148,9 +149,13 @@ def test_three_sigkills_under_load_lose_and_double_count_nothing(
                 batch = records(chunks[0][:40]) + batch
             produce(broker.url, batch)
             target = sum(len(c) for c in chunks[:k + 1])  # every event counts once
-            wait_until(lambda w=worker, n=target: drained(w, summed, n), 90,
+            wait_until(lambda w=worker, n=target: drained(w, n), 90,
                        f"life {k} to count its chunk", worker.log)
-            summed.update(counters(worker))
+            now = counters(worker)
+            went_down = {key: (previous[key], now[key]) for key in previous
+                         if now[key] < previous[key]}
+            assert not went_down, f"counters went down across a restart: {went_down}"
+            previous = now
         finally:
             if k < CHUNKS - 1:
                 worker.kill()  # SIGKILL within the commit interval: redelivery follows
@@ -158,6 +163,7 @@ def test_three_sigkills_under_load_lose_and_double_count_nothing(
                 last = worker
     assert last is not None
     try:
+        summed = counters(last)
         brands = load_brands(str(brands_file))
         report = build_report(all_events, brands)["brands"]
         for brand in BRANDS:
@@ -277,7 +283,7 @@ def test_hostile_records_are_dead_lettered_and_change_no_brand(
                             f"@{HANDLES[brand]} help", time.time() - 600 + i)
                 for i, brand in enumerate(BRANDS)]
         produce(broker.url, records(good))
-        wait_until(lambda: drained(worker, Counter(), len(good)), 60, "good records",
+        wait_until(lambda: drained(worker, len(good)), 60, "good records",
                    worker.log)
         before = {b: worker.value("brandpulse_oldest_unanswered_age_seconds", brand=b,
                                   platform="twitter") for b in BRANDS}

@@ -14,13 +14,22 @@ from streams.broker import EmbeddedBroker
 from streams.ownership import brand_partition
 from streams.wire import format_rfc3339
 
-from .harness import TOPICS, Worker, consume_all, event_record, produce, wait_for_split, wait_until
+from .harness import (
+    RECENT_T0,
+    TOPICS,
+    Worker,
+    consume_all,
+    event_record,
+    produce,
+    wait_for_split,
+    wait_until,
+)
 
 pytestmark = pytest.mark.broker
 STARTUP = 120.0
 # One brand on each of the 6 partitions, so that both workers always own some brands.
 BRANDS = ("acme", "globex", "stark", "hooli", "vandelay", "pied")
-T0 = 1_793_577_600.0  # 2026-11-02T00:00:00Z
+T0 = RECENT_T0  # yesterday, 00:00 UTC
 HOUR = 3600.0
 
 
