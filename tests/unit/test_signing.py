@@ -117,3 +117,33 @@ def test_a_worker_without_a_key_refuses_to_start_unless_explicitly_unsigned() ->
         Settings().require_internal_key("the worker")
     unsigned = settings_from({"BRANDPULSE_ALLOW_UNSIGNED": "1"})
     assert unsigned.require_internal_key("the worker") == ()
+
+
+def test_brandpulse_crisis_signs_what_it_sends(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams import control
+    from streams.core.crisis import CommandAction, CrisisCommand, DeclaredCrisis
+
+    sent: list[tuple[str, bytes, list[tuple[str, bytes]]]] = []
+
+    class Producer:
+        def send(self, topic: str, key: bytes, value: bytes,
+                 headers: list[tuple[str, bytes]]) -> Producer:
+            sent.append((topic, value, headers))
+            return self
+
+        def get(self, timeout: float) -> None:
+            pass
+
+        def close(self, timeout: float) -> None:
+            pass
+
+    monkeypatch.setattr(control, "make_producer", lambda *a, **k: Producer())
+    settings = settings_from({"BRANDPULSE_INTERNAL_KEY": KEY.decode()})
+    control.send_crisis_command(settings, CrisisCommand(
+        CommandAction.DECLARE, DeclaredCrisis("Storm", ("storm",), (), None, NOW)))
+    (topic, value, headers), = sent
+    assert topic == "brandpulse.control"
+    assert isinstance(verify_record([KEY], topic, headers, value), float)
+    with pytest.raises(ConfigError, match="BRANDPULSE_INTERNAL_KEY"):  # never unsigned
+        control.send_crisis_command(Settings(), CrisisCommand(
+            CommandAction.DECLARE, DeclaredCrisis("Storm", start=NOW)))
