@@ -23,8 +23,9 @@ from streams.config import load_brands
 from streams.engine import Engine
 from streams.events import Side, SocialEvent
 from streams.report import build_report
-from streams.wire import encode_event, format_rfc3339
+from streams.wire import encode_event, format_rfc3339, sign_record
 from tests.integration.harness import (
+    INTERNAL_KEY,
     TOPICS,
     Worker,
     consume_all,
@@ -270,7 +271,22 @@ def bad_records() -> list[tuple[str, bytes | None, bytes, str]]:
         (TOPICS.crisis_shares, b"evil", orjson.dumps({
             "source": "evil", "bucket_seconds": 300, "first_seen": 1e12, "latest": 1e15,
             "buckets": [[3333333333333, 100000, 100000, -100000.0]]}), "future_timestamp"),
+        # ... whose records must be signed with the internal key (the others above are)
+        (TOPICS.control, b"x", orjson.dumps({
+            "action": "declare", "name": "Forged", "start": now_rfc3339(-60)}), "unsigned"),
+        (TOPICS.crisis_shares, b"evil", orjson.dumps({
+            "source": "evil", "bucket_seconds": 300, "first_seen": time.time() - 60,
+            "latest": time.time() - 60, "buckets": []}), "bad_signature"),
     ]
+
+
+def internal_headers(topic: str, value: bytes, reason: str) -> list[tuple[str, bytes]]:
+    """How a hostile record on the control or shares topic is sent: signed with the
+    harness's key, so that its value is what gets checked, unless it tests the signature."""
+    if topic not in (TOPICS.control, TOPICS.crisis_shares) or reason == "unsigned":
+        return []
+    key = b"another-deployment's-key-0123456789" if reason == "bad_signature" else None
+    return sign_record(key or INTERNAL_KEY.encode(), topic, value, time.time())
 
 
 def test_hostile_records_are_dead_lettered_and_change_no_brand(
@@ -290,8 +306,9 @@ def test_hostile_records_are_dead_lettered_and_change_no_brand(
         bad = bad_records()
         producer = KafkaProducer(bootstrap_servers=broker.url.split("://", 1)[1],
                                  max_request_size=2_000_000)
-        for topic, key, value, _ in bad:
-            producer.send(topic, key=key, value=value)
+        for topic, key, value, reason in bad:
+            producer.send(topic, key=key, value=value,
+                          headers=internal_headers(topic, value, reason))
         producer.flush(30)
         producer.close(10)
         letters = [orjson.loads(v) for v in consume_all(broker.url, TOPICS.dead_letter,
