@@ -1,0 +1,352 @@
+"""The live sources against hostile peers on loopback (issue 23): oversized and undecodable
+frames, far-future times, silent peers, disconnects. Each test asserts counts, log volume and
+stop time, not only that nothing crashed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from streams.ingest import (
+    Backoff,
+    CursorFile,
+    Deadlines,
+    JsonlSink,
+    MeteredSink,
+    PeerTimeout,
+    Stopped,
+    wait_for_peer,
+)
+from streams.metrics import SourceMetrics
+from streams.ratelog import RateLimitedLog
+from streams.sources.bluesky import (
+    FUTURE_CURSOR,
+    INVALID_UTF8,
+    REWIND_US,
+    SKIPPED_WINDOW,
+    BlueskyConnector,
+)
+from streams.sources.jsonl import read_jsonl
+from tests.jetstream_fake import (
+    BOB,
+    BRAND_DID,
+    JANE,
+    FakeJetstream,
+    SilentPeer,
+    not_utf8,
+    oversized,
+    post,
+    uri,
+)
+from tests.unit.test_bluesky import BRANDS
+
+S = 1_000_000  # one second in time_us
+
+
+def now_us() -> int:
+    return int(time.time() * 1e6)
+
+
+def question(t: int, n: int) -> dict[str, object]:
+    return post(JANE, t, f"q{n}", f"help {n}", parent=uri(BRAND_DID, "b1"))
+
+
+class Metered:
+    """A MeteredSink over a JSONL file, its metrics, and its rate-limited log."""
+
+    def __init__(self, tmp_path: Path, source: str = "bluesky") -> None:
+        self.metrics = SourceMetrics()
+        self.out = tmp_path / f"{source}.jsonl"
+        self.sink = MeteredSink(JsonlSink(self.out), self.metrics, source)
+        self.source = source
+
+    def value(self, name: str, **labels: str) -> float:
+        found = self.metrics.registry.get_sample_value(name, {"source": self.source, **labels})
+        return found or 0.0
+
+    def rejected(self, reason: str) -> float:
+        return self.value("brandpulse_source_rejected_total", reason=reason)
+
+    def ids(self) -> list[str]:
+        return [e.id for e in read_jsonl(self.out) if not isinstance(e, tuple)]
+
+
+async def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert condition(), "condition not reached in time"
+
+
+async def run_bluesky(connector: BlueskyConnector, sink: MeteredSink,
+                      until: Callable[[], bool], seconds: float = 10.0) -> float:
+    """Run until `until()`, then stop; returns how long the stop took."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(connector.run(sink, stop))
+    try:
+        await wait_until(lambda: until() or task.done(), seconds)
+    finally:
+        stop.set()
+        started = time.monotonic()
+        await asyncio.wait_for(task, 5)
+    return time.monotonic() - started
+
+
+def warnings_from(caplog: pytest.LogCaptureFixture, text: str) -> int:
+    return sum(1 for r in caplog.records if r.levelno >= logging.WARNING and text in r.message)
+
+
+# --- the shared helpers -----------------------------------------------------------------
+
+def test_rate_limited_log_writes_once_then_one_summary_per_interval(
+        caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    faults = RateLimitedLog(logging.getLogger("t"), interval=30.0, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING):
+        for _ in range(6000):  # one a tenth of a second for 10 minutes
+            faults.report("broker", "broker unreachable")
+            now[0] += 0.1
+        faults.report("other", "another fault")
+    assert faults.lines == 20 + 1  # one per 30 s over 600 s (the first in full), the other
+    assert "more since the last line" in caplog.records[1].message
+    faults.forget("broker")
+    assert faults.report("broker", "broker unreachable again")
+
+
+async def test_wait_for_peer_names_the_wait_and_yields_to_stop() -> None:
+    never = asyncio.get_running_loop().create_future()
+    with pytest.raises(PeerTimeout, match=r"upgrade: no answer within 0\.05 s"):
+        await wait_for_peer(never, 0.05, "upgrade")
+    assert never.cancelled()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().call_later(0.05, stop.set)
+    started = time.monotonic()
+    with pytest.raises(Stopped):
+        await wait_for_peer(asyncio.sleep(3600), 60, "headers", stop)
+    assert time.monotonic() - started < 1
+    assert await wait_for_peer(asyncio.sleep(0, "ok"), 1, "x") == "ok"
+
+
+async def test_an_event_over_the_workers_bound_is_rejected_not_written(
+        tmp_path: Path) -> None:
+    from streams.events import AudienceKind, Side, SocialEvent
+
+    m = Metered(tmp_path)
+    big = SocialEvent(Side.AUDIENCE, "a1", "acme", "bluesky", JANE, "x" * 70_000,
+                      time.time(), None, AudienceKind.MENTION)
+    await m.sink.emit(big)
+    await m.sink.flush()
+    assert m.rejected("oversized") == 1 and m.out.read_bytes() == b""
+
+
+# --- Bluesky: hostile frames --------------------------------------------------------------
+
+async def test_oversized_and_invalid_utf8_frames_are_passed_not_replayed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A 1.2 MB frame and a frame of invalid UTF-8 (both a stranger's and a brand's) are
+    rejected by reason, the cursor moves past them, and a disconnect after them resumes
+    after them: the frames behind them are delivered once."""
+    t0 = now_us() - 120 * S
+    frames = [question(t0, 0),
+              oversized(BOB, t0 + 10 * S, "big", 1_200_000),
+              not_utf8(JANE, t0 + 20 * S, "bad"),
+              question(t0 + 30 * S, 1),
+              oversized(JANE, t0 + 40 * S, "big2", 1_200_000),
+              not_utf8(BOB, t0 + 50 * S, "bad2"),
+              question(t0 + 60 * S, 2)]
+    fake = FakeJetstream(frames, cut_after=3)  # cut right after the two hostile frames
+    url = await fake.start()
+    m = Metered(tmp_path)
+    cursor = CursorFile(tmp_path / "cursor")
+    connector = BlueskyConnector(BRANDS, url, cursor, Backoff(0.05, 0.2), flush_interval=0.05)
+    try:
+        with caplog.at_level(logging.WARNING):
+            stop_seconds = await run_bluesky(connector, m.sink, lambda: len(m.ids()) >= 3)
+    finally:
+        await fake.stop()
+    assert m.ids() == [uri(JANE, "q0"), uri(JANE, "q1"), uri(JANE, "q2")]
+    # the 5 s rewind replays the frame at the saved cursor (the invalid one at t0 + 20 s)
+    assert m.rejected("oversized") == 2 and m.rejected(INVALID_UTF8) == 3
+    assert len(fake.queries) == 2  # one reconnect, resumed past the hostile frames
+    assert int(fake.queries[1]["cursor"][0]) == t0 + 20 * S - REWIND_US
+    assert m.value("brandpulse_source_reconnects_total") == 1
+    assert int(cursor.load() or 0) == t0 + 60 * S
+    assert warnings_from(caplog, "rejected (oversized)") == 1
+    assert warnings_from(caplog, f"rejected ({INVALID_UTF8})") == 1
+    assert warnings_from(caplog, "disconnected") == 1  # the cut, logged
+    assert stop_seconds < 2
+
+
+async def test_a_flood_of_hostile_frames_logs_two_lines(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """400 hostile frames in a row: 400 counted, 2 log lines, no reconnect."""
+    t0 = now_us() - 600 * S
+    frames: list[object] = []
+    for i in range(200):
+        frames.append(oversized(BOB, t0 + 2 * i * 1000, f"o{i}", 5_000))
+        frames.append(not_utf8(BOB, t0 + (2 * i + 1) * 1000, f"u{i}"))
+    frames.append(question(t0 + 10 * S, 0))
+    fake = FakeJetstream(frames)
+    url = await fake.start()
+    m = Metered(tmp_path)
+    connector = BlueskyConnector(BRANDS, url, None, Backoff(0.05, 0.2), flush_interval=0.05,
+                                 max_frame_bytes=4_096)
+    try:
+        with caplog.at_level(logging.WARNING):
+            await run_bluesky(connector, m.sink, lambda: len(m.ids()) >= 1)
+    finally:
+        await fake.stop()
+    assert m.rejected("oversized") == 200 and m.rejected(INVALID_UTF8) == 200
+    assert len(fake.queries) == 1
+    assert sum(r.levelno >= logging.WARNING for r in caplog.records) == 2
+
+
+async def test_a_frame_too_large_to_read_is_skipped_after_two_tries(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A frame over the websocket's own bound closes the connection (1009) before its
+    time_us can be read; the second connection that ends on it at the same position
+    resumes just after it, counted as a skipped window: 3 connections, not a loop."""
+    t0 = now_us() - 120 * S
+    frames = [question(t0, 0), oversized(BOB, t0 + 500, "huge", 200_000),
+              question(t0 + 1_500, 1)]
+    fake = FakeJetstream(frames)
+    url = await fake.start()
+    m = Metered(tmp_path)
+    connector = BlueskyConnector(BRANDS, url, None, Backoff(0.05, 0.2), flush_interval=0.05,
+                                 max_frame_bytes=4_096, max_wire_bytes=65_536)
+    try:
+        with caplog.at_level(logging.WARNING):
+            await run_bluesky(connector, m.sink, lambda: uri(JANE, "q1") in m.ids())
+    finally:
+        await fake.stop()
+    assert set(m.ids()) == {uri(JANE, "q0"), uri(JANE, "q1")}
+    assert len(fake.queries) == 3
+    assert int(fake.queries[2]["cursor"][0]) == t0 + 1000  # 1 ms after q0
+    assert m.value("brandpulse_source_skipped_total", reason=SKIPPED_WINDOW) == 1
+    assert warnings_from(caplog, "unreadable frame") == 1
+    assert warnings_from(caplog, "disconnected") == 1  # the second one is rate-limited
+
+
+async def test_a_future_time_us_never_becomes_the_cursor(tmp_path: Path) -> None:
+    """A stranger's frame dated year 9999, last before a checkpoint: counted, and the
+    cursor stays on the newest real time, so a restart still resumes where it was."""
+    t0 = now_us() - 60 * S
+    frames = [question(t0, 0), post(BOB, 253_402_300_799 * S, "x", "from the future")]
+    fake = FakeJetstream(frames)
+    url = await fake.start()
+    m = Metered(tmp_path)
+    cursor = CursorFile(tmp_path / "cursor")
+    connector = BlueskyConnector(BRANDS, url, cursor, Backoff(0.05, 0.2), flush_interval=0.05)
+    try:
+        await run_bluesky(connector, m.sink, lambda: m.rejected(FUTURE_CURSOR) >= 1)
+    finally:
+        await fake.stop()
+    assert cursor.load() == str(t0)
+    assert m.ids() == [uri(JANE, "q0")]
+
+
+@pytest.mark.parametrize("abort", [False, True])
+async def test_disconnects_are_logged_and_counted(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, abort: bool) -> None:
+    t0 = now_us() - 60 * S
+    fake = FakeJetstream([question(t0, 0), question(t0 + S, 1)], cut_after=1, abort=abort)
+    url = await fake.start()
+    m = Metered(tmp_path)
+    connector = BlueskyConnector(BRANDS, url, None, Backoff(0.05, 0.2), flush_interval=0.05)
+    try:
+        with caplog.at_level(logging.WARNING):
+            await run_bluesky(connector, m.sink, lambda: len(set(m.ids())) >= 2)
+    finally:
+        await fake.stop()
+    assert warnings_from(caplog, "bluesky: disconnected from") == 1
+    assert m.value("brandpulse_source_reconnects_total") == 1
+
+
+async def test_an_idle_stream_is_dropped_after_its_deadline(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeJetstream([])  # upgrades, then sends nothing
+    url = await fake.start()
+    m = Metered(tmp_path)
+    connector = BlueskyConnector(BRANDS, url, None, Backoff(0.05, 0.2), flush_interval=0.05,
+                                 deadlines=Deadlines(connect=1, answer=1, idle=0.3))
+    try:
+        with caplog.at_level(logging.WARNING):
+            await run_bluesky(connector, m.sink, lambda: len(fake.queries) >= 3)
+    finally:
+        await fake.stop()
+    assert warnings_from(caplog, "no frame for 0.3 s") == 1
+    assert m.value("brandpulse_source_reconnects_total") >= 2
+    assert m.value("brandpulse_source_connected") == 0
+
+
+async def test_a_silent_peer_times_out_the_upgrade_and_stop_is_prompt(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    peer = SilentPeer()
+    port = await peer.start()
+    m = Metered(tmp_path)
+    connector = BlueskyConnector(BRANDS, f"ws://127.0.0.1:{port}/subscribe", None,
+                                 Backoff(0.05, 0.2), deadlines=Deadlines(0.2, 0.2, 5))
+    try:
+        with caplog.at_level(logging.WARNING):
+            stop_seconds = await run_bluesky(connector, m.sink, lambda: peer.accepted >= 3)
+            # stopping while the upgrade waits on the silent peer
+            stop = asyncio.Event()
+            connector.deadlines = Deadlines(60, 60, 60)
+            task = asyncio.create_task(connector.run(m.sink, stop))
+            accepted = peer.accepted
+            await wait_until(lambda: peer.accepted > accepted)
+            stop.set()
+            started = time.monotonic()
+            await asyncio.wait_for(task, 5)
+            waiting_stop = time.monotonic() - started
+    finally:
+        await peer.stop()
+    assert warnings_from(caplog, "websocket upgrade: no answer within 0.4 s") == 1
+    assert m.value("brandpulse_source_reconnects_total") >= 2
+    assert m.value("brandpulse_source_connected") == 0 and connector.connections == 0
+    assert stop_seconds < 1 and waiting_stop < 1
+
+
+async def sigterm_seconds(argv: list[str], peer: SilentPeer, env: dict[str, str]) -> float:
+    """Start `brandpulse ingest ...`, wait until it is stuck on the silent peer, SIGTERM it;
+    the seconds to exit (asserting exit 0)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streams.cli", "ingest", *argv,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
+    try:
+        await wait_until(lambda: peer.accepted >= 1, 20)
+        await asyncio.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        code = await asyncio.wait_for(process.wait(), 10)
+        seconds = time.monotonic() - started
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    stderr = (await process.stderr.read()).decode()  # type: ignore[union-attr]
+    assert code == 0, stderr
+    return seconds
+
+
+async def test_sigterm_stops_bluesky_ingest_waiting_on_a_silent_peer(tmp_path: Path) -> None:
+    brands = tmp_path / "brands.toml"
+    brands.write_text(f'[[brand]]\nname = "acme"\nhandles = {{ bluesky = ["{BRAND_DID}"] }}\n')
+    peer = SilentPeer()
+    port = await peer.start()
+    try:
+        seconds = await sigterm_seconds(
+            ["bluesky", "--brands", str(brands), "--url", f"ws://127.0.0.1:{port}/subscribe",
+             "--out", str(tmp_path / "out.jsonl"), "--metrics-port", "0"], peer, {})
+    finally:
+        await peer.stop()
+    assert seconds < 5
