@@ -11,9 +11,13 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
+from aiohttp import web
 
 from streams.ingest import (
     Backoff,
@@ -35,6 +39,7 @@ from streams.sources.bluesky import (
     BlueskyConnector,
 )
 from streams.sources.jsonl import read_jsonl
+from streams.sources.mastodon import BrandAccount, MastodonConnector
 from tests.jetstream_fake import (
     BOB,
     BRAND_DID,
@@ -347,6 +352,192 @@ async def test_sigterm_stops_bluesky_ingest_waiting_on_a_silent_peer(tmp_path: P
         seconds = await sigterm_seconds(
             ["bluesky", "--brands", str(brands), "--url", f"ws://127.0.0.1:{port}/subscribe",
              "--out", str(tmp_path / "out.jsonl"), "--metrics-port", "0"], peer, {})
+    finally:
+        await peer.stop()
+    assert seconds < 5
+
+
+# --- Mastodon: per-brand isolation, deadlines, size bounds ---------------------------------
+
+MASTODON_HOST = "mastodon.example"
+
+
+def m_account(id: str, username: str, domain: str | None = None) -> dict[str, Any]:
+    acct = username if domain is None else f"{username}@{domain}"
+    return {"id": id, "username": username, "acct": acct, "bot": False,
+            "url": f"https://{domain or MASTODON_HOST}/@{username}"}
+
+
+def m_mention(notification_id: str, status_id: str, text: str) -> dict[str, Any]:
+    """A `mention` Notification entity with its Status (Mastodon API docs' shapes)."""
+    status = {"id": status_id, "created_at": datetime.now(UTC).isoformat(),
+              "account": m_account("9", "jane", "other.example"), "content": f"<p>{text}</p>",
+              "visibility": "public", "in_reply_to_id": None, "reblog": None,
+              "language": "en", "mentions": []}
+    return {"id": notification_id, "type": "mention", "created_at": status["created_at"],
+            "account": status["account"], "status": status}
+
+
+class BrandsInstance:
+    """A fake Mastodon instance serving several brand accounts, each with its token and a
+    behaviour: "ok" (catch-up, then heartbeats), "silent" (the user stream never sends its
+    status line), "refused" (401 on everything, a revoked token)."""
+
+    def __init__(self, accounts: dict[str, tuple[dict[str, Any], str]]) -> None:
+        self.accounts = accounts  # token -> (Account, behaviour)
+        self.notifications: dict[str, list[dict[str, Any]]] = {t: [] for t in accounts}
+        self.streams: dict[str, int] = dict.fromkeys(accounts, 0)
+        self.closing = asyncio.Event()
+
+    def _token(self, request: web.Request) -> str:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token not in self.accounts or self.accounts[token][1] == "refused":
+            raise web.HTTPUnauthorized()
+        return token
+
+    async def verify(self, request: web.Request) -> web.Response:
+        return web.json_response(self.accounts[self._token(request)][0])
+
+    async def notifications_page(self, request: web.Request) -> web.Response:
+        token = self._token(request)
+        since = request.query.get("since_id")
+        rows = [n for n in self.notifications[token]
+                if since is None or (len(n["id"]), n["id"]) > (len(since), since)]
+        return web.json_response(sorted(rows, key=lambda n: (len(n["id"]), n["id"]),
+                                        reverse=True)[:40])
+
+    async def statuses_page(self, request: web.Request) -> web.Response:
+        self._token(request)
+        return web.json_response([])
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        token = self._token(request)
+        self.streams[token] += 1
+        if self.accounts[token][1] == "silent":
+            await self.closing.wait()  # never a status line
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        for _ in range(400):
+            if self.closing.is_set():
+                break
+            await response.write(b":thump\n")
+            await asyncio.sleep(0.05)
+        return response
+
+    async def start(self) -> tuple[web.AppRunner, str]:
+        app = web.Application()
+        app.router.add_get("/api/v1/accounts/verify_credentials", self.verify)
+        app.router.add_get("/api/v1/notifications", self.notifications_page)
+        app.router.add_get("/api/v1/accounts/{id}/statuses", self.statuses_page)
+        app.router.add_get("/api/v1/streaming/user", self.stream)
+        runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+def brand_account(name: str, token: str) -> BrandAccount:
+    return BrandAccount(name, f"{name}@{MASTODON_HOST}", token,
+                        f"MASTODON_TOKEN_{name.upper()}")
+
+
+class QuickBackoff:
+    attempts = 0
+
+    def reset(self) -> None:
+        pass
+
+    def next(self) -> float:
+        return 0.1
+
+
+async def test_a_revoked_token_and_a_silent_stream_stop_only_their_brand(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """acme reads normally; globex's token is refused (401), initech's stream never sends
+    its headers: acme's mentions are all written, globex is stopped with one error line,
+    initech reconnects with a logged deadline, `connected` reads 0, nothing exits."""
+    fake = BrandsInstance({"a": (m_account("1", "acme"), "ok"),
+                           "g": (m_account("2", "globex"), "refused"),
+                           "i": (m_account("3", "initech"), "silent")})
+    fake.notifications["a"] = [m_mention(str(n), str(100 + n), f"help {n}") for n in (1, 2)]
+    runner, base = await fake.start()
+    m = Metered(tmp_path, "mastodon")
+    connector = MastodonConnector(
+        base, [brand_account("acme", "a"), brand_account("globex", "g"),
+               brand_account("initech", "i")], tmp_path / "cursor",
+        deadlines=Deadlines(connect=1, answer=0.3, idle=5), backoff_factory=QuickBackoff,
+        checkpoint_seconds=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(connector.run(m.sink, stop))
+    try:
+        with caplog.at_level(logging.WARNING):
+            await wait_until(lambda: len(m.ids()) >= 2 and fake.streams["i"] >= 3)
+            assert not task.done()  # the refused brand did not end the command
+            stop.set()
+            started = time.monotonic()
+            fake.closing.set()
+            await asyncio.wait_for(task, 5)
+            stop_seconds = time.monotonic() - started
+    finally:
+        await runner.cleanup()
+    host = base.split("://")[1]
+    assert sorted(m.ids()) == [f"{host}/101", f"{host}/102"]
+    assert fake.streams["g"] == 0
+    assert sum("globex: stopped, the other brands go on" in r.message
+               for r in caplog.records if r.levelno == logging.ERROR) == 1
+    assert warnings_from(caplog, "initech: TimeoutError") == 0  # named, not a bare class
+    assert warnings_from(caplog, "streaming: status and headers: no answer within 1.3 s") == 1
+    assert m.value("brandpulse_source_reconnects_total") >= 2
+    assert m.value("brandpulse_source_connected") == 0
+    assert stop_seconds < 2
+
+
+async def test_an_oversized_rest_status_is_rejected_and_the_cursor_passes_it(
+        tmp_path: Path) -> None:
+    """A 2 MB status in the catch-up is rejected `oversized` (not written); a 200 kB one is
+    cut to the text bound; the cursor moves past both; every line written is readable."""
+    fake = BrandsInstance({"a": (m_account("1", "acme"), "ok")})
+    fake.notifications["a"] = [m_mention("1", "101", "help"),
+                               m_mention("2", "102", "x" * 2_000_000),
+                               m_mention("3", "103", "y" * 200_000),
+                               m_mention("4", "104", "thanks")]
+    runner, base = await fake.start()
+    m = Metered(tmp_path, "mastodon")
+    cursor = tmp_path / "cursor"
+    cursor.write_text('{"brands": {"acme": {"handle": "acme@mastodon.example", '
+                      '"notifications": "0", "statuses": null}}}')
+    connector = MastodonConnector(base, [brand_account("acme", "a")], cursor,
+                                  backoff_factory=QuickBackoff, checkpoint_seconds=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(connector.run(m.sink, stop))
+    try:
+        await wait_until(lambda: len(m.ids()) >= 3)
+        stop.set()
+        fake.closing.set()
+        await asyncio.wait_for(task, 5)
+    finally:
+        await runner.cleanup()
+    host = base.split("://")[1]
+    assert m.ids() == [f"{host}/101", f"{host}/103", f"{host}/104"]
+    assert m.rejected("oversized") == 1
+    assert max(len(line) for line in m.out.read_bytes().splitlines()) < 64 * 1024
+    assert orjson.loads(cursor.read_text())["brands"]["acme"]["notifications"] == "4"
+    assert fake.streams["a"] == 1  # no reconnect over it
+
+
+async def test_sigterm_stops_mastodon_ingest_waiting_on_a_silent_instance(
+        tmp_path: Path) -> None:
+    brands = tmp_path / "brands.toml"
+    brands.write_text('[[brand]]\nname = "acme"\nhandles = { mastodon = '
+                      '["acme@mastodon.example"] }\n')
+    peer = SilentPeer()
+    port = await peer.start()
+    try:
+        seconds = await sigterm_seconds(
+            ["mastodon", "--brands", str(brands), "--instance", f"http://127.0.0.1:{port}",
+             "--out", str(tmp_path / "out.jsonl"), "--metrics-port", "0",
+             "--cursor-file", str(tmp_path / "cursor")], peer, {"MASTODON_TOKEN": "t"})
     finally:
         await peer.stop()
     assert seconds < 5
