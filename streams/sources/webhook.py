@@ -311,8 +311,8 @@ def _instagram_change(entry: dict[str, Any], change: Any, accounts: MetaAccounts
     if created is None:
         return
     if field_name == "mentions":
-        # Only ids are sent; the text needs a Graph API call (mentioned_comment). Without
-        # it there is no @handle to see, so the worker counts it but does not time a reply.
+        # Only ids are sent; the text needs a Graph API call (mentioned_comment). The entry
+        # id says which brand account was mentioned, so the SLA times a reply without text.
         media_id = _ident(value.get("media_id"))
         event_id = _ident(value.get("comment_id")) or media_id
         if event_id is None:
