@@ -40,6 +40,7 @@ from streams.sources.bluesky import (
 )
 from streams.sources.jsonl import read_jsonl
 from streams.sources.mastodon import BrandAccount, MastodonConnector
+from streams.sources.webhook import WebhookConnector, sign
 from tests.jetstream_fake import (
     BOB,
     BRAND_DID,
@@ -541,3 +542,151 @@ async def test_sigterm_stops_mastodon_ingest_waiting_on_a_silent_instance(
     finally:
         await peer.stop()
     assert seconds < 5
+
+
+# --- Webhook server: slow clients, descriptor bound, resets, concurrent retries ----------
+
+WEBHOOK_SECRET = "s3cret"
+
+
+def events_body(*ids: str) -> bytes:
+    stamp = datetime.now(UTC).isoformat()
+    return b"".join(orjson.dumps({"side": "audience", "id": i, "brand": "acme",
+                                  "platform": "bluesky", "author": "jane", "text": "help",
+                                  "created_at": stamp}) + b"\n" for i in ids)
+
+
+def signed_head(body: bytes, length: int | None = None, extra: str = "") -> bytes:
+    return (f"POST /events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+            f"X-Hub-Signature-256: {sign(WEBHOOK_SECRET, body)}\r\n{extra}"
+            f"Content-Length: {len(body) if length is None else length}\r\n\r\n").encode()
+
+
+class WebhookServer:
+    """A WebhookConnector serving /events on 127.0.0.1 into a JSONL file."""
+
+    def __init__(self, tmp_path: Path, **options: Any) -> None:
+        self.m = Metered(tmp_path, "webhook")
+        self.connector = WebhookConnector(BRANDS, "127.0.0.1", 0, events_secret=WEBHOOK_SECRET,
+                                          **options)
+        self.stop = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> WebhookServer:
+        self.task = asyncio.create_task(self.connector.run(self.m.sink, self.stop))
+        await asyncio.wait_for(self.connector.started.wait(), 5)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop.set()
+        assert self.task is not None
+        await asyncio.wait_for(self.task, 5)
+
+    async def post(self, body: bytes, headers: dict[str, str] | None = None,
+                   signature: bytes | None = None) -> int:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as session, session.post(
+                f"http://127.0.0.1:{self.connector.port}/events", data=body, headers={
+                    "X-Hub-Signature-256": sign(WEBHOOK_SECRET, signature or body),
+                    **(headers or {})}) as response:
+            return response.status
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection("127.0.0.1", self.connector.port)
+
+
+async def closed_within(reader: asyncio.StreamReader, seconds: float) -> bytes:
+    """What the server sent before closing; fails if it did not close in time."""
+    return await asyncio.wait_for(reader.read(), seconds)
+
+
+async def test_slow_loris_heads_and_bodies_are_closed(tmp_path: Path) -> None:
+    """10 heads sent a byte every 0.1 s and 10 bodies left unfinished: every connection is
+    closed by the server within its deadline (head 0.5 s, body 0.5 s: 408), counted, and a
+    valid request is still served meanwhile."""
+    async with WebhookServer(tmp_path, head_timeout=0.5, body_timeout=0.5) as server:
+        heads = [await server.connect() for _ in range(10)]
+        bodies = [await server.connect() for _ in range(10)]
+        body = events_body("ok-1")
+        for _, writer in bodies:
+            writer.write(signed_head(body) + body[:10])
+        started = time.monotonic()
+
+        async def trickle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+            for byte in b"POST /events HTTP/1.1\r\nHost: x\r\n":
+                if reader.at_eof():
+                    break
+                writer.write(bytes([byte]))
+                await asyncio.sleep(0.1)
+            return await closed_within(reader, 3)
+
+        trickled = asyncio.gather(*(trickle(r, w) for r, w in heads))
+        assert await server.post(body) == 200
+        answers = [await closed_within(r, 3) for r, _ in bodies]
+        await trickled
+        elapsed = time.monotonic() - started
+    assert all(a.startswith(b"HTTP/1.1 408") for a in answers)
+    assert elapsed < 3
+    assert server.m.rejected("slow_body") == 10
+    assert server.m.ids() == ["ok-1"]
+
+
+async def test_connections_over_the_cap_get_503_and_the_server_recovers(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with WebhookServer(tmp_path, max_connections=8, head_timeout=30) as server:
+        with caplog.at_level(logging.WARNING):
+            held = [await server.connect() for _ in range(8)]
+            await asyncio.sleep(0.1)
+            extra = [await server.connect() for _ in range(40)]
+            refused = [await closed_within(r, 2) for r, _ in extra]
+            for _, writer in held:
+                writer.close()
+            await asyncio.sleep(0.2)
+            status = await server.post(events_body("after"))
+    assert all(r.startswith(b"HTTP/1.1 503") for r in refused)
+    assert server.connector.refused_connections == 40
+    assert server.m.rejected("too_many_connections") == 40
+    assert warnings_from(caplog, "too_many_connections") == 1
+    assert status == 200 and server.m.ids() == ["after"]
+
+
+async def test_a_client_gone_mid_body_is_counted_without_a_traceback(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async with WebhookServer(tmp_path) as server:
+        with caplog.at_level(logging.DEBUG):
+            for _ in range(5):
+                _reader, writer = await server.connect()
+                body = events_body("gone")
+                writer.write(signed_head(body) + body[:20])
+                await writer.drain()
+                await asyncio.sleep(0.05)
+                writer.transport.abort()
+            await wait_until(lambda: server.m.rejected("incomplete_body") == 5, 5)
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert server.m.ids() == []
+
+
+async def test_concurrent_identical_deliveries_are_written_once(tmp_path: Path) -> None:
+    """100 ids, each delivered by two requests at once (Meta retrying): each written once,
+    every request answered 200."""
+    async with WebhookServer(tmp_path) as server:
+        bodies = [events_body(f"dup-{i}") for i in range(100)]
+        statuses = await asyncio.gather(*(server.post(b) for b in bodies for _ in range(2)))
+    assert set(statuses) == {200}
+    assert sorted(server.m.ids()) == sorted(f"dup-{i}" for i in range(100))
+    assert server.m.value("brandpulse_source_skipped_total", reason="duplicate") == 100
+
+
+async def test_the_signature_covers_the_compressed_bytes(tmp_path: Path) -> None:
+    import gzip
+
+    body = events_body("gz-1")
+    packed = gzip.compress(body)
+    async with WebhookServer(tmp_path) as server:
+        over_plain = await server.post(packed, {"Content-Encoding": "gzip"}, signature=body)
+        over_raw = await server.post(packed, {"Content-Encoding": "gzip"})
+        bomb = gzip.compress(b"\n" * (8 << 20))
+        too_big = await server.post(bomb, {"Content-Encoding": "gzip"})
+    assert (over_plain, over_raw, too_big) == (401, 200, 413)
+    assert server.m.ids() == ["gz-1"]
