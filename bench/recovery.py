@@ -7,8 +7,8 @@ answered; stamped over the last 50 minutes, so nothing breaches during the run) 
 truth scraped, the worker SIGKILLed, the broker resumed, and a new worker started. Polled
 every 0.25 s: /startupz (its progress: records read of those expected), /readyz and the
 backlog. Reported: seconds to /startupz 200, to /readyz 200 and to the exact backlog;
-whether /readyz ever said 200 before the backlog was whole; RSS before the kill and after
-recovery (and 10 s later).
+whether /readyz ever said 200 before the backlog was whole, and /healthz ever anything
+but 200; RSS before the kill and after recovery (and 10 s later).
 
     .venv/bin/python bench/recovery.py [--messages 1000000] [--brands 200] [--json]
 """
@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     BenchError,
     Stack,
     brand_names,
@@ -43,7 +43,7 @@ from _common import (  # noqa: E402
     write_result,
 )
 
-from tests.integration.harness import Worker, event_record  # noqa: E402
+from tests.integration.harness import Worker, event_record
 
 UNANSWERED = "brandpulse_unanswered_messages"
 
@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stack.worker = worker
         started = time.monotonic()
         startup = ready = exact = None
-        ready_early = 0
+        ready_early = unhealthy = 0
         progress: dict[str, Any] = {}
         while time.monotonic() - started < args.timeout and exact is None:
             if worker.process.poll() is not None:
@@ -135,6 +135,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 startup = at
             elif code == 503:
                 progress = detail
+            if probe(worker.port, "/healthz")[0] != 200:
+                unhealthy += 1  # a liveness probe would count this against the worker
             ready_now = probe(worker.port, "/readyz")[0] == 200
             now_backlog = backlog(worker.port)
             if ready_now and ready is None:
@@ -145,7 +147,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 exact = at
             time.sleep(0.25)
         result.update(startup_seconds=startup, ready_seconds=ready, exact_seconds=exact,
-                      ready_before_exact=ready_early, last_progress=progress)
+                      ready_before_exact=ready_early, healthz_not_200=unhealthy,
+                      last_progress=progress)
         after = proc_sample(worker.process.pid)
         result["rss_after_mb"] = after.rss_bytes / 1e6 if after else None
         time.sleep(10)
