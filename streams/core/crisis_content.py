@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from streams.core.crisis import crisis_match
+from streams.core.sentiment import polarity
 
 __all__ = ["CrisisAbout", "CrisisContent", "NOTHING_LEARNED"]
 
@@ -37,6 +38,11 @@ MIN_SUPPORT: Final = 3
 MIN_SHARE: Final = 0.04
 MIN_LIFT: Final = 4.0
 TOP: Final = 8  # terms of each kind kept (shown: fewer)
+#: Words every crisis audience repeats, which name no place or person.
+_GENERIC: Final = frozenset(
+    "everyone everybody people guys tonight today tomorrow right safe stay news please god "
+    "pray praying prayers thoughts hope affected omg lol rt via ppl thing things gonna wanna "
+    "hey".split())
 _DAY_S: Final = 86_400
 _BASELINE_DAYS: Final = 7
 
@@ -145,5 +151,7 @@ class CrisisContent:
         hashtags = [t for t, c in sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))
                     if carried(t, c)][:TOP]
         hazards = [t for t in learned if crisis_match(t).terms][:TOP]
-        places = [t for t in learned if t not in hazards and t not in hashtags][:TOP]
+        # Places and names: neutral words (a word with a polarity is a feeling, not a place).
+        places = [t for t in learned if t not in hazards and t not in hashtags
+                  and t not in _GENERIC and polarity(t, "en") == 0.0][:TOP]
         return CrisisAbout(tuple(hashtags), tuple(hazards), tuple(places))
