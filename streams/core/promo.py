@@ -75,8 +75,8 @@ _WEAK_PROMO: Final = _phrases(
     "|online store|en magasin|shop|boutique|today only|collection|check out our|decouvrez"
     "|link in bio|faites vous plaisir|on us|exclusive|exclusif"
     "|shopping|special|specials|happy hour|stock up|menu|recipe|recipes"
-    "|we could all use|try our|bargain|bargains|checkout|at checkout|registration|discounted"
-    "|shipping|orders over"
+    "|we could all use|try our|bargain|bargains|registration|discounted"
+    "|orders over"
 )
 _DISCOUNT_RE: Final = re.compile(
     r"(?<![\w.])-\s?\d{1,2}\s?%|\b\d{1,2}\s?%\s?(?:off|de\s+(?:remise|reduction)|discount)\b"
