@@ -30,8 +30,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from streams.check_client import engine_answer  # noqa: E402
-from streams.core.brand import BrandsConfig  # noqa: E402
 from streams.config import parse_brands  # noqa: E402
+from streams.core.brand import BrandsConfig  # noqa: E402
 from streams.engine import Engine  # noqa: E402
 from streams.events import Side, SocialEvent  # noqa: E402
 from streams.wire import format_rfc3339  # noqa: E402

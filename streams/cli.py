@@ -460,9 +460,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     import orjson
 
     from streams.check_client import check_offline, post_check
-    from streams.web import CHECK_TOKEN_ENV
-
     from streams.core.text import clean
+    from streams.web import CHECK_TOKEN_ENV
     from streams.wire import format_rfc3339
 
     if not clean(args.text).strip():

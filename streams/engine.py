@@ -29,7 +29,6 @@ from streams.core.behaviour import (
     TemplatedReply,
     ToneDeafPost,
     apply_crisis_command,
-    detected_crisis,
 )
 from streams.core.brand import BrandsConfig
 from streams.core.check import BrandState, CrisisContext, brand_state, scope_state

@@ -203,7 +203,8 @@ def brand_state(brand: str, now: float, status: CrisisStatus, behaviour: Behavio
 def _crisis_json(crisis: DeclaredCrisis, kind: str, state: str, scope: str,
                  keywords: Sequence[str], hit: str | None, since: float | None) -> dict[str, Any]:
     return {"name": crisis.name, "title": crisis.title or crisis.name, "kind": kind,
-            "state": state, "scope": scope, "keywords": list(keywords), "hashtags": ["#" + h.lstrip("#") for h in crisis.hashtags],
+            "state": state, "scope": scope, "keywords": list(keywords),
+            "hashtags": ["#" + h.lstrip("#") for h in crisis.hashtags],
             "region": crisis.region, "since": since, "end": crisis.end,
             "touched": hit is not None, "match": hit}
 

@@ -26,7 +26,7 @@ from typing import Final
 from streams.core.crisis import crisis_match
 from streams.core.sentiment import polarity
 
-__all__ = ["CrisisAbout", "CrisisContent", "NOTHING_LEARNED"]
+__all__ = ["NOTHING_LEARNED", "CrisisAbout", "CrisisContent"]
 
 BUCKET_S: Final = 3600
 #: What the audience says about a crisis *now*: the crisis messages of the last hours.

@@ -21,11 +21,11 @@ DATA_DIR: Final = Path(__file__).resolve().parent.parent / "data"
 __all__ = [
     "BOUNDARY_TOKENS",
     "DATA_DIR",
-    "clean",
     "STOPWORDS",
     "STOPWORDS_EN",
     "STOPWORDS_FR",
     "Doc",
+    "clean",
     "content_tokens",
     "fold",
     "is_emoji",

@@ -117,7 +117,7 @@ def test_supportive_and_neutral_posts_in_a_crisis_are_ok_with_a_note() -> None:
                  "Our stores open at 9 tomorrow"):
         answer = ask(engine, "retail", text)
         assert answer["verdict"] == "ok"
-        assert [r["reason"] for r in answer["reasons"]][0] == "crisis_active"
+        assert answer["reasons"][0]["reason"] == "crisis_active"
         assert {r["verdict"] for r in answer["reasons"]} == {"ok"}
         assert answer["summary"].startswith("ok: active crisis 'Hurricane Sandy'")
 

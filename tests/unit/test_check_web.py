@@ -4,7 +4,6 @@ and out, bounded body, one-line CLI errors, exit codes, the offline mode."""
 from __future__ import annotations
 
 import time
-
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
