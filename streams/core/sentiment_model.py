@@ -31,6 +31,7 @@ from array import array
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
+from operator import itemgetter, xor
 from pathlib import Path
 from typing import Final
 
@@ -67,9 +68,11 @@ MEMO_LIMIT: Final = 50_000
 #: just past it, so the label of a polarity is always the model's own class.
 BAND: Final = 0.05
 
-#: Memo entry: logit contributions (negative, neutral, positive), hash, has a valence.
-_Entry = tuple[float, float, float, int, bool]
+#: Memo entry: logit contributions (negative, neutral, positive), the token's bigram
+#: bucket parts as left and as right word (see `_bigram_index`), has a valence.
+_Entry = tuple[float, float, float, int, int, bool]
 
+_TWO_CAPS: Final = re.compile(r"[A-Z]{2}")
 _SQUASH_RE: Final = re.compile(r"(\w)\1{2,}")
 _BIGRAM_MUL: Final = 0x01000193  # FNV prime: mixes the left token's hash into the pair's
 
@@ -184,6 +187,8 @@ def token_features(token: str, view: LexiconView, spec: Spec
 
 
 def _bigram_index(left: int, right: int, mask: int) -> int:
+    """Bucket of a word pair from the two words' hashes; equal to
+    ``((left * _BIGRAM_MUL) & mask) ^ (right & mask)``, which the memo stores per word."""
     return ((left * _BIGRAM_MUL) ^ right) & mask
 
 
@@ -191,6 +196,8 @@ def _caps_words(raw: str) -> int:
     """Words written in capitals (≥ 2 letters) when the message is not all capitals."""
     if raw.isupper() or raw.islower():
         return 0
+    if raw.isascii() and _TWO_CAPS.search(raw) is None:
+        return 0  # such a word needs two capitals in a row: one C-level scan says none
     count = 0
     for word in raw.split():
         if len(word) > 1 and word.isupper() and word.isalpha():
@@ -267,7 +274,8 @@ def polarity_of(probabilities: tuple[float, float, float]) -> float:
 class SentimentModel:
     """The weights of one language's model and the per-spelling memo that evaluates it."""
 
-    __slots__ = ("dense", "hashed", "intercept", "mask", "memo", "resets", "scale", "spec")
+    __slots__ = ("columns", "dense", "intercept", "mask", "memo", "resets", "rows", "scale",
+                 "spec")
 
     def __init__(self, spec: Spec, hashed: array, scale: tuple[float, float, float],
                  dense: array, intercept: tuple[float, float, float]) -> None:
@@ -278,21 +286,24 @@ class SentimentModel:
             raise ModelFileError(f"dense table has {len(dense)} values, "
                                  f"expected {len(_DENSE) * 3}")
         self.spec = spec
-        self.hashed = hashed  # int16, row-major (bucket, class); value × scale[class]
+        # int16 weights of each class, by bucket (value × scale[class]); the file stores
+        # them row-major (bucket, class).
+        self.columns = (hashed[0::3], hashed[1::3], hashed[2::3])
         self.scale = scale
         self.dense = dense  # float32, row-major (feature, class)
         self.intercept = intercept
         self.mask = spec.size - 1
         self.memo: dict[str, _Entry] = {}
         self.resets = 0
+        self.rows = {name: self.weight(spec.size + k) for k, name in enumerate(_DENSE)}
 
     def weight(self, index: int) -> tuple[float, float, float]:
         """The three class weights of one feature index."""
         size = self.spec.size
         if index < size:
-            q, s = self.hashed, self.scale
-            i = 3 * index
-            return q[i] * s[0], q[i + 1] * s[1], q[i + 2] * s[2]
+            q0, q1, q2 = self.columns
+            s = self.scale
+            return q0[index] * s[0], q1[index] * s[1], q2[index] * s[2]
         d = self.dense
         i = 3 * (index - size)
         return d[i], d[i + 1], d[i + 2]
@@ -308,8 +319,8 @@ class SentimentModel:
         return a, b, c
 
     def _entry(self, token: str, view: LexiconView) -> _Entry:
-        """Memo entry of one spelling: its summed logit contributions, its hash (for
-        bigrams) and whether the lexicon gives it a valence."""
+        """Memo entry of one spelling: its summed logit contributions, its parts of a
+        bigram bucket and whether the lexicon gives it a valence."""
         memo = self.memo
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
@@ -317,7 +328,8 @@ class SentimentModel:
         h, feats = token_features(token, view, self.spec)
         value = view.valence(token)
         a, b, c = self._dot(feats)
-        entry = (a, b, c, h, value is not None and value != 0.0)
+        mask = self.mask
+        entry = (a, b, c, (h * _BIGRAM_MUL) & mask, h & mask, value is not None and value != 0.0)
         memo[token] = entry
         return entry
 
@@ -330,39 +342,65 @@ class SentimentModel:
 
     def logits(self, doc: Doc, lexicon_score: float, view: LexiconView
                ) -> tuple[float, float, float]:
-        """The three class logits (negative, neutral, positive) of a prepared message."""
+        """The three class logits (negative, neutral, positive) of a prepared message.
+
+        Same value as `logits_explicit` (summed in another order): token entries come
+        from the memo read with C-level `map` and are summed by column with `zip(*...)`;
+        word pairs are read from the per-class columns with one `itemgetter`; the dense
+        features use weights unpacked at load."""
+        tokens = doc.tokens
+        entries: list[_Entry | None] = list(map(self.memo.get, tokens))
+        if None in entries:
+            entries = [self._entry(token, view) if entry is None else entry
+                       for token, entry in zip(tokens, entries, strict=True)]
         a, b, c = self.intercept
-        hashes: list[int] = []
-        append = hashes.append
-        get = self.memo.get
         sentiment_word = False
-        for token in doc.tokens:
-            entry = get(token)
-            if entry is None:
-                entry = self._entry(token, view)
-            a += entry[0]
-            b += entry[1]
-            c += entry[2]
-            append(entry[3])
-            if entry[4]:
-                sentiment_word = True
-        if self.spec.bigrams and len(hashes) > 1:
-            q, mask = self.hashed, self.mask
-            x = y = z = 0
-            left = hashes[0]
-            for right in hashes[1:]:
-                i = 3 * (((left * _BIGRAM_MUL) ^ right) & mask)
-                x += q[i]
-                y += q[i + 1]
-                z += q[i + 2]
-                left = right
-            s0, s1, s2 = self.scale
-            a += x * s0
-            b += y * s1
-            c += z * s2
-        weight = self.weight
-        for index, value in message_features(doc, lexicon_score, sentiment_word, self.spec):
-            w0, w1, w2 = weight(index)
+        if entries:
+            ca, cb, cc, lefts, rights, flags = zip(*entries, strict=True)
+            a += sum(ca)
+            b += sum(cb)
+            c += sum(cc)
+            sentiment_word = True in flags
+            if self.spec.bigrams and len(tokens) > 1:
+                buckets = map(xor, lefts, rights[1:])  # one per word pair
+                pick = itemgetter(*buckets, 0)  # a tuple even for one pair; bucket 0 last
+                q0, q1, q2 = self.columns
+                s0, s1, s2 = self.scale
+                a += (sum(pick(q0)) - q0[0]) * s0
+                b += (sum(pick(q1)) - q1[0]) * s1
+                c += (sum(pick(q2)) - q2[0]) * s2
+        x, y, z = self._message_logits(doc, lexicon_score, sentiment_word)
+        return a + x, b + y, c + z
+
+    def _message_logits(self, doc: Doc, score: float, sentiment_word: bool
+                        ) -> tuple[float, float, float]:
+        """`message_features` times their weights, without building the feature list."""
+        rows = self.rows
+        a, b, c = rows["bias"]
+        w0, w1, w2 = rows["lex_polarity"]
+        v0, v1, v2 = rows["lex_abs"]
+        magnitude = abs(score)
+        a += w0 * score + v0 * magnitude
+        b += w1 * score + v1 * magnitude
+        c += w2 * score + v2 * magnitude
+        extra: list[tuple[str, float]] = []
+        if score > BAND:
+            extra.append(("lex_positive", 1.0))
+        elif score < -BAND:
+            extra.append(("lex_negative", 1.0))
+        norm = doc.norm
+        bangs = norm.count("!")
+        if bangs:
+            extra.append(("exclamations", min(bangs, 4) / 4))
+        elif "?" in norm:
+            extra.append(("question", 1.0))
+        caps = _caps_words(doc.raw)
+        if caps:
+            extra.append(("caps_words", caps / 3))
+        if not sentiment_word:
+            extra.append(("no_sentiment_word", 1.0))
+        for name, value in extra:
+            w0, w1, w2 = rows[name]
             a += w0 * value
             b += w1 * value
             c += w2 * value

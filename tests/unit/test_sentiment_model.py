@@ -98,6 +98,12 @@ def _npy(values: array) -> bytes:
             + values.tobytes())
 
 
+def _interleaved(model: sm.SentimentModel) -> array:
+    """The hashed weights as the file stores them: row-major (bucket, class)."""
+    q0, q1, q2 = model.columns
+    return array("h", [v for row in zip(q0, q1, q2, strict=True) for v in row])
+
+
 def _meta(spec: sm.Spec = TINY, **changes: object) -> dict[str, object]:
     meta: dict[str, object] = {"feature_version": sm.FEATURE_VERSION, "dense": list(DENSE),
                                "languages": {"en": spec.__dict__}}
@@ -108,7 +114,7 @@ def _meta(spec: sm.Spec = TINY, **changes: object) -> dict[str, object]:
 def _write(path: Path, model: sm.SentimentModel, meta: dict[str, object] | None = None,
            skip: str = "") -> None:
     arrays = {"meta": array("B", json.dumps(meta or _meta()).encode()),
-              "en.hashed": model.hashed, "en.scale": array("f", model.scale),
+              "en.hashed": _interleaved(model), "en.scale": array("f", model.scale),
               "en.dense": model.dense, "en.intercept": array("f", model.intercept)}
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, values in arrays.items():
@@ -130,7 +136,7 @@ def test_numpy_written_file_reads_the_same(tmp_path: Path) -> None:
     model = _tiny_model()
     path = tmp_path / "m.npz"
     np.savez_compressed(path, meta=np.frombuffer(json.dumps(_meta()).encode(), dtype=np.uint8),
-                        **{"en.hashed": np.array(model.hashed, dtype=np.int16),
+                        **{"en.hashed": np.array(_interleaved(model), dtype=np.int16),
                            "en.scale": np.array(model.scale, dtype=np.float32),
                            "en.dense": np.array(model.dense, dtype=np.float32),
                            "en.intercept": np.zeros(3, dtype=np.float32)})
