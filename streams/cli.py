@@ -104,13 +104,12 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     unsigned mode) it stops at once: it would believe forged control and share records."""
     import asyncio
 
-    import faust
-
     from streams.agents import tune_garbage_collector
     from streams.app import create_app
     from streams.health import run_until_exit
     from streams.metrics import BrandpulseMetrics
     from streams.web import WebServer
+    from streams.worker import Worker
 
     try:
         import uvloop  # not on Windows (a platform marker in pyproject.toml)
@@ -122,6 +121,7 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
         logging.getLogger(__name__).warning(
             "BRANDPULSE_ALLOW_UNSIGNED: control and crisis-share records are neither signed "
             "nor verified; anyone who can write those topics steers every worker")
+    check_broker(settings.broker)  # one line, not the client's 36-line bootstrap traceback
     metrics = BrandpulseMetrics()
     app, runtime = create_app(settings, brands, metrics)
     server = WebServer(metrics.registry, host=settings.metrics_host, port=settings.metrics_port,
@@ -143,7 +143,7 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     tune_garbage_collector()  # streams/agents.py: the worker's heap and allocation rate
     try:
         # A crash (e.g. the broker lost the state) ends with one stderr line and exit 75.
-        run_until_exit(faust.Worker(app, loglevel=loglevel, quiet=True))
+        run_until_exit(Worker(app, loglevel=loglevel, quiet=True))
     finally:
         server.stop()
 

@@ -84,13 +84,21 @@ def test_bad_jsonl_lines_are_shown_and_the_error_says_no_valid_event(tmp_path: P
 
 
 @pytest.mark.parametrize("command", [["topics", "create"], ["crisis", "list"],
-                                     ["replay", "--synthetic"]])
+                                     ["replay", "--synthetic"],
+                                     ["worker", "--brands", "deploy/brands.example.toml",
+                                      "--metrics-port", "0"]])
 def test_an_unreachable_broker_fails_fast_in_one_line(command: list[str]) -> None:
+    """The worker too (issue 23: it printed a 36-line bootstrap traceback)."""
     started = time.monotonic()
-    result = run(*command, "--broker", f"kafka://127.0.0.1:{closed_port()}",
+    port = closed_port()
+    result = run(*command, "--broker", f"kafka://127.0.0.1:{port}",
                  env={"BRANDPULSE_INTERNAL_KEY": "k" * 32})
     assert time.monotonic() - started < 20  # not the clients' 30 s bootstrap wait
-    assert "cannot reach the broker" in one_line_error(result, 1)
+    line = one_line_error(result, 1)
+    assert line == (f"brandpulse: cannot reach the broker at 127.0.0.1:{port}. Fix: start "
+                    "Kafka (or `brandpulse demo`), or pass the right --broker / "
+                    "BRANDPULSE_BROKER")
+    assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
 
 
 @pytest.mark.parametrize("command", [["crisis", "list"], ["crisis", "declare", "Storm"],
