@@ -28,6 +28,21 @@ class Worker(faust.Worker):
         self.stop_grace = stop_grace
         self.repeat_filter = RepeatFilter()
         self._stop_requested = False
+        #: The Kafka client could not bootstrap at start (the broker went away after the
+        #: CLI's check, or what listens there is not Kafka); the CLI turns it into one line.
+        self.start_failure: Exception | None = None
+
+    async def start(self) -> None:
+        """Faust's start; a bootstrap failure is kept for the CLI instead of raised, since
+        Faust would log it with a 36-line traceback and exit 1 without saying what to fix."""
+        from aiokafka.errors import KafkaConnectionError
+
+        try:
+            await super().start()
+        except KafkaConnectionError as exc:
+            if "bootstrap" not in str(exc):
+                raise
+            self.start_failure = exc
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
         super().on_setup_root_logger(logger, level)
