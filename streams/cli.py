@@ -63,9 +63,16 @@ def check_broker(broker_url: str, timeout: float = BROKER_CHECK_SECONDS) -> None
         with contextlib.suppress(OSError, ValueError), socket.create_connection(
                 (host.strip("[]"), int(port)), timeout):
             return
-    raise RuntimeFailure(
-        f"cannot reach the broker at {', '.join(servers)}. Fix: start Kafka (or `brandpulse "
-        "demo`), or pass the right --broker / BRANDPULSE_BROKER")
+    raise broker_unreachable(broker_url)
+
+
+def broker_unreachable(broker_url: str) -> RuntimeFailure:
+    """The one line every command gives when the broker cannot be reached."""
+    from streams.broker import bootstrap_servers
+
+    return RuntimeFailure(
+        f"cannot reach the broker at {', '.join(bootstrap_servers(broker_url))}. Fix: start "
+        "Kafka (or `brandpulse demo`), or pass the right --broker / BRANDPULSE_BROKER")
 
 TANSU_COMPAT = {
     # tansu holds a waiting fetch long after a record arrives (docs/tansu.md).
@@ -104,13 +111,12 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     unsigned mode) it stops at once: it would believe forged control and share records."""
     import asyncio
 
-    import faust
-
     from streams.agents import tune_garbage_collector
     from streams.app import create_app
     from streams.health import run_until_exit
     from streams.metrics import BrandpulseMetrics
     from streams.web import WebServer
+    from streams.worker import Worker
 
     try:
         import uvloop  # not on Windows (a platform marker in pyproject.toml)
@@ -122,6 +128,7 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
         logging.getLogger(__name__).warning(
             "BRANDPULSE_ALLOW_UNSIGNED: control and crisis-share records are neither signed "
             "nor verified; anyone who can write those topics steers every worker")
+    check_broker(settings.broker)  # one line, not the client's 36-line bootstrap traceback
     metrics = BrandpulseMetrics()
     app, runtime = create_app(settings, brands, metrics)
     server = WebServer(metrics.registry, host=settings.metrics_host, port=settings.metrics_port,
@@ -143,7 +150,13 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     tune_garbage_collector()  # streams/agents.py: the worker's heap and allocation rate
     try:
         # A crash (e.g. the broker lost the state) ends with one stderr line and exit 75.
-        run_until_exit(faust.Worker(app, loglevel=loglevel, quiet=True))
+        worker = Worker(app, loglevel=loglevel, quiet=True)
+        try:
+            run_until_exit(worker)
+        except SystemExit:
+            if worker.start_failure is None:
+                raise
+            raise broker_unreachable(settings.broker) from worker.start_failure
     finally:
         server.stop()
 
