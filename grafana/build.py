@@ -756,6 +756,65 @@ def crisis() -> db.Dashboard:
             h=6,
         )
     )
+    d = d.with_row(db.Row("Mention volume"))
+    d = d.with_panel(
+        ts(
+            "Audience messages vs the brand's own baseline",
+            "Audience messages per hour over the last 15 minutes (solid) against the mean of "
+            "the complete hours of the last 7 days (legend 'baseline'). Alert "
+            "BrandMentionVolumeSpike: score >= 4, >= 3x the baseline and >= 40/h for 1 min.",
+            [
+                query(f"brand:brandpulse_audience_volume_rate:max{{{B}}}", "{{brand}} rate"),
+                query(
+                    f"brand:brandpulse_audience_volume_baseline:max{{{B}}}",
+                    "{{brand}} baseline",
+                ),
+            ],
+            unit="short",
+            min_val=0,
+            w=16,
+        )
+    ).with_panel(
+        ts(
+            "Volume spike score",
+            "Z-score of the last 15 minutes' count against the baseline's deviation and "
+            "Poisson noise (NaN with less than a day of history); the alert needs >= 4.",
+            [query(f"brand:brandpulse_audience_volume_score:max{{{B}}}", "{{brand}}")],
+            threshold_lines=[(None, "transparent"), (4, "red")],
+            w=8,
+        )
+    ).with_panel(
+        ts(
+            "Negative share of the last 15 minutes",
+            "Share of the window's analysed audience messages that are negative (sentiment "
+            "below -0.05): a spike of complaints, or of praise.",
+            [query(f"max by (brand) (brandpulse_audience_volume_negative_share{{{B}}})",
+                   "{{brand}}")],
+            unit="percentunit",
+            min_val=0,
+            max_val=1,
+            w=12,
+        )
+    ).with_panel(
+        _common(
+            table.Panel(),
+            "What the spike is about",
+            "Top audience terms of the last 15 minutes, shown while the brand's volume "
+            "score is at least 2 (the alert's description names them too).",
+            [tq(f"max by (brand, terms) (brandpulse_audience_volume_terms_info{{{B}}})")],
+            "none",
+            12,
+            8,
+        ).with_transformation(
+            DataTransformerConfig(
+                id_val="organize",
+                options={
+                    "excludeByName": {"Time": True, "Value": True},
+                    "renameByName": {"brand": "Brand", "terms": "Top terms"},
+                },
+            )
+        )
+    )
     d = d.with_row(db.Row("Other behaviour signals"))
     d = (
         d.with_panel(

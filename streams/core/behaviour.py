@@ -30,6 +30,7 @@ from streams.core.shared_crisis import SharedCrisisScope
 from streams.core.similarity import TemplatedReplyDetector
 from streams.core.text import Doc, prepare
 from streams.core.topics import TopicAlignment, profile_terms
+from streams.core.volume import RecentAudience
 from streams.events import Side, SocialEvent
 
 SENTIMENT_BUCKET_SECONDS = 300
@@ -154,6 +155,7 @@ class BrandBehaviour:
         self.sentiment = {context: RollingMean() for context in SentimentContext}
         self._broadcasts: dict[str, float] = {}  # broadcast id -> created_at (7 days)
         self._engaged: dict[str, float] = {}  # audience reply id -> created_at, on broadcasts
+        self.recent = RecentAudience()  # the last minutes' mood and terms (volume spikes)
 
     def on_audience(self, event: SocialEvent, doc: Doc, lang: str, sentiment: float,
                     static_signal: bool, in_crisis: bool) -> tuple[Any, ...]:
@@ -184,6 +186,7 @@ class BrandBehaviour:
             context = SentimentContext.CRISIS if in_crisis else SentimentContext.NORMAL
             self.sentiment[context].add(at, sentiment)
         self.topics.add_audience_terms(at, terms)
+        self.recent.add(at, sentiment, terms)
         if engaged:
             self._engaged[message_id] = at
 
