@@ -872,6 +872,119 @@ def crisis() -> db.Dashboard:
     return d
 
 
+# --------------------------------------------------------------------------- competitors
+
+G = 'group=~"$group"'
+IN_GROUP = f"and on (brand) brand_group:brandpulse_brand_group_info:max{{{G}}}"
+
+
+def competitors() -> db.Dashboard:
+    """Brands of one competitor group (brands file `group`) side by side."""
+    d = _dashboard(
+        "brandpulse-competitors",
+        "brandpulse · Competitors",
+        "Brands with the same `group` in the brands file, side by side: share of voice "
+        "(audience, requiring a reply, negative; last 24 h), reply time, reply rate, robot "
+        "score, sentiment and tone-deaf posts. Offline: brandpulse report --group NAME.",
+    ).with_variable(
+        db.QueryVariable("group")
+        .label("Group")
+        .datasource(DS)
+        .query("label_values(brandpulse_brand_group_info, group)")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+    )
+    cols = {
+        "A": "Share of voice (24h)",
+        "B": "Share of requiring reply (24h)",
+        "C": "Share of negative (24h)",
+        "D": "First response p90 (24h)",
+        "E": "Reply rate (24h)",
+        "F": "Robot score",
+        "G": "Sentiment (1h, normal)",
+        "H": "Tone-deaf posts (24h)",
+    }
+    side_by_side = _common(
+        table.Panel(),
+        "Side by side",
+        BEHAVIOUR + "(sentiment, tone-deaf posts). One line per brand of the group. Shares "
+        "of voice: the brand's part of the group's audience messages over the last day "
+        "(brand_group:brandpulse_share_of_voice*).",
+        [
+            tq(f"brand_group:brandpulse_share_of_voice:ratio1d{{{G}}}"),
+            tq(f"brand_group:brandpulse_share_of_voice_requiring_reply:ratio1d{{{G}}}"),
+            tq(f"brand_group:brandpulse_share_of_voice_negative:ratio1d{{{G}}}"),
+            tq(f"brand:brandpulse_first_response_seconds:p90_1d {IN_GROUP}"),
+            tq(f'max by (brand) (brandpulse_reply_rate{{window="24h"}}) {IN_GROUP}'),
+            tq(f"brand:brandpulse_robot_score:max {IN_GROUP}"),
+            tq(f'avg by (brand) (brandpulse_audience_sentiment{{context="normal"}}) {IN_GROUP}'),
+            tq(f"sum by (brand) (increase(brandpulse_tone_deaf_posts_total[24h])) {IN_GROUP}"),
+        ],
+        "none",
+        24,
+        9,
+    )
+    side_by_side = side_by_side.with_transformation(
+        DataTransformerConfig(id_val="merge", options={})
+    ).with_transformation(
+        DataTransformerConfig(
+            id_val="organize",
+            options={
+                "excludeByName": {"Time": True, "group": True},
+                "renameByName": {f"Value #{k}": v for k, v in cols.items()} | {"brand": "Brand"},
+            },
+        )
+    )
+    d = d.with_panel(side_by_side)
+    d = d.with_row(db.Row("Over time"))
+    d = (
+        d.with_panel(
+            ts(
+                "Share of voice",
+                "The brand's part of its group's audience messages over the trailing day.",
+                [query(f"brand_group:brandpulse_share_of_voice:ratio1d{{{G}}}", "{{brand}}")],
+                unit="percentunit",
+                min_val=0,
+                max_val=1,
+            )
+        )
+        .with_panel(
+            ts(
+                "Share of negative messages",
+                "The brand's part of its group's negative audience messages (sentiment "
+                "below -0.05) over the trailing day.",
+                [
+                    query(
+                        f"brand_group:brandpulse_share_of_voice_negative:ratio1d{{{G}}}",
+                        "{{brand}}",
+                    )
+                ],
+                unit="percentunit",
+                min_val=0,
+                max_val=1,
+            )
+        )
+        .with_panel(
+            ts(
+                "First response p90",
+                "90th percentile of first-response time over the last hour.",
+                [query(f"brand:brandpulse_first_response_seconds:p90_1h {IN_GROUP}", "{{brand}}")],
+                unit="s",
+            )
+        )
+        .with_panel(
+            ts(
+                "Robot score",
+                "0 = converses, 1 = broadcasts and canned replies only.",
+                [query(f"brand:brandpulse_robot_score:max {IN_GROUP}", "{{brand}}")],
+                min_val=0,
+                max_val=1,
+            )
+        )
+    )
+    return d
+
+
 # --------------------------------------------------------------------------- pipeline
 
 
@@ -1204,6 +1317,7 @@ DASHBOARDS: dict[str, Callable[[], db.Dashboard]] = {
     "brandpulse-reply-sla.json": reply_sla,
     "brandpulse-crisis.json": crisis,
     "brandpulse-pipeline.json": pipeline,
+    "brandpulse-competitors.json": competitors,
 }
 
 

@@ -108,7 +108,7 @@ class BrandGauges(Collector):
         (unanswered, oldest, sla_target, broadcast_ratio, reply_rate, robot_score, crisis,
          sentiment, templated, alignment, replies_per_broadcast, scheduled, scheduled_bad,
          scheduled_next, scheduled_info, at_risk, volume_rate, volume_baseline, volume_score,
-         volume_negative, volume_terms) = families = _brand_families()
+         volume_negative, volume_terms, group_info) = families = _brand_families()
         try:
             pairs = tuple(self.snapshots())
         except Exception:  # a scrape must still serve the pipeline metrics
@@ -143,6 +143,9 @@ class BrandGauges(Collector):
             if alarm.crisis is not None and alarm.next_at is not None:
                 scheduled_next.add_metric((brand,), max(0.0, alarm.next_at - snapshot.now))
                 scheduled_info.add_metric((brand, alarm.crisis[:100]), 1)
+            group = getattr(owned.get(brand), "group", None)
+            if group:
+                group_info.add_metric((brand, group), 1)
             volume = snapshot.volume  # streams/core/volume.py
             volume_rate.add_metric((brand,), volume.rate)
             volume_baseline.add_metric((brand,), volume.baseline.mean)
@@ -238,6 +241,10 @@ def _brand_families() -> tuple[GaugeMetricFamily, ...]:
             "1 for the top audience terms of the last 15 minutes, only while the volume "
             "score is at least 2 (one series per brand at most).",
             labels=("brand", "terms")),
+        GaugeMetricFamily(
+            "brandpulse_brand_group_info",
+            "1 for the competitor group of each brand that has one (brands file `group`).",
+            labels=("brand", "group")),
     )
 
 
@@ -255,6 +262,7 @@ _BRAND_HELP: dict[str, str] = {
     Count.TONE_DEAF: "Promotional or jokey brand posts during a crisis, or riding its "
                      "hashtags.",
     Count.LANGUAGE: "Audience messages by detected language (other languages score neutral).",
+    Count.NEGATIVE: "Analysed audience messages whose sentiment is negative (below -0.05).",
     Count.AGENT_REPLIES: "Brand replies signed by each listed agent.",
     Count.AGENT_SLA_MET: "First replies signed by each listed agent within the message's SLA "
                          "target.",

@@ -30,7 +30,7 @@ from streams.core.shared_crisis import SharedCrisisScope
 from streams.core.similarity import TemplatedReplyDetector
 from streams.core.text import Doc, prepare
 from streams.core.topics import TopicAlignment, profile_terms
-from streams.core.volume import RecentAudience
+from streams.core.volume import NEGATIVE_BELOW, RecentAudience
 from streams.events import Side, SocialEvent
 
 SENTIMENT_BUCKET_SECONDS = 300
@@ -56,8 +56,13 @@ class SentimentContext(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class LanguageCounted:
+    """An analysed audience message: its language and whether it reads negative (the
+    negative share of voice, docs/metrics.md)."""
+
     brand: str
     lang: str  # "en" | "fr" | "other"
+    negative: bool = False  # sentiment below NEGATIVE_BELOW
+    sentiment: float = 0.0  # its polarity (0.0 for other languages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,7 +316,8 @@ class BehaviourBook:
                                              crisis_match(doc).signal, in_crisis)
             # The global scope counts the signal of the brand's stream (features[2]).
             self.global_crisis.observe(event.created_at, features[2], sentiment)
-            return [LanguageCounted(event.brand, lang)], features
+            return [LanguageCounted(event.brand, lang, sentiment < NEGATIVE_BELOW,
+                                    sentiment)], features
         return behaviour.on_post(event, doc, self.active_crises(event.brand, event.created_at))
 
     def declare(self, crisis: DeclaredCrisis) -> None:

@@ -66,17 +66,17 @@ SCENARIO_BRANDS: dict[str, Any] = {
     "brand": [
         {"name": "healthy", "handles": {"twitter": ["HealthyCo"], "instagram": ["healthyco"]},
          "sla_seconds": 3600, "languages": ["en", "fr"],
-         "agents": list(DESK_AGENTS[:-1])},  # the last one is a temp: exported as "other"
+         "agents": list(DESK_AGENTS[:-1]), "group": "demo"},  # last agent: "other"
         {"name": "robot", "handles": {"twitter": ["RoboMart"]}, "sla_seconds": 3600,
-         "languages": ["en"]},
+         "languages": ["en"], "group": "demo"},
         {"name": "slow", "handles": {"twitter": ["SlowBank"]}, "sla_seconds": 3600,
          "languages": ["en", "fr"],
          "business_hours": {"timezone": "Europe/Paris", "days": _ALL_DAYS,
-                            "start": "09:00", "end": "18:00"}},
+                            "start": "09:00", "end": "18:00"}, "group": "demo"},
         {"name": "psycho", "handles": {"twitter": ["PsychoShop"]}, "sla_seconds": 3600,
-         "languages": ["en"]},
+         "languages": ["en"], "group": "demo"},
         {"name": "airhead", "handles": {"twitter": ["AirheadCafe"]}, "sla_seconds": 3600,
-         "languages": ["en"]},
+         "languages": ["en"], "group": "demo"},
     ],
 }
 

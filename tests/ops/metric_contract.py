@@ -40,6 +40,9 @@ CORE: dict[str, MetricType] = {
     "brandpulse_audience_volume_score": "gauge",
     "brandpulse_audience_volume_negative_share": "gauge",
     "brandpulse_audience_volume_terms_info": "gauge",
+    # competitors
+    "brandpulse_brand_group_info": "gauge",
+    "brandpulse_audience_negative_messages_total": "counter",
     # pipeline
     "brandpulse_events_consumed_total": "counter",
     "brandpulse_events_rejected_total": "counter",
@@ -101,6 +104,8 @@ LABELS: dict[str, tuple[str, ...]] = {
     "brandpulse_audience_volume_score": ("brand",),
     "brandpulse_audience_volume_negative_share": ("brand",),
     "brandpulse_audience_volume_terms_info": ("brand", "terms"),
+    "brandpulse_brand_group_info": ("brand", "group"),
+    "brandpulse_audience_negative_messages_total": ("brand",),
     "brandpulse_oldest_unanswered_age_seconds": ("brand", "platform"),
     "brandpulse_messages_expired_unanswered_total": ("brand", "platform"),
     "brandpulse_late_replies_total": ("brand", "platform"),
