@@ -15,6 +15,7 @@ are processed, a tick renews snapshots, gauges and views.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import socket
@@ -126,6 +127,11 @@ class Runtime:
 
     async def _recover(self, partitions: set[int]) -> None:
         log.info("recovering changelog partitions %s", sorted(partitions))
+        # The cyclic collector would walk the growing state again and again while it is
+        # rebuilt (seconds per full pass at a million messages, stalling the heartbeat);
+        # rebuilt state holds no cycles, so collect once at the end and freeze it out of
+        # every later collection (streams/agents.py, tune_garbage_collector).
+        gc.disable()
         try:
             restored = await self.store.recover(partitions, self.wall, self)
         except asyncio.CancelledError:
@@ -134,6 +140,10 @@ class Runtime:
             log.error("state recovery failed: %r; stopping the worker", exc)
             await self.app.crash(exc)
             return
+        finally:
+            gc.enable()
+        gc.collect()
+        gc.freeze()
         progress = self.store.progress
         progress.completed_once = True
         log.info("recovered %d state records of %d brands from %d changelog partitions in "
