@@ -258,12 +258,28 @@ def _instant(value: str | None, flag: str) -> float | None:
 def cmd_report(args: argparse.Namespace) -> int:
     import orjson
 
-    from streams.report import build_report, format_csv, format_table, with_progress
+    from streams.report import (
+        build_report,
+        competitors,
+        format_competitors,
+        format_csv,
+        format_table,
+        with_progress,
+    )
 
     since, until = _instant(args.since, "--since"), _instant(args.until, "--until")
     if since is not None and until is not None and until <= since:
         raise ConfigError("--until must be after --since. Fix: swap them")
     brands = load_brands(args.brands) if args.brands else None
+    if args.group is not None and args.csv:
+        raise ConfigError("--group: prints a table or --json. Fix: drop --csv")
+    if args.group is not None:
+        groups = sorted({b.group for b in brands or () if b.group is not None})
+        if args.group not in groups:
+            raise ConfigError(
+                f"--group: no brand of the brands file has group = {args.group!r}. Fix: "
+                + (f"choose among {', '.join(groups)}" if groups else
+                   'set group = "NAME" on the competitors in the file given with --brands'))
     source = _open_source(args.file, args.format, brands)
     events: Any = source
     if not args.quiet and sys.stderr.isatty():
@@ -271,7 +287,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     with _reading(args.file):
         report = build_report(events, source.brands, since=since, until=until)
     source.print_rejections()
-    if args.json:
+    if args.group is not None:
+        section = competitors(report, source.brands, args.group)
+        if args.json:
+            sys.stdout.buffer.write(orjson.dumps(section, option=orjson.OPT_INDENT_2) + b"\n")
+        else:
+            print(format_competitors(section))
+    elif args.json:
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     elif args.csv:
         sys.stdout.write(format_csv(report))
@@ -632,6 +654,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only events created at or after this instant")
     report.add_argument("--until", metavar="RFC3339",
                         help="only events created before this instant")
+    report.add_argument("--group", metavar="NAME",
+                        help="only the brands with group = NAME in --brands, side by side "
+                             "with their share of voice (competitors)")
     report.add_argument("--quiet", action="store_true",
                         help="no progress line (it is only drawn when stderr is a terminal)")
     report.set_defaults(run=cmd_report)
