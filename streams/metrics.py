@@ -35,6 +35,7 @@ from prometheus_client.utils import floatToGoString
 
 from streams import __version__
 from streams.core.brand import GLOBAL_SCOPE, BrandConfig
+from streams.core.crisis_content import shown_about
 from streams.core.totals import (
     LABELS,
     NO_TOTALS,
@@ -104,7 +105,7 @@ class BrandGauges(Collector):
         self.scraped_at = time.monotonic()  # brand series created before now were seen at 0
         (unanswered, oldest, sla_target, broadcast_ratio, reply_rate, robot_score, crisis,
          sentiment, templated, alignment, replies_per_broadcast, scheduled, scheduled_bad,
-         scheduled_next, scheduled_info, at_risk) = families = _brand_families()
+         scheduled_next, scheduled_info, at_risk, crisis_info) = families = _brand_families()
         try:
             pairs = tuple(self.snapshots())
         except Exception:  # a scrape must still serve the pipeline metrics
@@ -128,6 +129,10 @@ class BrandGauges(Collector):
             robot_score.add_metric((brand,), conversation.robot_score)
             behaviour = snapshot.behaviour
             crisis.add_metric((brand,), 1 if behaviour.crisis_active else 0)
+            if behaviour.crisis_state:
+                terms = shown_about(behaviour.crisis_about, behaviour.top_audience_terms)
+                crisis_info.add_metric((brand, terms.label()),
+                                       1 if behaviour.crisis_state == "active" else 0)
             for context, value in behaviour.sentiment.items():
                 sentiment.add_metric((brand, context), value)
             templated.add_metric((brand,), behaviour.templated_reply_ratio)
@@ -204,6 +209,11 @@ def _brand_families() -> tuple[GaugeMetricFamily, ...]:
             "Messages waiting for a first reply past the brand's at_risk_share of their "
             "target, not yet breached.",
             labels=("brand", "platform")),
+        GaugeMetricFamily(
+            "brandpulse_crisis_info",
+            "What the brand's active (1) or emerging (0) audience crisis is about: its top "
+            "learned terms, comma-joined (one series per crisis scope at most).",
+            labels=("scope", "terms")),
     )
 
 

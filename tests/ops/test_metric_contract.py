@@ -21,14 +21,15 @@ from tests.unit.counting import Counts
 
 
 def _exercised_worker_metrics() -> BrandpulseMetrics:
-    """A worker's metrics after a day of the demo scenario with a storm and a scheduled
-    sale, as the worker drives them: every family has samples, so its labels show."""
+    """A worker's metrics after most of a day of the demo scenario with a storm and a
+    scheduled sale, as the worker drives them: every family has samples, so its labels
+    show. It stops at 18 h, while the psycho brand's audience crisis (13 h to 20 h) is on."""
     brands = scenario_brands()
     metrics = BrandpulseMetrics(CollectorRegistry())
     metrics.initialise(("audience", "posts"), brands.get)
     engine = Engine(brands)
     start = 1_790_000_000.0
-    events = generate_scenario(start, 86400)
+    events = [e for e in generate_scenario(start, 86400) if e.created_at < start + 18 * 3600]
     end = max(e.created_at for e in events)
     engine.apply(CrisisCommand(CommandAction.DECLARE, DeclaredCrisis(
         "Storm", ("storm",), ("storm",), None, start)))
