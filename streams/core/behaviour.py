@@ -135,6 +135,7 @@ class BehaviourSnapshot:
     top_audience_terms: list[tuple[str, int]]
     crisis_about: CrisisAbout = NOTHING_LEARNED  # what the audience's crisis is about
     crisis_state: str = ""  # "active", "emerging" or "" (`CrisisStatus.state`)
+    crisis_since: float | None = None  # when the active crisis started
 
 
 # What analysis keeps of one event, persisted with its SLA record so that behaviour state
@@ -266,6 +267,7 @@ class BrandBehaviour:
             top_audience_terms=self.topics.top_audience_terms(10),
             crisis_about=self.about(),
             crisis_state=status.state,
+            crisis_since=status.since,
         )
 
     def about(self) -> CrisisAbout:
