@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             elif code == 503:
                 progress = detail
             health, why = probe(worker.port, "/healthz")
-            if health != 200:
+            if health not in (0, 200):  # 0: not listening yet (the process is starting)
                 unhealthy += 1  # a liveness probe would count this against the worker
                 unhealthy_why.append((round(at, 1), health, why))
             ready_now = probe(worker.port, "/readyz")[0] == 200

@@ -68,9 +68,16 @@ def check_broker(broker_url: str, timeout: float = BROKER_CHECK_SECONDS) -> None
         with contextlib.suppress(OSError, ValueError), socket.create_connection(
                 (host.strip("[]"), int(port)), timeout):
             return
-    raise RuntimeFailure(
-        f"cannot reach the broker at {', '.join(servers)}. Fix: start Kafka (or `brandpulse "
-        "demo`), or pass the right --broker / BRANDPULSE_BROKER")
+    raise broker_unreachable(broker_url)
+
+
+def broker_unreachable(broker_url: str) -> RuntimeFailure:
+    """The one line every command gives when the broker cannot be reached."""
+    from streams.broker import bootstrap_servers
+
+    return RuntimeFailure(
+        f"cannot reach the broker at {', '.join(bootstrap_servers(broker_url))}. Fix: start "
+        "Kafka (or `brandpulse demo`), or pass the right --broker / BRANDPULSE_BROKER")
 
 TANSU_COMPAT = {
     # tansu holds a waiting fetch long after a record arrives (docs/tansu.md).
@@ -109,13 +116,12 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     unsigned mode) it stops at once: it would believe forged control and share records."""
     import asyncio
 
-    import faust
-
     from streams.agents import tune_garbage_collector
     from streams.app import create_app
     from streams.health import run_until_exit
     from streams.metrics import BrandpulseMetrics
     from streams.web import WebServer
+    from streams.worker import Worker
 
     try:
         import uvloop  # not on Windows (a platform marker in pyproject.toml)
@@ -127,6 +133,7 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
         logging.getLogger(__name__).warning(
             "BRANDPULSE_ALLOW_UNSIGNED: control and crisis-share records are neither signed "
             "nor verified; anyone who can write those topics steers every worker")
+    check_broker(settings.broker)  # one line, not the client's 36-line bootstrap traceback
     metrics = BrandpulseMetrics()
     app, runtime = create_app(settings, brands, metrics)
     server = WebServer(metrics.registry, host=settings.metrics_host, port=settings.metrics_port,
@@ -148,7 +155,13 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     tune_garbage_collector()  # streams/agents.py: the worker's heap and allocation rate
     try:
         # A crash (e.g. the broker lost the state) ends with one stderr line and exit 75.
-        run_until_exit(faust.Worker(app, loglevel=loglevel, quiet=True))
+        worker = Worker(app, loglevel=loglevel, quiet=True)
+        try:
+            run_until_exit(worker)
+        except SystemExit:
+            if worker.start_failure is None:
+                raise
+            raise broker_unreachable(settings.broker) from worker.start_failure
     finally:
         server.stop()
 
@@ -250,12 +263,28 @@ def _instant(value: str | None, flag: str) -> float | None:
 def cmd_report(args: argparse.Namespace) -> int:
     import orjson
 
-    from streams.report import build_report, format_csv, format_table, with_progress
+    from streams.report import (
+        build_report,
+        competitors,
+        format_competitors,
+        format_csv,
+        format_table,
+        with_progress,
+    )
 
     since, until = _instant(args.since, "--since"), _instant(args.until, "--until")
     if since is not None and until is not None and until <= since:
         raise ConfigError("--until must be after --since. Fix: swap them")
     brands = load_brands(args.brands) if args.brands else None
+    if args.group is not None and args.csv:
+        raise ConfigError("--group: prints a table or --json. Fix: drop --csv")
+    if args.group is not None:
+        groups = sorted({b.group for b in brands or () if b.group is not None})
+        if args.group not in groups:
+            raise ConfigError(
+                f"--group: no brand of the brands file has group = {args.group!r}. Fix: "
+                + (f"choose among {', '.join(groups)}" if groups else
+                   'set group = "NAME" on the competitors in the file given with --brands'))
     source = _open_source(args.file, args.format, brands)
     events: Any = source
     if not args.quiet and sys.stderr.isatty():
@@ -263,7 +292,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     with _reading(args.file):
         report = build_report(events, source.brands, since=since, until=until)
     source.print_rejections()
-    if args.json:
+    if args.group is not None:
+        section = competitors(report, source.brands, args.group)
+        if args.json:
+            sys.stdout.buffer.write(orjson.dumps(section, option=orjson.OPT_INDENT_2) + b"\n")
+        else:
+            print(format_competitors(section))
+    elif args.json:
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     elif args.csv:
         sys.stdout.write(format_csv(report))
@@ -651,6 +686,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only events created at or after this instant")
     report.add_argument("--until", metavar="RFC3339",
                         help="only events created before this instant")
+    report.add_argument("--group", metavar="NAME",
+                        help="only the brands with group = NAME in --brands, side by side "
+                             "with their share of voice (competitors)")
     report.add_argument("--quiet", action="store_true",
                         help="no progress line (it is only drawn when stderr is a terminal)")
     report.set_defaults(run=cmd_report)

@@ -64,6 +64,9 @@ def numbers(engine: Engine, brand: str, wall: float) -> dict[str, Any]:
         "engagement": b.audience_replies_per_broadcast, "crisis": b.crisis_active,
         "top_terms": b.top_audience_terms,
         "crisis_status": engine.behaviour.brand(brand).crisis.status(),
+        "volume_rate": snapshot.volume.rate, "volume_base": snapshot.volume.baseline.mean,
+        "volume_score": snapshot.volume.score, "volume_neg": snapshot.volume.negative_share,
+        "volume_terms": snapshot.volume.top_terms,
     }
 
 
