@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from streams.core.crisis import crisis_match
-from streams.core.sentiment import polarity
+from streams.core.sentiment import lexicon_polarity_doc
+from streams.core.text import prepare
 
 __all__ = [
     "LABEL_MAX", "NOTHING_LEARNED", "CrisisAbout", "CrisisContent", "crisis_vocabulary",
@@ -179,7 +180,9 @@ class CrisisContent:
         hashtags = [t for t, c in sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))
                     if carried(t, c)][:TOP]
         hazards = [t for t in learned if crisis_match(t).terms][:TOP]
-        # Places and names: neutral words (a word with a polarity is a feeling, not a place).
+        # Places and names: neutral words (a word with a valence in the lexicon is a feeling,
+        # not a place). The lexicon, not the sentiment model: the model gives every word,
+        # "jersey" included, some small polarity.
         places = [t for t in learned if t not in hazards and t not in hashtags
-                  and t not in _GENERIC and polarity(t, "en") == 0.0][:TOP]
+                  and t not in _GENERIC and lexicon_polarity_doc(prepare(t), "en") == 0.0][:TOP]
         return CrisisAbout(tuple(hashtags), tuple(hazards), tuple(places))
