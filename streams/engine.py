@@ -418,6 +418,7 @@ class Engine:
         if isinstance(share, Rejection):
             return share
         shared.merge(share, not_after=wall + self.max_future_skew_seconds)
+        self.behaviour.inputs_changed(GLOBAL)
         return None
 
     def declared_crises(self) -> list[DeclaredCrisis]:

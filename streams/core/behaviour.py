@@ -302,6 +302,11 @@ class BehaviourBook:
             behaviour = self.brands[name] = BrandBehaviour(name)
         return behaviour
 
+    def inputs_changed(self, scope: str) -> None:
+        """The scope's detector got counts from elsewhere (a peer worker's share): its
+        cached verdict is stale even within the same event-time minute."""
+        self._detected.pop(scope, None)
+
     def detected(self, scope: str, at: float) -> bool:
         """Is a crisis detected for `scope` (a brand or GLOBAL)? Read at most once per new
         event-time minute, because evaluating a detector costs more than a whole event."""

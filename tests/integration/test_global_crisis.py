@@ -19,7 +19,6 @@ from streams.ownership import brand_partition
 from streams.wire import format_rfc3339, sign_record
 
 from .harness import (
-    RECENT_T0,
     TOPICS,
     Worker,
     consume_all,
@@ -33,7 +32,9 @@ pytestmark = pytest.mark.broker
 STARTUP = 120.0
 # One brand on each of the 6 partitions, so that both workers always own some brands.
 BRANDS = ("acme", "globex", "stark", "hooli", "vandelay", "pied")
-T0 = RECENT_T0  # yesterday, 00:00 UTC
+# Nine hours ago, on the hour: the storm hour (T0 + 8 h) ends within the last hour, inside
+# the global scope's 25 h window of shared counts.
+T0 = (time.time() // 3600 - 9) * 3600
 HOUR = 3600.0
 
 
@@ -118,7 +119,8 @@ def test_crisis_seen_by_one_worker_is_global_on_both(broker: EmbeddedBroker, tmp
             wait_until(combined, 60, "both workers' counts in the global scope",
                        lambda w=worker: w.log()[-2000:] + json.dumps(crisis_view(w)))
             wait_until(lambda w=worker: w.value("brandpulse_crisis_active", scope="global") == 1,
-                       30, "the global crisis on both workers", worker.log)
+                       30, "the global crisis on both workers",
+                       lambda w=worker: json.dumps(crisis_view(w)))
             assert worker.value("brandpulse_crisis_share_sources") == 2
         # The second worker's own brands saw no crisis message: the verdict is shared.
         for brand in calm:
@@ -174,7 +176,8 @@ def test_forged_control_and_share_records_are_refused_and_a_signed_declare_works
         assert sorted((d["source_topic"], d["reason"]) for d in letters) == [
             (TOPICS.control, "bad_signature"), (TOPICS.control, "unsigned"),
             (TOPICS.crisis_shares, "unsigned")]
-        view = crisis_view(worker)
+        # the view exists once the worker has rebuilt its state (its first gauge tick)
+        view = wait_until(lambda: crisis_view(worker) or None, 60, "the worker's crisis view")
         assert view["declared"] == [] and view["global"]["sources"] <= 1
 
         cli = [sys.executable, "-m", "streams.cli", "crisis"]

@@ -46,8 +46,13 @@ RULES = sorted((REPO / "deploy" / "prometheus" / "rules").glob("*.yml"))
 REPLAY_SECONDS = 25.0
 # Series the scenario cannot produce: nothing older than 7 days, no expiry within 2 days,
 # and the broker-side exporter of the compose stack is not part of this test.
+# Series this replay cannot produce: late and expired messages, the consumer-group lag of
+# a Kafka exporter, what a brand's own detected crisis is about (the scenario declares its
+# storm), and the terms of a volume spike (a spike needs a day of baseline first).
+# tests/ops/test_promql_data.py proves those queries on data written for them.
 NOT_IN_SCENARIO = {"brandpulse_late_events_total", "brandpulse_messages_expired_unanswered_total",
-                   "kafka_consumergroup_lag"}
+                   "kafka_consumergroup_lag", "brandpulse_crisis_info",
+                   "brandpulse_audience_volume_terms_info"}
 
 
 def prometheus_config(worker_ports: list[int], ingest_port: int) -> str:
