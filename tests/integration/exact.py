@@ -618,6 +618,14 @@ class Timing:
     tail: float = 5.0
 
 
+def baseline(run: FaultRun, timing: Timing) -> None:
+    """The control: one worker, no fault. Exact here, or the measurement itself is wrong."""
+    run.start_worker("w1")
+    run.wait_ready()
+    run.start_load()
+    run.sleep(timing.warmup + timing.tail)
+
+
 def sigkills(run: FaultRun, timing: Timing, kills: int = 3) -> None:
     """(a) One worker SIGKILLed `kills` times under load, each time restarted."""
     worker = run.start_worker("w1")
@@ -657,7 +665,9 @@ def rolling_restart(run: FaultRun, timing: Timing) -> None:
 
 
 SCENARIOS: dict[str, Callable[[FaultRun, Timing], None]] = {
-    "sigkills": sigkills, "scale-down": scale_down, "rolling-restart": rolling_restart}
+    "baseline": baseline, "sigkills": sigkills, "scale-down": scale_down,
+    "rolling-restart": rolling_restart}
+FAULTS = ("sigkills", "scale-down", "rolling-restart")
 
 
 def run_scenario(scenario: str, timing: Timing = Timing(), rate: float = 300.0, seed: int = 20,
