@@ -21,7 +21,7 @@ from typing import Any
 
 from _common import write_result
 
-from tests.integration.exact import SCENARIOS, FaultResult, Timing, run_scenario
+from tests.integration.exact import FAULTS, SCENARIOS, FaultResult, Timing, run_scenario
 
 COLUMNS = ("run", "scenario", "lost", "doubled", "backlog diff", "counters decreased",
            "prom missed", "restart→ready s", "events", "seconds")
@@ -43,8 +43,9 @@ def show(cells: list[str]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=20, help="runs of each scenario")
-    parser.add_argument("--scenario", default=",".join(SCENARIOS),
-                        help=f"comma-separated, of {', '.join(SCENARIOS)}")
+    parser.add_argument("--scenario", default=",".join(FAULTS),
+                        help=f"comma-separated, of {', '.join(SCENARIOS)} (baseline: no "
+                             f"fault, the control)")
     parser.add_argument("--rate", type=float, default=300.0, help="events/s sent")
     parser.add_argument("--warmup", type=float, default=5.0, help="s of load before a fault")
     parser.add_argument("--between", type=float, default=5.0, help="s of load between faults")

@@ -30,6 +30,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -323,9 +324,12 @@ class FaultResult:
             prom = sum(abs(b.prometheus[q] - b.expected[q]) for q in self.COUNTERS)
             rows.append(f"{b.brand:<10} " + " ".join(f"{c:>18}" for c in cells) +
                         f" {prom:>6.0f} {b.duplicates:>6.0f} {b.owners:>6}")
-        for fall in self.decreases[:10]:
-            rows.append(f"decrease: {fall.series[0]}{dict(fall.series[1])} {fall.before:g} → "
-                        f"{fall.after:g} on {fall.worker}")
+        by_family = Counter(fall.series[0] for fall in self.decreases)
+        if by_family:
+            rows.append("decreases: " + ", ".join(f"{n} {name}" for name, n in by_family.items()))
+        for fall in [f for f in self.decreases if not f.series[0].endswith("_bucket")][:6]:
+            rows.append(f"  e.g. {fall.series[0]}{{brand={brand_of(fall.series)}}} "
+                        f"{fall.before:g} → {fall.after:g} on {fall.worker}")
         rows += self.notes
         return "\n".join(rows)
 
