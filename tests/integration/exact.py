@@ -447,9 +447,9 @@ class FaultRun:
 
         def settled() -> bool:
             self._check_alive()
-            owned = [w.value(ASSIGNED) for w in self.workers]
-            return (None not in owned and sum(owned) == PARTITIONS  # type: ignore[arg-type]
-                    and all(owned) and all(self.ready(w) for w in self.workers))
+            owned = [w.value(ASSIGNED) or 0 for w in self.workers]  # None: not answering
+            return (sum(owned) == PARTITIONS and all(owned)
+                    and all(self.ready(w) for w in self.workers))
 
         self._wait(settled, timeout, "every worker ready, sharing the partitions")
         return time.monotonic() - started
@@ -467,7 +467,8 @@ class FaultRun:
             truth = {s.worker: s.samples for s in self.scrape_all()}
             for name, samples in truth.items():
                 moved = sorted({f"{k[0]}{{brand={brand_of(k)}}}" for k, v in samples.items()
-                                if k[0] in MONOTONIC and first.get(name, {}).get(k) != v})
+                                if k[0] in (*MONOTONIC, BACKLOG)
+                                and first.get(name, {}).get(k) != v})
                 if moved:
                     self.result.moved_while_frozen.append(
                         f"{name}: {len(moved)} series moved in {settle:g} s, e.g. {moved[:3]}")
