@@ -39,6 +39,7 @@ HEAD_TIMEOUT = 2.0
 def realistic_registry(brands: int) -> Any:
     """A worker's registry with every series of `brands` brands on three platforms."""
     from streams.config import parse_brands
+    from streams.core.totals import BrandTotals, Timing
     from streams.metrics import BrandpulseMetrics
 
     document = {"brand": [
@@ -47,10 +48,13 @@ def realistic_registry(brands: int) -> Any:
         for i in range(brands)]}
     metrics = BrandpulseMetrics()
     metrics.initialise(("brandpulse.brand-posts", "brandpulse.audience-messages"))
+    metrics.brand_counters.fresh_seconds = 0
     for config in parse_brands(document):
         metrics.own_brand(config)
+        totals = BrandTotals(config)
         for platform in ("twitter", "instagram", "facebook"):
-            metrics.first_response.labels(config.name, platform, "default").observe(60.0)
+            totals.observe((Timing.FIRST_RESPONSE, platform, "default"), 60.0)
+        metrics.publish_totals({config.name: totals.frozen()})
     return metrics.registry
 
 

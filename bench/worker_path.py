@@ -73,14 +73,6 @@ class _GcClock:
         gc.callbacks.remove(self._on_gc)
 
 
-class _Table:
-    """What StateStore needs of a Faust table: `data` and the changelog topic's name."""
-
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-        self.changelog_topic = mock.Mock(get_topic_name=lambda: "bench-sla-state-changelog")
-
-
 async def _producer() -> Any:
     """A real aiokafka producer, never started: its metadata wait and partition check are
     stubbed, and the accumulator is emptied after each batch (as its sender would)."""
@@ -158,20 +150,18 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     names = brand_names(args.brands)
     tmp = Path(tempfile.mkdtemp(prefix="bench-worker-path-"))
     brands = load_brands(write_brands(tmp / "brands.toml", names))
-    settings = settings_from({}, analyse_behaviour=args.behaviour == "on",
-                             changelog_end_marker=True)
+    settings = settings_from({}, analyse_behaviour=args.behaviour == "on")
     topics = settings.topics
     sides = {topics.audience_messages: Side.AUDIENCE, topics.brand_posts: Side.BRAND}
     engine = Engine(brands, analyse_behaviour=settings.analyse_behaviour)
     metrics = BrandpulseMetrics()
     metrics.initialise(sorted(sides), brands.get)
-    metrics.brand_gauges.scraped_at = float("inf")  # no held first increments
+    metrics.brand_counters.fresh_seconds = 0  # no zeros held for new brands
     feed = GaugeFeed(engine, brands, settings.sla_check_interval_seconds)
     metrics.attach_brand_snapshots(feed.snapshots)
     producer = _FaustProducer(await _producer())
     app = mock.Mock()
     app.producer = producer
-    app.Table = lambda *a, **kw: _Table()
     store = StateStore(app, settings, brands, metrics)
     published = AfterDelivery()
     # what /metrics runs for a plain scrape (streams/web.py MetricsRenderer)
@@ -232,15 +222,15 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
         t3 = clock()
         observations.extend(engine.advance(wall))
         t4 = clock()
-        await store.persist(engine)
+        totals = await store.persist(engine)
         t5 = clock()
 
-        def publish(consumed: Counter[str] = consumed, observations: list[Any] = observations,
+        def publish(consumed: Counter[str] = consumed, totals: Any = totals,
                     positions: dict[tuple[str, int], list[Any]] = positions,
                     wall: float = wall, took: float = t5 - t0) -> None:
             started = clock()
             metrics.events_consumed(consumed)
-            metrics.record(observations)
+            metrics.publish_totals(totals)
             for (topic, partition), (offset, newest) in positions.items():
                 metrics.processed(topic, partition, offset, newest, wall)
             metrics.batch_processed(took)
@@ -275,7 +265,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     result["gc"] = gc_time.seconds / events * 1e6
     result["gc_collections"] = gc_time.counts
     result["events"] = events
-    result["state_records"] = len(store.table.data)
+    result["state_transactions"] = store.seq
     result["page_bytes"] = len(body) if events else 0
     if args.compare_render:
         for name, fn in (("generate_latest", generate_latest), ("TextRenderer", render),

@@ -52,9 +52,9 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
     async def process_events(stream: Any) -> None:
         async for batch in stream.take_events(settings.batch_size,
                                               within=settings.batch_within_seconds):
+            if not runtime.rebuilt.is_set():
+                await runtime.rebuilt.wait()  # never an event of a brand not yet rebuilt
             started = time.perf_counter()
-            if runtime.needs_sync:
-                runtime.sync_from_table()
             wall = runtime.wall()
             consumed: Counter[str] = Counter()
             observations: list[Any] = []
@@ -78,18 +78,18 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
                     position[1] = decoded.created_at
                 observations.extend(engine.ingest(decoded, wall))
             observations.extend(engine.advance(wall))
-            await runtime.persist()
+            totals = await runtime.persist()
             for observation in observations:
                 if isinstance(observation, ToneDeafPost):
                     await runtime.alerts_topic.send(key=observation.brand.encode(),
                                                     value=tone_deaf_alert(observation))
             took = time.perf_counter() - started
 
-            def publish(consumed: Counter[str] = consumed, observations: list[Any] = observations,
+            def publish(consumed: Counter[str] = consumed, totals: Any = totals,
                         positions: dict[tuple[str, int], list[Any]] = positions,
                         wall: float = wall, took: float = took) -> None:
                 metrics.events_consumed(consumed)
-                metrics.record(observations)
+                metrics.publish_totals(totals)
                 for (topic, partition), (offset, newest) in positions.items():
                     metrics.processed(topic, partition, offset, newest, wall)
                 metrics.batch_processed(took)
@@ -98,14 +98,15 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
 
     @app.timer(settings.sla_check_interval_seconds)
     async def check_sla_deadlines() -> None:
-        """Breaches are counted when the deadline passes, even if no event arrives."""
-        if runtime.needs_sync:
-            runtime.sync_from_table()
+        """Breaches are counted when the deadline passes, even if no event arrives; never
+        while a rebalance or a recovery is under way (a partition may be moving away)."""
+        if runtime.recovering():
+            return
         wall = runtime.wall()
-        observations = engine.advance(wall)
-        await runtime.persist()
+        engine.advance(wall)
+        totals = await runtime.persist()
         published.after(runtime.store.take_deliveries(),
-                        lambda: metrics.record(observations))
+                        lambda: metrics.publish_totals(totals))
         runtime.refresh_gauges(wall)
 
     @app.timer(LAG_INTERVAL_SECONDS)
@@ -154,7 +155,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
                         [(t, p) for t in sorted(input_names) for p in range(settings.partitions)],
                         metrics.broker_up)
     health = Health(watch, lambda: len(runtime.ownership.assigned),
-                    lambda: bool(app.rebalancing or app.in_recovery))
+                    lambda: bool(app.rebalancing or runtime.recovering()))
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # Faust types receivers too narrowly
     async def start_broker_watch(sender: Any, assigned: set[TP], **kwargs: Any) -> None:
@@ -209,8 +210,9 @@ class AfterDelivery:
     """Runs each batch's metric updates once the broker has its state writes, in batch
     order, without holding up the next batch.
 
-    Why after: a counter scraped before the state that remembers its event is on the broker
-    could count that event twice (a crash, then redelivery into state that never saw it).
+    Why after: the counts exported are the persisted totals; exported before their
+    transaction is on the broker, a crash could take a counter back down (the restored
+    state never saw those events), which Prometheus reads as a reset.
     Why not inline: waiting for the acknowledgements would idle the worker one broker round
     trip per batch. If a write fails, its batch and every later one stay uncounted: the
     state store stops the worker (exit 70) and the restarted worker counts them."""

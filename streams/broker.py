@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from streams.config import ConfigError, Settings, TopicNames
+from streams.config import ConfigError, Settings, TopicNames, changelog_topic
 
 READY_TIMEOUT_SECONDS = 20.0
 #: Retention of the crisis-shares topic: the global detector window (25 h) plus 1 h.
@@ -143,9 +143,12 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
         topics.alerts: 1,
         topics.control: 1,
         topics.crisis_shares: 1,
+        changelog_topic(settings.app_id): settings.partitions,
     }
-    # Shares older than the global detector's window (25 h) are history nobody reads.
-    configs = {topics.crisis_shares: {"retention.ms": str(CRISIS_SHARE_RETENTION_MS)}}
+    # Shares older than the global detector's window (25 h) are history nobody reads; the
+    # state changelog keeps each record's newest value (streams/state.py).
+    configs = {topics.crisis_shares: {"retention.ms": str(CRISIS_SHARE_RETENTION_MS)},
+               changelog_topic(settings.app_id): {"cleanup.policy": "compact"}}
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -68,12 +68,9 @@ def check_broker(broker_url: str, timeout: float = BROKER_CHECK_SECONDS) -> None
         "demo`), or pass the right --broker / BRANDPULSE_BROKER")
 
 TANSU_COMPAT = {
-    # tansu 0.6 reports end offsets as last batch start + 1: a lone end-marker record
-    # after each batch of state writes keeps Faust's table recovery exact. Rebalances wait
-    # half the session timeout.
-    "changelog_end_marker": True,
     # tansu holds a waiting fetch long after a record arrives (docs/tansu.md).
     "consumer_fetch_max_wait_ms": 100,
+    # Rebalances wait half the session timeout.
     "session_timeout_seconds": 10.0,
     "heartbeat_interval_seconds": 1.0,
 }
@@ -124,7 +121,7 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     app, runtime = create_app(settings, brands, metrics)
     server = WebServer(metrics.registry, host=settings.metrics_host, port=settings.metrics_port,
                        api=runtime.api, health=runtime.health, ready=runtime.ready,
-                       check=runtime.check)
+                       startup=runtime.startup, check=runtime.check)
     try:
         port = server.start()
     except OSError as exc:
@@ -137,7 +134,7 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     shown = f"[{shown}]" if ":" in shown else shown
     print(f"brandpulse worker: metrics on http://{shown}:{port}/metrics, "
           f"brand API on http://{shown}:{port}/api/brands, "
-          f"probes /healthz /readyz (listening on {settings.metrics_host})", flush=True)
+          f"probes /healthz /readyz /startupz (listening on {settings.metrics_host})", flush=True)
     tune_garbage_collector()  # streams/agents.py: the worker's heap and allocation rate
     try:
         # A crash (e.g. the broker lost the state) ends with one stderr line and exit 75.

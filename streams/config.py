@@ -422,6 +422,12 @@ class TopicNames:
     crisis_shares: str = "brandpulse.crisis-shares"  # audience counts for the global scope
 
 
+def changelog_topic(app_id: str) -> str:
+    """The state changelog's topic (compacted; streams/state.py). The name is the one the
+    worker's former Faust table used, so state written before is read on upgrade."""
+    return f"{app_id}-sla-state-changelog"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """How a worker connects and runs. Flags override BRANDPULSE_* environment variables."""
@@ -451,9 +457,6 @@ class Settings:
     crisis_share_seconds: float = 5.0
     # Test/demo workarounds for tansu 0.6 (see docs/tansu.md); production Kafka needs none.
     producer_max_batch_size: int | None = None
-    # tansu reports a partition's end offset as the start of its last record batch + 1:
-    # after each batch of state writes, a lone marker record makes that the true end.
-    changelog_end_marker: bool = False
     # Longest a consumer fetch waits on the broker for new records (None: Faust's 1500 ms).
     # Kafka answers as soon as one record arrives; tansu 0.6 does not (docs/tansu.md).
     consumer_fetch_max_wait_ms: int | None = None

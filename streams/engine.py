@@ -61,6 +61,7 @@ from streams.core.sla import (
     SlaBreached,
     requires_reply,
 )
+from streams.core.totals import NO_TOTALS, BrandTotals, FrozenTotals
 from streams.events import (
     AnyBrandRecord,
     PostWithdrawal,
@@ -115,6 +116,7 @@ def dispatch(observation: AnyObservation, sink: ObservationSink, n: int = 1) -> 
     """Hand an observation to the sink's method for its kind (the one type switch)."""
     getattr(sink, _METHOD_NAMES[type(observation)])(observation, n)
 CLOCK_KEY: RecordKey = (0, RecordTag.CLOCK, "clock")
+TOTALS_KEY: RecordKey = (0, RecordTag.TOTALS, "totals")
 DEFAULT_MAX_FUTURE_SKEW_SECONDS = 300.0
 
 
@@ -141,13 +143,17 @@ class GlobalCrisis:
     declared: tuple[DeclaredCrisis, ...]  # operator-declared crises active now
 
 
+_ENGINE_TAGS = frozenset((RecordTag.CLOCK, RecordTag.SCHEDULED, RecordTag.TOTALS))
+
+
 class _Brand:
     """One brand's SLA book, clock and place in the deadline heap."""
 
-    __slots__ = ("book", "clock", "clock_moved", "queue", "scheduled", "version")
+    __slots__ = ("book", "clock", "clock_moved", "queue", "scheduled", "totals", "version")
 
     def __init__(self, book: ReplyBook) -> None:
         self.book = book
+        self.totals = BrandTotals(book.brand)  # its counters, persisted with the book
         self.queue = ScheduledQueue()  # scheduled posts not yet out
         self.clock = EventClock()
         self.clock_moved = False  # its state is to be persisted
@@ -233,6 +239,13 @@ class Engine:
             self.schedule(event)
             return []
         state = self._state(event.brand)
+        if state.book.is_late(event.created_at, wall):
+            # Late by the wall clock whatever the brand's own clock says: a brand with no
+            # state yet has no clock, and a 1970 event must not open its backlog.
+            late: list[AnyObservation] = [LateEvent(event.brand)]
+            if self.persisted:
+                dispatch(late[0], state.totals)
+            return late
         if event.side is Side.BRAND and state.queue.posts:
             state.queue.remove(event.id)  # published (a redelivered duplicate too)
         if event.created_at > state.clock.watermark:
@@ -251,7 +264,11 @@ class Engine:
                 observations.extend(found)
             self._schedule(event.brand, state)
             self._touched.add(event.brand)
-        if not self.persisted:
+        if self.persisted:
+            totals = state.totals
+            for observation in observations:
+                dispatch(observation, totals)
+        else:
             book.dirty.clear()
         return observations
 
@@ -285,6 +302,9 @@ class Engine:
             found = state.book.advance(state.clock.now(wall))
             if not self.persisted:
                 state.book.dirty.clear()
+            elif found:
+                for observation in found:
+                    dispatch(observation, state.totals)
             if found:
                 observations.extend(found)
                 self._touched.add(brand)
@@ -353,6 +373,11 @@ class Engine:
             agents=book.agent_stats(now),
         )
 
+    def totals(self, brand: str) -> FrozenTotals:
+        """The brand's cumulative counts (persisted with its state), frozen for a reader."""
+        state = self._brands.get(brand)
+        return NO_TOTALS if state is None else state.totals.frozen()
+
     def backlog(self, brand: str, now: float) -> dict[str, Backlog]:
         """Only the brand's backlog (cheap): its oldest ages grow with time alone."""
         return self.book(brand).backlog(now)
@@ -404,8 +429,10 @@ class Engine:
 
     # -- persistence: one row per record ---------------------------------------------------
     def take_changes(self) -> Iterator[tuple[str, RecordKey, list[Any] | None]]:
-        """(brand, record key, row or None for a deletion) changed since the last call."""
-        for name, state in self._brands.items():
+        """(brand, record key, row or None for a deletion) changed since the last call.
+        A brand's totals come after its other records: the state layer writes them in
+        the same transaction (streams/state.py)."""
+        for name, state in list(self._brands.items()):
             if state.book.dirty:
                 for key, row in state.book.take_changes().items():
                     yield name, key, row
@@ -415,6 +442,8 @@ class Engine:
             if state.queue.dirty:
                 for post_id, row in state.queue.take_changes().items():
                     yield name, (0, RecordTag.SCHEDULED, post_id), row
+            if state.totals.dirty:
+                yield name, TOTALS_KEY, state.totals.row()
 
     def restore_brand(self, brand: str, rows: Iterable[tuple[int, RecordTag, str, list[Any]]],
                       wall: float) -> None:
@@ -426,8 +455,7 @@ class Engine:
         if not rows:
             return  # nothing persisted: the brand starts with its first event
         state = self._state(brand)
-        state.book.restore(row for row in rows
-                           if row[1] is not RecordTag.CLOCK and row[1] is not RecordTag.SCHEDULED)
+        state.book.restore(row for row in rows if row[1] not in _ENGINE_TAGS)
         state.queue.restore(brand, ((i, row) for _, tag, i, row in rows
                                     if tag is RecordTag.SCHEDULED))
         state.book.dirty.clear()
@@ -436,6 +464,8 @@ class Engine:
         for _, tag, _, row in rows:
             if tag is RecordTag.CLOCK:
                 state.clock.resume(row[0], row[1])
+            elif tag is RecordTag.TOTALS:
+                state.totals.restore(row)
         if state.book.latest_loaded > -math.inf:  # older state had no clock row
             state.clock.resume(state.book.latest_loaded, wall)
         if state.clock.started:

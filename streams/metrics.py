@@ -17,40 +17,35 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, TypeGuard
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import metrics as prometheus_metrics
 from prometheus_client import values as prometheus_values
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.metrics import MetricWrapperBase, disable_created_metrics
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from streams import __version__
-from streams.core.behaviour import (
-    TONE_DEAF_REASONS,
-    LanguageCounted,
-    TemplatedReply,
-    ToneDeafPost,
-)
 from streams.core.brand import GLOBAL_SCOPE, BrandConfig
-from streams.core.lang import LANGS
-from streams.core.sla import (
-    DuplicateEvent,
-    ExpiredUnanswered,
-    FirstResponse,
-    LateEvent,
-    LateReply,
-    MessageCounted,
-    NextResponse,
-    PostCounted,
-    PostKind,
-    SlaBreached,
+from streams.core.totals import (
+    LABELS,
+    NO_TOTALS,
+    RESPONSE_BUCKETS,
+    Count,
+    FrozenTotals,
+    Timing,
+    count_series,
+    timing_series,
 )
-from streams.engine import AnyObservation, BrandSnapshot, dispatch
+from streams.engine import BrandSnapshot
 from streams.events import RejectReason
 
 log = logging.getLogger(__name__)
@@ -62,13 +57,9 @@ log = logging.getLogger(__name__)
 disable_created_metrics()
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
-OTHER_AGENT = "other"  # the `agent` label of replies signed by an agent the brand does not list
-# A new brand's first increments wait at most this long for a scrape to read its zeros.
+# A new brand's first counts wait at most this long for a scrape to read its zeros.
 FRESH_SERIES_SECONDS = 60.0
-FIRST_RESPONSE_BUCKETS = (
-    MINUTE, 5 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR,
-    12 * HOUR, DAY, 2 * DAY, 4 * DAY, 7 * DAY,
-)
+FIRST_RESPONSE_BUCKETS = RESPONSE_BUCKETS
 BATCH_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 PROCESSING_DELAY_BUCKETS = (
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, MINUTE, 2 * MINUTE, 5 * MINUTE,
@@ -214,6 +205,104 @@ def _brand_families() -> tuple[GaugeMetricFamily, ...]:
             "target, not yet breached.",
             labels=("brand", "platform")),
     )
+
+
+#: HELP text of each brand counter and histogram (streams/core/totals.py keeps the values).
+_BRAND_HELP: dict[str, str] = {
+    Count.AUDIENCE_MESSAGES: "Audience messages, by whether they need a reply.",
+    Count.BRAND_POSTS: "Posts written by the brand, broadcast or reply.",
+    Count.SLA_MET: "Messages answered within the SLA target.",
+    Count.SLA_BREACHES: "Messages whose SLA target passed unanswered, counted at that moment.",
+    Count.EXPIRED: "Messages closed unanswered after the expiry period (7 days by default).",
+    Count.LATE_REPLIES: "First replies to messages that had already expired unanswered (they "
+                        "stay counted as expired).",
+    Count.DUPLICATES: "Events already seen (same id), ignored.",
+    Count.LATE_EVENTS: "Events older than the retention horizon, ignored.",
+    Count.TONE_DEAF: "Promotional or jokey brand posts during a crisis, or riding its "
+                     "hashtags.",
+    Count.LANGUAGE: "Audience messages by detected language (other languages score neutral).",
+    Count.AGENT_REPLIES: "Brand replies signed by each listed agent.",
+    Count.AGENT_SLA_MET: "First replies signed by each listed agent within the message's SLA "
+                         "target.",
+    Timing.FIRST_RESPONSE: "Time from an audience message needing a reply to the brand's "
+                           "first reply.",
+    Timing.FIRST_RESPONSE_BUSINESS: "First-response time counting only the brand's business "
+                                    "hours.",
+    Timing.NEXT_RESPONSE: "Time from a customer's follow-up, in a thread the brand had "
+                          "answered, to the brand's next reply.",
+    Timing.AGENT_FIRST_RESPONSE: "First-response time of the first replies signed by each "
+                                 "listed agent.",
+}
+_BUCKET_BOUNDS = tuple(floatToGoString(b) for b in (*RESPONSE_BUCKETS, math.inf))
+
+
+class BrandCounters(Collector):
+    """Every brand counter and histogram, read at scrape time from the brands' persisted
+    totals (streams/core/totals.py), so they continue across restarts and rebalances.
+
+    `publish` hands over a frozen copy once its transaction is on the broker; `collect`
+    (HTTP thread) reads a tuple of (brand, totals) taken in one C-level pass. Every series
+    a brand can have is exported, at 0 until counted, for every owned brand. A brand that
+    had no state before (not restored) shows its zeros to one scrape, at most
+    FRESH_SERIES_SECONDS, before its first counts: a series born at its first value would
+    make rate() and increase() miss that value."""
+
+    def __init__(self, owned: Mapping[str, BrandConfig],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.owned = owned
+        self.clock = clock
+        self._totals: dict[str, FrozenTotals] = {}
+        self._born: dict[str, float] = {}  # new brands whose zeros no scrape has read yet
+        self.fresh_seconds = FRESH_SERIES_SECONDS
+        self.scraped_at = -math.inf  # monotonic start of the last scrape
+
+    def publish(self, brand: str, totals: FrozenTotals) -> None:
+        if brand not in self._totals and not totals.restored:
+            self._born.setdefault(brand, self.clock())
+        self._totals[brand] = totals
+
+    def forget(self, brand: str) -> None:
+        self._totals.pop(brand, None)
+        self._born.pop(brand, None)
+
+    def describe(self) -> list[Metric]:
+        return list(self._families().values())
+
+    def _families(self) -> dict[str, Any]:
+        families: dict[str, Any] = {}
+        for name, labels in LABELS.items():
+            if isinstance(name, Count):
+                families[name] = CounterMetricFamily(
+                    f"brandpulse_{name}", _BRAND_HELP[name], labels=("brand", *labels))
+            else:
+                families[name] = HistogramMetricFamily(
+                    f"brandpulse_{name}", _BRAND_HELP[name], labels=("brand", *labels))
+        return families
+
+    def collect(self) -> Iterator[Metric]:
+        now = self.clock()
+        seen, self.scraped_at = self.scraped_at, now
+        families = self._families()
+        totals = self._totals
+        born = self._born
+        for brand, config in tuple(self.owned.items()):
+            frozen = totals.get(brand, NO_TOTALS)
+            since = born.get(brand)
+            if since is not None:
+                if since >= seen and now - since < self.fresh_seconds:
+                    frozen = NO_TOTALS  # this scrape reads the zeros
+                else:
+                    born.pop(brand, None)
+            for key in count_series(config):
+                families[key[0]].add_metric((brand, *key[1:]), frozen.count(*key))
+            for key in timing_series(config):
+                buckets, total = frozen.histogram(*key)
+                families[key[0]].add_metric(
+                    (brand, *key[1:]),
+                    [(bound, value) for bound, (_, value) in zip(_BUCKET_BOUNDS, buckets,
+                                                                 strict=True)],
+                    total)
+        return iter(families.values())
 
 
 class _Families:
@@ -463,59 +552,6 @@ class BrandpulseMetrics:
                  clock: Callable[[], float] = time.time) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        brand_platform = ("brand", "platform")
-        policy = (*brand_platform, "policy")
-        self.first_response = Histogram(
-            "brandpulse_first_response_seconds",
-            "Time from an audience message needing a reply to the brand's first reply.",
-            policy, buckets=FIRST_RESPONSE_BUCKETS, registry=r)
-        self.first_response_business = Histogram(
-            "brandpulse_first_response_business_seconds",
-            "First-response time counting only the brand's business hours.",
-            policy, buckets=FIRST_RESPONSE_BUCKETS, registry=r)
-        self.next_response = Histogram(
-            "brandpulse_next_response_seconds",
-            "Time from a customer's follow-up, in a thread the brand had answered, to the "
-            "brand's next reply.",
-            brand_platform, buckets=FIRST_RESPONSE_BUCKETS, registry=r)
-        agent = ("brand", "agent")
-        self.agent_replies = Counter(
-            "brandpulse_agent_replies", "Brand replies signed by each listed agent.",
-            agent, registry=r)
-        self.agent_first_response = Histogram(
-            "brandpulse_agent_first_response_seconds",
-            "First-response time of the first replies signed by each listed agent.",
-            agent, buckets=FIRST_RESPONSE_BUCKETS, registry=r)
-        self.agent_sla_met = Counter(
-            "brandpulse_agent_sla_met", "First replies signed by each listed agent within "
-            "the message's SLA target.", agent, registry=r)
-        self.audience_messages = Counter(
-            "brandpulse_audience_messages", "Audience messages, by whether they need a reply.",
-            (*brand_platform, "requires_reply"), registry=r)
-        self.sla_met = Counter(
-            "brandpulse_sla_met", "Messages answered within the SLA target.",
-            policy, registry=r)
-        self.sla_breaches = Counter(
-            "brandpulse_sla_breaches",
-            "Messages whose SLA target passed unanswered, counted at that moment.",
-            policy, registry=r)
-        self.expired = Counter(
-            "brandpulse_messages_expired_unanswered",
-            "Messages closed unanswered after the expiry period (7 days by default).",
-            brand_platform, registry=r)
-        self.late_replies = Counter(
-            "brandpulse_late_replies",
-            "First replies to messages that had already expired unanswered (they stay "
-            "counted as expired).", brand_platform, registry=r)
-        self.brand_posts = Counter(
-            "brandpulse_brand_posts", "Posts written by the brand, broadcast or reply.",
-            (*brand_platform, "kind"), registry=r)
-        self.duplicates = Counter(
-            "brandpulse_duplicate_events", "Events already seen (same id), ignored.",
-            ("brand",), registry=r)
-        self.late = Counter(
-            "brandpulse_late_events", "Events older than the retention horizon, ignored.",
-            ("brand",), registry=r)
         self.consumed = Counter(
             "brandpulse_events_consumed", "Records read from the input topics.",
             ("topic",), registry=r)
@@ -556,14 +592,6 @@ class BrandpulseMetrics:
             "brandpulse_crisis_share_sources",
             "Worker processes whose audience counts (last 25 h) the global crisis scope "
             "combines, this one included.", registry=r)
-        self.tone_deaf_posts = Counter(
-            "brandpulse_tone_deaf_posts",
-            "Promotional or jokey brand posts during a crisis, or riding its hashtags.",
-            ("brand", "reason"), registry=r)
-        self.messages_by_language = Counter(
-            "brandpulse_messages_by_language",
-            "Audience messages by detected language (other languages score neutral).",
-            ("brand", "lang"), registry=r)
         self.build_info = Gauge(
             "brandpulse_build_info", "Always 1; the version label says which build runs.",
             ("version",), registry=r)
@@ -571,13 +599,11 @@ class BrandpulseMetrics:
         # Brands this worker owns (its assigned partitions carry them): their series exist,
         # no other brand's do. Read by the HTTP thread (membership only), written on the loop.
         self._owned: dict[str, BrandConfig] = {}
-        # Registered now, so its family names are claimed and the contract sees them; the
-        # runtime supplies the snapshots later with attach_brand_snapshots.
-        self._fresh: dict[str, float] = {}  # brand -> when its series were created
-        self._deferred: list[tuple[AnyObservation, int]] = []
-        self._deferred_due = math.inf  # when the oldest held increment must be released
-        self._scrape_seen = -math.inf  # the scrape the held list was last checked against
         self._resolve: Callable[[str], BrandConfig | None] = lambda _: None
+        # Registered now, so their family names are claimed and the contract sees them; the
+        # runtime supplies the snapshots later with attach_brand_snapshots.
+        self.brand_counters = BrandCounters(self._owned)
+        r.register(self.brand_counters)
         self.brand_gauges = BrandGauges(self._owned)
         r.register(self.brand_gauges)
         # Next offset to process (last processed + 1) per assigned input partition.
@@ -598,67 +624,17 @@ class BrandpulseMetrics:
         for topic in topics:
             self.consumed.labels(topic)
 
-    # -- ownership ---------------------------------------------------------------------------
+    # -- ownership and the brands' counts ------------------------------------------------
     def own_brand(self, config: BrandConfig) -> None:
-        """The brand has state on this worker: create its counter series at 0 and export its
-        gauges. Idempotent. Called lazily (first observation, or restored state), so an
-        idle configured brand costs no series; `record` holds a new brand's first
-        increments until a scrape has seen its series at 0 (see `record`)."""
-        name = config.name
-        if name in self._owned:
-            return
-        self._owned[name] = config
-        self._fresh[name] = time.monotonic()
-        for counter in (self.duplicates, self.late):
-            counter.labels(name)
-        for reason in TONE_DEAF_REASONS:
-            self.tone_deaf_posts.labels(name, reason)
-        for lang in LANGS:
-            self.messages_by_language.labels(name, lang)
-        for platform in config.platforms:
-            for needs in ("true", "false"):
-                self.audience_messages.labels(name, platform, needs)
-            for kind in PostKind:
-                self.brand_posts.labels(name, platform, kind)
-            for metric in (self.expired, self.late_replies, self.next_response):
-                metric.labels(name, platform)
-            for policy in config.policy_names:
-                for metric in (self.sla_met, self.sla_breaches, self.first_response):
-                    metric.labels(name, platform, policy)
-                if config.business_hours is not None:
-                    self.first_response_business.labels(name, platform, policy)
-        for agent in _agent_labels(config):
-            for metric in (self.agent_replies, self.agent_first_response, self.agent_sla_met):
-                metric.labels(name, agent)
+        """The brand has state on this worker: export its series (counters from its
+        published totals, zeros until there are any, and its gauges). Idempotent."""
+        self._owned.setdefault(config.name, config)
 
     def forget_brand(self, name: str) -> None:
-        """Remove every series of the brand (counters, histograms, gauges): its partition now
-        belongs to another worker, which exports them from now on. Platforms come from the
-        brand's config: events on any other platform are rejected before they are counted."""
-        config = self._owned.pop(name, None)  # the gauges stop at the next scrape
-        self._fresh.pop(name, None)
-        if config is None:
-            return
-        for counter in (self.duplicates, self.late):
-            _drop(counter, name)
-        for reason in TONE_DEAF_REASONS:
-            _drop(self.tone_deaf_posts, name, reason)
-        for lang in LANGS:
-            _drop(self.messages_by_language, name, lang)
-        for platform in config.platforms:
-            for needs in ("true", "false"):
-                _drop(self.audience_messages, name, platform, needs)
-            for kind in PostKind:
-                _drop(self.brand_posts, name, platform, kind)
-            for metric in (self.expired, self.late_replies, self.next_response):
-                _drop(metric, name, platform)
-            for policy in config.policy_names:
-                for metric in (self.sla_met, self.sla_breaches, self.first_response,
-                               self.first_response_business):
-                    _drop(metric, name, platform, policy)
-        for agent in _agent_labels(config):
-            for metric in (self.agent_replies, self.agent_first_response, self.agent_sla_met):
-                _drop(metric, name, agent)
+        """Stop exporting every series of the brand: its partition now belongs to another
+        worker, which exports them from now on, continuing from the persisted totals."""
+        self._owned.pop(name, None)  # the series stop at the next scrape
+        self.brand_counters.forget(name)
 
     def owned_brands(self) -> list[str]:
         return list(self._owned)
@@ -668,127 +644,16 @@ class BrandpulseMetrics:
         (frozen BrandSnapshot, sla_seconds) pairs, called from the HTTP thread."""
         self.brand_gauges.snapshots = snapshots
 
-    # -- events --------------------------------------------------------------------------
-    def record(self, observations: Iterable[AnyObservation]) -> None:
-        """Turn the core's observations into counter increments and histogram samples.
-
-        Identical observations are counted together first: a batch of thousands of events
-        then costs one label lookup per distinct counter, not one per event. A brand seen
-        for the first time gets its series at 0, and its increments wait until a scrape
-        has read those zeros (at most FRESH_SERIES_SECONDS): a series born at its first
-        value would make rate() and increase() miss that first batch.
-        """
-        now = time.monotonic()
-        self._release_deferred(now)
-        fresh = self._fresh
-        for o, n in Tally(observations).items():
-            brand = o.brand
+    def publish_totals(self, totals: Mapping[str, FrozenTotals]) -> None:
+        """Export these brands' persisted totals from now on (called once their
+        transaction is on the broker). A brand seen for the first time is owned here."""
+        for brand, frozen in totals.items():
             if brand not in self._owned:
                 config = self._resolve(brand)
                 if config is None:
                     continue
                 self.own_brand(config)
-            if fresh and brand in fresh:
-                if fresh[brand] >= self.brand_gauges.scraped_at \
-                        and now - fresh[brand] < FRESH_SERIES_SECONDS:
-                    self._deferred.append((o, n))
-                    self._deferred_due = min(self._deferred_due,
-                                             fresh[brand] + FRESH_SERIES_SECONDS)
-                    continue
-                del fresh[brand]
-            self._apply(o, n)
-
-    def _release_deferred(self, now: float) -> None:
-        """Apply held increments whose series a scrape has seen (or that waited long
-        enough). Scans the held list only when one of the two can have happened: per
-        batch it is otherwise a comparison, whatever a rebalance left waiting."""
-        if not self._deferred:
-            return
-        scraped_at = self.brand_gauges.scraped_at
-        if scraped_at == self._scrape_seen and now < self._deferred_due:
-            return
-        self._scrape_seen = scraped_at
-        self._deferred_due = math.inf
-        waiting: list[tuple[AnyObservation, int]] = []
-        for o, n in self._deferred:
-            created = self._fresh.get(o.brand)
-            if created is None and o.brand not in self._owned:
-                continue  # released to another worker meanwhile
-            if created is not None and created >= scraped_at \
-                    and now - created < FRESH_SERIES_SECONDS:
-                waiting.append((o, n))
-                self._deferred_due = min(self._deferred_due, created + FRESH_SERIES_SECONDS)
-            else:
-                self._fresh.pop(o.brand, None)
-                self._apply(o, n)
-        self._deferred = waiting
-
-    def _apply(self, o: AnyObservation, n: int) -> None:
-        dispatch(o, self, n)
-
-    # -- one method per observation kind (streams.engine.ObservationSink) ---------------
-    def on_message_counted(self, o: MessageCounted, n: int) -> None:
-        self.audience_messages.labels(o.brand, o.platform,
-                                      "true" if o.requires_reply else "false").inc(n)
-
-    def on_post_counted(self, o: PostCounted, n: int) -> None:
-        self.brand_posts.labels(o.brand, o.platform, o.kind).inc(n)
-        agent = self._agent_label(o.brand, o.agent)
-        if agent is not None:
-            self.agent_replies.labels(o.brand, agent).inc(n)
-
-    def on_first_response(self, o: FirstResponse, n: int) -> None:
-        for _ in range(n):
-            self._observe_first_response(o)
-
-    def on_next_response(self, o: NextResponse, n: int) -> None:
-        for _ in range(n):
-            self.next_response.labels(o.brand, o.platform).observe(o.seconds)
-
-    def on_sla_breached(self, o: SlaBreached, n: int) -> None:
-        self.sla_breaches.labels(o.brand, o.platform, o.policy).inc(n)
-
-    def on_expired_unanswered(self, o: ExpiredUnanswered, n: int) -> None:
-        self.expired.labels(o.brand, o.platform).inc(n)
-
-    def on_late_reply(self, o: LateReply, n: int) -> None:
-        self.late_replies.labels(o.brand, o.platform).inc(n)
-
-    def on_duplicate_event(self, o: DuplicateEvent, n: int) -> None:
-        self.duplicates.labels(o.brand).inc(n)
-
-    def on_late_event(self, o: LateEvent, n: int) -> None:
-        self.late.labels(o.brand).inc(n)
-
-    def on_language_counted(self, o: LanguageCounted, n: int) -> None:
-        self.messages_by_language.labels(o.brand, o.lang).inc(n)
-
-    def on_templated_reply(self, o: TemplatedReply, n: int) -> None:
-        """Shown as the templated ratio gauge (a snapshot), not counted."""
-
-    def on_tone_deaf_post(self, o: ToneDeafPost, n: int) -> None:
-        self.tone_deaf_posts.labels(o.brand, o.reason).inc(n)
-
-    def _observe_first_response(self, o: FirstResponse) -> None:
-        self.first_response.labels(o.brand, o.platform, o.policy).observe(o.seconds)
-        if o.business_seconds is not None:
-            self.first_response_business.labels(o.brand, o.platform, o.policy).observe(
-                o.business_seconds)
-        if o.within_sla:
-            self.sla_met.labels(o.brand, o.platform, o.policy).inc()
-        agent = self._agent_label(o.brand, o.agent)
-        if agent is not None:
-            self.agent_first_response.labels(o.brand, agent).observe(o.seconds)
-            if o.within_sla:
-                self.agent_sla_met.labels(o.brand, agent).inc()
-
-    def _agent_label(self, brand: str, agent: str | None) -> str | None:
-        """The `agent` label of a signed reply: a listed agent, else "other"; None (not
-        exported) for unsigned replies and for brands that list no agents."""
-        config = self._owned.get(brand)
-        if agent is None or config is None or not config.agents:
-            return None
-        return agent if agent in config.agents else OTHER_AGENT
+            self.brand_counters.publish(brand, frozen)
 
     def publish_global_crisis(self, active: bool, sources: int) -> None:
         self.brand_gauges.global_crisis = 1.0 if active else 0.0
@@ -854,12 +719,6 @@ class BrandpulseMetrics:
 
     def rejected_event(self, reason: str) -> None:
         self.rejected.labels(reason).inc()
-
-
-def _agent_labels(config: BrandConfig) -> list[str]:
-    """Every `agent` label value of a brand: its listed agents and "other" (none when it
-    lists no agents)."""
-    return [*sorted(config.agents), OTHER_AGENT] if config.agents else []
 
 
 def _drop(metric: MetricWrapperBase, *labels: str) -> None:

@@ -2,17 +2,19 @@
 
     engine      all owned brands' state (streams/engine.py), the only door to the core
     ownership   assigned partitions, so owned brands (streams/ownership.py)
-    store       the state table: persist changes, rebuild brands (streams/state.py)
+    store       the state changelog: persist changes, recover brands (streams/state.py)
     feed        latest snapshot per brand for /metrics (streams/gauges.py)
     views       what /api serves (streams/api.py)
     metrics     every metric (streams/metrics.py)
 
 The runtime only sequences them: a rebalance releases brands everywhere at once, a
-recovery rebuilds the missing ones, a tick renews snapshots, gauges and views.
+recovery rebuilds the missing ones from whole changelog partitions before their events
+are processed, a tick renews snapshots, gauges and views.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -25,6 +27,7 @@ import faust
 from streams.api import ApiViews
 from streams.config import Settings
 from streams.core.brand import BrandsConfig
+from streams.core.totals import FrozenTotals
 from streams.engine import Engine
 from streams.gauges import GaugeFeed
 from streams.health import Health
@@ -69,7 +72,9 @@ class Runtime:
         self.feed = GaugeFeed(self.engine, brands, settings.sla_check_interval_seconds)
         self.views = ApiViews()
         metrics.attach_brand_snapshots(self.feed.snapshots)
-        self.needs_sync = True  # rebuild from the table before the next batch
+        self.held: set[int] = set()  # partitions whose state is in memory
+        self.rebuilt = asyncio.Event()  # set while every assigned partition is rebuilt
+        self._recovery: asyncio.Future[None] | None = None
         self.probes: Health | None = None  # liveness and readiness, set by the agents
 
     def health(self) -> tuple[bool, dict[str, Any]]:
@@ -77,8 +82,13 @@ class Runtime:
         return self.probes.health() if self.probes else (True, {"starting": True})
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
-        """/readyz: broker reachable, partitions assigned, not recovering."""
-        return self.probes.ready() if self.probes else (False, {"starting": True})
+        """/readyz: broker reachable, partitions assigned, every owned brand rebuilt."""
+        if self.probes is None:
+            return False, {"starting": True}
+        ok, detail = self.probes.ready()
+        if self.recovering():
+            detail["recovery"] = self.store.progress.detail()
+        return ok, detail
 
     def api(self, path: str) -> dict[str, Any] | None:
         return self.views.get(path)
@@ -89,18 +99,69 @@ class Runtime:
     def wall(self) -> float:
         return time.time()
 
-    # -- ownership -----------------------------------------------------------------------
+    # -- ownership and recovery -----------------------------------------------------------
+    def on_revoked(self, partitions: set[int]) -> None:
+        """Faust revokes every partition before each new assignment (eager rebalancing).
+        Nothing is dropped yet: partitions assigned again keep their state in memory (no
+        one else can have processed them in between). Until the assignment, no timer may
+        write state: a partition moving away is being read by its next owner."""
+        self.rebuilt.clear()
+        self.ownership.revoke(partitions)
+
     def on_assigned(self, partitions: set[int]) -> None:
-        """Series, state and timers exist only for owned brands with state: a brand gets
-        them at its first event or when its state is restored, never for being configured."""
+        """Release brands of partitions now owned elsewhere; rebuild those newly owned,
+        from the whole changelog partition, before any of their events is processed."""
         self.ownership.assign(partitions)
         self.metrics.partitions_assigned(len(partitions))
         self._release({b for b in self._brands_with_state() if not self.ownership.owns(b)})
-        self.needs_sync = True
+        self.held &= partitions
+        missing = partitions - self.held
+        if self._recovery is not None and not self._recovery.done():
+            self._recovery.cancel()  # a newer assignment: recover what it needs instead
+        if not missing:
+            self.rebuilt.set()
+            return
+        self.rebuilt.clear()
+        self._recovery = asyncio.ensure_future(self._recover(missing))
 
-    def on_revoked(self, partitions: set[int]) -> None:
-        self.ownership.revoke(partitions)
-        self._release(self.ownership.on_partitions(self._brands_with_state(), partitions))
+    async def _recover(self, partitions: set[int]) -> None:
+        log.info("recovering changelog partitions %s", sorted(partitions))
+        try:
+            restored = await self.store.recover(partitions, self.wall, self._rebuild)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the broker failed us mid-read: a fresh process retries
+            log.error("state recovery failed: %r; stopping the worker", exc)
+            await self.app.crash(exc)
+            return
+        progress = self.store.progress
+        progress.completed_once = True
+        log.info("recovered %d state records of %d brands from %d changelog partitions in "
+                 "%.1f s", restored, progress.brands_rebuilt, len(partitions),
+                 (progress.finished or progress.started) - progress.started)
+        self.rebuilt.set()
+
+    def _rebuild(self, partition: int, rows: dict[str, list[Any]]) -> None:
+        """Rebuild one fully read partition's brands, and export their counts."""
+        wall = self.wall()
+        for brand, brand_rows in rows.items():
+            if not self.ownership.owns(brand):
+                continue
+            self.engine.restore_brand(brand, brand_rows, wall)
+            config = self.brands.get(brand)
+            if brand_rows and config is not None:
+                self.metrics.own_brand(config)  # its series and gauges exist from now on
+                self.metrics.publish_totals({brand: self.engine.totals(brand)})
+        self.held.add(partition)
+
+    def recovering(self) -> bool:
+        """True from a revocation until every assigned partition's state is rebuilt."""
+        return not self.rebuilt.is_set()
+
+    def startup(self) -> tuple[bool, dict[str, Any]]:
+        """/startupz: the first recovery is complete; its progress while it runs."""
+        progress = self.store.progress
+        return progress.completed_once, progress.detail()
 
     def _brands_with_state(self) -> set[str]:
         return set(self.metrics.owned_brands()) | set(self.engine.active_brands())
@@ -116,27 +177,8 @@ class Runtime:
         self.feed.forget(brands)
         self.views.forget(brands)
 
-    def sync_from_table(self) -> int:
-        """Rebuild every owned brand not yet in memory from the recovered table; returns
-        the number of records restored."""
-        self.needs_sync = False
-        missing = {b for b in self.ownership.owned_brands() if not self.engine.has_brand(b)}
-        if not missing:
-            return 0
-        wall = self.wall()
-        rows = self.store.read(missing, wall)
-        for brand, brand_rows in rows.items():
-            self.engine.restore_brand(brand, brand_rows, wall)
-            config = self.brands.get(brand)
-            if brand_rows and config is not None:
-                self.metrics.own_brand(config)  # its series and gauges exist from now on
-        restored = sum(len(r) for r in rows.values())
-        if restored:
-            log.info("rebuilt %d state records of %d brands from the table", restored,
-                     len(missing))
-        return restored
-
-    async def persist(self) -> int:
+    async def persist(self) -> dict[str, FrozenTotals]:
+        """Write the engine's changes; the totals written, to publish once delivered."""
         return await self.store.persist(self.engine)
 
     def refresh_gauges(self, wall: float) -> int:

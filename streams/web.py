@@ -1,4 +1,4 @@
-"""The worker's HTTP server: /metrics, /healthz, /readyz and the read-only /api/.
+"""The worker's HTTP server: /metrics, /healthz, /readyz, /startupz and the read-only /api/.
 
 A small HTTP/1.1 server on asyncio, run on its own event loop in its own thread, so that a
 scrape never waits for the Faust loop and the Faust loop never waits for a scrape.
@@ -124,7 +124,8 @@ class WebServer:
     """The worker's HTTP endpoint; `start()` binds and returns the port, `stop()` ends it.
 
     `api(path)` answers GET /api/brands, /api/brands/NAME and /api/crisis (None: 404);
-    `health()` and `ready()` return (ok, details): 200 with details when ok, else 503.
+    `health()`, `ready()` and `startup()` return (ok, details): 200 with details when ok,
+    else 503.
     Handlers run on the server's loop, in the server's thread: they must be quick, and since
     the Faust loop writes what they read, read only objects it replaces whole (never iterate
     a dict it mutates in place). Slow work goes to `run_blocking` from an async handler.
@@ -132,7 +133,8 @@ class WebServer:
 
     def __init__(self, registry: CollectorRegistry, *, host: str = "127.0.0.1", port: int = 0,
                  api: ApiFunction | None = None, health: ProbeFunction | None = None,
-                 ready: ProbeFunction | None = None, limits: Limits | None = None,
+                 ready: ProbeFunction | None = None, startup: ProbeFunction | None = None,
+                 limits: Limits | None = None,
                  check: CheckFunction | None = None, check_token: str | None = None) -> None:
         self.host = host
         self.port = port
@@ -149,6 +151,7 @@ class WebServer:
         self.add_route("GET", "/metrics", self._metrics)
         self.add_route("GET", "/healthz", self._probe(health or (lambda: (True, {}))))
         self.add_route("GET", "/readyz", self._probe(ready or (lambda: (True, {}))))
+        self.add_route("GET", "/startupz", self._probe(startup or (lambda: (True, {}))))
         self.add_route("GET", "/api/brands", self._api_get)
         self.add_route("GET", "/api/brands/", self._api_get, prefix=True)
         self.add_route("GET", "/api/crisis", self._api_get)

@@ -247,6 +247,7 @@ class RecordTag(StrEnum):
     ORPHAN = "o"
     CLOCK = "c"  # the brand's event-time clock (one per brand, kept by the engine)
     SCHEDULED = "s"  # a scheduled post not yet out (hour 0; streams/core/scheduled.py)
+    TOTALS = "t"  # the brand's cumulative counts (hour 0; streams/core/totals.py)
 
 
 RecordKey = tuple[int, RecordTag, str]  # (hour, tag, id) within one brand
@@ -336,7 +337,8 @@ class ReplyBook:
     def _changed(self, record: AudienceRecord) -> None:
         self.dirty.add((hour_of(record.created_at), RecordTag.AUDIENCE, record.id))
 
-    def _is_late(self, created_at: float, now: float) -> bool:
+    def is_late(self, created_at: float, now: float) -> bool:
+        """Older than the retention horizon (expiry + 1 h) at time `now`: ignored, counted."""
         return created_at < now - self.retention_seconds
 
     def _track_pending(self, record: AudienceRecord) -> None:
@@ -400,7 +402,7 @@ class ReplyBook:
     # -- ingest --------------------------------------------------------------------------
     def add_message(self, event: SocialEvent, needs_reply: bool, now: float) -> list[Observation]:
         """Record an audience message; `now` is the brand's event-time clock."""
-        if self._is_late(event.created_at, now):
+        if self.is_late(event.created_at, now):
             return [LateEvent(self.name)]
         hour = hour_of(event.created_at)
         bucket = self._bucket(hour)
@@ -425,7 +427,7 @@ class ReplyBook:
 
     def add_post(self, event: SocialEvent, now: float) -> list[Observation]:
         """Record a brand post; a reply answers the message it replies to."""
-        if self._is_late(event.created_at, now):
+        if self.is_late(event.created_at, now):
             return [LateEvent(self.name)]
         hour = hour_of(event.created_at)
         bucket = self._bucket(hour)

@@ -1,5 +1,9 @@
 """Byte formats of the worker's own state: one versioned JSON row per SLA record.
 
+Transaction markers: key 0x1F "begin"|"commit" 0x1F writer, value [3, writer, seq]. Their
+keys name no brand, and a commit key per writer keeps only its newest value under log
+compaction, which is all the reader needs (streams/state.py, `ChangelogReplay`).
+
 Whatever a worker reads back from a changelog topic is data, never code: every key and
 value is parsed with orjson and checked field by field before it reaches the core, and
 anything else (an older format, a forged or truncated record) is a `Rejection` that the
@@ -7,8 +11,10 @@ caller counts and skips. There is no pickle anywhere in brandpulse.
 
 Key:   brand 0x1F hour 0x1F tag 0x1F record id
        (tag: a audience, p post, o orphan; c the brand's clock, hour 0, id "clock";
-        s a scheduled post not yet out, hour 0)
-Value: [STATE_VERSION, *row] with the rows of `ReplyBook.take_changes`; behaviour
+        s a scheduled post not yet out, hour 0; t the brand's totals, hour 0, id "totals")
+Value: [3, writer, seq, *row] (written in transaction `seq` of `writer`, see
+       streams/state.py), or [2, *row] (no transaction: always committed), with the rows
+       of `ReplyBook.take_changes`; the totals row of streams/core/totals.py; behaviour
        features as described in streams/core/behaviour.py. Fields added since version 2
        first shipped are trailing and optional, so older rows still decode: audience rows
        have 7 fields, 10 with (policy name, agent, follow-up) or 11 with late-replied too
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -30,6 +37,7 @@ from streams.core.conversation import hour_of
 from streams.core.crisis_expansion import MAX_TAG_LENGTH, MAX_TAGS_PER_MESSAGE
 from streams.core.lang import LANGS
 from streams.core.sla import RecordKey, RecordTag
+from streams.core.totals import RESPONSE_BUCKETS, count_series, timing_series
 from streams.events import (
     MAX_ID_LENGTH,
     MAX_SCHEDULE_AHEAD_SECONDS,
@@ -38,11 +46,17 @@ from streams.events import (
     RejectReason,
 )
 
-STATE_VERSION = 2  # 1 was a whole hour bucket per key (before per-record persistence)
+STATE_VERSION = 3  # 1: a whole hour per key; 2: a record per key, no transaction
+_UNTRANSACTED_VERSION = 2
 KEY_SEPARATOR = "\x1f"
 #: No state value can be larger (ids ≤ 256 characters, ≤ 32 terms of ≤ 40): far below
 #: Kafka's default 1 MB message limit whatever the traffic.
 MAX_STATE_VALUE_BYTES = 16 * 1024
+#: A brand's totals grow with its platforms, policies and agents only (bounded by the
+#: brands file): 64 KB holds ~40 platform-policy pairs and 40 agents.
+MAX_TOTALS_VALUE_BYTES = 64 * 1024
+MARKER_PREFIX = KEY_SEPARATOR.encode()
+_MAX_WRITER = 1 << 62
 _TAGS = {tag.value: tag for tag in RecordTag}
 _LANGS = LANGS  # the detector's closed label set (und = no letters to judge by)
 _FINGERPRINT_LIMIT = 1 << 64
@@ -60,11 +74,59 @@ def encode_state_key(brand: str, key: RecordKey) -> bytes:
            f"{record_id}".encode()
 
 
-def encode_state_value(row: list[Any]) -> bytes:
-    """The value, copied to an exact-size object: orjson's result keeps its ~4 KB write
-    buffer, and state values stay in the table's memory for days (measured: 4.1 KB vs
-    124 B per record; the copy costs ~2 µs)."""
-    return bytes(memoryview(orjson.dumps([STATE_VERSION, *row])))
+def encode_state_value(row: list[Any], txn: tuple[int, int] | None = None) -> bytes:
+    """The value of a record written in transaction `txn` = (writer, seq); without one
+    (tests, tools) a version-2 value, read as committed. Copied to an exact-size object:
+    orjson's result keeps its ~4 KB write buffer (4.1 KB vs 124 B per kept record)."""
+    if txn is None:
+        return bytes(memoryview(orjson.dumps([_UNTRANSACTED_VERSION, *row])))
+    return bytes(memoryview(orjson.dumps([STATE_VERSION, *txn, *row])))
+
+
+class MarkerKind(StrEnum):
+    BEGIN = "begin"
+    COMMIT = "commit"
+
+
+def encode_marker(kind: MarkerKind, writer: int, seq: int) -> tuple[bytes, bytes]:
+    """Key and value of a transaction marker (see the module's docstring)."""
+    key = f"{KEY_SEPARATOR}{kind.value}{KEY_SEPARATOR}{writer}".encode()
+    return key, orjson.dumps([STATE_VERSION, writer, seq])
+
+
+def decode_marker(raw_key: bytes, raw_value: Any) -> tuple[MarkerKind, int, int] | Rejection:
+    """(kind, writer, seq) of a marker record (its key starts with MARKER_PREFIX)."""
+    try:
+        _, kind_text, writer_text = raw_key.decode("ascii").split(KEY_SEPARATOR)
+        kind = MarkerKind(kind_text)
+        value = orjson.loads(raw_value) if isinstance(raw_value, bytes | bytearray) else None
+    except (UnicodeDecodeError, ValueError, orjson.JSONDecodeError):
+        return _bad("transaction marker cannot be parsed")
+    if not (type(value) is list and len(value) == 3 and value[0] == STATE_VERSION
+            and _txn_part(value[1]) and _txn_part(value[2]) and str(value[1]) == writer_text):
+        return _bad("transaction marker is not [3, writer, seq] of its key's writer")
+    return kind, value[1], value[2]
+
+
+_TXN_PREFIX = re.compile(rb"\[3,(\d{1,19}),(\d{1,19})[,\]]")
+
+
+def read_txn(raw_value: bytes) -> tuple[int, int] | Rejection | None:
+    """The (writer, seq) of a state value from its first bytes, without parsing the row
+    (recovery folds the log before decoding what survives); None for an untransacted
+    version-2 value. The row itself is checked by `decode_state_record`."""
+    match = _TXN_PREFIX.match(raw_value)
+    if match is not None:
+        writer, seq = int(match[1]), int(match[2])
+        if writer < _MAX_WRITER and seq < _MAX_WRITER:
+            return writer, seq
+    elif raw_value.startswith(b"[2,"):
+        return None
+    return _bad("state value has no readable version and transaction")
+
+
+def _txn_part(value: Any) -> bool:
+    return type(value) is int and 0 <= value < _MAX_WRITER
 
 
 def state_key_brand(raw: bytes) -> str | None:
@@ -75,15 +137,28 @@ def state_key_brand(raw: bytes) -> str | None:
         return None
 
 
+StateRow = tuple[str, int, RecordTag, str, list[Any]]  # brand, hour, tag, id, row
+
+
 def decode_state(raw_key: Any, raw_value: Any, brands: BrandsConfig, not_after: float
-                 ) -> tuple[str, int, RecordTag, str, list[Any]] | Rejection:
-    """(brand, hour, tag, id, row) of one changelog record, or why it cannot be used.
+                 ) -> StateRow | Rejection:
+    """(brand, hour, tag, id, row) of one changelog record, or why it cannot be used."""
+    decoded = decode_state_record(raw_key, raw_value, brands, not_after)
+    return decoded if isinstance(decoded, Rejection) else decoded[0]
+
+
+def decode_state_record(raw_key: Any, raw_value: Any, brands: BrandsConfig, not_after: float
+                        ) -> tuple[StateRow, tuple[int, int] | None] | Rejection:
+    """((brand, hour, tag, id, row), transaction or None) of one changelog record, or why
+    it cannot be used.
 
     `not_after` bounds the times it may carry (the wall clock plus the allowed skew), so
     a forged record cannot move a brand's clock into the future."""
     if not isinstance(raw_key, bytes | bytearray) or not isinstance(raw_value, bytes | bytearray):
         return _bad("state key or value is not bytes")
-    if len(raw_value) > MAX_STATE_VALUE_BYTES:
+    if len(raw_value) > MAX_TOTALS_VALUE_BYTES or (
+            len(raw_value) > MAX_STATE_VALUE_BYTES
+            and not raw_key.endswith(b"\x1ft\x1ftotals")):
         return Rejection(RejectReason.OVERSIZED, f"state value of {len(raw_value)} bytes")
     try:
         brand, hour_text, tag_text, record_id = bytes(raw_key).decode("utf-8").split(
@@ -96,17 +171,49 @@ def decode_state(raw_key: Any, raw_value: Any, brands: BrandsConfig, not_after: 
     tag = _TAGS.get(tag_text)
     if config is None or tag is None or not 0 < len(record_id) <= MAX_ID_LENGTH:
         return _bad("state key names an unknown brand or record kind")
-    if type(value) is not list or not value or value[0] != STATE_VERSION:
-        return _bad(f"state value is not version {STATE_VERSION}")
-    row = value[1:]
-    problem = _check_row(tag, row, config.platforms, not_after)
+    txn: tuple[int, int] | None = None
+    if type(value) is list and len(value) >= 3 and value[0] == STATE_VERSION:
+        if not (_txn_part(value[1]) and _txn_part(value[2])):
+            return _bad("state value's transaction is not two non-negative integers")
+        txn = (value[1], value[2])
+        row = value[3:]
+    elif type(value) is list and value and value[0] == _UNTRANSACTED_VERSION:
+        row = value[1:]
+    else:
+        return _bad(f"state value is not version {STATE_VERSION} or {_UNTRANSACTED_VERSION}")
+    problem = (_totals_row(row, config) if tag is RecordTag.TOTALS
+               else _check_row(tag, row, config.platforms, not_after))
     if problem is not None:
         return _bad(problem)
     if tag in (RecordTag.AUDIENCE, RecordTag.POST) and hour_of(row[1]) != hour:
         return _bad("state row's time is not in its key's hour")
-    if tag is RecordTag.SCHEDULED and hour != 0:
-        return _bad("a scheduled post's key has hour 0")
-    return brand, hour, tag, record_id, row
+    if tag in (RecordTag.SCHEDULED, RecordTag.TOTALS) and hour != 0:
+        return _bad("a scheduled post's or totals key has hour 0")
+    return (brand, hour, tag, record_id, row), txn
+
+
+def _totals_row(row: list[Any], config: Any) -> str | None:
+    """[counts, timings] of streams/core/totals.py: every series one the brand can have
+    (its platforms, policies, agents; closed sets), every count a non-negative integer,
+    every histogram its buckets and sum, non-negative and finite."""
+    if len(row) != 2 or type(row[0]) is not list or type(row[1]) is not list:
+        return "totals row needs [counts, timings]"
+    counts, timings = row
+    known_counts = set(count_series(config))
+    for entry in counts:
+        if not (type(entry) is list and len(entry) >= 2
+                and tuple(entry[:-1]) in known_counts
+                and type(entry[-1]) is int and entry[-1] >= 0):
+            return "bad totals count"
+    width = len(RESPONSE_BUCKETS) + 2
+    known_timings = set(timing_series(config))
+    for entry in timings:
+        if not (type(entry) is list and len(entry) > width
+                and tuple(entry[:-width]) in known_timings
+                and all(type(v) in (int, float) and math.isfinite(v) and v >= 0
+                        for v in entry[-width:])):
+            return "bad totals timing"
+    return None
 
 
 def _bad(detail: str) -> Rejection:

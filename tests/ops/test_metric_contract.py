@@ -17,6 +17,7 @@ from streams.gauges import GaugeFeed
 from streams.metrics import BrandpulseMetrics, SourceMetrics
 from streams.sources.synthetic import generate_scenario, scenario_brands
 from tests.ops import metric_contract as contract
+from tests.unit.counting import Counts
 
 
 def _exercised_worker_metrics() -> BrandpulseMetrics:
@@ -36,7 +37,8 @@ def _exercised_worker_metrics() -> BrandpulseMetrics:
                   end)
     observations = [o for o in engine.ingest_all(events, end + 60)
                     if not isinstance(o, Rejection)]
-    metrics.record(observations)
+    counts = Counts(metrics, brands.get)
+    counts.record(observations)
     for brand in brands:
         metrics.own_brand(brand)
     feed = GaugeFeed(engine, brands, tick_seconds=1.0)
@@ -45,8 +47,8 @@ def _exercised_worker_metrics() -> BrandpulseMetrics:
     metrics.publish_global_crisis(True, 1)
     metrics.processed("audience", 0, 41, end, end + 1)
     metrics.update_consumer_lag("audience", 0, 50, None)
-    metrics.registry.collect()  # a first scrape: held-back first increments are released
-    metrics.record(observations)
+    metrics.registry.collect()  # a first scrape reads new brands' zeros
+    counts.record(observations)
     return metrics
 
 

@@ -25,8 +25,10 @@ from streams.core.sla import (
     PostCounted,
     SlaBreached,
 )
+from streams.core.totals import BrandTotals
 from streams.engine import BrandSnapshot
 from streams.metrics import BrandpulseMetrics
+from tests.unit.counting import Counts
 
 TOPICS = ("brandpulse.audience-messages", "brandpulse.brand-posts")
 DESK = BusinessHours.weekly(ZoneInfo("Europe/Paris"), frozenset(range(5)), time(9), time(18))
@@ -134,7 +136,8 @@ def test_forget_brand_removes_every_series_of_the_brand_and_only_those() -> None
     metrics.own_brand(brand("other", DESK))
     metrics.attach_brand_snapshots(lambda: [(snapshot("acme"), 1800.0),
                                             (snapshot("other"), 1800.0)])
-    metrics.record(every_observation("acme") + every_observation("other"))  # type: ignore[arg-type]
+    metrics.initialise(TOPICS, {"acme": brand("acme", DESK), "other": brand("other", DESK)}.get)
+    Counts(metrics, metrics._resolve).record(every_observation("acme") + every_observation("other"))
     before = brand_series(metrics, "other")
     assert brand_series(metrics, "acme")
     assert ("brandpulse_unanswered_messages", {"brand": "acme", "platform": "twitter"}) in \
@@ -145,7 +148,7 @@ def test_forget_brand_removes_every_series_of_the_brand_and_only_those() -> None
     assert metrics.owned_brands() == ["other"]
     metrics.forget_brand("acme")  # twice, or a brand never owned: nothing to do
     metrics.forget_brand("never-owned")
-    # owned again (the partition came back): counters restart at 0, gauges are back
+    # owned again: at 0 until its persisted totals are published again; gauges are back
     metrics.own_brand(brand("acme", DESK))
     get = metrics.registry.get_sample_value
     assert get("brandpulse_late_events_total", {"brand": "acme"}) == 0
@@ -338,17 +341,6 @@ def test_processing_delay_is_one_sample_per_partition_batch_with_a_decoded_event
 
 
 # -- lazy series: an idle configured brand costs nothing, a new one is seen at 0 first ----
-def counter_without_scrape(metrics: BrandpulseMetrics, name: str, **labels: str
-                           ) -> float | None:
-    """A counter's value read without running the brand-gauge collector (a full collect is
-    a scrape, and a scrape releases held-back increments)."""
-    for family in metrics.registry.restricted_registry([f"{name}_total"]).collect():
-        for sample in family.samples:
-            if sample.name == f"{name}_total" and sample.labels == labels:
-                return sample.value
-    return None
-
-
 def value(metrics: BrandpulseMetrics, name: str, **labels: str) -> float | None:
     for n, ls, v in series(metrics):
         if n == name and ls == labels:
@@ -356,37 +348,50 @@ def value(metrics: BrandpulseMetrics, name: str, **labels: str) -> float | None:
     return None
 
 
-def test_a_new_brands_first_increments_wait_for_a_scrape_of_its_zeros() -> None:
+def test_a_new_brands_first_counts_wait_for_a_scrape_of_its_zeros() -> None:
     configs = {"acme": brand("acme")}
     metrics = new_metrics()
     metrics.initialise(TOPICS, configs.get)
+    counts = Counts(metrics, configs.get)
     counted = {"brand": "acme", "platform": "twitter", "requires_reply": "true"}
     assert value(metrics, "brandpulse_audience_messages_total", **counted) is None
-    metrics.record([MessageCounted("acme", "twitter", True)] * 3)
-    # created at 0, the increment held back: a scrape must see 0 before it grows
+    counts.record([MessageCounted("acme", "twitter", True)] * 3)
+    # born at 0: a scrape must see 0 before it grows
     assert value(metrics, "brandpulse_audience_messages_total", **counted) == 0.0
-    metrics.record([MessageCounted("acme", "twitter", True)])  # after that scrape
+    assert value(metrics, "brandpulse_audience_messages_total", **counted) == 3.0
+    counts.record([MessageCounted("acme", "twitter", True)])
     assert value(metrics, "brandpulse_audience_messages_total", **counted) == 4.0
-    metrics.record([MessageCounted("acme", "twitter", True)])  # no longer held back
-    assert value(metrics, "brandpulse_audience_messages_total", **counted) == 5.0
 
 
-def test_held_back_increments_are_released_without_a_scrape_after_a_while(
+def test_restored_totals_are_exported_at_once() -> None:
+    """A brand rebuilt from its state continues its counters: no zeros first (Prometheus
+    would read that as a reset)."""
+    config = brand("acme")
+    metrics = new_metrics()
+    metrics.initialise(TOPICS, {"acme": config}.get)
+    totals = BrandTotals(config)
+    totals.on_message_counted(MessageCounted("acme", "twitter", True), 7)
+    restored = BrandTotals(config)
+    restored.restore(totals.row())
+    metrics.publish_totals({"acme": restored.frozen()})
+    assert value(metrics, "brandpulse_audience_messages_total", brand="acme",
+                 platform="twitter", requires_reply="true") == 7.0
+
+
+def test_a_new_brands_zeros_wait_at_most_a_while_for_a_scrape(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import streams.metrics as module
     now = [1000.0]
-    monkeypatch.setattr(module.time, "monotonic", lambda: now[0])
     metrics = new_metrics()
+    metrics.brand_counters.clock = lambda: now[0]
     metrics.initialise(TOPICS, {"acme": brand("acme")}.get)
-    metrics.record([DuplicateEvent("acme")])
-    assert counter_without_scrape(metrics, "brandpulse_duplicate_events", brand="acme") == 0
+    Counts(metrics, metrics._resolve).record([DuplicateEvent("acme")])
     now[0] += module.FRESH_SERIES_SECONDS + 1
-    metrics.record([])
-    assert counter_without_scrape(metrics, "brandpulse_duplicate_events", brand="acme") == 1
+    assert value(metrics, "brandpulse_duplicate_events_total", brand="acme") == 1
 
 
 def test_unconfigured_brands_never_get_series() -> None:
     metrics = new_metrics()
     metrics.initialise(TOPICS, {}.get)
-    metrics.record([MessageCounted("ghost", "twitter", True)])
+    metrics.publish_totals({"ghost": BrandTotals(brand("ghost")).frozen()})
     assert brand_series(metrics, "ghost") == []

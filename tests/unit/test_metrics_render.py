@@ -10,6 +10,7 @@ from prometheus_client.core import GaugeHistogramMetricFamily, Metric
 
 from streams.core.scheduled import ScheduledAlarm
 from streams.metrics import TextRenderer
+from tests.unit.counting import Counts
 from tests.unit.test_metrics import brand, every_observation, new_metrics, snapshot
 
 
@@ -37,7 +38,9 @@ def test_the_page_is_generate_latest_byte_for_byte_scrape_after_scrape() -> None
     names = ("b1", "b2", "b3")
     for name in names:
         metrics.own_brand(brand(name))
-    metrics.brand_gauges.scraped_at = math.inf  # increments apply at once
+    metrics.initialise((), {n: brand(n) for n in (*names, "b4", "b5")}.get)
+    metrics.brand_counters.fresh_seconds = 0  # a new brand's counts show at once
+    counts = Counts(metrics, metrics._resolve)
     crisis = snapshot("b2", crisis=True)
     crisis = replace(crisis, scheduled=ScheduledAlarm(2, 1, 'storm "x"\\', 1_700_000_600.0))
     metrics.attach_brand_snapshots(lambda: [(snapshot("b1"), 1800.0), (crisis, 600.0)])
@@ -46,7 +49,8 @@ def test_the_page_is_generate_latest_byte_for_byte_scrape_after_scrape() -> None
     counter = Counter("bench_plain", "no labels", registry=metrics.registry)
     render = TextRenderer()
     for step in range(4):
-        metrics.record([o for name in names for o in every_observation(name)])
+        counts.record([o for name in names if name in metrics.owned_brands() or step == 0
+                       for o in every_observation(name)])
         counter.inc(step)
         odd.value = step * 0.1
         if step == 2:

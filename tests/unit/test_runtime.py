@@ -6,6 +6,7 @@ hand-made cases, so a regression names the part that broke.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -118,30 +119,50 @@ def brand_labels(metrics: BrandpulseMetrics) -> set[str]:
             for s in family.samples if "brand" in s.labels}
 
 
-def test_runtime_rebuilds_owned_brands_from_the_table_and_releases_them_on_revoke() -> None:
+async def test_runtime_rebuilds_owned_brands_and_releases_them_when_assigned_elsewhere(
+        ) -> None:
     source = Engine(BRANDS)
     for brand in BRANDS:
         source.ingest(message(brand.name, "m1", T0), T0)
     runtime = make_runtime()
-    table: Any = runtime.store.table.data
-    for brand, key, row in source.take_changes():
-        assert row is not None
-        table[encode_state_key(brand, key)] = encode_state_value(row)
-    table[b"acme\x1f0\x1fa\x1fforged"] = b"\x80\x04pickle"  # refused, counted
+    records = {encode_state_key(brand, key): encode_state_value(row)
+               for brand, key, row in source.take_changes() if row is not None}
+    records[b"acme\x1f0\x1fa\x1fforged"] = b"\x80\x04pickle"  # refused, counted
+    store = runtime.store
+    reads: list[set[int]] = []
+
+    async def recover(partitions: set[int], wall: Any, rebuild: Any) -> int:
+        """The changelog read, stood in for: the committed records of those partitions."""
+        reads.append(set(partitions))
+        rows = await store._decode(records, wall())
+        for p in partitions:
+            rebuild(p, {b: r for b, r in rows.items() if brand_partition(b, 6) == p})
+        return 0
+
+    store.recover = recover  # type: ignore[method-assign]
     acme = brand_partition("acme", 6)
-    runtime.on_assigned({acme})
-    restored = runtime.sync_from_table()
     owned = {b.name for b in BRANDS if brand_partition(b.name, 6) == acme}
-    assert restored == 2 * len(owned)  # a message and a clock row per brand
+    runtime.on_assigned({acme})
+    assert runtime.recovering()  # no event of its brands is processed before the rebuild
+    await asyncio.wait_for(runtime.rebuilt.wait(), 5)
     assert set(runtime.engine.active_brands()) == owned
-    assert runtime.metrics.registry.get_sample_value(
-        "brandpulse_state_records_rejected_total", {"reason": "schema"}) == 1
+    get = runtime.metrics.registry.get_sample_value
+    assert get("brandpulse_state_records_rejected_total", {"reason": "schema"}) == 1
     runtime.refresh_gauges(T0 + 60)
     assert runtime.api("/api/brands") == {"brands": sorted(owned)}
     assert brand_labels(runtime.metrics) == owned
-    assert runtime.metrics.registry.get_sample_value(
-        "brandpulse_unanswered_messages", {"brand": "acme", "platform": "twitter"}) == 1
+    assert get("brandpulse_unanswered_messages", {"brand": "acme", "platform": "twitter"}) == 1
+    # the restored counts continue, exported at once (no zeros first: that reads as a reset)
+    assert get("brandpulse_audience_messages_total",
+               {"brand": "acme", "platform": "twitter", "requires_reply": "true"}) == 1
+    # a rebalance that gives the partition back keeps the state: nothing to read again
     runtime.on_revoked({acme})
+    assert runtime.recovering() and set(runtime.engine.active_brands()) == owned
+    runtime.on_assigned({acme})
+    assert not runtime.recovering() and reads == [{acme}]
+    # one that gives it to another worker releases it
+    runtime.on_revoked({acme})
+    runtime.on_assigned(set())
     assert runtime.engine.active_brands() == []
     assert runtime.api("/api/brands") == {"brands": []}
     assert brand_labels(runtime.metrics) == set()
@@ -149,15 +170,16 @@ def test_runtime_rebuilds_owned_brands_from_the_table_and_releases_them_on_revok
 
 def test_every_observation_kind_has_one_handler_in_every_sink() -> None:
     """The one type switch: each kind of the core's observations maps to a sink method,
-    and the metrics and the report implement every one of them."""
+    and the totals (the metrics' source) and the report implement every one of them."""
     import typing
 
     from streams import engine as engine_module
+    from streams.core.totals import BrandTotals
     from streams.report import _Tallies
 
     kinds = set(typing.get_args(engine_module.AnyObservation))
     assert kinds == set(engine_module._METHOD_NAMES)
-    for sink in (BrandpulseMetrics, _Tallies):
+    for sink in (BrandTotals, _Tallies):
         missing = [name for name in engine_module._METHOD_NAMES.values()
                    if not callable(getattr(sink, name, None))]
         assert not missing, (sink, missing)

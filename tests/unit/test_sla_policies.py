@@ -31,6 +31,7 @@ from streams.metrics import BrandpulseMetrics
 from streams.report import build_report
 from streams.sources.files import load_events
 from streams.wire import decode_state, encode_state_key, encode_state_value
+from tests.unit.counting import Counts
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC).timestamp()  # a Monday, 10:00 UTC
 MIN, HOUR, DAY = 60, 3600, 86400
@@ -236,7 +237,7 @@ def test_agent_label_only_for_listed_agents() -> None:
     metrics = BrandpulseMetrics(CollectorRegistry())
     metrics.initialise((), BRANDS.get)
     metrics.own_brand(ACME)
-    metrics.brand_gauges.scraped_at = float("inf")  # the zeros were scraped
+    metrics.brand_counters.fresh_seconds = 0  # the zeros were scraped
     observations = [
         PostCounted("acme", "twitter", "reply", "JB"), PostCounted("acme", "twitter", "reply",
                                                                    "ZZ"),
@@ -245,8 +246,7 @@ def test_agent_label_only_for_listed_agents() -> None:
         FirstResponse("acme", "twitter", 9000.0, None, False, "default", "QQ"),
         NextResponse("acme", "twitter", 120.0),
     ]
-    metrics._fresh.clear()
-    metrics.record(observations)
+    Counts(metrics, BRANDS.get).record(observations)
     get = metrics.registry.get_sample_value
     assert get("brandpulse_agent_replies_total", {"brand": "acme", "agent": "JB"}) == 1
     assert get("brandpulse_agent_replies_total", {"brand": "acme", "agent": "AD"}) == 0

@@ -117,7 +117,7 @@ def test_no_state_value_exceeds_its_bound_whatever_the_event() -> None:
     engine.ingest(SocialEvent(Side.BRAND, "q" * MAX_ID_LENGTH, brand, "twitter", "x", words,
                               START + 2, in_reply_to=long_id), START)
     persist(engine, table)
-    assert len(table) == 4  # three records and the brand's clock
+    assert len(table) == 5  # three records, the brand's clock and its totals
     assert max(len(v) for v in table.values()) < MAX_STATE_VALUE_BYTES
     assert max(len(v) for v in table.values()) < 4096  # well under, in practice
 

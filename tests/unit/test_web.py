@@ -21,6 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 
 from streams.cli import _settings, build_parser
 from streams.config import ConfigError, Settings, parse_brands, settings_from
+from streams.core.totals import BrandTotals, Timing
 from streams.metrics import BrandpulseMetrics
 from streams.web import Limits, Request, Response, WebServer, json_response
 
@@ -45,11 +46,13 @@ def realistic_registry(brands: int = 100) -> CollectorRegistry:
         for i in range(brands)]}
     metrics = BrandpulseMetrics(CollectorRegistry())
     metrics.initialise(("posts", "messages"))
-    for config in parse_brands(document):
+    metrics.brand_counters.fresh_seconds = 0
+    for i, config in enumerate(parse_brands(document)):
         metrics.own_brand(config)
-    for i in range(brands):
+        totals = BrandTotals(config)
         for platform in ("twitter", "instagram", "facebook"):
-            metrics.first_response.labels(f"brand{i:03d}", platform, "default").observe(60.0 * i)
+            totals.observe((Timing.FIRST_RESPONSE, platform, "default"), 60.0 * i)
+        metrics.publish_totals({config.name: totals.frozen()})
     return metrics.registry
 
 
