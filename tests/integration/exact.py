@@ -458,7 +458,9 @@ class FaultRun:
     def kill_frozen(self, worker: Worker, settle: float = 1.0) -> None:
         """Freeze the broker, scrape every worker (the truth just before the kill), SIGKILL
         the worker, resume the broker. Two scrapes `settle` s apart while frozen: anything
-        that moved between them moved without the broker (buffered events, timers)."""
+        that moved between them moved without the broker (timers, buffered events). Seen so
+        far: no counter, but the backlog gauge, which follows the 1-s snapshot tick; so the
+        second scrape is the truth."""
         self.broker.pause(True)
         self._frozen = True
         try:
@@ -466,9 +468,10 @@ class FaultRun:
             time.sleep(settle)
             truth = {s.worker: s.samples for s in self.scrape_all()}
             for name, samples in truth.items():
-                moved = sorted({f"{k[0]}{{brand={brand_of(k)}}}" for k, v in samples.items()
-                                if k[0] in (*MONOTONIC, BACKLOG)
-                                and first.get(name, {}).get(k) != v})
+                before = first.get(name, {})
+                moved = sorted(f"{k[0]}{{brand={brand_of(k)}}} {before.get(k, 0):g}→{v:g}"
+                               for k, v in samples.items()
+                               if k[0] in (*MONOTONIC, BACKLOG) and before.get(k) != v)
                 if moved:
                     self.result.moved_while_frozen.append(
                         f"{name}: {len(moved)} series moved in {settle:g} s, e.g. {moved[:3]}")
