@@ -27,6 +27,7 @@ import os
 import platform
 import pstats
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -147,6 +148,7 @@ def bench_settings(broker: str, partitions: int, **overrides: Any) -> Settings:
     nothing is recovered here, so they are left out.
     """
     return settings_from(env={}, broker=broker, partitions=partitions,
+                         internal_key=secrets.token_hex(32),  # signed shares, as in production
                          session_timeout_seconds=SESSION_TIMEOUT_SECONDS,
                          heartbeat_interval_seconds=HEARTBEAT_SECONDS, **overrides)
 

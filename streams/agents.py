@@ -25,9 +25,11 @@ from streams.events import Rejection, RejectReason, Side
 from streams.health import HEARTBEAT_SECONDS, BrokerWatch, Health
 from streams.runtime import Runtime
 from streams.wire import (
+    RecordVerifier,
     dead_letter_record,
     decode_input,
     encode_crisis_share,
+    sign_record,
     tone_deaf_alert,
 )
 
@@ -143,9 +145,10 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
             """This worker's audience counts, for every worker's global crisis scope."""
             share = engine.take_share()
             if share is not None:
+                value = encode_crisis_share(share, engine.share_bucket_seconds)
                 await runtime.crisis_shares_topic.send(
-                    key=share.source.encode(),
-                    value=encode_crisis_share(share, engine.share_bucket_seconds))
+                    key=share.source.encode(), value=value,
+                    headers=signed(settings.internal_keys, topics.crisis_shares, value))
 
         @app.task
         async def follow_crisis_shares() -> None:
@@ -188,6 +191,11 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
 
 
 Applier = Callable[[bytes | None], Rejection | None]
+
+
+def signed(keys: tuple[bytes, ...], topic: str, value: bytes) -> list[tuple[str, bytes]] | None:
+    """The signature headers of an internal record (none in the explicit unsigned mode)."""
+    return sign_record(keys[0], topic, value, time.time()) if keys else None
 
 
 def tune_garbage_collector() -> None:
@@ -273,7 +281,10 @@ async def _follow_from_start(runtime: Runtime, topic: str,
                              apply: Applier) -> None:
     """Every worker reads the whole topic (no consumer group), from the start, for ever.
     A bad record is never fatal: it is counted and dead-lettered by every worker that reads
-    it (so once per worker, and again after a restart; same source topic/offset)."""
+    it (so once per worker, and again after a restart; same source topic/offset). A record
+    is applied only if signed with the internal key (streams/wire/signing.py)."""
+    verifier = RecordVerifier(topic, runtime.settings.internal_keys,
+                              runtime.settings.max_future_skew_seconds)
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap_servers(runtime.settings.broker),
         group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
@@ -283,7 +294,9 @@ async def _follow_from_start(runtime: Runtime, topic: str,
             batches = await consumer.getmany(timeout_ms=1000)
             for records in batches.values():
                 for record in records:
-                    rejection = apply(record.value)
+                    rejection = (verifier.check(record.partition, record.headers,
+                                                record.value, runtime.wall())
+                                 or apply(record.value))
                     if rejection is not None:
                         runtime.metrics.rejected_event(rejection.reason.value)
                         log.warning("bad %s record at offset %d: %s", topic, record.offset,

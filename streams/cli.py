@@ -100,7 +100,8 @@ def _brands(settings: Settings) -> BrandsConfig:
 
 def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info") -> None:
     """Serve /metrics, /healthz, /readyz and /api/ (own thread and event loop), then run the
-    Faust worker until it is stopped."""
+    Faust worker until it is stopped. Without the internal key (and not in the explicit
+    unsigned mode) it stops at once: it would believe forged control and share records."""
     import asyncio
 
     import faust
@@ -117,6 +118,10 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
         pass
     else:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    if not settings.require_internal_key("the worker"):
+        logging.getLogger(__name__).warning(
+            "BRANDPULSE_ALLOW_UNSIGNED: control and crisis-share records are neither signed "
+            "nor verified; anyone who can write those topics steers every worker")
     metrics = BrandpulseMetrics()
     app, runtime = create_app(settings, brands, metrics)
     server = WebServer(metrics.registry, host=settings.metrics_host, port=settings.metrics_port,
@@ -372,9 +377,17 @@ def cmd_crisis(args: argparse.Namespace) -> int:
     from streams.wire import format_rfc3339, parse_rfc3339
 
     settings = _settings(args)
+    settings.require_internal_key("brandpulse crisis")  # before the broker: exit 2
     check_broker(settings.broker)
     if args.action == "list":
-        crises = declared_crises(settings)
+        from collections import Counter
+
+        refused: Counter[str] = Counter()
+        crises = declared_crises(settings, refused=refused)
+        if refused:  # what the workers refuse too: forged, unsigned or malformed
+            print(f"crisis list: skipped {refused.total()} control record(s) the workers "
+                  f"refuse ({', '.join(f'{r} {n}' for r, n in sorted(refused.items()))})",
+                  file=sys.stderr)
         for crisis in crises:
             end = "ongoing" if crisis.end is None else f"ended {format_rfc3339(crisis.end)}"
             print(f"{crisis.name}: since {format_rfc3339(crisis.start)}, {end}; "

@@ -38,6 +38,8 @@ from streams.core.business_hours import (
 from streams.core.policy import DEFAULT_POLICY, MESSAGE_KINDS, POLICY_NAME, SlaPolicy
 
 AGENT_INITIALS = re.compile(r"[A-Za-z]{1,3}")  # as streams.core.similarity reads signatures
+#: The internal key's shortest length: HMAC-SHA256 keys under 32 bytes are guessable offline.
+MIN_INTERNAL_KEY_BYTES = 32
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 KNOWN_PLATFORMS = ("twitter", "instagram", "facebook", "tiktok", "linkedin", "youtube", "bluesky",
                    "mastodon", "other")
@@ -462,6 +464,13 @@ class Settings:
     consumer_fetch_max_wait_ms: int | None = None
     session_timeout_seconds: float = 30.0
     heartbeat_interval_seconds: float = 3.0
+    # The shared secret that signs and verifies the internal records (control and crisis
+    # shares; streams/wire/signing.py), and the one it replaces during a rotation. Kept
+    # out of repr: a Settings printed in a log or a traceback must not leak it.
+    internal_key: str | None = field(default=None, repr=False)
+    internal_key_previous: str | None = field(default=None, repr=False)
+    # Development only: run without a key (nothing signed, every record believed).
+    allow_unsigned: bool = False
 
     def validate(self) -> Settings:
         if not self.broker.startswith(("kafka://", "aiokafka://")):
@@ -484,12 +493,45 @@ class Settings:
                 and not 1 <= self.consumer_fetch_max_wait_ms <= 60_000:
             raise ConfigError(f"consumer_fetch_max_wait_ms: {self.consumer_fetch_max_wait_ms} "
                               "is out of range. Fix: use 1-60000 ms, or leave it unset")
+        self._validate_internal_keys()
         for name in ("max_future_skew_seconds", "crisis_share_seconds"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name}: {getattr(self, name)!r} is not a positive interval. "
                                   f"Fix: keep the default "
                                   f"{Settings.__dataclass_fields__[name].default}")
         return self
+
+    def _validate_internal_keys(self) -> None:
+        for name in ("internal_key", "internal_key_previous"):
+            value = getattr(self, name)
+            if value is not None and len(value.encode()) < MIN_INTERNAL_KEY_BYTES:
+                raise ConfigError(
+                    f"{name}: {ENVIRONMENT[name][0]} is {len(value.encode())} bytes long, "
+                    f"shorter than {MIN_INTERNAL_KEY_BYTES}. Fix: generate one with "
+                    "`openssl rand -hex 32` (docs/operations.md, internal key)")
+        if self.internal_key_previous is not None and self.internal_key is None:
+            raise ConfigError("internal_key_previous: set without BRANDPULSE_INTERNAL_KEY. "
+                              "Fix: set the new key in BRANDPULSE_INTERNAL_KEY and the old one "
+                              "in BRANDPULSE_INTERNAL_KEY_PREVIOUS")
+
+    @property
+    def internal_keys(self) -> tuple[bytes, ...]:
+        """The key to sign with, then the previous one (verify only); () without a key."""
+        return tuple(k.encode() for k in (self.internal_key, self.internal_key_previous)
+                     if k is not None)
+
+    def require_internal_key(self, who: str) -> tuple[bytes, ...]:
+        """The internal keys, or a ConfigError: `who` (a worker, `brandpulse crisis`) must
+        not silently write or believe unsigned control and share records. Empty only in
+        the explicit unsigned mode (BRANDPULSE_ALLOW_UNSIGNED=1, development)."""
+        if not self.internal_keys and not self.allow_unsigned:
+            raise ConfigError(
+                f"internal_key: {who} needs BRANDPULSE_INTERNAL_KEY, the secret shared by the "
+                "workers and operators that signs control and crisis-share records. Fix: "
+                "export BRANDPULSE_INTERNAL_KEY=$(openssl rand -hex 32) everywhere (the same "
+                "value), or BRANDPULSE_ALLOW_UNSIGNED=1 on a development machine only "
+                "(docs/operations.md)")
+        return self.internal_keys
 
 
 def is_listen_host(host: str) -> bool:
@@ -527,6 +569,9 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "batch_size": ("BRANDPULSE_BATCH_SIZE", int),
     "batch_within_seconds": ("BRANDPULSE_BATCH_WITHIN_SECONDS", float),
     "consumer_fetch_max_wait_ms": ("BRANDPULSE_CONSUMER_FETCH_MAX_WAIT_MS", int),
+    "internal_key": ("BRANDPULSE_INTERNAL_KEY", str),
+    "internal_key_previous": ("BRANDPULSE_INTERNAL_KEY_PREVIOUS", str),
+    "allow_unsigned": ("BRANDPULSE_ALLOW_UNSIGNED", boolean),
 }
 
 

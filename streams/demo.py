@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.broker import EmbeddedBroker, create_topics, free_port
-from streams.config import settings_from
+from streams.config import ENVIRONMENT, settings_from
 from streams.sources.synthetic import generate_scenario, write_scenario_brands_toml
 from streams.web import CHECK_TOKEN_ENV
 
@@ -33,6 +33,7 @@ DEMO_DAYS = 2.0
 SUMMARY_EVERY_SECONDS = 5.0
 DEFAULT_METRICS_PORT = 9100
 METRICS_HOST = "127.0.0.1"
+INTERNAL_KEY_ENV = ENVIRONMENT["internal_key"][0]
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 SUMMARY_LEGEND = """\
 legend: need reply = messages requiring an answer, since the start; answered = of them, with a
@@ -230,10 +231,19 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
         if embedded:
             command.append("--tansu-compat")
         token = secrets.token_urlsafe(24)  # the check route is write-shaped: authenticated
+        # Control and share records are signed (streams/wire/signing.py): the user's key, or
+        # one for this demo, in a file that `brandpulse crisis` can be given.
+        key = settings.internal_key or secrets.token_hex(32)
+        key_path = workdir / "internal.key"
+        key_path.touch(mode=0o600)
+        key_path.write_text(key)
         worker = subprocess.Popen(command, stdout=worker_log, stderr=subprocess.STDOUT,
                                   stdin=subprocess.DEVNULL, start_new_session=True,
-                                  env={**os.environ, CHECK_TOKEN_ENV: token})
+                                  env={**os.environ, CHECK_TOKEN_ENV: token,
+                                       INTERNAL_KEY_ENV: key})
         print(f"metrics    http://{METRICS_HOST}:{port}/metrics")
+        print(f"crisis     BRANDPULSE_INTERNAL_KEY=$(cat {key_path}) brandpulse crisis "
+              f"declare NAME --keywords ... --broker {broker_url}")
         pids = f"worker pid {worker.pid}" + (
             f", broker pid {embedded.process.pid}"
             if embedded is not None and embedded.process is not None else "")

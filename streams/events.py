@@ -39,6 +39,10 @@ class RejectReason(StrEnum):
     UNKNOWN_PLATFORM = "unknown_platform"
     FUTURE_TIMESTAMP = "future_timestamp"  # event time beyond the wall clock + allowed skew
     KEY_MISMATCH = "key_mismatch"  # the record's key is not the brand of its value
+    # internal records (control, crisis shares): streams/wire/signing.py
+    UNSIGNED = "unsigned"  # no signature header
+    BAD_SIGNATURE = "bad_signature"  # a malformed signature, or one no internal key made
+    REPLAYED = "replayed"  # signed long before a record already accepted: written again
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,22 +24,40 @@ import random
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from streams.config import BrandsConfig, ConfigError, TopicNames
 from streams.events import Side, SocialEvent
 from streams.metrics import SourceMetrics
-from streams.sources.jsonl import event_to_line
+from streams.ratelog import RateLimitedLog
+from streams.sources.jsonl import DEFAULT_MAX_LINE_BYTES, event_to_line
 from streams.wire import encode_event
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Event times further than this after the wall clock are refused (`future_timestamp`), as
 #: the worker would refuse them (Settings.max_future_skew_seconds).
 MAX_FUTURE_SKEW_SECONDS = 300.0
 FUTURE_TIMESTAMP = "future_timestamp"
+#: The size bound of one record as a peer sends it (a Jetstream frame, a Mastodon SSE event
+#: or REST status): over it, the record is skipped as `oversized` and reading goes on past
+#: it. Real records are a few kB; the bound only stops a hostile or broken peer.
+MAX_RECORD_BYTES = 1 << 20
+#: The size bound of one event as written (its wire JSON): the worker's and the JSONL
+#: reader's bound (Settings.max_event_bytes), so nothing written is refused downstream (a
+#: broker's MessageSizeTooLarge, a line the reader skips). Over it: rejected `oversized`.
+MAX_EVENT_BYTES = DEFAULT_MAX_LINE_BYTES
+OVERSIZED = "oversized"
+#: Texts are cut to this many characters (a post is at most a few thousand).
+MAX_TEXT_CHARS = 10_000
+#: SIGTERM to exit: the connector gets this long to stop by itself, then it is cancelled;
+#: the final flush gets FINAL_FLUSH_SECONDS, which keeps the whole stop under 5 s.
+STOP_GRACE_SECONDS = 2.5
+FINAL_FLUSH_SECONDS = 1.5
 DEFAULT_METRICS_PORTS = {"bluesky": 9101, "mastodon": 9102, "webhook": 9103}
 
 
@@ -168,18 +186,25 @@ class MeteredSink:
 
     def __init__(self, writer: EventWriter, metrics: SourceMetrics, source: str,
                  clock: Callable[[], float] = time.time,
-                 max_future_skew: float = MAX_FUTURE_SKEW_SECONDS) -> None:
+                 max_future_skew: float = MAX_FUTURE_SKEW_SECONDS,
+                 faults: RateLimitedLog | None = None) -> None:
         self.writer = writer
         self.metrics = metrics
         self.source = source
         self.clock = clock
         self.max_future_skew = max_future_skew
+        self.faults = faults or RateLimitedLog(log)
         metrics.initialise(source)
 
     async def emit(self, event: SocialEvent) -> None:
         if event.created_at > self.clock() + self.max_future_skew:
             self.rejected(FUTURE_TIMESTAMP, f"{event.id}: created_at {event.created_at:.0f} "
                           f"beyond the wall clock + {self.max_future_skew:.0f} s")
+            return
+        size = len(encode_event(event))
+        if size > MAX_EVENT_BYTES:
+            self.rejected(OVERSIZED, f"{event.id[:200]}: event of {size} bytes > "
+                          f"{MAX_EVENT_BYTES} (the worker's bound)")
             return
         await self.writer.emit(event)
         self.metrics.event(self.source, event.side.value, event.created_at)
@@ -196,8 +221,10 @@ class MeteredSink:
         self.metrics.skipped(self.source, reason)
 
     def rejected(self, reason: str, detail: str) -> None:
+        """Counted every time; logged the first time per reason, then rate-limited."""
         self.metrics.rejected(self.source, reason)
-        log.warning("%s: rejected (%s): %s", self.source, reason, detail[:300])
+        self.faults.report(f"rejected:{reason}", "%s: rejected (%s): %s", self.source,
+                           reason, detail[:300])
 
     def connected(self, up: bool) -> None:
         self.metrics.connected(self.source, up)
@@ -237,6 +264,57 @@ class Backoff:
             return True
         except TimeoutError:
             return stop.is_set()
+
+
+class PeerTimeout(TimeoutError):
+    """A network wait passed its deadline; the message names the wait and the deadline."""
+
+
+class Stopped(Exception):
+    """`stop` was set while waiting on a peer: the connector returns."""
+
+
+@dataclass(frozen=True, slots=True)
+class Deadlines:
+    """How long each network wait of a connector may take before it counts as stuck.
+
+    A stuck peer (accepts the connection, then says nothing) is treated like a lost one: a
+    log line, a counted reconnect with backoff, `connected` 0. `idle` is longer than the
+    peers' own keep-alives (Mastodon's `:thump` every 15 s; the Jetstream firehose carries
+    several posts a second, and websocket pings every 30 s check the socket).
+    """
+
+    connect: float = 10.0  # TCP (and TLS) connect
+    answer: float = 15.0  # the websocket upgrade, or the HTTP status and headers
+    idle: float = 60.0  # no byte (first or next) on an open stream
+
+
+async def wait_for_peer(awaitable: Awaitable[T], seconds: float, what: str,
+                        stop: asyncio.Event | None = None) -> T:
+    """`awaitable` within `seconds`, abandoned as soon as `stop` is set.
+
+    The one deadline helper of the sources: raises PeerTimeout naming `what`, or Stopped
+    (so SIGTERM never waits on a silent peer).
+    """
+    task = asyncio.ensure_future(awaitable)
+    stopping = asyncio.ensure_future(stop.wait()) if stop is not None else None
+    try:
+        waiting = {task} if stopping is None else {task, stopping}
+        done, _ = await asyncio.wait(waiting, timeout=seconds,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            return task.result()
+        if stopping is not None and stopping in done:
+            raise Stopped(what)
+        raise PeerTimeout(f"{what}: no answer within {seconds:g} s")
+    finally:
+        for pending in (task, stopping):
+            if pending is not None and not pending.done():
+                pending.cancel()
+        if stopping is not None:
+            await asyncio.gather(stopping, return_exceptions=True)
+        if not task.done():
+            await asyncio.gather(task, return_exceptions=True)
 
 
 class CursorFile:
@@ -307,6 +385,37 @@ def make_writer(broker: str | None, out: str | None, source: str) -> EventWriter
     return KafkaSink(settings.broker, source, settings.topics)
 
 
+async def run_until_stopped(run: Awaitable[None], stop: asyncio.Event, source: str,
+                            grace: float = STOP_GRACE_SECONDS) -> None:
+    """Await a connector's `run`; once `stop` is set, give it `grace` seconds, then cancel.
+
+    Why: a connector stops by itself at its next wait, but SIGTERM must end the command
+    within 5 s whatever the connector is waiting on (a peer that never answers, a blocked
+    flush). Cancelled means its last position is not saved: the next start replays a
+    little (at least once), never skips.
+    """
+    task = asyncio.ensure_future(run)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            done, _ = await asyncio.wait({task}, timeout=grace)
+            if not done:
+                log.warning("%s: the connector did not stop within %g s of the signal; "
+                            "cancelled (its last position is replayed at the next start)",
+                            source, grace)
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                return
+        task.result()
+    finally:
+        stopping.cancel()
+        await asyncio.gather(stopping, return_exceptions=True)
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
 def run_ingest(connector: Connector, sink: EventWriter, metrics_port: int,
                metrics_host: str = "127.0.0.1",
                metrics: SourceMetrics | None = None) -> int:
@@ -336,10 +445,12 @@ def run_ingest(connector: Connector, sink: EventWriter, metrics_port: int,
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await connector.run(metered, stop)
-            await metered.flush()
-        except SinkUnavailable as exc:
-            print(f"brandpulse ingest {connector.source}: events not saved: {exc}",
+            await run_until_stopped(connector.run(metered, stop), stop, connector.source)
+            await asyncio.wait_for(metered.flush(), FINAL_FLUSH_SECONDS)
+        except (SinkUnavailable, TimeoutError) as exc:
+            reason = exc if isinstance(exc, SinkUnavailable) else (
+                f"the final flush took over {FINAL_FLUSH_SECONDS:g} s")
+            print(f"brandpulse ingest {connector.source}: events not saved: {reason}",
                   file=sys.stderr)
             return 75
         finally:

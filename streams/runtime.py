@@ -139,6 +139,7 @@ class Runtime:
         log.info("recovered %d state records of %d brands from %d changelog partitions in "
                  "%.1f s", restored, progress.brands_rebuilt, len(partitions),
                  (progress.finished or progress.started) - progress.started)
+        self.refresh_gauges(self.wall())  # ready means the backlog gauges are whole too
         self.rebuilt.set()
 
     def _rebuild(self, partition: int, rows: dict[str, list[Any]]) -> None:

@@ -1,7 +1,9 @@
 """Hand-written Jetstream v1 frames and a fake `/subscribe` server (aiohttp.web, 127.0.0.1).
 
 The frames follow Jetstream's documented shape (did, time_us, kind, commit{rev, operation,
-collection, rkey, record, cid}); DIDs and texts are made up.
+collection, rkey, record, cid}); DIDs and texts are made up. A `RawFrame` is sent as a text
+frame byte for byte (hostile input: oversized, invalid UTF-8); `SilentPeer` accepts TCP
+connections and never answers (a stuck peer, for Jetstream and Mastodon alike).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 BRAND_DID = "did:plc:acmeacmeacmeacmeacmeacme"  # 24 base32 chars after did:plc:
 OTHER_BRAND_DID = "did:plc:globexglobexglobexglobexg"[:32]
@@ -65,14 +67,66 @@ def encode(frame: dict[str, Any]) -> str:
     return orjson.dumps(frame).decode()
 
 
+@dataclass(frozen=True)
+class RawFrame:
+    """A text frame sent as these bytes (not necessarily JSON nor UTF-8), at `time_us`."""
+
+    time_us: int
+    data: bytes
+
+    def __getitem__(self, key: str) -> int:  # frame["time_us"], like the dict frames
+        assert key == "time_us"
+        return self.time_us
+
+
+def oversized(did: str, time_us: int, rkey: str, size: int) -> RawFrame:
+    """A post frame of about `size` bytes (its text padded), time_us first as Jetstream does."""
+    frame = encode(post(did, time_us, rkey, "x" * size)).encode()
+    return RawFrame(time_us, frame)
+
+
+def not_utf8(did: str, time_us: int, rkey: str) -> RawFrame:
+    """A post frame whose text holds bytes that are not UTF-8."""
+    frame = encode(post(did, time_us, rkey, "MARK")).encode().replace(b"MARK", b"\xff\xfe")
+    return RawFrame(time_us, frame)
+
+
+class SilentPeer:
+    """A TCP server on 127.0.0.1 that accepts every connection and never sends a byte."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self._server: asyncio.Server | None = None
+        self._writers: list[asyncio.StreamWriter] = []
+        self.port = 0
+
+    async def _hold(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        self._writers.append(writer)
+        while await reader.read(65536):  # read and drop whatever the client sends
+            pass
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._hold, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    async def stop(self) -> None:
+        for writer in self._writers:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+
+
 @dataclass
 class FakeJetstream:
     """Serves `frames` (sorted by time_us) from the requested cursor on; the first
     connection is cut after `cut_after` frames. Records every query string it was asked."""
 
-    frames: list[dict[str, Any]]
+    frames: list[Any]  # dict frames and RawFrames, by time_us
     cut_after: int | None = None
     hold_open: bool = True  # after the last frame, keep the socket open until closed
+    abort: bool = False  # cut the first connection by a TCP reset instead of a close frame
     queries: list[dict[str, list[str]]] = field(default_factory=list)
     sent: list[int] = field(default_factory=list)  # time_us of every frame sent
     _runner: web.AppRunner | None = None
@@ -92,9 +146,15 @@ class FakeJetstream:
             if cursor is not None and frame["time_us"] < cursor:
                 continue
             if first and self.cut_after is not None and count >= self.cut_after:
-                await ws.close()
+                if self.abort and request.transport is not None:
+                    request.transport.abort()
+                else:
+                    await ws.close()
                 return ws
-            await ws.send_str(encode(frame))
+            if isinstance(frame, RawFrame):
+                await ws.send_frame(frame.data, WSMsgType.TEXT)
+            else:
+                await ws.send_str(encode(frame))
             self.sent.append(frame["time_us"])
             count += 1
         if self.hold_open:

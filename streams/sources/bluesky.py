@@ -23,6 +23,13 @@ repost subject), and frames without one are counted and dropped (bench/bluesky_f
 Resume: the `time_us` of the last frame read before a successful flush is saved in the
 cursor file; a reconnect or restart asks for `?cursor=` that value minus REWIND_US
 (Jetstream's advice for gapless playback; the replayed duplicates carry the same ids).
+
+Hostile input never stalls the stream: a frame over the record bound or of invalid UTF-8 is
+rejected (counted, logged rate-limited) and the cursor moves past it, so a reconnect never
+replays into it; a frame too large even to be read closes the connection, and when two
+connections in a row end on it at the same position the next one resumes a little after
+it (POISON_STEP_US, counted as `skipped_window`). A `time_us` beyond the wall clock never
+becomes the cursor. Every network wait has a deadline (`Deadlines`).
 """
 
 from __future__ import annotations
@@ -40,7 +47,20 @@ import orjson
 
 from streams.config import BrandsConfig, ConfigError, bluesky_dids, resolve_bluesky_handles
 from streams.events import AudienceKind, Side, SocialEvent
-from streams.ingest import Backoff, CursorFile, SinkUnavailable, SourceSink
+from streams.ingest import (
+    MAX_FUTURE_SKEW_SECONDS,
+    MAX_RECORD_BYTES,
+    MAX_TEXT_CHARS,
+    OVERSIZED,
+    Backoff,
+    CursorFile,
+    Deadlines,
+    SinkUnavailable,
+    SourceSink,
+    Stopped,
+    wait_for_peer,
+)
+from streams.ratelog import RateLimitedLog
 from streams.wire import parse_rfc3339
 
 log = logging.getLogger(__name__)
@@ -53,8 +73,15 @@ MENTION_FACET = "app.bsky.richtext.facet#mention"
 REWIND_US = 5_000_000  # resume this far before the saved cursor
 FLUSH_INTERVAL = 1.0  # seconds between flush + cursor save while frames flow
 MAX_BACKDATE_SECONDS = 600.0  # createdAt is kept within [time_us - this, time_us]
-MAX_TEXT_CHARS = 10_000
-MAX_FRAME_BYTES = 1 << 20
+#: What the websocket reads at most: frames between MAX_RECORD_BYTES and this are read
+#: whole, so their time_us is known and the cursor moves past them; a larger one ends the
+#: connection (the poison-frame fallback below). Memory per frame stays bounded.
+MAX_WIRE_FRAME_BYTES = 16 * MAX_RECORD_BYTES
+#: After two connections in a row ended on an unreadable frame at one position, resume
+#: this far after it, doubling on each further repeat (the frame may be later than the
+#: step): the frames of that window are lost, counted and logged, instead of reading the
+#: same frame forever. The firehose carries a frame every few milliseconds.
+POISON_STEP_US = 1_000
 
 # Skip reasons (the `reason` label of brandpulse_source_skipped_total{source="bluesky"}).
 UNRELATED = "unrelated"  # no brand DID in the frame: a stranger's post (nearly every frame)
@@ -65,9 +92,16 @@ UPDATE = "update"
 BRAND_REPOST = "brand_repost"  # a brand reposting (its own or another's post)
 NO_BRAND_LINK = "no_brand_link"  # a brand DID appears, but not as author/reply/mention/subject
 SKIP_REASONS = (UNRELATED, NOT_COMMIT, COLLECTION, DELETE, UPDATE, BRAND_REPOST, NO_BRAND_LINK)
+SKIPPED_WINDOW = "skipped_window"  # resumed past an unreadable frame (see POISON_STEP_US)
 # Reject reasons.
 MALFORMED_JSON = "malformed_json"
 SCHEMA = "schema"
+INVALID_UTF8 = "invalid_utf8"
+FUTURE_CURSOR = "future_time_us"  # a frame time beyond the wall clock: not a cursor
+# Websocket close codes of a frame aiohttp could not read (RFC 6455 section 7.4.1).
+_UNREADABLE_FRAME_CODES = frozenset({1002, 1007, 1009})
+_TIME_US = re.compile(rb'"time_us":\s*(\d{1,19})')
+_TIME_US_TEXT = re.compile(r'"time_us":\s*(\d{1,19})')
 
 _DID = re.compile(r"did:(?:plc:[a-z2-7]{24}|web:[A-Za-z0-9.%:-]+)")
 _SUBSTRING_LIMIT = 8  # up to this many brand DIDs, `in` tests; beyond, one regex scan
@@ -240,14 +274,13 @@ class BlueskyFilter:
             None, is_share=True)])
 
 
-def frame_time_us(frame: str) -> int | None:
-    """`time_us` of a raw frame (parsed only when the cursor is saved, not per frame)."""
-    try:
-        data = orjson.loads(frame)
-    except orjson.JSONDecodeError:
-        return None
-    value = data.get("time_us") if type(data) is dict else None
-    return value if type(value) is int and value > 0 else None
+def frame_time_us(frame: str | bytes) -> int | None:
+    """`time_us` of a raw frame without parsing it (every frame is read, few are parsed):
+    the first `"time_us":` key, which Jetstream writes before the record (a key inside a
+    string cannot match: its quotes are escaped). Also for oversized or non-UTF-8 frames."""
+    found = (_TIME_US.search(frame) if isinstance(frame, bytes)
+             else _TIME_US_TEXT.search(frame))
+    return int(found.group(1)) if found is not None and int(found.group(1)) > 0 else None
 
 
 def subscribe_url(base: str, cursor: int | None) -> str:
@@ -265,15 +298,26 @@ class BlueskyConnector:
     def __init__(self, brands: BrandsConfig, url: str = DEFAULT_URL,
                  cursor: CursorFile | None = None, backoff: Backoff | None = None,
                  flush_interval: float = FLUSH_INTERVAL,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, *,
+                 deadlines: Deadlines | None = None,
+                 max_frame_bytes: int = MAX_RECORD_BYTES,
+                 max_wire_bytes: int = MAX_WIRE_FRAME_BYTES,
+                 wall_clock: Callable[[], float] = time.time,
+                 faults: RateLimitedLog | None = None) -> None:
         self.filter = BlueskyFilter(brands)
         self.url = url
         self.cursor = cursor
         self.backoff = backoff or Backoff(initial=1.0, maximum=60.0, jitter=0.2)
         self.flush_interval = flush_interval
         self.clock = clock
-        self._last_frame: str | None = None  # newest frame read (its time_us is the position)
+        self.deadlines = deadlines or Deadlines()
+        self.max_frame_bytes = max_frame_bytes
+        self.max_wire_bytes = max_wire_bytes
+        self.wall_clock = wall_clock
+        self.faults = faults or RateLimitedLog(log)
+        self._position: int | None = None  # time_us of the newest frame read
         self._saved: int | None = None  # time_us saved (or loaded): resume point
+        self._poison: tuple[int, int] | None = None  # (position, repeats) of a stuck frame
         self.frames = 0
         self.connections = 0
 
@@ -291,9 +335,8 @@ class BlueskyConnector:
 
     async def _checkpoint(self, sink: SourceSink) -> None:
         """Flush, then save the position of the newest frame read before the flush."""
-        frame = self._last_frame
+        position = self._position
         await sink.flush()
-        position = frame_time_us(frame) if frame is not None else None
         if position is None or (self._saved is not None and position <= self._saved):
             return
         self._saved = position
@@ -303,9 +346,37 @@ class BlueskyConnector:
         if self.cursor is not None:
             self.cursor.save(str(position))
 
-    async def handle(self, frame: str, sink: SourceSink) -> None:
-        """Classify one frame and hand the result to the sink."""
+    async def handle(self, frame: str | bytes, sink: SourceSink) -> None:
+        """Classify one frame and hand the result to the sink.
+
+        A frame over the record bound or not UTF-8 is rejected unparsed; its time_us (when
+        it has one) still becomes the position, so no reconnect replays into it.
+        """
         self.frames += 1
+        position = frame_time_us(frame)
+        if position is not None and position > (
+                self.wall_clock() + MAX_FUTURE_SKEW_SECONDS) * 1e6:
+            # Only times the peer could have reached become the cursor: a far-future one
+            # would make every resume ask for events that do not exist yet.
+            sink.rejected(FUTURE_CURSOR, f"frame time_us {position} is beyond the wall clock "
+                          f"+ {MAX_FUTURE_SKEW_SECONDS:g} s: skipped, not used as the cursor")
+            return
+        if isinstance(frame, str) and len(frame) > self.max_frame_bytes:
+            frame = frame.encode("utf-8", errors="surrogatepass")  # a str frame: same bound
+        if isinstance(frame, bytes):
+            problem = None
+            if len(frame) > self.max_frame_bytes:
+                problem = (OVERSIZED, f"frame of {len(frame)} bytes > {self.max_frame_bytes}")
+            else:
+                try:
+                    frame = frame.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    problem = (INVALID_UTF8, f"frame of {len(frame)} bytes: {exc}")
+            if problem is not None:
+                sink.rejected(problem[0], f"{problem[1]} (time_us {position}): skipped")
+                if position is not None:
+                    self._position = position
+                return
         result = self.filter.classify(frame)
         if result.skipped is not None:
             sink.skipped(result.skipped)
@@ -313,32 +384,68 @@ class BlueskyConnector:
             sink.rejected(*result.rejected)
         for event in result.events:
             await sink.emit(event)
-        self._last_frame = frame
+        if position is not None:
+            self._position = position
+
+    def _resume_cursor(self) -> int | None:
+        """Where the next connection starts: the saved cursor rewound, or past a poison frame."""
+        if self._saved is None:
+            return None
+        if self._poison is not None and self._poison[0] == self._saved \
+                and self._poison[1] >= 2:
+            return self._saved + (POISON_STEP_US << min(self._poison[1] - 2, 32))
+        return max(0, self._saved - REWIND_US)
+
+    def _ended_on_unreadable_frame(self, sink: SourceSink) -> None:
+        """Count a connection that ended on a frame aiohttp could not read, at the position
+        reached; from the second in a row at one position the next resume skips past it."""
+        position = self._saved if self._saved is not None else -1
+        repeats = self._poison[1] + 1 if self._poison and self._poison[0] == position else 1
+        self._poison = (position, repeats)
+        if repeats >= 2 and self._saved is not None:
+            step = (self._resume_cursor() or 0) - self._saved
+            sink.skipped(SKIPPED_WINDOW)
+            self.faults.report("poison", "bluesky: an unreadable frame after time_us %d "
+                               "ended %d connections in a row: resuming %d µs after it "
+                               "(frames in that window are lost)", self._saved, repeats, step)
 
     async def run(self, sink: SourceSink, stop: asyncio.Event) -> None:
         import aiohttp
 
         self._load_cursor()
-        timeout = aiohttp.ClientTimeout(total=None, connect=15, sock_connect=15)
+        deadlines = self.deadlines
+        timeout = aiohttp.ClientTimeout(total=None, connect=deadlines.connect,
+                                        sock_connect=deadlines.connect)
         async with aiohttp.ClientSession(timeout=timeout) as session:
+            attempts = 0
             while not stop.is_set():
-                resume = None if self._saved is None else max(0, self._saved - REWIND_US)
-                url = subscribe_url(self.url, resume)
+                url = subscribe_url(self.url, self._resume_cursor())
+                unreadable = False
+                attempts += 1
+                if attempts > 1:
+                    sink.reconnected()  # every attempt after the first, failed ones too
                 try:
-                    async with session.ws_connect(url, heartbeat=30.0,
-                                                  max_msg_size=MAX_FRAME_BYTES) as ws:
+                    ws = await wait_for_peer(
+                        session.ws_connect(url, heartbeat=30.0, decode_text=False,
+                                           max_msg_size=self.max_wire_bytes),
+                        deadlines.connect + deadlines.answer, "websocket upgrade", stop)
+                    async with ws:
                         self.connections += 1
                         sink.connected(True)
-                        if self.connections > 1:
-                            sink.reconnected()
                         log.info("bluesky: connected to %s", url)
-                        await self._read(ws, sink, stop)
+                        reason, unreadable = await self._read(ws, sink, stop)
+                    if reason:
+                        self.faults.report("disconnect", "bluesky: disconnected from %s: %s",
+                                           self.url, reason)
+                except Stopped:
+                    pass
                 except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    log.warning("bluesky: connection to %s failed: %s", self.url, exc)
+                    self.faults.report("connect", "bluesky: connection to %s failed: %s",
+                                       self.url, str(exc) or type(exc).__name__)
                 except SinkUnavailable as exc:
                     log.warning("bluesky: sink unavailable (%s): reconnecting from the last "
                                 "saved cursor", exc)
-                    self._last_frame = None
+                    self._position = None
                 finally:
                     sink.connected(False)
                 try:
@@ -346,19 +453,26 @@ class BlueskyConnector:
                 except SinkUnavailable as exc:
                     log.warning("bluesky: flush failed (%s): resuming from the saved cursor",
                                 exc)
-                    self._last_frame = None
+                    self._position = None
                     if stop.is_set():
                         raise
+                if unreadable:
+                    self._ended_on_unreadable_frame(sink)
+                elif self._poison is not None and self._poison[0] != self._saved:
+                    self._poison = None  # read past it
                 if stop.is_set() or await self.backoff.wait(stop):
                     return
 
-    async def _read(self, ws: Any, sink: SourceSink, stop: asyncio.Event) -> None:
-        """Frames until the server closes or `stop` is set; checkpoint every flush_interval."""
+    async def _read(self, ws: Any, sink: SourceSink,
+                    stop: asyncio.Event) -> tuple[str | None, bool]:
+        """Frames until the server closes, the stream is idle too long or `stop` is set;
+        checkpoint every flush_interval. Returns why it ended (None: stopped) and whether
+        it ended on a frame that could not be read."""
         import aiohttp
 
         stopping = asyncio.ensure_future(stop.wait())
         receive: asyncio.Future[Any] | None = None  # kept across timeouts, never cancelled
-        last_checkpoint = self.clock()
+        last_checkpoint = last_frame = self.clock()
         try:
             while True:
                 if receive is None:
@@ -367,16 +481,25 @@ class BlueskyConnector:
                                              return_when=asyncio.FIRST_COMPLETED)
                 if receive in done:
                     message, receive = receive.result(), None
+                    last_frame = self.clock()
                     if message.type is aiohttp.WSMsgType.TEXT:
                         await self.handle(message.data, sink)
                         self.backoff.reset()
                     elif message.type is aiohttp.WSMsgType.BINARY:
                         sink.rejected(SCHEMA, "binary frame (compression is not requested)")
+                    elif message.type is aiohttp.WSMsgType.ERROR:
+                        code = getattr(message.data, "code", None)
+                        return (f"{type(message.data).__name__}: {message.data}"[:300],
+                                code in _UNREADABLE_FRAME_CODES)
                     elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING,
-                                          aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                        return
+                                          aiohttp.WSMsgType.CLOSED):
+                        code = ws.close_code if message.data is None else message.data
+                        extra = f" ({message.extra})" if message.extra else ""
+                        return f"closed by the peer, code {code}{extra}", False
                 if stop.is_set():
-                    return
+                    return None, False
+                if self.clock() - last_frame >= self.deadlines.idle:
+                    return f"no frame for {self.deadlines.idle:g} s", False
                 if self.clock() - last_checkpoint >= self.flush_interval:
                     last_checkpoint = self.clock()  # a quiet stream still saves its position
                     await self._checkpoint(sink)

@@ -18,6 +18,12 @@ Resume positions (newest mention-notification id and newest own-status id per br
 saved in the cursor file only after `sink.flush()`. Notification ids, not status ids,
 are the mention cursor: a federated status can get a local id older than ones already
 seen, but its notification is created when it arrives.
+
+Each brand is read by its own task, so one brand's trouble stays its own: a stuck stream
+(every wait has a deadline, `Deadlines`) reconnects that brand only, a status over the
+record bound is rejected and passed (its id still moves the cursor), and a token the
+instance refuses stops that brand only, with `connected` 0 (the SourceDown alert) while the
+others go on. Only when every brand is refused does the command stop (exit 2).
 """
 
 from __future__ import annotations
@@ -41,7 +47,15 @@ import orjson
 
 from streams.config import BrandsConfig, ConfigError
 from streams.events import AudienceKind, Side, SocialEvent
-from streams.ingest import Backoff, CursorFile
+from streams.ingest import (
+    MAX_RECORD_BYTES,
+    MAX_TEXT_CHARS,
+    Backoff,
+    CursorFile,
+    Deadlines,
+    wait_for_peer,
+)
+from streams.ratelog import RateLimitedLog
 from streams.wire import parse_rfc3339
 
 log = logging.getLogger(__name__)
@@ -51,7 +65,9 @@ PLATFORM = "mastodon"
 MAX_FUTURE_SKEW_SECONDS = 300.0
 PAGE_LIMIT = 40  # the largest page Mastodon serves for notifications and statuses
 MAX_CATCH_UP_PAGES = 250  # 10 000 items per endpoint and reconnect, then we warn
-MAX_EVENT_BYTES = 1024 * 1024  # one SSE event (a status with its entities is a few kB)
+#: One REST page: PAGE_LIMIT items each up to the record bound (items over it are rejected
+#: one by one); a body over it cannot be read and restarts the connection.
+MAX_PAGE_BYTES = PAGE_LIMIT * MAX_RECORD_BYTES
 MAX_RATE_LIMIT_WAIT_SECONDS = 900.0  # Mastodon windows are 5 minutes
 MAX_HTTP_RETRIES = 5  # 429 answers per REST request before the connection is restarted
 
@@ -140,7 +156,7 @@ class SseParser:
     discarded up to its blank line and reported once through `oversized`.
     """
 
-    def __init__(self, max_bytes: int = MAX_EVENT_BYTES) -> None:
+    def __init__(self, max_bytes: int = MAX_RECORD_BYTES) -> None:
         self._buffer = b""
         self._name = ""
         self._data: list[str] = []
@@ -282,7 +298,7 @@ class StatusMapper:
             if type(mention) is dict and type(mention.get("url")) is str:
                 with contextlib.suppress(Rejected):
                     mentions[mention["url"]] = self.full_acct(mention)
-        return html_to_text(content, mentions)
+        return html_to_text(content, mentions)[:MAX_TEXT_CHARS]
 
     def local_id(self, status_id: str) -> str:
         return f"{self.host}/{status_id}"
@@ -412,6 +428,28 @@ def _reset_delay(value: str | None, now: float) -> float | None:
     return max(0.0, at - now)
 
 
+def _size(item: Any) -> int:
+    """Bytes of one REST item as JSON (the record bound applies to it as to an SSE event)."""
+    return len(orjson.dumps(item))
+
+
+async def _bounded_json(response: aiohttp.ClientResponse, limit: int, url: str) -> Any:
+    """The JSON body of a REST answer, read up to `limit` bytes (never more in memory)."""
+    if response.content_length is not None and response.content_length > limit:
+        raise _Restart(f"{url.split('?')[0]}: body of {response.content_length} bytes "
+                       f"> {limit}")
+    chunks, size = [], 0
+    while chunk := await response.content.readany():
+        size += len(chunk)
+        if size > limit:
+            raise _Restart(f"{url.split('?')[0]}: body over {limit} bytes")
+        chunks.append(chunk)
+    try:
+        return orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise _Restart(f"{url.split('?')[0]}: not JSON ({exc})") from None
+
+
 @dataclass(slots=True)
 class _Checkpoint:
     """Emitted positions and the last saved ones; saved only after a sink flush."""
@@ -428,20 +466,23 @@ class MastodonConnector:
 
     def __init__(self, instance: str, accounts: list[BrandAccount],
                  cursor_path: str | os.PathLike[str] | None = None, *,
-                 checkpoint_seconds: float = 5.0, idle_timeout: float = 60.0,
+                 checkpoint_seconds: float = 5.0, deadlines: Deadlines | None = None,
                  request_timeout: float = 30.0, clock: Callable[[], float] = time.time,
-                 backoff_factory: Callable[[], Any] = _backoff) -> None:
+                 backoff_factory: Callable[[], Any] = _backoff,
+                 faults: RateLimitedLog | None = None) -> None:
         self.instance = instance
         self.host = urlsplit(instance).netloc
         self.accounts = accounts
         self.cursor_path = cursor_path
         self.cursor = None if cursor_path is None else CursorFile(cursor_path)
         self.checkpoint_seconds = checkpoint_seconds
-        self.idle_timeout = idle_timeout
-        self.request_timeout = request_timeout
+        self.deadlines = deadlines or Deadlines()
+        self.request_timeout = request_timeout  # a whole REST request, body included
         self.clock = clock
         self.backoff_factory = backoff_factory
+        self.faults = faults or RateLimitedLog(log)
         self._checkpoint = _Checkpoint()
+        self._streaming: set[str] = set()  # brands whose stream is open
         self._load_cursor()
 
     # -- cursor ------------------------------------------------------------------------------
@@ -492,22 +533,39 @@ class MastodonConnector:
 
     # -- run ---------------------------------------------------------------------------------
 
+    def _connected(self, sink: Any, brand: str, up: bool) -> None:
+        """`connected` is 1 only while every brand's stream is open: one stuck or stopped
+        brand sets it to 0 (the brand is named in the log)."""
+        (self._streaming.add if up else self._streaming.discard)(brand)
+        sink.connected(len(self._streaming) == len(self.accounts))
+
     async def run(self, sink: Any, stop: asyncio.Event) -> None:
         for account in self.accounts:
             self._remember(account)
-        timeout = aiohttp.ClientTimeout(total=None, connect=self.request_timeout,
-                                        sock_read=None)
+        timeout = aiohttp.ClientTimeout(total=None, connect=self.deadlines.connect,
+                                        sock_connect=self.deadlines.connect, sock_read=None)
         async with aiohttp.ClientSession(timeout=timeout) as session:
-            tasks = [asyncio.create_task(self._follow(session, account, sink, stop),
-                                         name=f"mastodon:{account.brand}")
-                     for account in self.accounts]
+            tasks = {asyncio.create_task(self._follow(session, account, sink, stop),
+                                         name=f"mastodon:{account.brand}"): account
+                     for account in self.accounts}
             stopper = asyncio.create_task(stop.wait())
+            refused: list[ConfigError] = []
             try:
-                done, _ = await asyncio.wait([stopper, *tasks],
-                                             return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    if task is not stopper and task.exception() is not None:
-                        raise task.exception()  # type: ignore[misc]
+                pending: set[asyncio.Task[Any]] = {stopper, *tasks}
+                while stopper in pending:
+                    done, pending = await asyncio.wait(pending,
+                                                       return_when=asyncio.FIRST_COMPLETED)
+                    for task in done - {stopper}:
+                        error = task.exception()
+                        if not isinstance(error, ConfigError):
+                            if error is not None:
+                                raise error
+                            continue
+                        refused.append(error)
+                        if len(refused) == len(tasks):
+                            raise refused[0]  # nothing left to read: stop the command
+                        log.error("mastodon %s: stopped, the other brands go on: %s",
+                                  tasks[task].brand, error)
             finally:
                 for task in (stopper, *tasks):
                     task.cancel()
@@ -532,11 +590,14 @@ class MastodonConnector:
                 raise
             except Exception as exc:  # network, HTTP, sink: all end in a reconnect
                 reason = f"{type(exc).__name__}: {exc}"[:300]
-            sink.connected(False)
+            finally:
+                self._connected(sink, account.brand, False)
             with contextlib.suppress(Exception):
                 await self._save(sink, force=True)
             delay = backoff.next()
-            log.warning("mastodon %s: %s; reconnecting in %.1f s", account.brand, reason, delay)
+            self.faults.report(f"reconnect:{account.brand}",
+                               "mastodon %s: %s; reconnecting in %.1f s", account.brand,
+                               reason, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
 
@@ -548,17 +609,17 @@ class MastodonConnector:
         streaming = await self._streaming_base(session)
         # Subscribe first, then catch up: what happens during the catch-up waits in the
         # socket, so nothing falls between the REST pages and the stream.
-        async with session.get(f"{streaming}/api/v1/streaming/user", headers=headers,
-                               timeout=aiohttp.ClientTimeout(
-                                   total=None, connect=self.request_timeout,
-                                   sock_read=None)) as response:
+        response = await wait_for_peer(
+            session.get(f"{streaming}/api/v1/streaming/user", headers=headers),
+            self.deadlines.connect + self.deadlines.answer, "streaming: status and headers")
+        async with response:
             if response.status in (401, 403):
                 raise ConfigError(f"brand {account.brand}: the streaming API refused "
                                   f"{account.token_variable} ({response.status}). Fix: give "
                                   "the token the read scope")
             if response.status != 200:
                 raise _Restart(f"streaming answered HTTP {response.status}")
-            sink.connected(True)
+            self._connected(sink, account.brand, True)
             await self._catch_up(session, account, mapper, sink, headers)
             backoff.reset()
             await self._stream(response, account, mapper, sink)
@@ -578,7 +639,9 @@ class MastodonConnector:
     async def _streaming_base(self, session: aiohttp.ClientSession) -> str:
         """The instance may serve streaming on another host (urls.streaming_api)."""
         try:
-            async with session.get(f"{self.instance}/api/v1/instance") as response:
+            async with session.get(f"{self.instance}/api/v1/instance",
+                                   timeout=aiohttp.ClientTimeout(
+                                       total=self.request_timeout)) as response:
                 info = await response.json(content_type=None) if response.status == 200 else {}
             url = info.get("urls", {}).get("streaming_api") if type(info) is dict else None
         except (aiohttp.ClientError, ValueError, AttributeError, TimeoutError):
@@ -610,7 +673,7 @@ class MastodonConnector:
                     continue
                 if response.status != 200:
                     raise _Restart(f"HTTP {response.status} on {url.split('?')[0]}")
-                body = await response.json(content_type=None)
+                body = await _bounded_json(response, MAX_PAGE_BYTES, url)
                 link = response.links.get("next")
                 next_url = str(link["url"]) if link is not None else None
             if remaining is not None and remaining.strip().isdigit() and int(remaining) <= 0 \
@@ -662,14 +725,14 @@ class MastodonConnector:
                      f"&limit={PAGE_LIMIT}{since}",
             account.notifications_cursor, headers, account)
         for notification in notifications:
-            await self._notification(notification, account, mapper, sink)
+            await self._notification(notification, account, mapper, sink, _size(notification))
         since = f"&since_id={account.statuses_cursor}" if account.statuses_cursor else ""
         statuses = await self._pages(
             session, f"{self.instance}/api/v1/accounts/{account.account_id}/statuses"
                      f"?limit={PAGE_LIMIT}{since}",
             account.statuses_cursor, headers, account)
         for status in statuses:
-            await self._status(status, account, mapper, sink)
+            await self._status(status, account, mapper, sink, _size(status))
         await self._save(sink, force=True)
 
     async def _stream(self, response: aiohttp.ClientResponse, account: BrandAccount,
@@ -677,9 +740,10 @@ class MastodonConnector:
         parser = SseParser()
         while True:
             try:
-                chunk = await asyncio.wait_for(response.content.readany(), self.idle_timeout)
+                chunk = await asyncio.wait_for(response.content.readany(),
+                                               self.deadlines.idle)
             except TimeoutError:
-                raise _Restart(f"no data nor heartbeat for {self.idle_timeout:g} s") from None
+                raise _Restart(f"no data nor heartbeat for {self.deadlines.idle:g} s") from None
             if not chunk:
                 return  # the server closed the stream
             before = parser.oversized
@@ -713,7 +777,8 @@ class MastodonConnector:
             await self._notification(payload, account, mapper, sink)
 
     async def _status(self, status: Any, account: BrandAccount, mapper: StatusMapper,
-                      sink: Any) -> None:
+                      sink: Any, size: int = 0) -> None:
+        """An own status (stream or REST; `size`: its bytes in a REST page)."""
         if type(status) is not dict:
             sink.rejected(Reject.SCHEMA, "update payload is not a Status object")
             return
@@ -721,6 +786,9 @@ class MastodonConnector:
             sink.skipped(Skip.NOT_BRAND)
             return
         try:
+            if size > MAX_RECORD_BYTES:
+                raise Rejected(Reject.OVERSIZED, f"status {str(status.get('id'))[:64]} of "
+                               f"{size} bytes > {MAX_RECORD_BYTES}: skipped")
             await sink.emit(mapper.brand_post(status))
         except Rejected as exc:
             sink.rejected(exc.reason, exc.detail)
@@ -730,7 +798,8 @@ class MastodonConnector:
             self._remember(account)
 
     async def _notification(self, notification: Any, account: BrandAccount,
-                            mapper: StatusMapper, sink: Any) -> None:
+                            mapper: StatusMapper, sink: Any, size: int = 0) -> None:
+        """A notification (stream or REST; `size`: its bytes in a REST page)."""
         if type(notification) is not dict:
             sink.rejected(Reject.SCHEMA, "notification payload is not an object")
             return
@@ -738,6 +807,10 @@ class MastodonConnector:
             sink.skipped(Skip.NOTIFICATION_TYPE)
             return
         try:
+            if size > MAX_RECORD_BYTES:
+                raise Rejected(Reject.OVERSIZED, f"notification "
+                               f"{str(notification.get('id'))[:64]} of {size} bytes > "
+                               f"{MAX_RECORD_BYTES}: skipped")
             await sink.emit(mapper.audience_message(notification.get("status")))
         except Rejected as exc:
             sink.rejected(exc.reason, exc.detail)

@@ -12,8 +12,14 @@ A request is acknowledged (200) only once ``sink.flush()`` returned, so an event
 acknowledged before the broker (or file) has it: while the sink is unavailable the answer is
 503 and the sender retries. Retries are harmless because every event carries its platform id
 and the worker deduplicates ids; a small bounded LRU here only avoids re-producing what was
-already flushed. The Meta payload mapping (`parse_meta_payload`) is pure, so it is tested
-without a server.
+already flushed; an id being delivered by one request is waited for by a concurrent one
+carrying it, so it is written once. The Meta payload mapping (`parse_meta_payload`) is pure,
+so it is tested without a server.
+
+The open network: a request head must arrive within HEAD_TIMEOUT_SECONDS and a body within
+BODY_TIMEOUT_SECONDS (slow-loris clients are closed), at most `max_connections` are open at
+once (more are answered 503 and closed, before the process runs out of descriptors), and a
+client that disconnects mid-body is counted, not logged with a traceback.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ import hmac
 import logging
 import math
 import os
+import resource
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -53,8 +61,18 @@ DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_RECENT_IDS = 10_000
 MAX_CHALLENGE_CHARS = 1024
 MAX_ID_CHARS = 256
-#: How long `run` waits for in-flight requests once `stop` is set.
-SHUTDOWN_TIMEOUT_SECONDS = 10.0
+#: How long `run` waits for in-flight requests once `stop` is set (SIGTERM: exit in 5 s).
+SHUTDOWN_TIMEOUT_SECONDS = 2.0
+#: A request head (and an idle keep-alive connection) gets this long, then is closed.
+HEAD_TIMEOUT_SECONDS = 10.0
+#: A request body gets this long to arrive whole (4 MiB at 1 Mbit/s takes 34 s: slow
+#: senders are still served, a body that stalls is not waited for).
+BODY_TIMEOUT_SECONDS = 60.0
+#: After an answer sent before the body was read whole (413, 408), what is left of it is
+#: read and dropped for at most this long, so the client sees the answer; then closed.
+LINGER_SECONDS = 1.0
+#: Open connections at most (and at most half the descriptor limit): beyond, 503 and close.
+DEFAULT_MAX_CONNECTIONS = 512
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 ENV_VERIFY_TOKEN = "META_VERIFY_TOKEN"
@@ -76,6 +94,9 @@ class Reject:
     SCHEMA = "schema"
     UNKNOWN_ACCOUNT = "unknown_account"
     FUTURE_TIMESTAMP = "future_timestamp"
+    SLOW_BODY = "slow_body"  # the body did not arrive within BODY_TIMEOUT_SECONDS
+    INCOMPLETE_BODY = "incomplete_body"  # the client disconnected mid-body
+    TOO_MANY_CONNECTIONS = "too_many_connections"
 
 
 class Skip:
@@ -311,8 +332,8 @@ def _instagram_change(entry: dict[str, Any], change: Any, accounts: MetaAccounts
     if created is None:
         return
     if field_name == "mentions":
-        # Only ids are sent; the text needs a Graph API call (mentioned_comment). Without
-        # it there is no @handle to see, so the worker counts it but does not time a reply.
+        # Only ids are sent; the text needs a Graph API call (mentioned_comment). The entry
+        # id says which brand account was mentioned, so the SLA times a reply without text.
         media_id = _ident(value.get("media_id"))
         event_id = _ident(value.get("comment_id")) or media_id
         if event_id is None:
@@ -376,6 +397,8 @@ class WebhookConnector:
         meta_verify_token: str | None = None, meta_app_secret: str | None = None,
         events_secret: str | None = None, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         recent_ids: int = DEFAULT_RECENT_IDS, clock: Callable[[], float] = time.time,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        head_timeout: float = HEAD_TIMEOUT_SECONDS, body_timeout: float = BODY_TIMEOUT_SECONDS,
     ) -> None:
         if not (meta_app_secret or events_secret):
             raise ConfigError(f"{ENV_APP_SECRET}/{ENV_EVENTS_SECRET}: neither is set, so no "
@@ -388,7 +411,14 @@ class WebhookConnector:
         self._events_secret = events_secret or None
         self._max_body = max_body_bytes
         self._recent = _RecentIds(recent_ids)
+        self._delivering: dict[tuple[str, str], asyncio.Future[None]] = {}
         self._clock = clock
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        self.max_connections = max(1, min(max_connections, soft // 2)) \
+            if soft != resource.RLIM_INFINITY else max_connections
+        self.head_timeout = head_timeout
+        self.body_timeout = body_timeout
+        self.refused_connections = 0
         self._sink: SourceSink | None = None
         #: Set once the socket listens; `port` then holds the bound port (useful with 0).
         self.started = asyncio.Event()
@@ -417,16 +447,31 @@ class WebhookConnector:
                      else f"/events disabled: {ENV_EVENTS_SECRET} unset")
         return lines
 
+    def _protocol(self, server: web.Server) -> asyncio.BaseProtocol:
+        """aiohttp's protocol for a new connection, or a 503-and-close one over the cap."""
+        if len(server.connections) < self.max_connections:
+            return server()
+        self.refused_connections += 1
+        self.sink.rejected(Reject.TOO_MANY_CONNECTIONS, f"{self.max_connections} connections "
+                           "open: a new one answered 503 and closed")
+        return _Refuse()
+
     async def run(self, sink: SourceSink, stop: asyncio.Event) -> None:
         self._sink = sink
+        # keepalive_timeout also bounds the wait for a head: aiohttp closes a connection
+        # whose request head is not complete when it expires (the first one included).
         runner = web.AppRunner(self.make_app(), access_log=None,
-                               shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS)
+                               shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+                               keepalive_timeout=self.head_timeout, auto_decompress=False,
+                               lingering_time=LINGER_SECONDS)
         await runner.setup()
+        listening: asyncio.Server | None = None
         try:
-            site = web.TCPSite(runner, self.host, self.port)
-            await site.start()
-            if runner.addresses:
-                self.port = int(runner.addresses[0][1])
+            server = runner.server
+            assert server is not None
+            listening = await asyncio.get_running_loop().create_server(
+                lambda: self._protocol(server), self.host, self.port, reuse_address=True)
+            self.port = int(listening.sockets[0].getsockname()[1])
             for line in self.describe_routes():
                 log.info("webhook: %s", line)
             log.info("webhook: listening on %s:%d", self.host, self.port)
@@ -435,6 +480,8 @@ class WebhookConnector:
             await stop.wait()
         finally:
             # Stops accepting, lets in-flight requests finish (bounded), then closes.
+            if listening is not None:
+                listening.close()
             await runner.cleanup()
             sink.connected(False)
 
@@ -469,12 +516,32 @@ class WebhookConnector:
         if request.content_length is not None and request.content_length > self._max_body:
             return self._too_large(request, request.content_length)
         try:
-            body = await request.read()
+            body = await asyncio.wait_for(request.read(), self.body_timeout)
         except web.HTTPRequestEntityTooLarge:
             return self._too_large(request, None)
+        except TimeoutError:
+            self.sink.rejected(Reject.SLOW_BODY, f"{request.path}: body not complete within "
+                               f"{self.body_timeout:g} s")
+            return _closing(_json(408, {"error": "body too slow"}))
+        except (ConnectionResetError, asyncio.IncompleteReadError) as exc:
+            self.sink.rejected(Reject.INCOMPLETE_BODY, f"{request.path}: {exc or 'reset'}")
+            return _closing(_json(400, {"error": "incomplete body"}))
+        # The signature covers the bytes received (aiohttp does not decompress them here).
         if not signature_ok(secret, body, header):
             self.sink.rejected(Reject.BAD_SIGNATURE, f"{request.path}: signature mismatch")
             return _json(401, {"error": "bad signature"})
+        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding in ("gzip", "deflate"):
+            inflater = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
+            try:
+                body = inflater.decompress(body, self._max_body + 1)
+            except zlib.error as exc:
+                self.sink.rejected(Reject.MALFORMED_JSON, f"{request.path}: {encoding}: {exc}")
+                return _json(400, {"error": f"bad {encoding} body"})
+            if len(body) > self._max_body or inflater.unconsumed_tail:
+                return self._too_large(request, None)
+        elif encoding != "identity":
+            return _json(415, {"error": f"Content-Encoding {encoding[:40]} not supported"})
         return body
 
     def _too_large(self, request: web.Request, size: int | None) -> web.Response:
@@ -533,6 +600,9 @@ class WebhookConnector:
         from streams.ingest import SinkUnavailable
 
         sink = self.sink
+        keys = {(event.platform, event.id) for event in events}
+        while busy := {self._delivering[k] for k in keys if k in self._delivering}:
+            await asyncio.wait(busy)  # a concurrent request delivers some of these ids
         fresh: list[SocialEvent] = []
         seen: set[tuple[str, str]] = set()
         for event in events:
@@ -542,6 +612,8 @@ class WebhookConnector:
                 continue
             seen.add(key)
             fresh.append(event)
+        delivered = asyncio.get_running_loop().create_future()
+        self._delivering.update(dict.fromkeys(seen, delivered))
         try:
             for event in fresh:
                 await sink.emit(event)
@@ -550,7 +622,12 @@ class WebhookConnector:
             log.warning("webhook: sink unavailable, answering 503: %s", exc)
             return _json(503, {"error": "broker unavailable, retry later"},
                          headers={"Retry-After": "5"})
-        self._recent.add_all(seen)
+        else:
+            self._recent.add_all(seen)
+        finally:
+            for key in seen:
+                del self._delivering[key]
+            delivered.set_result(None)
         for reason in skipped:
             sink.skipped(reason)
         return _json(200, {"accepted": len(fresh), "skipped": len(skipped), **report})
@@ -560,6 +637,22 @@ def _json(status: int, body: dict[str, Any], headers: Mapping[str, str] | None =
           ) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(body),
                         content_type="application/json", headers=headers)
+
+
+def _closing(response: web.Response) -> web.Response:
+    """The answer, then the connection is closed (after LINGER_SECONDS at most)."""
+    response.force_close()
+    return response
+
+
+class _Refuse(asyncio.Protocol):
+    """A connection over the cap: 503, closed at once, its descriptor freed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        transport.write(b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+                        b"Retry-After: 5\r\nContent-Length: 0\r\n\r\n")
+        transport.close()
 
 
 # --- CLI glue ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
     events    input events (JSON, RFC 3339 times) and dead-letter records
     control   operator crisis commands (control topic)
     shares    per-worker audience counts for the global crisis scope (crisis-shares topic)
+    signing   the HMAC header that internal records (control, crisis shares) carry
     state     the worker's state rows (changelog of the `sla-state` table)
     alerts    tone-deaf post alerts (alerts topic)
     scheduled scheduled/withdrawn brand posts (brand-posts topic)
@@ -45,6 +46,12 @@ from streams.wire.shares import (
     decode_crisis_share,
     encode_crisis_share,
 )
+from streams.wire.signing import (
+    SIGNATURE_HEADER,
+    RecordVerifier,
+    sign_record,
+    verify_record,
+)
 from streams.wire.state import (
     KEY_SEPARATOR,
     MARKER_PREFIX,
@@ -77,8 +84,10 @@ __all__ = [
     "MAX_FUTURE_SKEW_SECONDS",
     "MAX_SOURCE_CHARS",
     "MAX_STATE_VALUE_BYTES",
+    "SIGNATURE_HEADER",
     "STATE_VERSION",
     "MarkerKind",
+    "RecordVerifier",
     "StateRow",
     "check_answer",
     "dead_letter_record",
@@ -106,6 +115,8 @@ __all__ = [
     "result_to_json",
     "schedule_from_dict",
     "schedule_to_dict",
+    "sign_record",
     "state_key_brand",
     "tone_deaf_alert",
+    "verify_record",
 ]

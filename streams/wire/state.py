@@ -182,7 +182,7 @@ def decode_state_record(raw_key: Any, raw_value: Any, brands: BrandsConfig, not_
     else:
         return _bad(f"state value is not version {STATE_VERSION} or {_UNTRANSACTED_VERSION}")
     problem = (_totals_row(row, config) if tag is RecordTag.TOTALS
-               else _check_row(tag, row, config.platforms, not_after))
+               else _check_row(tag, row, config.handles, not_after))
     if problem is not None:
         return _bad(problem)
     if tag in (RecordTag.AUDIENCE, RecordTag.POST) and hour_of(row[1]) != hour:
@@ -277,18 +277,24 @@ def _scheduled_row(row: list[Any], platforms: frozenset[str] | Any, not_after: f
     return None if good else "bad scheduled row"
 
 
-def _terms(value: Any) -> bool:
-    return (type(value) is list and len(value) <= MAX_TERMS_PER_EVENT
-            and all(type(t) is str and 0 < len(t) <= MAX_TERM_LENGTH for t in value))
+def _terms(value: Any, limit: int = MAX_TERMS_PER_EVENT, longest: int = MAX_TERM_LENGTH
+           ) -> bool:
+    """A list of at most `limit` non-empty strings of at most `longest` characters (a plain
+    loop: recovery checks millions of these)."""
+    if type(value) is not list or len(value) > limit:
+        return False
+    for term in value:
+        if type(term) is not str or not 0 < len(term) <= longest:
+            return False
+    return True
 
 
 def _audience_features(value: Any) -> bool:
     if type(value) is not list or len(value) not in (6, 8):
         return False
     if len(value) == 8 and not (  # static signal and hashtags of the crisis expansion
-            type(value[6]) is bool and type(value[7]) is list
-            and len(value[7]) <= MAX_TAGS_PER_MESSAGE
-            and all(type(t) is str and 0 < len(t) <= MAX_TAG_LENGTH for t in value[7])):
+            type(value[6]) is bool
+            and _terms(value[7], MAX_TAGS_PER_MESSAGE, MAX_TAG_LENGTH)):
         return False
     lang, sentiment, signal, in_crisis, engaged, terms = value[:6]
     return (lang in _LANGS and type(sentiment) in (int, float) and math.isfinite(sentiment)

@@ -9,6 +9,8 @@ import pytest
 from streams.broker import EmbeddedBroker, create_topics, tansu_binary
 from streams.config import settings_from
 
+from .harness import INTERNAL_KEY
+
 BRANDS_TOML = """
 [defaults]
 sla_seconds = 3600
@@ -29,6 +31,14 @@ handles = { twitter = ["Initech"] }
 name = "umbrella"
 handles = { twitter = ["Umbrella"] }
 """
+
+
+@pytest.fixture(autouse=True)
+def internal_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The key the harness's workers sign and verify with, for in-process producers
+    (`send_crisis_command`) and `brandpulse` subprocesses alike."""
+    monkeypatch.setenv("BRANDPULSE_INTERNAL_KEY", INTERNAL_KEY)
+    return INTERNAL_KEY
 
 
 @pytest.fixture

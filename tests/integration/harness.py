@@ -24,6 +24,12 @@ from streams.broker import free_port
 from streams.config import TopicNames
 
 TOPICS = TopicNames()
+#: Yesterday (UTC): hand-written events are dated then, inside every brand's retention
+#: (events older than it are late whatever the brand's state).
+RECENT_T0 = (time.time() // 86400 - 1) * 86400
+RECENT_DAY = time.strftime("%Y-%m-%d", time.gmtime(RECENT_T0))
+#: The internal key of every harness worker (BRANDPULSE_INTERNAL_KEY): test data, no secret.
+INTERNAL_KEY = "brandpulse-integration-tests-internal-key-0123456789"
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
 _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
@@ -41,7 +47,8 @@ class Worker:
                    "--tansu-compat", "--loglevel", "info"]
         self._log = open(self.log_path, "wb")  # noqa: SIM115
         # faulthandler: a worker that dies of a signal leaves its Python stack in its log.
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1", **(env or {})}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1",
+               "BRANDPULSE_INTERNAL_KEY": INTERNAL_KEY, **(env or {})}
         self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, env=env)
 

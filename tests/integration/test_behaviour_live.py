@@ -14,7 +14,7 @@ import pytest
 
 from streams.broker import EmbeddedBroker
 
-from .harness import TOPICS, Worker, consume_all, event_record, produce, wait_until
+from .harness import RECENT_DAY, TOPICS, Worker, consume_all, event_record, produce, wait_until
 
 pytestmark = pytest.mark.broker
 
@@ -29,9 +29,9 @@ def test_declared_crisis_flags_a_tone_deaf_post(broker: EmbeddedBroker, brands_f
                                                 tmp_path: Path, app_id: str) -> None:
     brandpulse("crisis", "declare", "Hurricane Sandy", "--broker", broker.url,
                "--keywords", "hurricane,sandy", "--hashtags", "#Sandy",
-               "--start", "2026-11-02T00:00:00Z")
+               "--start", f"{RECENT_DAY}T00:00:00Z")
     listed = brandpulse("crisis", "list", "--broker", broker.url)
-    assert "Hurricane Sandy: since 2026-11-02T00:00:00.000Z, ongoing" in listed
+    assert f"Hurricane Sandy: since {RECENT_DAY}T00:00:00.000Z, ongoing" in listed
 
     worker = Worker(broker.url, brands_file, tmp_path, app_id)
     try:
@@ -40,13 +40,13 @@ def test_declared_crisis_flags_a_tone_deaf_post(broker: EmbeddedBroker, brands_f
         produce(broker.url, [
             event_record("brand", id="p1", brand="globex", author="Globex",
                          text="Bored by the hurricane? 20% off everything, shop now! #Sandy",
-                         created_at="2026-11-02T10:00:00Z"),
+                         created_at=f"{RECENT_DAY}T10:00:00Z"),
             event_record("brand", id="p2", brand="globex", author="Globex",
                          text="Our thoughts are with everyone affected. Stay safe.",
-                         created_at="2026-11-02T10:05:00Z"),
+                         created_at=f"{RECENT_DAY}T10:05:00Z"),
             event_record("audience", id="m1", brand="globex", author="ann",
                          text="@Globex merci pour votre aide, c'est parfait !",
-                         created_at="2026-11-02T10:06:00Z"),
+                         created_at=f"{RECENT_DAY}T10:06:00Z"),
         ])
         labels = {"brand": "globex", "reason": "hashtag_hijack"}
         wait_until(lambda: worker.value("brandpulse_tone_deaf_posts_total", **labels) == 1,

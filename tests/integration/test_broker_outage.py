@@ -25,7 +25,7 @@ from streams.broker import EmbeddedBroker, create_topics
 from streams.config import settings_from
 from streams.health import EX_TEMPFAIL, PROBE_INTERVAL_SECONDS
 
-from .harness import Worker, event_record, wait_until
+from .harness import RECENT_DAY, Worker, event_record, wait_until
 
 pytestmark = pytest.mark.broker
 STARTUP = 60.0
@@ -37,12 +37,12 @@ EXIT_LINE = re.compile(r"^brandpulse worker: the broker lost .+; exiting so the 
 def message(brand: str, id: str, minute: int) -> tuple[str, bytes, bytes]:
     handle = {"acme": "AcmeSupport", "globex": "Globex"}[brand]
     return event_record("audience", id=id, brand=brand, author="bob", text=f"@{handle} hi",
-                        created_at=f"2026-11-02T10:{minute:02d}:00Z")
+                        created_at=f"{RECENT_DAY}T10:{minute:02d}:00Z")
 
 
 def reply(brand: str, id: str, to: str, minute: int) -> tuple[str, bytes, bytes]:
     return event_record("brand", id=id, brand=brand, author="support", text="hello",
-                        created_at=f"2026-11-02T10:{minute:02d}:00Z", in_reply_to=to)
+                        created_at=f"{RECENT_DAY}T10:{minute:02d}:00Z", in_reply_to=to)
 
 
 def produce(broker: EmbeddedBroker, records: list[tuple[str, bytes, bytes]]) -> None:

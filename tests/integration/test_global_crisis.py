@@ -4,23 +4,36 @@ brands of one worker is active on both, and the other worker flags its own brand
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import time
 import urllib.request
 from pathlib import Path
 
 import orjson
 import pytest
+from kafka import KafkaProducer
 
 from streams.broker import EmbeddedBroker
 from streams.ownership import brand_partition
-from streams.wire import format_rfc3339
+from streams.wire import format_rfc3339, sign_record
 
-from .harness import TOPICS, Worker, consume_all, event_record, produce, wait_for_split, wait_until
+from .harness import (
+    RECENT_T0,
+    TOPICS,
+    Worker,
+    consume_all,
+    event_record,
+    produce,
+    wait_for_split,
+    wait_until,
+)
 
 pytestmark = pytest.mark.broker
 STARTUP = 120.0
 # One brand on each of the 6 partitions, so that both workers always own some brands.
 BRANDS = ("acme", "globex", "stark", "hooli", "vandelay", "pied")
-T0 = 1_793_577_600.0  # 2026-11-02T00:00:00Z
+T0 = RECENT_T0  # yesterday, 00:00 UTC
 HOUR = 3600.0
 
 
@@ -125,3 +138,55 @@ def test_crisis_seen_by_one_worker_is_global_on_both(broker: EmbeddedBroker, tmp
     finally:
         for worker in workers:
             worker.kill()
+
+
+def test_forged_control_and_share_records_are_refused_and_a_signed_declare_works(
+        broker: EmbeddedBroker, tmp_path: Path, app_id: str) -> None:
+    """Issue 20's forgeries on the real broker: a declare written straight to the control
+    topic (unsigned), one signed with another key, and an unsigned share change nothing and
+    are counted; `brandpulse crisis declare` signs, and `crisis list` skips the forgeries."""
+    brands_file = tmp_path / "brands.toml"
+    brands_file.write_text(brands_toml())
+    worker = Worker(broker.url, brands_file, tmp_path, app_id, "signed")
+    try:
+        wait_until(lambda: worker.value("brandpulse_assigned_partitions") == 6, STARTUP,
+                   "assignment", worker.log)
+        start = format_rfc3339(time.time() - 60)
+        forged = orjson.dumps({"action": "declare", "name": "Forged", "start": start})
+        wrong = orjson.dumps({"action": "declare", "name": "Wrong key", "start": start})
+        share = orjson.dumps({"source": "evil", "bucket_seconds": 300,
+                              "first_seen": time.time() - 60, "latest": time.time() - 60,
+                              "buckets": [[int((time.time() - 60) // 300), 1000, 1000, -1000.0]]})
+        producer = KafkaProducer(bootstrap_servers=broker.url.split("://", 1)[1], acks=1)
+        producer.send(TOPICS.control, key=b"Forged", value=forged)
+        producer.send(TOPICS.control, key=b"Wrong", value=wrong, headers=sign_record(
+            b"not-the-deployment-key-0123456789abcdef", TOPICS.control, wrong, time.time()))
+        producer.send(TOPICS.crisis_shares, key=b"evil", value=share)
+        producer.flush(30)
+        producer.close(10)
+
+        def rejected(reason: str) -> float | None:
+            return worker.value("brandpulse_events_rejected_total", reason=reason)
+
+        wait_until(lambda: rejected("unsigned") == 2 and rejected("bad_signature") == 1, 60,
+                   "the forgeries counted", worker.log)
+        letters = [orjson.loads(v) for v in consume_all(broker.url, TOPICS.dead_letter, 3)]
+        assert sorted((d["source_topic"], d["reason"]) for d in letters) == [
+            (TOPICS.control, "bad_signature"), (TOPICS.control, "unsigned"),
+            (TOPICS.crisis_shares, "unsigned")]
+        view = crisis_view(worker)
+        assert view["declared"] == [] and view["global"]["sources"] <= 1
+
+        cli = [sys.executable, "-m", "streams.cli", "crisis"]
+        subprocess.run([*cli, "declare", "Storm", "--keywords", "storm", "--broker",
+                        broker.url], check=True, capture_output=True, timeout=60)
+        wait_until(lambda: [c["name"] for c in crisis_view(worker)["declared"]] == ["Storm"],
+                   60, "the signed declare applied", worker.log)
+        listed = subprocess.run([*cli, "list", "--broker", broker.url], check=True,
+                                capture_output=True, text=True, timeout=60)
+        assert listed.stdout.startswith("Storm: since ") and "Forged" not in listed.stdout
+        assert "skipped 2 control record(s)" in listed.stderr
+        assert "bad_signature 1, unsigned 1" in listed.stderr
+        assert rejected("unsigned") == 2 and rejected("bad_signature") == 1
+    finally:
+        worker.kill()

@@ -30,6 +30,7 @@ from tests.ops.conftest import start_prometheus, stop_process
 from tests.ops.promql import all_expressions, evaluate
 
 from .harness import (
+    RECENT_DAY,
     TOPICS,
     Worker,
     event_record,
@@ -100,7 +101,7 @@ def test_dashboards_and_rules_against_real_workers_and_prometheus(
 
         wait_until(split, 120, "two workers sharing the partitions",
                    lambda: workers[0].log() + workers[1].log())
-        end = parse_rfc3339("2026-11-02T12:00:00Z")
+        end = parse_rfc3339(f"{RECENT_DAY}T12:00:00Z")
         events = demo_events(end=end)
         # A storm is declared for the last minute; only the robot brand posts a sale on its
         # hashtag then (checked below), so the robot is tone-deaf too.
@@ -121,7 +122,7 @@ def test_dashboards_and_rules_against_real_workers_and_prometheus(
         sender.start()
         produce(broker.url, [(TOPICS.audience_messages, b"robot", b"{not json"),
                              event_record("audience", id="x", brand="nobody", author="a",
-                                          text="hi", created_at="2026-11-02T10:00:00Z")])
+                                          text="hi", created_at=f"{RECENT_DAY}T10:00:00Z")])
         sender.join(REPLAY_SECONDS * 4)
         assert not sender.is_alive(), "replay did not finish"
         # The robot also queued a promotion for two hours into the storm: the scheduled-

@@ -9,14 +9,14 @@ import pytest
 
 from streams.broker import EmbeddedBroker
 
-from .harness import TOPICS, Worker, consume_all, event_record, produce, wait_until
+from .harness import RECENT_DAY, TOPICS, Worker, consume_all, event_record, produce, wait_until
 
 pytestmark = pytest.mark.broker
 STARTUP = 90.0
 
 
 def at(minutes: int) -> str:
-    return f"2026-11-02T{10 + minutes // 60:02d}:{minutes % 60:02d}:00Z"
+    return f"{RECENT_DAY}T{10 + minutes // 60:02d}:{minutes % 60:02d}:00Z"
 
 
 def scenario() -> list[tuple[str, bytes, bytes]]:

@@ -5,6 +5,7 @@ promtool checks, and the Dockerfile, Kubernetes manifests and Alertmanager confi
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -58,12 +59,14 @@ def test_docker_compose_config() -> None:
     binary = shutil.which("docker-compose")
     if binary is None:
         pytest.skip("docker-compose not installed (apt-get install docker-compose)")
+    env = {**os.environ, "BRANDPULSE_INTERNAL_KEY": "k" * 64}  # compose has no default key
     result = subprocess.run(
         [binary, "-f", str(COMPOSE), "config", "-q"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
 
@@ -195,7 +198,9 @@ def test_kubernetes_manifests() -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     brands = kinds["ConfigMap"]["data"]["brands.toml"]
     assert tomllib.loads(brands) == tomllib.loads(BRANDS.read_text())
-    env = {e["name"]: e["value"] for e in container["env"]}
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    key = next(e for e in container["env"] if e["name"] == "BRANDPULSE_INTERNAL_KEY")
+    assert key["valueFrom"]["secretKeyRef"]["name"] == "brandpulse-internal-key"  # not in git
     assert env["BRANDPULSE_METRICS_HOST"] == "0.0.0.0"
     mount = next(m for m in container["volumeMounts"] if m["name"] == "brands")
     assert env["BRANDPULSE_BRANDS"] == mount["mountPath"] + "/brands.toml"

@@ -174,6 +174,18 @@ def test_mention_facets_and_several_brands() -> None:
                                                   (Side.AUDIENCE, "acme")}
 
 
+def test_a_facet_mention_of_a_brand_listed_by_its_did_only_needs_a_reply() -> None:
+    """The SLA trusts the facet's DID: no handle in the brands file, none in the text."""
+    from streams.core.sla import requires_reply
+
+    brands = parse_brands({"brand": [{"name": "acme", "handles": {"bluesky": [BRAND_DID]}}]})
+    frame = post(JANE, T0, "j1", "@acme-renamed.example where is my order?",
+                 mentions=(BRAND_DID,))
+    [event] = BlueskyFilter(brands).classify(encode(frame)).events
+    assert event.kind is AudienceKind.MENTION
+    assert requires_reply(event, brands.get("acme"))  # type: ignore[arg-type]
+
+
 def test_bad_frames_mentioning_a_brand_are_rejected_not_dropped() -> None:
     bad = post(JANE, T0, "j1", parent=uri(BRAND_DID, "b1"))
     bad["commit"]["record"]["text"] = 5

@@ -5,6 +5,7 @@ every argument, and `score` output that can be matched to its input."""
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import subprocess
 import sys
@@ -22,9 +23,13 @@ TWCS_HEADER = ("tweet_id,author_id,inbound,created_at,text,response_tweet_id,"
                "in_response_to_tweet_id\n")
 
 
-def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str, stdin: str | None = None,
+        env: dict[str, str | None] | None = None) -> subprocess.CompletedProcess[str]:
+    """`env`: variables to set, or to remove (None), in the command's environment."""
+    changed = None if env is None else {
+        k: v for k, v in {**os.environ, **env}.items() if v is not None}
     return subprocess.run([sys.executable, "-m", "streams.cli", *args], capture_output=True,
-                          text=True, timeout=60, input=stdin)
+                          text=True, timeout=60, input=stdin, env=changed)
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], code: int) -> str:
@@ -82,9 +87,25 @@ def test_bad_jsonl_lines_are_shown_and_the_error_says_no_valid_event(tmp_path: P
                                      ["replay", "--synthetic"]])
 def test_an_unreachable_broker_fails_fast_in_one_line(command: list[str]) -> None:
     started = time.monotonic()
-    result = run(*command, "--broker", f"kafka://127.0.0.1:{closed_port()}")
+    result = run(*command, "--broker", f"kafka://127.0.0.1:{closed_port()}",
+                 env={"BRANDPULSE_INTERNAL_KEY": "k" * 32})
     assert time.monotonic() - started < 20  # not the clients' 30 s bootstrap wait
     assert "cannot reach the broker" in one_line_error(result, 1)
+
+
+@pytest.mark.parametrize("command", [["crisis", "list"], ["crisis", "declare", "Storm"],
+                                     ["worker", "--brands", "deploy/brands.example.toml"]])
+def test_crisis_and_worker_without_the_internal_key_stop_in_one_line(
+        command: list[str]) -> None:
+    """They would write or believe unsigned control and share records: exit 2 at once,
+    before any broker is contacted."""
+    result = run(*command, "--broker", f"kafka://127.0.0.1:{closed_port()}",
+                 env={"BRANDPULSE_INTERNAL_KEY": None, "BRANDPULSE_ALLOW_UNSIGNED": None})
+    assert "needs BRANDPULSE_INTERNAL_KEY" in one_line_error(result, 2)
+    short = run(*command, "--broker", "kafka://127.0.0.1:1",
+                env={"BRANDPULSE_INTERNAL_KEY": "hunter2"})
+    line = one_line_error(short, 2)
+    assert "shorter than 32" in line and "hunter2" not in line
 
 
 def test_replay_exits_1_with_a_readable_summary_when_deliveries_fail(

@@ -173,6 +173,13 @@ def test_a_batch_writes_only_the_records_it_changed() -> None:
         (message("i", T0, "@acme on instagram", platform="twitter"), False),
         (message("j", T0, "@acme on instagram", platform="instagram"), True),
         (reply("k", T0, None), False),
+        # a mention resolved by the source from the platform's structure needs no handle
+        (message("l", T0, "hi there", platform="bluesky"), True),
+        (message("m", T0, "hi there", platform="mastodon"), True),
+        (message("n", T0, "", platform="instagram"), True),
+        (message("o", T0, "hi there", platform="bluesky", is_share=True), False),
+        (message("p", T0, "hi there", platform="bluesky", kind=AudienceKind.MENTION,
+                 automated=True), False),
     ],
 )
 def test_requires_reply_rule(event: SocialEvent, expected: bool) -> None:
