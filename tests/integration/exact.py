@@ -372,16 +372,18 @@ class FaultRun:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """The processes first: a failing step below must not leave a worker behind."""
         self._stop_monitor.set()
+        for worker in self.everyone:
+            with contextlib.suppress(Exception):
+                worker.kill()
         if self._frozen:
             self.broker.pause(False)
+        self.broker.stop(kill=True)
         if self.load is not None and self.load.is_alive():
             with contextlib.suppress(Exception):
                 self.load.stop(10)
-        for worker in self.everyone:
-            worker.kill()
         self._monitor.join(10)
-        self.broker.stop(kill=True)
         if self.own_dir and not self.keep:
             shutil.rmtree(self.workdir, ignore_errors=True)
 

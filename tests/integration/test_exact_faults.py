@@ -1,11 +1,12 @@
 """Exact accounting through the faults a team meets every week (issue 20): SIGKILLs under
 load, two workers scaled down to one, a rolling restart of two workers.
 
-Each scenario runs once with short phases (about 3 minutes in all on 2 cores); bench/faults.py
-repeats them, and runs the no-fault control (`--scenario baseline`). Per brand, the counters on the brand's current owner must equal the ledger of
-what was sent (nothing lost, nothing doubled), the backlog must be exact, no persisted
-counter may ever go down between two scrapes, and a Prometheus scraping every 15 s must have
-seen every event. A failure prints the per-brand table (expected/got and the difference).
+Each scenario runs once with short phases (about 3 minutes in all on 2 cores);
+bench/faults.py repeats them, and runs the no-fault control (`--scenario baseline`). Per
+brand, the counters on the brand's current owner must equal the ledger of what was sent
+(nothing lost, nothing doubled), the backlog must be exact, no persisted counter may ever
+go down between two scrapes, and a Prometheus scraping every 15 s must have seen every
+event. A failure prints the per-brand table (expected/got and the difference).
 """
 
 from __future__ import annotations
