@@ -73,6 +73,8 @@ def main() -> int:
             except Exception as exc:  # a run that could not be measured is reported, not fatal
                 print(f"{run:>4}  {scenario:>16}  error: {type(exc).__name__}: "
                       f"{str(exc).splitlines()[0][:200]}", flush=True)
+                for note in getattr(exc, "__notes__", []):
+                    print(f"      {note}", flush=True)
                 rows.append({"run": run, "scenario": scenario,
                              "error": traceback.format_exception_only(exc)[-1].strip()[:4000]})
                 continue

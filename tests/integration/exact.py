@@ -682,8 +682,19 @@ FAULTS = ("sigkills", "scale-down", "rolling-restart")
 
 def run_scenario(scenario: str, timing: Timing = Timing(), rate: float = 300.0, seed: int = 20,
                  workdir: Path | None = None, keep: bool = False) -> FaultResult:
-    """One run of a scenario on a fresh broker; the result says what was lost or doubled."""
+    """One run of a scenario on a fresh broker; the result says what was lost or doubled.
+    The logs of a run that failed or could not be measured are kept (the path is in its
+    notes, or in the exception's)."""
     with FaultRun(scenario, workdir, rate=rate, seed=seed, keep=keep) as run:
-        SCENARIOS[scenario](run, timing)
-        return run.finish()
+        try:
+            SCENARIOS[scenario](run, timing)
+            result = run.finish()
+        except Exception as exc:
+            run.keep = True
+            exc.add_note(f"logs kept in {run.workdir}")
+            raise
+        if result.failures():
+            run.keep = True
+            result.notes.append(f"logs kept in {run.workdir}")
+        return result
 
