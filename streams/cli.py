@@ -438,6 +438,17 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 CHECK_EXIT = {"ok": 0, "hold": 4, "block": 5}  # 2 stays "usage or configuration error"
+#: The check route's field names, as the flags a `brandpulse check` user typed.
+_CHECK_FLAGS = {"field 'at'": "--at", "field 'platform'": "--platform",
+                "field 'in_reply_to'": "--in-reply-to", "field 'brand'": "--brand",
+                "field 'text'": "the draft", "field 'hashtags'": "--hashtags"}
+
+
+def _as_flags(error: str) -> str:
+    """A worker's error in the user's words: `--at`, not "field 'at'" or an HTTP code."""
+    for field_name, flag in _CHECK_FLAGS.items():
+        error = error.replace(field_name, flag)
+    return error
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -449,10 +460,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     import orjson
 
     from streams.check_client import check_offline, post_check
+    from streams.core.text import clean
     from streams.web import CHECK_TOKEN_ENV
+    from streams.wire import format_rfc3339
 
-    body: dict[str, Any] = {"brand": args.brand, "text": args.text}
-    for name in ("platform", "at", "in_reply_to"):
+    if not clean(args.text).strip():
+        raise InputError("check: the draft is empty. Fix: pass the text to check, e.g. "
+                         "brandpulse check --brand acme \"Our stores open at 9\"")
+    # Judged now unless scheduled: a crisis declared a minute ago applies.
+    body: dict[str, Any] = {"brand": args.brand, "text": args.text,
+                            "at": args.at or format_rfc3339(time.time())}
+    for name in ("platform", "in_reply_to"):
         if getattr(args, name):
             body[name] = getattr(args, name)
     if args.offline:
@@ -465,7 +483,9 @@ def cmd_check(args: argparse.Namespace) -> int:
                               "or check offline with --offline FILE")
         status, answer = post_check(args.url, token, body)
     if status != 200:
-        raise ConfigError(f"check: {status} {answer.get('error', answer)}")
+        fix = (f". Fix: export {CHECK_TOKEN_ENV} as the worker's (the demo prints it)"
+               if status == 401 else "")
+        raise InputError("check: " + _as_flags(str(answer.get("error", answer))) + fix)
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(answer, option=orjson.OPT_INDENT_2) + b"\n")
     else:

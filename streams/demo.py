@@ -230,7 +230,9 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
                    "--data-dir", str(workdir / "worker-data")]
         if embedded:
             command.append("--tansu-compat")
-        token = secrets.token_urlsafe(24)  # the check route is write-shaped: authenticated
+        # The check route is write-shaped: authenticated. An exported token is kept, so a
+        # check typed in another terminal works; else one for this demo, printed below.
+        token = os.environ.get(CHECK_TOKEN_ENV) or secrets.token_urlsafe(24)
         # Control and share records are signed (streams/wire/signing.py): the user's key, or
         # one for this demo, in a file that `brandpulse crisis` can be given.
         key = settings.internal_key or secrets.token_hex(32)
@@ -242,6 +244,8 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
                                   env={**os.environ, CHECK_TOKEN_ENV: token,
                                        INTERNAL_KEY_ENV: key})
         print(f"metrics    http://{METRICS_HOST}:{port}/metrics")
+        print(f"check      {CHECK_TOKEN_ENV}={token} brandpulse check --brand psycho "
+              f"--url http://{METRICS_HOST}:{port}/api/check \"Flash sale: 30% off, shop now!\"")
         print(f"crisis     BRANDPULSE_INTERNAL_KEY=$(cat {key_path}) brandpulse crisis "
               f"declare NAME --keywords ... --broker {broker_url}")
         pids = f"worker pid {worker.pid}" + (

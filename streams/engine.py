@@ -29,7 +29,6 @@ from streams.core.behaviour import (
     TemplatedReply,
     ToneDeafPost,
     apply_crisis_command,
-    detected_crisis,
 )
 from streams.core.brand import BrandsConfig
 from streams.core.check import BrandState, CrisisContext, brand_state, scope_state
@@ -336,7 +335,8 @@ class Engine:
     def crises_at(self, brand: str, now: float) -> Callable[[float], list[DeclaredCrisis]]:
         """The crises that apply to `brand` at a future time: declared ones active then,
         plus those detected now (their end is unknown)."""
-        detected = [detected_crisis(s) for s in (brand, GLOBAL) if self.behaviour.detected(s, now)]
+        detected = [c for c in self.behaviour.active_crises(brand, now)
+                    if c.name not in self.behaviour.declared]
         declared = list(self.behaviour.declared.values())
         return lambda at: [c for c in declared if c.is_active(at)] + detected
 

@@ -127,7 +127,7 @@ class Runtime:
     async def _recover(self, partitions: set[int]) -> None:
         log.info("recovering changelog partitions %s", sorted(partitions))
         try:
-            restored = await self.store.recover(partitions, self.wall, self._rebuild)
+            restored = await self.store.recover(partitions, self.wall, self)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the broker failed us mid-read: a fresh process retries
@@ -142,17 +142,18 @@ class Runtime:
         self.refresh_gauges(self.wall())  # ready means the backlog gauges are whole too
         self.rebuilt.set()
 
-    def _rebuild(self, partition: int, rows: dict[str, list[Any]]) -> None:
-        """Rebuild one fully read partition's brands, and export their counts."""
-        wall = self.wall()
-        for brand, brand_rows in rows.items():
-            if not self.ownership.owns(brand):
-                continue
-            self.engine.restore_brand(brand, brand_rows, wall)
-            config = self.brands.get(brand)
-            if brand_rows and config is not None:
-                self.metrics.own_brand(config)  # its series and gauges exist from now on
-                self.metrics.publish_totals({brand: self.engine.totals(brand)})
+    def rebuild_brand(self, brand: str, rows: list[Any]) -> None:
+        """Rebuild one brand from its committed records, and export its counts."""
+        if not self.ownership.owns(brand):
+            return
+        self.engine.restore_brand(brand, rows, self.wall())
+        config = self.brands.get(brand)
+        if rows and config is not None:
+            self.metrics.own_brand(config)  # its series and gauges exist from now on
+            self.metrics.publish_totals({brand: self.engine.totals(brand)})
+
+    def partition_rebuilt(self, partition: int) -> None:
+        """Every brand of the partition is rebuilt: it needs no reading again."""
         self.held.add(partition)
 
     def recovering(self) -> bool:

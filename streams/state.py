@@ -31,9 +31,9 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 
@@ -152,6 +152,14 @@ class ChangelogReplay:
         self.dropped = sum(len(p) for p in self.pending.values())
         self.pending.clear()
         return self.records
+
+
+class Rebuilder(Protocol):
+    """What recovery hands the committed state to (the worker's runtime)."""
+
+    def rebuild_brand(self, brand: str, rows: Rows) -> None: ...
+
+    def partition_rebuilt(self, partition: int) -> None: ...
 
 
 @dataclass
@@ -301,10 +309,11 @@ class StateStore:
 
     # -- reading ---------------------------------------------------------------------------
     async def recover(self, partitions: Iterable[int], wall: Callable[[], float],
-                      rebuild: Callable[[int, dict[str, Rows]], None]) -> int:
+                      rebuilder: Rebuilder) -> int:
         """Read each changelog partition from its start to its real end, fold it to its
-        committed records, decode them and hand the partition's brands to `rebuild`;
-        returns the records restored. Cancel it to abandon (a new rebalance)."""
+        committed records, and hand them to `rebuilder` brand by brand, then say the
+        partition is whole; returns the records restored. Cancel it to abandon (a new
+        rebalance): a partition is whole only once `partition_rebuilt` was called."""
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
         wanted = sorted(set(partitions))
@@ -340,11 +349,12 @@ class StateStore:
                 if replay.dropped:
                     log.info("changelog partition %d: %d records of an uncommitted "
                              "transaction dropped", tp.partition, replay.dropped)
-                rows = await self._decode(records, wall())
-                del records, replay
-                rebuild(tp.partition, rows)
-                restored += sum(len(r) for r in rows.values())
-                progress.brands_rebuilt += len(rows)
+                del replay
+                async for brand, rows in self._decode(records, wall()):
+                    rebuilder.rebuild_brand(brand, rows)
+                    restored += len(rows)
+                    progress.brands_rebuilt += 1
+                rebuilder.partition_rebuilt(tp.partition)
                 progress.partitions_done += 1
         finally:
             await consumer.stop()
@@ -370,22 +380,36 @@ class StateStore:
             progress.records_read += len(records)
             await asyncio.sleep(0)
 
-    async def _decode(self, records: dict[bytes, bytes], wall: float) -> dict[str, Rows]:
-        """The committed records of one partition, decoded and checked, per brand."""
+    async def _decode(self, records: dict[bytes, bytes], wall: float
+                      ) -> AsyncIterator[tuple[str, Rows]]:
+        """The committed records of one partition, decoded and checked, one brand at a
+        time; `records` is emptied as it goes. Brand by brand, so that memory holds one
+        brand's decoded rows at most besides the raw records (a worker's RSS after recovery
+        stays near what it was before the crash)."""
         not_after = wall + self.settings.max_future_skew_seconds
-        rows: dict[str, Rows] = {}
-        for i, (key, value) in enumerate(records.items()):
-            if i % YIELD_EVERY == YIELD_EVERY - 1:
-                await asyncio.sleep(0)  # keep the heartbeat, probes and scrapes going
-            if state_key_brand(key) is None:
-                continue
-            decoded = decode_state_record(key, value, self.brands, not_after)
-            if isinstance(decoded, Rejection):
-                self._rejected(key, decoded)
-                continue
-            (brand, hour, tag, record_id, row), _ = decoded
-            rows.setdefault(brand, []).append((hour, tag, record_id, row))
-        return rows
+        by_brand: dict[str, list[tuple[bytes, bytes]]] = {}
+        while records:
+            key, value = records.popitem()
+            brand = state_key_brand(key)
+            if brand is not None:
+                by_brand.setdefault(brand, []).append((key, value))
+        decoded_count = 0
+        while by_brand:
+            brand, raw = by_brand.popitem()
+            rows: Rows = []
+            for key, value in raw:
+                decoded_count += 1
+                if decoded_count % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # keep the heartbeat, probes and scrapes going
+                decoded = decode_state_record(key, value, self.brands, not_after)
+                if isinstance(decoded, Rejection):
+                    self._rejected(key, decoded)
+                    continue
+                (_, hour, tag, record_id, row), _ = decoded
+                rows.append((hour, tag, record_id, row))
+            del raw
+            if rows:
+                yield brand, rows
 
     def _rejected(self, key: bytes | None, rejection: Rejection) -> None:
         self.metrics.state_rejected(rejection.reason.value)

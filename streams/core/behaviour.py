@@ -9,6 +9,7 @@ docs/metrics.md.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,6 +23,7 @@ from streams.core.crisis import (
     DeclaredCrisis,
     crisis_match,
 )
+from streams.core.crisis_content import NOTHING_LEARNED, CrisisAbout, CrisisContent
 from streams.core.crisis_expansion import CrisisExpansion, expansion_inputs, support_key
 from streams.core.lang import detect_lang
 from streams.core.promo import ToneDeafReason, tone_verdict
@@ -39,11 +41,23 @@ GLOBAL = GLOBAL_SCOPE  # the crisis scope of the whole audience stream
 TONE_DEAF_REASONS = tuple(reason.value for reason in ToneDeafReason)  # metric labels
 
 
-def detected_crisis(scope: str, state: str = "detected") -> DeclaredCrisis:
-    """A crisis detected on the audience stream of `scope` (a brand or GLOBAL), as a crisis
-    without vocabulary; the live detector and the check name it the same way."""
+def detected_crisis(scope: str, state: str = "detected", about: CrisisAbout = NOTHING_LEARNED,
+                    since: float | None = None) -> DeclaredCrisis:
+    """A crisis detected on the audience stream of `scope` (a brand or GLOBAL), with what
+    its audience says about it (`about`): its hashtags and hazard words are its keywords,
+    its repeated places and names its places. The live detector and the check build it
+    the same way. The name stays fixed (a metric label, an alert's key); the title is what
+    a person reads: "audience crisis on acme since 14:05 UTC: #sandy, hurricane, jersey"."""
     where = "across brands" if scope == GLOBAL else f"on {scope}"
-    return DeclaredCrisis(f"audience crisis {state} {where}")
+    name = f"audience crisis {where}" if state == "detected" else f"audience crisis {state} {where}"
+    title = name
+    if since is not None and math.isfinite(since):
+        title += " since " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(since))
+    shown = about.shown()
+    if shown:
+        title += ": " + ", ".join(shown)
+    return DeclaredCrisis(name, about.hazards + about.hashtags, about.hashtags,
+                          start=-math.inf, places=about.places, title=title)
 
 
 class SentimentContext(StrEnum):
@@ -119,6 +133,7 @@ class BehaviourSnapshot:
     topic_alignment: float
     audience_replies_per_broadcast: float
     top_audience_terms: list[tuple[str, int]]
+    crisis_about: CrisisAbout = NOTHING_LEARNED  # what the audience's crisis is about
 
 
 # What analysis keeps of one event, persisted with its SLA record so that behaviour state
@@ -149,6 +164,7 @@ class BrandBehaviour:
         self.brand = brand
         self.crisis = CrisisDetector()
         self.expansion = CrisisExpansion()  # crisis hashtags of this audience stream
+        self.content = CrisisContent()  # what its crisis messages are about
         self.templated = TemplatedReplyDetector()
         self.topics = TopicAlignment()
         self.sentiment = {context: RollingMean() for context in SentimentContext}
@@ -180,6 +196,8 @@ class BrandBehaviour:
     def _apply_audience(self, message_id: str, at: float, features: Sequence[Any]) -> None:
         lang, sentiment, crisis_signal, in_crisis, engaged, terms = features[:6]
         self.crisis.observe(at, crisis_signal, sentiment)
+        self.content.observe(at, bool(crisis_signal), terms,
+                             features[7] if len(features) > 7 else ())
         if lang != "other":
             context = SentimentContext.CRISIS if in_crisis else SentimentContext.NORMAL
             self.sentiment[context].add(at, sentiment)
@@ -244,7 +262,12 @@ class BrandBehaviour:
             audience_replies_per_broadcast=(len(self._engaged) / broadcasts if broadcasts
                                             else math.nan),
             top_audience_terms=self.topics.top_audience_terms(10),
+            crisis_about=self.about(),
         )
+
+    def about(self) -> CrisisAbout:
+        """What this audience's crisis messages are about, against its baseline."""
+        return self.content.about(self.topics.audience.counts_view())
 
 
 class BehaviourBook:
@@ -283,9 +306,11 @@ class BehaviourBook:
         """Declared crises active at `at`, plus detected ones (brand or global) as crises."""
         crises = [c for c in self.declared.values() if c.is_active(at)]
         if self.detected(brand, at):
-            crises.append(detected_crisis(brand))
+            behaviour = self.brand(brand)
+            crises.append(detected_crisis(brand, about=behaviour.about(),
+                                          since=behaviour.crisis.status().since))
         if self.detected(GLOBAL, at):
-            crises.append(detected_crisis(GLOBAL))
+            crises.append(detected_crisis(GLOBAL, since=self.global_crisis.detector.status().since))
         return crises
 
     def in_crisis(self, brand: str, at: float) -> bool:

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from streams.core.behaviour import GLOBAL, BehaviourSnapshot, detected_crisis
 from streams.core.crisis import CrisisStatus, DeclaredCrisis, crisis_match
+from streams.core.crisis_content import NOTHING_LEARNED, CrisisAbout
 from streams.core.promo import ToneVerdict, tone_verdict
 from streams.core.sla import Backlog
 from streams.core.text import prepare
@@ -86,6 +87,9 @@ class CheckReason(StrEnum):
     NO_BRAND_STATE = "no_brand_state"
 
 
+_CRISIS_NOTES: Final = frozenset({CheckReason.CRISIS_ACTIVE, CheckReason.EMERGING_CRISIS})
+
+
 @dataclass(frozen=True, slots=True)
 class Draft:
     """A post about to be published (`at`: its scheduled time, None: now)."""
@@ -108,6 +112,13 @@ class ScopeState:
     emerging: bool = False
     since: float | None = None
     terms: tuple[str, ...] = ()
+    about: CrisisAbout = NOTHING_LEARNED  # learned from the scope's crisis messages
+
+    def crisis(self, state: str) -> DeclaredCrisis:
+        """The detected crisis as the live detector builds it (`detected_crisis`); with
+        nothing learned yet, the crisis vocabulary among the top terms stands for it."""
+        about = self.about or CrisisAbout(hazards=self.terms)
+        return detected_crisis(self.scope, state, about, self.since)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,14 +167,17 @@ class CheckResult:
     def summary(self) -> str:
         worst = [f.message for f in self.findings if f.verdict is self.verdict]
         if self.verdict is Verdict.OK:
+            crises = [f.message for f in self.findings if f.reason in _CRISIS_NOTES]
+            if crises:
+                return "ok: " + "; ".join(crises)
             return "ok: nothing in the draft clashes with what the audience is living through"
         return f"{self.verdict.value}: " + "; ".join(worst)
 
 
 # -- building the inputs (called by the engine's owner, on its own loop) ---------------------
 
-def scope_state(scope: str, status: CrisisStatus,
-                top_terms: Sequence[tuple[str, int]] = ()) -> ScopeState:
+def scope_state(scope: str, status: CrisisStatus, top_terms: Sequence[tuple[str, int]] = (),
+                about: CrisisAbout = NOTHING_LEARNED) -> ScopeState:
     """Read a detector's status: active, or emerging (not active, at least one signal, the
     crisis vocabulary above the detector's off threshold, enough volume)."""
     emerging = (not status.active and status.signals >= 1 and status.vocabulary_rate >= 0.05
@@ -171,14 +185,15 @@ def scope_state(scope: str, status: CrisisStatus,
     terms: tuple[str, ...] = ()
     if status.active or emerging:
         terms = tuple(t for t, _ in top_terms if crisis_match(t).terms)[:10]
-    return ScopeState(scope, status.active, emerging, status.since, terms)
+    return ScopeState(scope, status.active, emerging, status.since, terms,
+                      about if status.active or emerging else NOTHING_LEARNED)
 
 
 def brand_state(brand: str, now: float, status: CrisisStatus, behaviour: BehaviourSnapshot,
                 backlog: Mapping[str, Backlog], sla_seconds: float) -> BrandState:
     """Freeze what the check needs of one brand (from its snapshot and crisis status)."""
     top = tuple(behaviour.top_audience_terms)
-    return BrandState(brand, now, scope_state(brand, status, top),
+    return BrandState(brand, now, scope_state(brand, status, top, behaviour.crisis_about),
                       tuple(sorted(backlog.items())), sla_seconds, top,
                       behaviour.topic_alignment)
 
@@ -187,8 +202,9 @@ def brand_state(brand: str, now: float, status: CrisisStatus, behaviour: Behavio
 
 def _crisis_json(crisis: DeclaredCrisis, kind: str, state: str, scope: str,
                  keywords: Sequence[str], hit: str | None, since: float | None) -> dict[str, Any]:
-    return {"name": crisis.name, "kind": kind, "state": state, "scope": scope,
-            "keywords": list(keywords), "hashtags": ["#" + h.lstrip("#") for h in crisis.hashtags],
+    return {"name": crisis.name, "title": crisis.title or crisis.name, "kind": kind,
+            "state": state, "scope": scope, "keywords": list(keywords),
+            "hashtags": ["#" + h.lstrip("#") for h in crisis.hashtags],
             "region": crisis.region, "since": since, "end": crisis.end,
             "touched": hit is not None, "match": hit}
 
@@ -202,19 +218,25 @@ def check(draft: Draft, context: CrisisContext, state: BrandState | None) -> Che
     # Brand scope before global, as BehaviourBook.active_crises: the same crisis is named.
     scopes = ([state.crisis] if state is not None else []) + [context.global_scope]
     declared = [c for c in context.declared if c.is_active(at)]
-    detected = [(s, detected_crisis(s.scope)) for s in scopes if s.active]
-    emerging = [(s, detected_crisis(s.scope, "emerging")) for s in scopes if s.emerging]
+    detected = [(s, s.crisis("detected")) for s in scopes if s.active]
+    emerging = [(s, s.crisis("emerging")) for s in scopes if s.emerging]
     active = declared + [c for _, c in detected]
-    tone = tone_verdict(doc, active, at, draft.hashtags, words=True)
+    tone = tone_verdict(doc, active, at, draft.hashtags, words=True, post="draft")
     findings: list[Finding] = []
     crises: list[dict[str, Any]] = []
     for c in declared:
+        hit = c.matched_by(doc, draft.hashtags)
+        if hit is None and tone.crisis is not None and tone.crisis.name == c.name:
+            hit = tone.hit
         crises.append(_crisis_json(c, "declared", "active", c.region or GLOBAL, c.keywords,
-                                   c.matched_by(doc, draft.hashtags), c.start))
+                                   hit, c.start))
     for kind_state, pairs in (("active", detected), ("emerging", emerging)):
         for scope, c in pairs:
-            crises.append(_crisis_json(c, "detected", kind_state, scope.scope, scope.terms,
-                                       None, scope.since))
+            hit = c.matched_by(doc, draft.hashtags) or c.place_hit(doc)
+            if hit is None and tone.crisis is not None and tone.crisis.name == c.name:
+                hit = tone.hit
+            crises.append(_crisis_json(c, "detected", kind_state, scope.scope,
+                                       c.keywords + c.places, hit, scope.since))
     words = {"promo_words": list(tone.promo_words), "joke_words": list(tone.joke_words)}
     if tone.reason is not None and tone.crisis is not None:
         cue_text = _cue_text(tone)
@@ -222,17 +244,26 @@ def check(draft: Draft, context: CrisisContext, state: BrandState | None) -> Che
                                 (tone.explanation or "") + cue_text,
                                 {"crisis": tone.crisis.name, "match": tone.hit, **words}))
     elif active:
-        names = ", ".join(f"'{c.name}'" for c in active)
+        names = "; ".join(c.shown for c in active)
         findings.append(Finding(CheckReason.CRISIS_ACTIVE, Verdict.OK,
-                                f"active crisis {names}: the draft neither sells, jokes nor "
+                                f"active {names}: the draft neither sells, jokes nor "
                                 "rides it", {"crisis": active[0].name}))
     if emerging and tone.reason is None:
-        early = tone_verdict(doc, [c for _, c in emerging], None, draft.hashtags)
+        early = tone_verdict(doc, [c for _, c in emerging], None, draft.hashtags,
+                             post="draft")
         if early.reason is not None and early.crisis is not None:
             findings.append(Finding(
                 CheckReason.EMERGING_CRISIS, Verdict.HOLD,
                 f"{early.explanation} (emerging: signals rising, not yet active)"
-                + _cue_text(tone), {"crisis": early.crisis.name, **words}))
+                + _cue_text(early), {"crisis": early.crisis.name, "match": early.hit,
+                                     "promo_words": list(early.promo_words),
+                                     "joke_words": list(early.joke_words)}))
+        else:
+            findings.append(Finding(
+                CheckReason.EMERGING_CRISIS, Verdict.OK,
+                "; ".join(c.shown for _, c in emerging) + " (signals rising, not yet "
+                "active): the draft neither sells, jokes nor rides it",
+                {"crisis": emerging[0][1].name}))
     top: tuple[tuple[str, int], ...] = ()
     if state is None:
         findings.append(Finding(CheckReason.NO_BRAND_STATE, Verdict.OK,

@@ -638,6 +638,33 @@ def _norm_tag(tag: str) -> str:
     return fold(tag.strip().lstrip("#"))
 
 
+def _words_re(words: Iterable[str]) -> re.Pattern[str] | None:
+    keys = [fold(k).strip() for k in words if k and k.strip()]
+    if not keys:
+        return None
+    return re.compile(r"(?<!\w)(?:" + "|".join(re.escape(k) for k in keys) + r")(?!\w)")
+
+
+#: Hazard roots (folded, found inside a crisis' keywords, hashtags or name) and the families
+#: of figurative uses they make tone-deaf (streams/core/promo.py): a "storm of savings" in a
+#: hurricane, "hot deals" in a wildfire, "shake up your look" after an earthquake.
+HAZARD_ROOTS: Final = (
+    ("hurricane", ("storm", "flood")), ("storm", ("storm",)), ("typhoon", ("storm", "flood")),
+    ("cyclone", ("storm", "flood")), ("tornado", ("storm",)), ("twister", ("storm",)),
+    ("blizzard", ("storm",)), ("ouragan", ("storm", "flood")), ("tempete", ("storm",)),
+    ("tornade", ("storm",)), ("flood", ("flood",)), ("tsunami", ("flood", "quake")),
+    ("inondation", ("flood",)), ("crue", ("flood",)), ("fire", ("fire",)),
+    ("blaze", ("fire",)), ("incendie", ("fire",)), ("feu", ("fire",)),
+    ("earthquake", ("quake",)), ("quake", ("quake",)), ("seisme", ("quake",)),
+    ("tremblement", ("quake",)), ("explosion", ("blast", "shooting")),
+    ("bomb", ("blast", "shooting")), ("blast", ("blast", "shooting")),
+    ("attack", ("blast", "shooting")), ("attentat", ("blast", "shooting")),
+    ("terror", ("blast", "shooting")), ("shooting", ("shooting", "blast")),
+    ("shooter", ("shooting", "blast")), ("gunman", ("shooting", "blast")),
+    ("fusillade", ("shooting", "blast")),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class DeclaredCrisis:
     """A crisis declared by an operator (or promoted from a detector) with its vocabulary.
@@ -651,18 +678,38 @@ class DeclaredCrisis:
     region: str | None = None
     start: float = 0.0
     end: float | None = None
+    #: A detected crisis only: the places and names its audience repeats (a post touches the
+    #: crisis through them only with a commercial or humorous cue: a brand's own town is
+    #: named in ordinary posts), and how a person reads it ("audience crisis on acme since
+    #: 14:05: #sandy, hurricane, jersey"). Neither is part of a declared crisis' record.
+    places: tuple[str, ...] = ()
+    title: str = ""
     _keyword_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
+    _place_re: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
     _tags: frozenset[str] = field(init=False, repr=False, compare=False)
+    hazard_families: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        keywords = [fold(k).strip() for k in self.keywords if k and k.strip()]
-        pattern = (
-            re.compile(r"(?<!\w)(?:" + "|".join(re.escape(k) for k in keywords) + r")(?!\w)")
-            if keywords
-            else None
-        )
-        object.__setattr__(self, "_keyword_re", pattern)
-        object.__setattr__(self, "_tags", frozenset(_norm_tag(t) for t in self.hashtags if t))
+        object.__setattr__(self, "_keyword_re", _words_re(self.keywords))
+        object.__setattr__(self, "_place_re", _words_re(self.places))
+        tags = frozenset(_norm_tag(t) for t in self.hashtags if t)
+        object.__setattr__(self, "_tags", tags)
+        words = [fold(k) for k in self.keywords] + list(tags) + [fold(self.name)]
+        object.__setattr__(self, "hazard_families", frozenset(
+            family for root, families in HAZARD_ROOTS for family in families
+            if any(root in w for w in words)))
+
+    @property
+    def shown(self) -> str:
+        """How messages name it: the title of a detected crisis, a declared one's name."""
+        return self.title or f"crisis '{self.name}'"
+
+    def place_hit(self, doc: Doc) -> str | None:
+        """The place or name of this crisis that the post uses, or None."""
+        if self._place_re is None:
+            return None
+        m = self._place_re.search(doc.norm)
+        return None if m is None else m.group(0)
 
     def is_active(self, at: float | None = None) -> bool:
         """Active at event time ``at`` (always, when ``at`` is None and not ended)."""

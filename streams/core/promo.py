@@ -21,6 +21,7 @@ from streams.core.text import Doc, prepare
 __all__ = [
     "ToneDeafReason",
     "ToneVerdict",
+    "figurative_hit",
     "is_jokey",
     "is_promotional",
     "is_promotional_cues",
@@ -55,6 +56,15 @@ _STRONG_PROMO: Final = _phrases(
     "|profitez du|profitez vite|a saisir|commandez vite|commandez des|commandez maintenant"
     "|commandez sur|achetez|en promo|en promotion|use code|using code|enter code"
     "|utilisez le code|avec le code|perfect time to shop|treat yourself"
+    # calls to buy and product suggestions: "may we suggest: cranberry scones!"
+    "|may we suggest|we suggest|what better way|perfect time to|perfect excuse to"
+    "|don't forget to order|don't forget to shop|don't forget to buy|dont forget to order"
+    "|order your favourite|order your favorite|stock up now|while supplies last"
+    "|while they last|storm our site|shop from home|shop from your couch|shop online today"
+    "|n'oubliez pas de commander"
+    # a disaster turned into engagement for the brand: "for every retweet, we give $1"
+    "|for every retweet|for every rt|for each retweet|every retweet|per retweet"
+    "|for every like|for every share|pour chaque retweet|pour chaque partage"
 )
 _WEAK_PROMO: Final = _phrases(
     "sale|sales|discount|discounts|deal|deals|offer|offers|promo|promos|promotion|coupon"
@@ -64,12 +74,32 @@ _WEAK_PROMO: Final = _phrases(
     "|nouveaute|disponible en ligne|disponible des maintenant|in store|in stores"
     "|online store|en magasin|shop|boutique|today only|collection|check out our|decouvrez"
     "|link in bio|faites vous plaisir|on us|exclusive|exclusif"
+    "|shopping|special|specials|happy hour|stock up|menu|recipe|recipes"
+    "|we could all use|try our|bargain|bargains|registration|discounted"
+    "|orders over"
 )
 _DISCOUNT_RE: Final = re.compile(
     r"(?<![\w.])-\s?\d{1,2}\s?%|\b\d{1,2}\s?%\s?(?:off|de\s+(?:remise|reduction)|discount)\b"
     r"|\b(?:save|economisez)\s+(?:\$|€|£)?\s?\d+"
 )
 _PRICE_RE: Final = re.compile(r"[$£]\s?\d|\d\s?(?:€|eur\b)")
+#: Multi-buy and price offers ("buy one get one", "2 for $5", "any size for twin price",
+#: "just $9.11"), shop hashtags (#ShopYourWay, #StormSale) and a code to type at checkout:
+#: each one is an offer alone.
+_OFFER_RE: Final = re.compile(
+    r"\b(?:buy|get)\s+(?:one|two|three|\d)\b[^.!?]{0,24}?\bget\s+(?:one|two|a|an|\d)"
+    r"|\b(?:two|three|four|[2-9])\s+for\s+(?:one|two|three|[1-9]\b|[$£€]\s?\d)"
+    r"|\bbogo\b|\bb[1-3]g[1-3]\b|\bsecond\s+(?:one\s+)?(?:free|half[- ]price)"
+    r"|\bhalf[- ]price\b|\bfor\s+(?:the\s+)?(?:price\s+of\s+(?:a|an|one)\b|\w+\s+price\b)"
+    r"|\b(?:just|only|from)\s+[$£€]\s?\d|[$£€]\s?\d+(?:[.,]\d\d)?\s+each\b"
+    r"|\d\s?\+\s?\d+\s?=\s?\d+\s?%|#shop\w*|#\w+sale\b|#\w+deals?\b"
+    r"|\benter\s+\S+\s+at\s+checkout|\bcodes?\s*:?\s+[a-z]*\d*[a-z]+\d*\s+at\s+checkout"
+)
+#: A code in capitals ("code ALLSOGGY", "SANDYSALE at checkout"), read on the raw text.
+_CODE_RE: Final = re.compile(r"\b(?:[Cc]ode|CODE)\s*:?\s+[A-Z][A-Z0-9]{3,}\b"
+                             r"|\b[A-Z][A-Z0-9]{3,}\s+at\s+checkout\b")
+#: The brand's own shop as a link ("Gap.com shopping"): a weak cue.
+_SHOP_LINK_RE: Final = re.compile(r"(?<![@/\w])[a-z0-9-]{2,}\.(?:com|co\.uk|fr|shop|store)\b")
 
 _LAUGHTER: Final = frozenset(
     "lol lols lolz lool loool lmao lmfao rofl roflmao jk mdr ptdr xptdr mdrr mdrrr xd jpp "
@@ -99,10 +129,48 @@ _SUPPORTIVE: Final = re.compile(
     |donat\w*|relief|support\w*|victims|affected|families|hearts?\s+go|with\s+you|solidarity
     |closed|closure|shelter|emergency|red\s*cross|volunteer\w*|rebuild\w*|help\s+those
     |pensees|soutien|solidarite|victimes|prudence|soyez\s+prudents|dons?|secours|fermes?
-    |condoleances|courage\s+a|hommage|recueillement)\b
+    |condoleances|courage\s+a|hommage|recueillement
+    |apologi[sz]\w*|sorry|remember\w*|never\s+forget|honou?r\s+(?:the|those)|heroes
+    |moment\s+of\s+silence|respect|paus\w+|postpon\w*|cancel\w*|evacuat\w*|reopen\w*
+    |open(?:s|ed)?\s+(?:at|until|as|for|today|tomorrow)|hours|charging|drinking\s+water
+    |waiv\w*|fees?|refund\w*|rebook\w*|hotline|love\s+you|strong|keep\s+safe
+    |excuses|desolee?s?|rouvert\w*|annul\w*)\b
     """,
     re.VERBOSE,
 )
+
+
+#: Figurative uses of a hazard, by family (streams/core/crisis.py HAZARD_ROOTS): in that
+#: crisis they pun on it ("this storm blows", "hot deals", "shake up your look").
+_FIGURATIVE: Final = {
+    family: re.compile(pattern) for family, pattern in {
+        "storm": r"\bstorm\s+(?:of|our|the|your|in)\b|\bby\s+storm\b|\bperfect\s+storm\b"
+                 r"|\bstorm[ys]?\s+(?:sale|deals?|savings?|prices?|offers?)\b|\bblows\b"
+                 r"|\bblown\s+away\b|\bwhirlwind\b|\bweather\s+the\b|\bwindfall\b"
+                 r"|\bfrankenstorm\b|\bstormy\b|\bbrainstorm\w*",
+        "flood": r"\bflood\s+of\b|\bflooded\s+with\b|\bwaves?\s+of\s+(?:deals|savings|offers)"
+                 r"|\bmaking\s+waves\b|\bdrown(?:ing)?\s+in\b|\bmake\s+a\s+splash\b"
+                 r"|\ball\s*soggy\b|\bsoak\s+up\b|\bdive\s+in(?:to)?\b|\bmake\s+waves\b",
+        "fire": r"\bhot\s+(?:deals?|prices?|offers?|sale|buys?|items?)\b|\bfire\s+sale\b"
+                r"|\bon\s+fire\b|\bblazing\b|\bsizzling\b|\bhottest\b|\bred[- ]hot\b"
+                r"|\bsmoking\s+hot\b|\bburn(?:ing)?\s+(?:deals?|prices?)\b|\bignite\b",
+        "quake": r"\bshak(?:e|ing)\s+(?:up|things\s+up|it\s+up)\b|\bearth[- ]?shattering\b"
+                 r"|\bground[- ]?breaking\b|\brock\s+(?:your|the)\b|\bshock(?:ing)?\s+"
+                 r"(?:deals?|prices?)\b|\bmove\s+the\s+earth\b|\bshake\s+your\b",
+        "blast": r"\bblast\b|\bexplosive\b|\b(?:the|da)\s+bomb\b|\bbombshell\b"
+                 r"|\bblow(?:n)?\s+up\b|\bboom\b|\bdynamite\b|\bkiller\s+(?:deals?|prices?"
+                 r"|offers?|look)\b",
+        "shooting": r"\bshooters?\b|\btake\s+a\s+shot\b|\bbig\s+shots?\b|\bto\s+die\s+for\b"
+                    r"|\bbang\s+for\b|\bsharpshoot\w*|\btrigger\s+happy\b",
+    }.items()
+}
+
+
+def figurative_hit(doc: Doc, crisis: DeclaredCrisis) -> str | None:
+    """The figurative use of `crisis`' hazard in the post, or None."""
+    hits = [m for family in crisis.hazard_families
+            if (m := _FIGURATIVE[family].search(doc.norm)) is not None]
+    return min(hits, key=lambda m: m.start()).group(0) if hits else None
 
 
 # One index for the three phrase families: first token -> ((rest, kind), ...).
@@ -177,6 +245,15 @@ def _scan(doc: Doc, words: list[tuple[str, str]] | None) -> tuple[int, int, bool
         weak += 1
         if words is not None:
             words.append(("weak", "price " + m.group(0).strip()))
+    for regex, text, kind in ((_OFFER_RE, norm, "strong"), (_CODE_RE, doc.raw, "strong"),
+                              (_SHOP_LINK_RE, norm, "weak")):
+        if (m := regex.search(text)) is not None:
+            if kind == "strong":
+                strong += 1
+            else:
+                weak += 1
+            if words is not None:
+                words.append((kind, m.group(0).strip()))
     if not jokey:
         if "#" in norm and (m := _JOKE_TAG_RE.search(norm)) is not None:
             jokey = True
@@ -198,10 +275,11 @@ def _scan(doc: Doc, words: list[tuple[str, str]] | None) -> tuple[int, int, bool
     return strong, weak, jokey
 
 
-def is_promotional_cues(strong: int, weak: int) -> bool:
+def is_promotional_cues(strong: int, weak: int, supportive: bool = False) -> bool:
     """THE promotional rule, the only place it is written: one strong cue (a discount, a
-    code, a call to buy) or two weak ones (so a care reply mentioning "an order" is not)."""
-    return strong > 0 or weak >= 2
+    code, a call to buy) or two weak ones (so a care reply mentioning "an order" is not),
+    unless the post is supportive ("free charging and free water at our stores")."""
+    return strong > 0 or (weak >= 2 and not supportive)
 
 
 def promo_score(text: str | Doc) -> tuple[int, int]:
@@ -262,54 +340,76 @@ def tone_verdict(
     hashtags: Iterable[str] = (),
     *,
     words: bool = False,
+    post: str = "post",
 ) -> ToneVerdict:
-    """Decide once whether a brand post is tone-deaf during ``crises``.
+    """Decide once whether a brand post is tone-deaf during ``crises``, reading the
+    situation: what the post says, and what each crisis is about.
 
-    * Hashtag/keyword hijacking: the post uses a hashtag or keyword of an active crisis and
-      is promotional, jokey or simply not about the crisis (no supportive vocabulary).
-    * Business as usual: the post is promotional or jokey while a crisis is active
-      (promotional wins when it is both).
+    * Touching a crisis: its hashtags or keywords (a detected crisis: the hashtags and
+      hazard words its audience uses), its places and names, or a figurative use of its
+      hazard ("this storm blows" in a hurricane). A post that touches it is tone-deaf
+      (`hashtag_hijack`) when it also sells (any cue, even one deal word, unless it is
+      supportive), jokes or puns; or when it uses a hashtag or keyword without addressing
+      the crisis at all (no supportive vocabulary).
+    * Business as usual: promotional or jokey while a crisis is active (promotional wins
+      when it is both). Supportive posts (safety, closures, donations, condolences,
+      pausing) stay ok when they name the crisis.
 
     ``at`` (event time) filters the crises by their start/end when given; ``hashtags`` are
     the post's own hashtag field, if any. ``words=True`` also collects the trigger words
-    (the check shows them; the live path skips that work).
+    (the check shows them; the live path skips that work). ``post`` names the post in the
+    explanation ("draft" for the check).
     """
     doc = prepare(text)
     found: list[tuple[str, str]] | None = [] if words else None
     strong, weak, jokey = _scan(doc, found)
-    promotional = is_promotional_cues(strong, weak)
     supportive = _SUPPORTIVE.search(doc.norm) is not None
+    promotional = is_promotional_cues(strong, weak, supportive)
     promo_words = tuple(dict.fromkeys(w for k, w in found or () if k != "joke"))
     joke_words = tuple(dict.fromkeys(w for k, w in found or () if k == "joke"))
 
     def verdict(reason: ToneDeafReason | None, crisis: DeclaredCrisis | None = None,
-                hit: str | None = None, explanation: str | None = None) -> ToneVerdict:
-        return ToneVerdict(reason, crisis, hit, promotional, jokey, supportive, explanation,
-                           promo_words, joke_words)
+                hit: str | None = None, explanation: str | None = None,
+                pun: str | None = None) -> ToneVerdict:
+        jokes = joke_words + ((pun,) if pun is not None and words else ())
+        return ToneVerdict(reason, crisis, hit, promotional, jokey or pun is not None,
+                           supportive, explanation, promo_words, jokes)
 
     active = [c for c in crises if c.is_active(at)]
     if not active:
         return verdict(None)
-    kind = ("promotional and jokey" if promotional and jokey else "promotional"
-            if promotional else "jokey" if jokey else None)
     tags = list(hashtags)
+    sells = strong > 0 or (weak > 0 and (not supportive or weak >= 2))
     for crisis in active:
         hit = crisis.matched_by(doc, tags)
+        strict = hit is not None
         if hit is None:
+            hit = crisis.place_hit(doc)
+        pun = None if supportive else figurative_hit(doc, crisis)
+        if hit is None and pun is None:
             continue
+        kind = _kind(sells, jokey or pun is not None)
         if kind is not None:
+            touch = hit if hit is not None else f"'{pun}'"
+            return verdict(ToneDeafReason.HASHTAG_HIJACK, crisis, hit or pun,
+                           f"{kind} {post} rides {touch} of the active {crisis.shown}", pun)
+        if strict and not supportive:
             return verdict(ToneDeafReason.HASHTAG_HIJACK, crisis, hit,
-                           f"{kind} post rides {hit} of the active crisis '{crisis.name}'")
-        if not supportive:
-            return verdict(ToneDeafReason.HASHTAG_HIJACK, crisis, hit,
-                           f"post rides {hit} of the active crisis '{crisis.name}' "
+                           f"{post} rides {hit} of the active {crisis.shown} "
                            "without addressing it (hashtag hijacking)")
+    kind = _kind(promotional, jokey)
     if kind is None:
         return verdict(None)
     reason = (ToneDeafReason.PROMOTIONAL_IN_CRISIS if promotional
               else ToneDeafReason.JOKEY_IN_CRISIS)
+    during = "during" if post == "draft" else "published during"
     return verdict(reason, active[0], None,
-                   f"{kind} post published during the active crisis '{active[0].name}'")
+                   f"{kind} {post} {during} the active {active[0].shown}")
+
+
+def _kind(promotional: bool, jokey: bool) -> str | None:
+    return ("promotional and jokey" if promotional and jokey else "promotional"
+            if promotional else "jokey" if jokey else None)
 
 
 def tone_deaf_reason(

@@ -25,6 +25,7 @@ __all__ = [
     "STOPWORDS_EN",
     "STOPWORDS_FR",
     "Doc",
+    "clean",
     "content_tokens",
     "fold",
     "is_emoji",
@@ -67,6 +68,39 @@ def _build_fold_table() -> dict[int, str | None]:
 
 
 _FOLD_TABLE: Final = _build_fold_table()
+
+
+def _invisible_class() -> str:
+    """A regex class of the characters a reader does not see: Unicode format characters
+    (zero-width spaces and joiners, soft hyphen, bidi marks, BOM, tag characters) and
+    control characters other than whitespace. Inside a word they hide it from every cue
+    ("30%\u200b off", "o\u00adff"), so they are removed before anything reads the text."""
+    ranges: list[tuple[int, int]] = []
+    for cp in [*range(0x0, 0x20000), *range(0xE0000, 0xE0080)]:
+        ch = chr(cp)
+        category = unicodedata.category(ch)
+        if category == "Cf" or (category == "Cc" and not ch.isspace()):
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1] = (ranges[-1][0], cp)
+            else:
+                ranges.append((cp, cp))
+    return "".join(f"\\U{a:08x}" if a == b else f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
+
+
+_INVISIBLE_RE: Final = re.compile(f"[{_invisible_class()}]")
+_ASCII_CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0e-\x1b\x7f]")
+
+
+def clean(text: str) -> str:
+    """Unicode NFKC (full-width, mathematical and ligature letters become plain ones) and
+    no invisible characters: what a person reads, so that no cue can be dodged by spelling
+    it with look-alikes or hiding characters. Plain ASCII without control characters (most
+    messages) costs two C-level checks."""
+    if text.isascii():
+        return _ASCII_CONTROL_RE.sub("", text) if _ASCII_CONTROL_RE.search(text) else text
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)
+    return _INVISIBLE_RE.sub("", text)
 
 # Emoji: pictographs, dingbats, misc symbols, flags' regional indicators.
 _EMOJI_CLASS: Final = "\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff"
@@ -124,7 +158,8 @@ class Doc:
 
 
 def prepare(text: str | Doc) -> Doc:
-    """Normalise and tokenise ``text`` (idempotent on a :class:`Doc`).
+    """Normalise (:func:`clean`, then :func:`fold`) and tokenise ``text`` (idempotent on a
+    :class:`Doc`); ``raw`` keeps the cleaned text, case included.
 
     A punctuation run such as ``"!!!"`` is one token (starting with a boundary character);
     the number of ``!`` is read from ``norm`` when needed.
@@ -133,6 +168,7 @@ def prepare(text: str | Doc) -> Doc:
         return text
     if not isinstance(text, str):
         text = str(text)
+    text = clean(text)
     norm = fold(text)
     return Doc(text, norm, tokenize(norm))
 

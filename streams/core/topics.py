@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from itertools import repeat
 from typing import Final
 
@@ -137,6 +137,10 @@ class TopicProfile:
     def counts(self) -> dict[str, int]:
         """Term counts in the window (a copy)."""
         return dict(self._totals)
+
+    def counts_view(self) -> Mapping[str, int]:
+        """Term counts in the window, read in place (no copy: a caller reads a few terms)."""
+        return self._totals
 
     def top_terms(self, n: int = 10) -> list[tuple[str, int]]:
         """Most frequent terms (ties broken alphabetically, for determinism)."""

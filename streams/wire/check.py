@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from streams.core.brand import BrandsConfig
 from streams.core.check import BrandState, CheckResult, CrisisContext, Draft, check
+from streams.core.text import clean
 from streams.events import MAX_ID_LENGTH, MAX_SCHEDULE_AHEAD_SECONDS
 from streams.wire.events import format_rfc3339, parse_rfc3339
 
@@ -68,6 +69,8 @@ def parse_draft(body: Any, brands: BrandsConfig, wall: float) -> Draft | CheckEr
         return CheckError(400, "field 'brand' is required (a string)")
     if type(text) is not str:
         return CheckError(400, "field 'text' is required (a string)")
+    if not clean(text).strip():
+        return CheckError(400, "field 'text' is empty: there is no draft to check")
     if len(text) > MAX_DRAFT_CHARS:
         return CheckError(400, f"field 'text' is longer than {MAX_DRAFT_CHARS} characters")
     config = brands.get(brand)
@@ -85,8 +88,9 @@ def parse_draft(body: Any, brands: BrandsConfig, wall: float) -> Draft | CheckEr
                               "2026-11-25T18:00:00Z")
         try:
             when = parse_rfc3339(at)
-        except ValueError as exc:
-            return CheckError(400, f"field 'at': {exc}"[:200])
+        except ValueError:
+            return CheckError(400, f"field 'at' must be an RFC 3339 time with a UTC offset, "
+                              f"e.g. 2026-11-25T18:00:00Z (got {at[:40]!r})")
         if when > wall + MAX_SCHEDULE_AHEAD_SECONDS:
             return CheckError(400, f"field 'at' is more than "
                               f"{MAX_SCHEDULE_AHEAD_SECONDS / 86400:.0f} days ahead")
@@ -110,4 +114,6 @@ def check_answer(body: Any, brands: BrandsConfig, context: CrisisContext,
         return draft.status, {"error": draft.message}
     if not math.isfinite(context.now):
         context = CrisisContext(context.declared, context.global_scope, wall)
+    if draft.at is None:  # "now" is the wall clock, not the stream's last event
+        draft = replace(draft, at=wall)
     return 200, result_to_json(check(draft, context, states.get(draft.brand)))

@@ -279,14 +279,9 @@ def _scheduled_row(row: list[Any], platforms: frozenset[str] | Any, not_after: f
 
 def _terms(value: Any, limit: int = MAX_TERMS_PER_EVENT, longest: int = MAX_TERM_LENGTH
            ) -> bool:
-    """A list of at most `limit` non-empty strings of at most `longest` characters (a plain
-    loop: recovery checks millions of these)."""
-    if type(value) is not list or len(value) > limit:
-        return False
-    for term in value:
-        if type(term) is not str or not 0 < len(term) <= longest:
-            return False
-    return True
+    """A list of at most `limit` non-empty strings of at most `longest` characters."""
+    return (type(value) is list and len(value) <= limit
+            and all(type(t) is str and 0 < len(t) <= longest for t in value))
 
 
 def _audience_features(value: Any) -> bool:

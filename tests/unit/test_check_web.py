@@ -3,6 +3,7 @@ and out, bounded body, one-line CLI errors, exit codes, the offline mode."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ SANDY = DeclaredCrisis("Hurricane Sandy", ("hurricane", "sandy"), ("sandy",), No
 
 
 def checker(body: Any) -> tuple[int, dict[str, Any]]:
-    return check_answer(body, BRANDS, CrisisContext((SANDY,), now=T0 + 60), {}, T0 + 60)
+    # The worker's wall clock is real time: `brandpulse check` sends `at` = now by default.
+    return check_answer(body, BRANDS, CrisisContext((SANDY,), now=T0 + 60), {}, time.time())
 
 
 def post_check(server: WebServer, body: bytes, token: str | None = TOKEN,
@@ -112,7 +114,8 @@ def test_cli_check_against_a_worker(serve: Callable[..., WebServer],  # noqa: F8
     monkeypatch.setenv(CHECK_TOKEN_ENV, "wrong")
     assert main(["check", "--brand", "apparel", "--url", url, "x"]) == 2
     err = capsys.readouterr().err
-    assert "401" in err and len(err.strip().splitlines()) == 1
+    assert "bearer token" in err and CHECK_TOKEN_ENV in err and "401" not in err
+    assert len(err.strip().splitlines()) == 1
     monkeypatch.delenv(CHECK_TOKEN_ENV)
     assert main(["check", "--brand", "apparel", "--url", url, "x"]) == 2
     assert CHECK_TOKEN_ENV in capsys.readouterr().err

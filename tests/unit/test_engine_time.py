@@ -117,3 +117,22 @@ def test_stream_time_of_an_offline_run_ignores_rejected_records() -> None:
     list(engine.ingest_all([audience("a1", "acme", T0), forged(FUTURE[1])], wall=WALL))
     assert engine.stream_time == T0
     assert not math.isinf(engine.brand_now("acme", engine.stream_time))
+
+
+def test_an_event_older_than_retention_is_late_for_a_brand_with_no_state() -> None:
+    """A 1970 event on a brand with no clock yet must not open its backlog (and then breach
+    at the next event): late by the wall clock, counted in the brand's totals."""
+    engine = Engine(BRANDS)
+    observations = engine.ingest(audience("ancient", "acme", 0.0), WALL)
+    assert [type(o).__name__ for o in observations] == ["LateEvent"]
+    assert engine.backlog("acme", WALL)["twitter"].unanswered == 0
+    retention = engine.book("acme").retention_seconds
+    just_late = engine.ingest(audience("old", "acme", WALL - retention - 1), WALL)
+    assert [type(o).__name__ for o in just_late] == ["LateEvent"]
+    kept = engine.ingest(audience("recent", "acme", WALL - retention + 60), WALL)
+    assert [type(o).__name__ for o in kept][:1] == ["MessageCounted"]
+    assert engine.totals("acme").count("late_events") == 2
+    assert engine.backlog("acme", WALL)["twitter"].unanswered == 1
+    # and no phantom breach later: only the kept message is ever judged
+    found = engine.advance(WALL + 2 * 86400)
+    assert sum(isinstance(o, SlaBreached) for o in found) <= 1

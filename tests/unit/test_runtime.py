@@ -131,12 +131,14 @@ async def test_runtime_rebuilds_owned_brands_and_releases_them_when_assigned_els
     store = runtime.store
     reads: list[set[int]] = []
 
-    async def recover(partitions: set[int], wall: Any, rebuild: Any) -> int:
+    async def recover(partitions: set[int], wall: Any, rebuilder: Any) -> int:
         """The changelog read, stood in for: the committed records of those partitions."""
         reads.append(set(partitions))
-        rows = await store._decode(records, wall())
+        async for brand, rows in store._decode(dict(records), wall()):
+            if brand_partition(brand, 6) in partitions:
+                rebuilder.rebuild_brand(brand, rows)
         for p in partitions:
-            rebuild(p, {b: r for b, r in rows.items() if brand_partition(b, 6) == p})
+            rebuilder.partition_rebuilt(p)
         return 0
 
     store.recover = recover  # type: ignore[method-assign]
