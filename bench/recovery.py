@@ -125,6 +125,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         started = time.monotonic()
         startup = ready = exact = None
         ready_early = unhealthy = 0
+        unhealthy_why: list[tuple[float, int, dict[str, Any]]] = []
         progress: dict[str, Any] = {}
         while time.monotonic() - started < args.timeout and exact is None:
             if worker.process.poll() is not None:
@@ -135,8 +136,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 startup = at
             elif code == 503:
                 progress = detail
-            if probe(worker.port, "/healthz")[0] != 200:
+            health, why = probe(worker.port, "/healthz")
+            if health not in (0, 200):  # 0: not listening yet (the process is starting)
                 unhealthy += 1  # a liveness probe would count this against the worker
+                unhealthy_why.append((round(at, 1), health, why))
             ready_now = probe(worker.port, "/readyz")[0] == 200
             now_backlog = backlog(worker.port)
             if ready_now and ready is None:
@@ -148,6 +151,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(0.25)
         result.update(startup_seconds=startup, ready_seconds=ready, exact_seconds=exact,
                       ready_before_exact=ready_early, healthz_not_200=unhealthy,
+                      healthz_answers=unhealthy_why[:10],
                       last_progress=progress)
         after = proc_sample(worker.process.pid)
         result["rss_after_mb"] = after.rss_bytes / 1e6 if after else None

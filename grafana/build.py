@@ -755,6 +755,86 @@ def crisis() -> db.Dashboard:
             w=24,
             h=6,
         )
+    ).with_panel(
+        _common(
+            table.Panel(),
+            "What each brand's crisis is about",
+            BEHAVIOUR + "Top terms learned from the brand's own crisis messages against its "
+            "7-day baseline (hashtags, hazard words, places and names), while the crisis is "
+            "active (1) or emerging (0); the crisis alerts' crisis_terms annotation.",
+            [tq('max by (scope, terms) (brandpulse_crisis_info{scope=~"$brand"})')],
+            "none",
+            24,
+            5,
+        ).with_transformation(
+            DataTransformerConfig(
+                id_val="organize",
+                options={
+                    "excludeByName": {"Time": True},
+                    "renameByName": {"scope": "Brand", "terms": "Learned terms",
+                                     "Value": "Active (1) / emerging (0)"},
+                },
+            )
+        )
+    )
+    d = d.with_row(db.Row("Mention volume"))
+    d = d.with_panel(
+        ts(
+            "Audience messages vs the brand's own baseline",
+            "Audience messages per hour over the last 15 minutes (solid) against the mean of "
+            "the complete hours of the last 7 days (legend 'baseline'). Alert "
+            "BrandMentionVolumeSpike: score >= 4, >= 3x the baseline and >= 40/h for 1 min.",
+            [
+                query(f"brand:brandpulse_audience_volume_rate:max{{{B}}}", "{{brand}} rate"),
+                query(
+                    f"brand:brandpulse_audience_volume_baseline:max{{{B}}}",
+                    "{{brand}} baseline",
+                ),
+            ],
+            unit="short",
+            min_val=0,
+            w=16,
+        )
+    ).with_panel(
+        ts(
+            "Volume spike score",
+            "Z-score of the last 15 minutes' count against the baseline's deviation and "
+            "Poisson noise (NaN with less than a day of history); the alert needs >= 4.",
+            [query(f"brand:brandpulse_audience_volume_score:max{{{B}}}", "{{brand}}")],
+            threshold_lines=[(None, "transparent"), (4, "red")],
+            w=8,
+        )
+    ).with_panel(
+        ts(
+            "Negative share of the last 15 minutes",
+            "Share of the window's analysed audience messages that are negative (sentiment "
+            "below -0.05): a spike of complaints, or of praise.",
+            [query(f"max by (brand) (brandpulse_audience_volume_negative_share{{{B}}})",
+                   "{{brand}}")],
+            unit="percentunit",
+            min_val=0,
+            max_val=1,
+            w=12,
+        )
+    ).with_panel(
+        _common(
+            table.Panel(),
+            "What the spike is about",
+            "Top audience terms of the last 15 minutes, shown while the brand's volume "
+            "score is at least 2 (the alert's description names them too).",
+            [tq(f"max by (brand, terms) (brandpulse_audience_volume_terms_info{{{B}}})")],
+            "none",
+            12,
+            8,
+        ).with_transformation(
+            DataTransformerConfig(
+                id_val="organize",
+                options={
+                    "excludeByName": {"Time": True, "Value": True},
+                    "renameByName": {"brand": "Brand", "terms": "Top terms"},
+                },
+            )
+        )
     )
     d = d.with_row(db.Row("Other behaviour signals"))
     d = (
@@ -807,6 +887,119 @@ def crisis() -> db.Dashboard:
                     )
                 ],
                 w=6,
+            )
+        )
+    )
+    return d
+
+
+# --------------------------------------------------------------------------- competitors
+
+G = 'group=~"$group"'
+IN_GROUP = f"and on (brand) brand_group:brandpulse_brand_group_info:max{{{G}}}"
+
+
+def competitors() -> db.Dashboard:
+    """Brands of one competitor group (brands file `group`) side by side."""
+    d = _dashboard(
+        "brandpulse-competitors",
+        "brandpulse · Competitors",
+        "Brands with the same `group` in the brands file, side by side: share of voice "
+        "(audience, requiring a reply, negative; last 24 h), reply time, reply rate, robot "
+        "score, sentiment and tone-deaf posts. Offline: brandpulse report --group NAME.",
+    ).with_variable(
+        db.QueryVariable("group")
+        .label("Group")
+        .datasource(DS)
+        .query("label_values(brandpulse_brand_group_info, group)")
+        .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(VariableSort.ALPHABETICAL_ASC)
+    )
+    cols = {
+        "A": "Share of voice (24h)",
+        "B": "Share of requiring reply (24h)",
+        "C": "Share of negative (24h)",
+        "D": "First response p90 (24h)",
+        "E": "Reply rate (24h)",
+        "F": "Robot score",
+        "G": "Sentiment (1h, normal)",
+        "H": "Tone-deaf posts (24h)",
+    }
+    side_by_side = _common(
+        table.Panel(),
+        "Side by side",
+        BEHAVIOUR + "(sentiment, tone-deaf posts). One line per brand of the group. Shares "
+        "of voice: the brand's part of the group's audience messages over the last day "
+        "(brand_group:brandpulse_share_of_voice*).",
+        [
+            tq(f"brand_group:brandpulse_share_of_voice:ratio1d{{{G}}}"),
+            tq(f"brand_group:brandpulse_share_of_voice_requiring_reply:ratio1d{{{G}}}"),
+            tq(f"brand_group:brandpulse_share_of_voice_negative:ratio1d{{{G}}}"),
+            tq(f"brand:brandpulse_first_response_seconds:p90_1d {IN_GROUP}"),
+            tq(f'max by (brand) (brandpulse_reply_rate{{window="24h"}}) {IN_GROUP}'),
+            tq(f"brand:brandpulse_robot_score:max {IN_GROUP}"),
+            tq(f'avg by (brand) (brandpulse_audience_sentiment{{context="normal"}}) {IN_GROUP}'),
+            tq(f"sum by (brand) (increase(brandpulse_tone_deaf_posts_total[24h])) {IN_GROUP}"),
+        ],
+        "none",
+        24,
+        9,
+    )
+    side_by_side = side_by_side.with_transformation(
+        DataTransformerConfig(id_val="merge", options={})
+    ).with_transformation(
+        DataTransformerConfig(
+            id_val="organize",
+            options={
+                "excludeByName": {"Time": True, "group": True},
+                "renameByName": {f"Value #{k}": v for k, v in cols.items()} | {"brand": "Brand"},
+            },
+        )
+    )
+    d = d.with_panel(side_by_side)
+    d = d.with_row(db.Row("Over time"))
+    d = (
+        d.with_panel(
+            ts(
+                "Share of voice",
+                "The brand's part of its group's audience messages over the trailing day.",
+                [query(f"brand_group:brandpulse_share_of_voice:ratio1d{{{G}}}", "{{brand}}")],
+                unit="percentunit",
+                min_val=0,
+                max_val=1,
+            )
+        )
+        .with_panel(
+            ts(
+                "Share of negative messages",
+                "The brand's part of its group's negative audience messages (sentiment "
+                "below -0.05) over the trailing day.",
+                [
+                    query(
+                        f"brand_group:brandpulse_share_of_voice_negative:ratio1d{{{G}}}",
+                        "{{brand}}",
+                    )
+                ],
+                unit="percentunit",
+                min_val=0,
+                max_val=1,
+            )
+        )
+        .with_panel(
+            ts(
+                "First response p90",
+                "90th percentile of first-response time over the last hour.",
+                [query(f"brand:brandpulse_first_response_seconds:p90_1h {IN_GROUP}", "{{brand}}")],
+                unit="s",
+            )
+        )
+        .with_panel(
+            ts(
+                "Robot score",
+                "0 = converses, 1 = broadcasts and canned replies only.",
+                [query(f"brand:brandpulse_robot_score:max {IN_GROUP}", "{{brand}}")],
+                min_val=0,
+                max_val=1,
             )
         )
     )
@@ -1145,6 +1338,7 @@ DASHBOARDS: dict[str, Callable[[], db.Dashboard]] = {
     "brandpulse-reply-sla.json": reply_sla,
     "brandpulse-crisis.json": crisis,
     "brandpulse-pipeline.json": pipeline,
+    "brandpulse-competitors.json": competitors,
 }
 
 

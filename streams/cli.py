@@ -52,6 +52,11 @@ def _version() -> str:
         return __version__
 
 
+#: Where `brandpulse crisis list` asks for detected crises when --worker is not given:
+#: comma-separated base URLs of workers' metrics ports.
+WORKER_URL_ENV = "BRANDPULSE_WORKER_URL"
+
+
 def check_broker(broker_url: str, timeout: float = BROKER_CHECK_SECONDS) -> None:
     """Fail fast, in one line, when no bootstrap server of `broker_url` accepts a TCP
     connection (the Kafka clients would retry for 30 s and end in a long traceback)."""
@@ -63,9 +68,16 @@ def check_broker(broker_url: str, timeout: float = BROKER_CHECK_SECONDS) -> None
         with contextlib.suppress(OSError, ValueError), socket.create_connection(
                 (host.strip("[]"), int(port)), timeout):
             return
-    raise RuntimeFailure(
-        f"cannot reach the broker at {', '.join(servers)}. Fix: start Kafka (or `brandpulse "
-        "demo`), or pass the right --broker / BRANDPULSE_BROKER")
+    raise broker_unreachable(broker_url)
+
+
+def broker_unreachable(broker_url: str) -> RuntimeFailure:
+    """The one line every command gives when the broker cannot be reached."""
+    from streams.broker import bootstrap_servers
+
+    return RuntimeFailure(
+        f"cannot reach the broker at {', '.join(bootstrap_servers(broker_url))}. Fix: start "
+        "Kafka (or `brandpulse demo`), or pass the right --broker / BRANDPULSE_BROKER")
 
 TANSU_COMPAT = {
     # tansu holds a waiting fetch long after a record arrives (docs/tansu.md).
@@ -104,13 +116,12 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     unsigned mode) it stops at once: it would believe forged control and share records."""
     import asyncio
 
-    import faust
-
     from streams.agents import tune_garbage_collector
     from streams.app import create_app
     from streams.health import run_until_exit
     from streams.metrics import BrandpulseMetrics
     from streams.web import WebServer
+    from streams.worker import Worker
 
     try:
         import uvloop  # not on Windows (a platform marker in pyproject.toml)
@@ -122,6 +133,7 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
         logging.getLogger(__name__).warning(
             "BRANDPULSE_ALLOW_UNSIGNED: control and crisis-share records are neither signed "
             "nor verified; anyone who can write those topics steers every worker")
+    check_broker(settings.broker)  # one line, not the client's 36-line bootstrap traceback
     metrics = BrandpulseMetrics()
     app, runtime = create_app(settings, brands, metrics)
     server = WebServer(metrics.registry, host=settings.metrics_host, port=settings.metrics_port,
@@ -143,7 +155,13 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     tune_garbage_collector()  # streams/agents.py: the worker's heap and allocation rate
     try:
         # A crash (e.g. the broker lost the state) ends with one stderr line and exit 75.
-        run_until_exit(faust.Worker(app, loglevel=loglevel, quiet=True))
+        worker = Worker(app, loglevel=loglevel, quiet=True)
+        try:
+            run_until_exit(worker)
+        except SystemExit:
+            if worker.start_failure is None:
+                raise
+            raise broker_unreachable(settings.broker) from worker.start_failure
     finally:
         server.stop()
 
@@ -245,12 +263,28 @@ def _instant(value: str | None, flag: str) -> float | None:
 def cmd_report(args: argparse.Namespace) -> int:
     import orjson
 
-    from streams.report import build_report, format_csv, format_table, with_progress
+    from streams.report import (
+        build_report,
+        competitors,
+        format_competitors,
+        format_csv,
+        format_table,
+        with_progress,
+    )
 
     since, until = _instant(args.since, "--since"), _instant(args.until, "--until")
     if since is not None and until is not None and until <= since:
         raise ConfigError("--until must be after --since. Fix: swap them")
     brands = load_brands(args.brands) if args.brands else None
+    if args.group is not None and args.csv:
+        raise ConfigError("--group: prints a table or --json. Fix: drop --csv")
+    if args.group is not None:
+        groups = sorted({b.group for b in brands or () if b.group is not None})
+        if args.group not in groups:
+            raise ConfigError(
+                f"--group: no brand of the brands file has group = {args.group!r}. Fix: "
+                + (f"choose among {', '.join(groups)}" if groups else
+                   'set group = "NAME" on the competitors in the file given with --brands'))
     source = _open_source(args.file, args.format, brands)
     events: Any = source
     if not args.quiet and sys.stderr.isatty():
@@ -258,7 +292,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     with _reading(args.file):
         report = build_report(events, source.brands, since=since, until=until)
     source.print_rejections()
-    if args.json:
+    if args.group is not None:
+        section = competitors(report, source.brands, args.group)
+        if args.json:
+            sys.stdout.buffer.write(orjson.dumps(section, option=orjson.OPT_INDENT_2) + b"\n")
+        else:
+            print(format_competitors(section))
+    elif args.json:
         sys.stdout.buffer.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     elif args.csv:
         sys.stdout.write(format_csv(report))
@@ -369,7 +409,9 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def cmd_crisis(args: argparse.Namespace) -> int:
-    """Declare or end a crisis on the control topic, or list the declared ones."""
+    """Declare or end a crisis on the control topic, or list the declared ones (and, from
+    workers' APIs, the detected ones with what they are about)."""
+    import os
     import time
 
     from streams.control import declared_crises, send_crisis_command
@@ -395,6 +437,13 @@ def cmd_crisis(args: argparse.Namespace) -> int:
                   + (f" region={crisis.region}" if crisis.region else ""))
         if not crises:
             print("no declared crisis")
+        workers = args.worker or [u for u in os.environ.get(WORKER_URL_ENV, "").split(",")
+                                  if u.strip()]
+        if not workers:
+            print(f"declared crises only: pass --worker URL (or set {WORKER_URL_ENV}) to "
+                  "list the detected ones too", file=sys.stderr)
+            return 0
+        print(_detected_lines(workers))
         return 0
     if not args.name:
         raise ConfigError("crisis: a NAME is required. Fix: brandpulse crisis declare NAME ...")
@@ -417,6 +466,24 @@ def cmd_crisis(args: argparse.Namespace) -> int:
     send_crisis_command(settings, command)
     print(f"{args.action}: {args.name}")
     return 0
+
+
+def _detected_lines(workers: Sequence[str]) -> str:
+    """The detected crises of these workers, one line each: what it is called, its state
+    and what its audience says about it (the global scope, shared, is listed once)."""
+    from streams.check_client import detected_crises
+
+    seen: set[str] = set()
+    lines: list[str] = []
+    for url in workers:
+        for crisis in detected_crises(url.strip()):
+            if crisis["scope"] in seen:
+                continue
+            seen.add(crisis["scope"])
+            # the title names it and its terms: "audience crisis on acme since 14:05 UTC:
+            # #sandy, hurricane, jersey"
+            lines.append(crisis["title"] + ("" if crisis["terms"] else ": no terms learned"))
+    return "\n".join(lines) if lines else "no detected crisis"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -619,6 +686,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="only events created at or after this instant")
     report.add_argument("--until", metavar="RFC3339",
                         help="only events created before this instant")
+    report.add_argument("--group", metavar="NAME",
+                        help="only the brands with group = NAME in --brands, side by side "
+                             "with their share of voice (competitors)")
     report.add_argument("--quiet", action="store_true",
                         help="no progress line (it is only drawn when stderr is a terminal)")
     report.set_defaults(run=cmd_report)
@@ -647,6 +717,10 @@ def build_parser() -> argparse.ArgumentParser:
     crisis.add_argument("--end", metavar="RFC3339",
                         help="end (declare: optional, open-ended without it; "
                              "end: default now)")
+    crisis.add_argument("--worker", action="append", metavar="URL",
+                        help="list: also the crises this worker detects (its metrics port, "
+                             f"e.g. http://127.0.0.1:9100; repeat for each worker; default "
+                             f"${WORKER_URL_ENV}, comma-separated)")
     broker(crisis)
     crisis.set_defaults(run=cmd_crisis)
 

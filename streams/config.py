@@ -37,6 +37,8 @@ from streams.core.business_hours import (
 )
 from streams.core.policy import DEFAULT_POLICY, MESSAGE_KINDS, POLICY_NAME, SlaPolicy
 
+#: A competitor group: a metric label value, so short and plain.
+GROUP_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 AGENT_INITIALS = re.compile(r"[A-Za-z]{1,3}")  # as streams.core.similarity reads signatures
 #: The internal key's shortest length: HMAC-SHA256 keys under 32 bytes are guessable offline.
 MIN_INTERNAL_KEY_BYTES = 32
@@ -246,7 +248,7 @@ def _brand(raw: Any, index: int, defaults: Mapping[str, Any]) -> BrandConfig:
     if not isinstance(raw, dict):
         raise _fail(where, "must be a table", "write [[brand]] followed by name = ...")
     allowed = {"name", "handles", "sla_seconds", "expire_after_seconds", "languages",
-               "business_hours", "policy", "at_risk_share", "agents"}
+               "business_hours", "policy", "at_risk_share", "agents", "group"}
     unknown = set(raw) - allowed
     if unknown:
         raise _fail(f"{where}.{sorted(unknown)[0]}", "unknown field",
@@ -287,6 +289,11 @@ def _brand(raw: Any, index: int, defaults: Mapping[str, Any]) -> BrandConfig:
         raise _fail(f"{where}.expire_after_seconds", "must be longer than sla_seconds",
                     "messages expire days after their SLA, e.g. 604800 (7 days)")
     hours = raw.get("business_hours")
+    group = raw.get("group")
+    if group is not None and not (isinstance(group, str) and GROUP_NAME.fullmatch(group)):
+        raise _fail(f"{where}.group", f"must be a short lower-case name, got {group!r}",
+                    'write group = "airlines" (a-z, 0-9, - and _, at most 64; it becomes the '
+                    "group label shared by the competitors compared together)")
     return BrandConfig(
         name=name,
         handles=handles,
@@ -298,6 +305,7 @@ def _brand(raw: Any, index: int, defaults: Mapping[str, Any]) -> BrandConfig:
         at_risk_share=_share(raw.get("at_risk_share", defaults["at_risk_share"]),
                              f"{where}.at_risk_share"),
         agents=_agents(raw.get("agents", []), f"{where}.agents"),
+        group=group,
     )
 
 

@@ -43,7 +43,9 @@ legend: need reply = messages requiring an answer, since the start; answered = o
   overdue) over the last 24 h of event time; robot = robot score 0-1 (24 h); crisis = 1
   while a crisis is detected for the brand or across brands; tone-deaf = promotional or
   jokey posts published during one; tmpl = share of templated replies (24 h); align =
-  topic alignment of broadcasts with the audience (7 days); '-' = not enough data yet."""
+  topic alignment of broadcasts with the audience (7 days); vol x = audience messages of the
+  last 15 min against the brand's 7-day hourly mean (the storm's burst makes psycho's a
+  spike: BrandMentionVolumeSpike); '-' = not enough data yet."""
 
 
 def demo_events(days: float = DEMO_DAYS, end: float | None = None) -> list:
@@ -101,7 +103,7 @@ def format_summary(values: dict[tuple[str, str], float]) -> str:
     brands = sorted({brand for _, brand in values} - {"global"}, key=str.casefold)
     header = (f"{'brand':<10} {'need reply':>10} {'answered':>8} {'breaches':>8} "
               f"{'waiting':>7} {'oldest h':>8} {'mean min':>8} {'reply rate':>10} "
-              f"{'robot':>5} {'crisis':>6} {'tone-deaf':>9} {'tmpl':>5} {'align':>5}")
+              f"{'robot':>5} {'crisis':>6} {'tone-deaf':>9} {'tmpl':>5} {'align':>5} {'vol x':>5}")
     lines = [header]
     in_global_crisis = values.get(("brandpulse_crisis_active", "global"), 0.0)
     for brand in brands:
@@ -113,6 +115,8 @@ def format_summary(values: dict[tuple[str, str], float]) -> str:
                 else math.nan)
         needed = values.get(("brandpulse_audience_messages_total", brand), 0.0)
         crisis = max(values.get(("brandpulse_crisis_active", brand), 0.0), in_global_crisis)
+        usual = v("brandpulse_audience_volume_baseline")
+        volume = v("brandpulse_audience_volume_rate") / usual if usual else math.nan
         lines.append(
             f"{brand:<10} {needed:>10.0f} {answered:>8.0f} "
             f"{v('brandpulse_sla_breaches_total'):>8.0f} "
@@ -122,7 +126,8 @@ def format_summary(values: dict[tuple[str, str], float]) -> str:
             f"{_cell(v('brandpulse_robot_score'), 5, 2)} {crisis:>6.0f} "
             f"{v('brandpulse_tone_deaf_posts_total'):>9.0f} "
             f"{_cell(v('brandpulse_templated_reply_ratio'), 5, 2)} "
-            f"{_cell(v('brandpulse_topic_alignment'), 5, 2)}")
+            f"{_cell(v('brandpulse_topic_alignment'), 5, 2)} "
+            f"{_cell(volume, 5, 1)}")
     return "\n".join(lines)
 
 

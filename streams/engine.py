@@ -61,6 +61,7 @@ from streams.core.sla import (
     requires_reply,
 )
 from streams.core.totals import NO_TOTALS, BrandTotals, FrozenTotals
+from streams.core.volume import NO_VOLUME, VolumeSnapshot, volume_snapshot
 from streams.events import (
     AnyBrandRecord,
     PostWithdrawal,
@@ -130,6 +131,7 @@ class BrandSnapshot:
     behaviour: BehaviourSnapshot
     scheduled: ScheduledAlarm = NO_ALARM  # scheduled posts that would be tone-deaf
     agents: dict[str, AgentStats] = field(default_factory=dict)  # last 24 h, by initials
+    volume: VolumeSnapshot = NO_VOLUME  # audience volume against its baseline
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,7 +373,18 @@ class Engine:
             behaviour=behaviour,
             scheduled=alarm,
             agents=book.agent_stats(now),
+            volume=self.volume(brand, now),
         )
+
+    def volume(self, brand: str, now: float) -> VolumeSnapshot:
+        """The brand's audience volume against its own 7-day baseline at event time `now`
+        (cheap: ~170 hour buckets and 15 minute slots; streams/core/volume.py)."""
+        book = self._state(brand).book
+        hourly, first_hour = book.audience_hours()
+        recent = self.behaviour.brands.get(brand)
+        negative, terms = (math.nan, ()) if recent is None else recent.recent.summary(now)
+        return volume_snapshot(hourly, first_hour, book.recent.count(now), now, negative,
+                               terms)
 
     def totals(self, brand: str) -> FrozenTotals:
         """The brand's cumulative counts (persisted with its state), frozen for a reader."""

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -40,6 +41,9 @@ CRASH_EXIT_GRACE_SECONDS = 30.0
 # The broker lost the state: nothing left to flush or commit, so a graceful stop has nothing
 # to save and only prolongs a shutdown (client threads reconnecting to an empty broker).
 STATE_LOST_GRACE_SECONDS = 2.0
+#: SIGTERM/SIGINT to exit: Faust's graceful stop gets this long, then the process ends
+#: anyway (issue 23: stop within 5 s in every state, the broker gone included).
+STOP_GRACE_SECONDS = 4.0
 
 Partition = tuple[str, int]
 
@@ -316,6 +320,8 @@ def run_until_exit(worker: Any, grace: float = CRASH_EXIT_GRACE_SECONDS,
     `grace` seconds (`state_lost_grace` when the broker lost the state), so a stuck
     shutdown cannot leave it hanging without a consumer.
     """
+    _exit_on_early_signals()
+    _quiet_cancelled_threads()
     stop_watchdog = threading.Event()
 
     def watchdog() -> None:
@@ -339,16 +345,71 @@ def run_until_exit(worker: Any, grace: float = CRASH_EXIT_GRACE_SECONDS,
         stop_watchdog.set()
 
 
-def _exit(reason: BaseException) -> NoReturn:
-    code, line = crash_exit(reason)
+def exit_after_stop_grace(worker: Any, grace: float = STOP_GRACE_SECONDS) -> None:
+    """Called when a stop is requested (SIGTERM, SIGINT): end the process `grace` seconds
+    from now if Faust's graceful stop has not ended it by then.
+
+    Why: with the broker gone, Faust's stop waits on clients that retry for minutes (it
+    needed SIGKILL after 25 s). A hard exit loses nothing: state and counts are written in
+    transactions to the changelog and recovered only when committed (docs/metrics.md,
+    "Exactness"), so the next start resumes from the last commit as after any kill. Exit 0:
+    the stop was asked for; a worker that had crashed keeps its crash code.
+    """
+    def watchdog() -> None:
+        time.sleep(grace)
+        reason = getattr(worker, "crash_reason", None)
+        if reason is not None:
+            _exit(reason)
+        _say(f"brandpulse worker: stopped ({grace:g} s after the signal; Faust's graceful "
+             f"stop had not finished, e.g. the broker is unreachable)")
+        os._exit(0)
+
+    threading.Thread(target=watchdog, name="brandpulse-stop-watchdog", daemon=True).start()
+
+
+def _exit_on_early_signals() -> None:
+    """Until Faust installs its own handlers, SIGTERM and SIGINT end the process at once
+    with 0: nothing has been consumed yet, so there is nothing to stop gracefully (SIGINT
+    would otherwise raise KeyboardInterrupt wherever start-up happens to be)."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set handlers (benchmarks run workers in threads)
+
+    def handler(signum: int, frame: Any) -> None:
+        os._exit(0)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+
+
+def _quiet_cancelled_threads() -> None:
+    """A Kafka client thread cancelled by the stop (aiokafka's fetcher while the broker is
+    gone) ends with CancelledError; Python would print its traceback on stderr, which Faust
+    turns into ~100 WARNING lines. Such an end is the stop working: one debug line."""
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is not None and issubclass(args.exc_type, asyncio.CancelledError):
+            log.debug("thread %s cancelled by the stop", getattr(args.thread, "name", "?"))
+            return
+        previous(args)
+
+    threading.excepthook = hook
+
+
+def _say(line: str) -> None:
+    """One line on the process's own stderr (from a watchdog, Faust may still have
+    sys.stderr redirected into its log, where the line would come out as a log record)."""
     with contextlib.suppress(Exception):
         sys.stdout.flush()
-    # The process's own stderr, not sys.stderr: from the watchdog, Faust may still have it
-    # redirected into its log (the line would come out as a log record).
     stderr = sys.__stderr__ or sys.stderr
     with contextlib.suppress(Exception):
         stderr.write(line + "\n")
         stderr.flush()
+
+
+def _exit(reason: BaseException) -> NoReturn:
+    code, line = crash_exit(reason)
+    _say(line)
     # os._exit: Faust has already stopped what it could; a non-daemon thread left behind
     # by a crashed client must not keep the process (and its port) alive.
     os._exit(code)

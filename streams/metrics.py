@@ -35,6 +35,7 @@ from prometheus_client.utils import floatToGoString
 
 from streams import __version__
 from streams.core.brand import GLOBAL_SCOPE, BrandConfig
+from streams.core.crisis_content import shown_about
 from streams.core.totals import (
     LABELS,
     NO_TOTALS,
@@ -66,6 +67,9 @@ PROCESSING_DELAY_BUCKETS = (
     10 * MINUTE, 30 * MINUTE, HOUR,
 )
 CRISIS_ACTIVE = "brandpulse_crisis_active"
+# The spike's terms are exported only from this score on (half the alert's threshold):
+# the series exists whenever the alert can fire, and terms churn no series otherwise.
+VOLUME_TERMS_SCORE = 2.0
 CRISIS_ACTIVE_HELP = "1 while a crisis is active for the scope (a brand, or global), else 0."
 
 SnapshotSource = Callable[[], Iterable[tuple[BrandSnapshot, float]]]
@@ -104,7 +108,8 @@ class BrandGauges(Collector):
         self.scraped_at = time.monotonic()  # brand series created before now were seen at 0
         (unanswered, oldest, sla_target, broadcast_ratio, reply_rate, robot_score, crisis,
          sentiment, templated, alignment, replies_per_broadcast, scheduled, scheduled_bad,
-         scheduled_next, scheduled_info, at_risk) = families = _brand_families()
+         scheduled_next, scheduled_info, at_risk, volume_rate, volume_baseline, volume_score,
+         volume_negative, volume_terms, group_info, crisis_info) = families = _brand_families()
         try:
             pairs = tuple(self.snapshots())
         except Exception:  # a scrape must still serve the pipeline metrics
@@ -128,6 +133,10 @@ class BrandGauges(Collector):
             robot_score.add_metric((brand,), conversation.robot_score)
             behaviour = snapshot.behaviour
             crisis.add_metric((brand,), 1 if behaviour.crisis_active else 0)
+            if behaviour.crisis_state:
+                terms = shown_about(behaviour.crisis_about, behaviour.top_audience_terms)
+                crisis_info.add_metric((brand, terms.label()),
+                                       1 if behaviour.crisis_state == "active" else 0)
             for context, value in behaviour.sentiment.items():
                 sentiment.add_metric((brand, context), value)
             templated.add_metric((brand,), behaviour.templated_reply_ratio)
@@ -139,6 +148,16 @@ class BrandGauges(Collector):
             if alarm.crisis is not None and alarm.next_at is not None:
                 scheduled_next.add_metric((brand,), max(0.0, alarm.next_at - snapshot.now))
                 scheduled_info.add_metric((brand, alarm.crisis[:100]), 1)
+            group = getattr(owned.get(brand), "group", None)
+            if group:
+                group_info.add_metric((brand, group), 1)
+            volume = snapshot.volume  # streams/core/volume.py
+            volume_rate.add_metric((brand,), volume.rate)
+            volume_baseline.add_metric((brand,), volume.baseline.mean)
+            volume_score.add_metric((brand,), volume.score)
+            volume_negative.add_metric((brand,), volume.negative_share)
+            if volume.top_terms and volume.score >= VOLUME_TERMS_SCORE:
+                volume_terms.add_metric((brand, ", ".join(volume.top_terms)), 1)
         if self.global_crisis is not None:
             crisis.add_metric((GLOBAL_SCOPE,), self.global_crisis)
         return iter(families)
@@ -204,6 +223,38 @@ def _brand_families() -> tuple[GaugeMetricFamily, ...]:
             "Messages waiting for a first reply past the brand's at_risk_share of their "
             "target, not yet breached.",
             labels=("brand", "platform")),
+        GaugeMetricFamily(
+            "brandpulse_audience_volume_rate",
+            "Audience messages per hour, counted over the last 15 minutes of event time.",
+            labels=("brand",)),
+        GaugeMetricFamily(
+            "brandpulse_audience_volume_baseline",
+            "Mean audience messages per hour over the complete hours of the last 7 days "
+            "(NaN with less than a day of history).",
+            labels=("brand",)),
+        GaugeMetricFamily(
+            "brandpulse_audience_volume_score",
+            "Z-score of the last 15 minutes' audience messages against the 7-day baseline "
+            "(deviation and Poisson noise); NaN without baseline.",
+            labels=("brand",)),
+        GaugeMetricFamily(
+            "brandpulse_audience_volume_negative_share",
+            "Share of the last 15 minutes' analysed audience messages that are negative.",
+            labels=("brand",)),
+        GaugeMetricFamily(
+            "brandpulse_audience_volume_terms_info",
+            "1 for the top audience terms of the last 15 minutes, only while the volume "
+            "score is at least 2 (one series per brand at most).",
+            labels=("brand", "terms")),
+        GaugeMetricFamily(
+            "brandpulse_brand_group_info",
+            "1 for the competitor group of each brand that has one (brands file `group`).",
+            labels=("brand", "group")),
+        GaugeMetricFamily(
+            "brandpulse_crisis_info",
+            "What the brand's active (1) or emerging (0) audience crisis is about: its top "
+            "learned terms, comma-joined (one series per crisis scope at most).",
+            labels=("scope", "terms")),
     )
 
 
@@ -221,6 +272,7 @@ _BRAND_HELP: dict[str, str] = {
     Count.TONE_DEAF: "Promotional or jokey brand posts during a crisis, or riding its "
                      "hashtags.",
     Count.LANGUAGE: "Audience messages by detected language (other languages score neutral).",
+    Count.NEGATIVE: "Analysed audience messages whose sentiment is negative (below -0.05).",
     Count.AGENT_REPLIES: "Brand replies signed by each listed agent.",
     Count.AGENT_SLA_MET: "First replies signed by each listed agent within the message's SLA "
                          "target.",

@@ -35,23 +35,78 @@ class RateLimitedLog:
     def report(self, key: str, message: str, *args: object,
                level: int = logging.WARNING) -> bool:
         """Count one occurrence of `key`; log it when due. True when a line was written."""
+        due, suffix = self.due(key)
+        if due:
+            self.logger.log(level, message + suffix, *args)
+        return due
+
+    def due(self, key: str) -> tuple[bool, str]:
+        """Count one occurrence of `key`: (whether a line is due, what to append to it: the
+        count since the last line, or "" for a first occurrence)."""
         now = self.clock()
         last = self._last.get(key)
         if last is not None and now - last < self.interval:
             self._quiet[key] = self._quiet.get(key, 0) + 1
-            return False
+            return False, ""
         if last is None and len(self._last) >= MAX_KEYS:
-            self._last.pop(next(iter(self._last)))
+            oldest = next(iter(self._last))
+            self._last.pop(oldest)
+            self._quiet.pop(oldest, None)
         quiet = self._quiet.pop(key, 0)
-        if quiet:
-            message = f"{message} ({quiet} more since the last line, {now - last:.0f} s ago)" \
-                if last is not None else message
+        suffix = (f" ({quiet} more since the last line, {now - last:.0f} s ago)"
+                  if quiet and last is not None else "")
+        self._last.pop(key, None)  # re-inserted last: the oldest key is the first
         self._last[key] = now
         self.lines += 1
-        self.logger.log(level, message, *args)
-        return True
+        return True, suffix
 
     def forget(self, key: str) -> None:
         """The fault is over (e.g. the broker is back): its next occurrence logs at once."""
         self._last.pop(key, None)
         self._quiet.pop(key, None)
+
+
+#: Loggers of the Kafka clients and the stream framework, which log every retry.
+LIBRARY_LOGGERS = ("aiokafka", "kafka", "faust", "mode")
+
+
+class RepeatFilter(logging.Filter):
+    """RateLimitedLog's policy for records that other libraries log: per (logger, message
+    template), the first record in full, then at most one line per interval with the count.
+
+    Why: with the broker gone, aiokafka and Faust log each retry of each client, ~160 ERROR
+    lines a second (4.8 MB a minute), for as long as the outage lasts. Put it on the
+    handlers (a logger's own filters do not see its children's records): it only touches
+    records of `prefixes` at `min_level` or above, and decides once per record, however
+    many handlers it passes. A summary line keeps no traceback.
+    """
+
+    def __init__(self, prefixes: tuple[str, ...] = LIBRARY_LOGGERS,
+                 min_level: int = logging.WARNING, interval: float = SUMMARY_INTERVAL_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+        self.min_level = min_level
+        self.policy = RateLimitedLog(logging.getLogger(__name__), interval, clock)
+        self.dropped = 0  # records held back (tests assert the volume)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        decided = getattr(record, "_brandpulse_repeat", None)
+        if decided is not None:
+            return bool(decided)
+        keep = True
+        if record.levelno >= self.min_level and record.name.split(".", 1)[0] in self.prefixes:
+            keep, suffix = self.policy.due(f"{record.name}\0{record.msg}")
+            if not keep:
+                self.dropped += 1
+            elif suffix:
+                record.msg, record.args = record.getMessage() + suffix, ()
+                record.exc_info, record.exc_text, record.stack_info = None, None, None
+        record._brandpulse_repeat = keep
+        return keep
+
+    def install(self, handlers: list[logging.Handler]) -> None:
+        """Add this filter to each handler that does not have it yet."""
+        for handler in handlers:
+            if self not in handler.filters:
+                handler.addFilter(self)

@@ -141,6 +141,9 @@ class BrandTally:
     tone_deaf: deque[dict[str, Any]] = field(
         default_factory=lambda: deque(maxlen=TONE_DEAF_EXAMPLES))
     languages: dict[str, int] = field(default_factory=dict)
+    negative: int = 0  # analysed audience messages reading negative
+    sentiment_sum: float = 0.0  # over messages in a language we read (en, fr)
+    sentiment_n: int = 0
     next_response_seconds: QuantileSketch = field(default_factory=QuantileSketch)
     policies: dict[str, ResponseTally] = field(default_factory=dict)
     agents: dict[str, ResponseTally] = field(default_factory=dict)
@@ -247,8 +250,12 @@ class _Tallies:
         self.tallies[o.brand].templated_replies += n
 
     def on_language_counted(self, o: LanguageCounted, n: int) -> None:
-        languages = self.tallies[o.brand].languages
-        languages[o.lang] = languages.get(o.lang, 0) + n
+        tally = self.tallies[o.brand]
+        tally.languages[o.lang] = tally.languages.get(o.lang, 0) + n
+        tally.negative += n * o.negative
+        if o.lang != "other":
+            tally.sentiment_sum += n * o.sentiment
+            tally.sentiment_n += n
 
     def on_tone_deaf_post(self, o: ToneDeafPost, n: int) -> None:
         tally = self.tallies[o.brand]
@@ -321,6 +328,8 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
                                        "p90": times.quantile(0.9)},
         }
         config = brands.get(name)
+        if config is not None and config.group is not None:
+            row["group"] = config.group
         if config is not None and config.business_hours is not None:
             business = tally.first_response_business_seconds
             row["first_response_business_seconds"] = {"p50": business.quantile(0.5),
@@ -336,6 +345,10 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
                 with_evidence(share_answered, max(decided, 0)),
                 with_evidence(share_templated, tally.replies))),
             "tone_deaf_count": tally.tone_deaf_count,
+            "negative_messages": tally.negative,
+            # Mean over the input's analysed messages in a language we read (not rolling).
+            "sentiment": json_number(tally.sentiment_sum / tally.sentiment_n
+                                     if tally.sentiment_n else math.nan),
             "tone_deaf_posts": list(tally.tone_deaf),  # the last TONE_DEAF_EXAMPLES
             "languages": tally.languages,
             "topic_alignment": (json_number(behaviour.topic_alignment)
@@ -350,6 +363,84 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
         })
         result[name] = row
     return {"brands": result, "rejected": rejected}
+
+
+#: What share of voice is taken of: (report field, share field).
+SHARES = (("messages", "messages"), ("requires_reply", "requires_reply"),
+          ("negative_messages", "negative"))
+
+
+def competitors(report: dict[str, Any], brands: BrandsConfig, group: str) -> dict[str, Any]:
+    """The group's brands side by side, each with its share of voice within the group
+    (its audience messages, requiring-reply ones and negative ones ÷ the group's); a brand
+    of the group with no event in the input shows zeros. The offline twin of the
+    "competitors" dashboard and its recording rules (docs/metrics.md)."""
+    members = sorted((b.name for b in brands if b.group == group), key=str.casefold)
+    empty = {"messages": 0, "requires_reply": 0, "negative_messages": 0}
+    rows = {name: report["brands"].get(name, empty) for name in members}
+    totals = {field: sum(row.get(field, 0) for row in rows.values()) for field, _ in SHARES}
+    out: dict[str, Any] = {}
+    for name, row in rows.items():
+        out[name] = {**row, "share_of_voice": {
+            share: round(row.get(field, 0) / totals[field], 6) if totals[field] else None
+            for field, share in SHARES}}
+    return {"group": group, "brands": out}
+
+
+def _group_columns() -> list[tuple[str, int, Callable[[dict[str, Any]], Any]]]:
+    def sov(row: dict[str, Any], share: str) -> Any:
+        return row["share_of_voice"][share]
+
+    def p(row: dict[str, Any], q: str) -> Any:
+        return (row.get("first_response_seconds") or {}).get(q)
+
+    return [
+        ("msgs", 6, lambda r: r.get("messages", 0)),
+        ("sov", 5, lambda r: sov(r, "messages")),
+        ("need", 6, lambda r: r.get("requires_reply", 0)),
+        ("sov", 5, lambda r: sov(r, "requires_reply")),
+        ("neg", 5, lambda r: r.get("negative_messages", 0)),
+        ("sov", 5, lambda r: sov(r, "negative")),
+        ("p50 min", 8, lambda r: p(r, "p50")),
+        ("p90 min", 8, lambda r: p(r, "p90")),
+        ("rate", 5, lambda r: r.get("reply_rate")),
+        ("robot", 5, lambda r: r.get("robot_score")),
+        ("sent", 6, lambda r: r.get("sentiment")),
+        ("tdeaf", 5, lambda r: r.get("tone_deaf_count")),
+    ]
+
+
+GROUP_LEGEND = """\
+msgs/need/neg  audience messages / of them requiring a reply / reading negative (< -0.05)
+sov     the brand's share of the group's msgs, need or neg (share of voice)
+p50/p90 min  first-response time, minutes   rate  reply rate   robot  robot score 0-1
+sent    mean audience sentiment (-1..1, en/fr messages)   tdeaf  tone-deaf posts
+Over the whole input (or --since/--until). Definitions: docs/metrics.md"""
+
+
+def format_competitors(section: dict[str, Any], legend: bool = True) -> str:
+    """The group's table for humans: one line per brand, shares of voice beside counts."""
+    columns = _group_columns()
+    header = f"{section['group'][:20]:<20} " + " ".join(
+        f"{title:>{width}}" for title, width, _ in columns)
+    lines = [header, "-" * len(header)]
+    for name, row in section["brands"].items():
+        cells = []
+        for title, width, get in columns:
+            value = get(row)
+            if value is None:
+                text = "-"
+            elif "min" in title:
+                text = f"{value / 60:.1f}"
+            elif isinstance(value, float):
+                text = f"{value:.2f}"
+            else:
+                text = str(value)
+            cells.append(f"{text:>{width}}")
+        lines.append(f"{name[:20]:<20} " + " ".join(cells))
+    if legend:
+        lines += ["", GROUP_LEGEND]
+    return "\n".join(lines)
 
 
 # (header, width, JSON path or computed value): one definition for the table and the CSV.

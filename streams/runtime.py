@@ -15,6 +15,9 @@ are processed, a tick renews snapshots, gauges and views.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import gc
 import logging
 import os
 import socket
@@ -37,6 +40,18 @@ from streams.ownership import Ownership
 from streams.state import StateStore
 
 log = logging.getLogger(__name__)
+
+
+def release_free_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's malloc_trim): recovery's
+    raw records and decoded rows are freed between long-lived state, and without this the
+    worker keeps their peak as its RSS. Elsewhere than glibc, nothing to do."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 class Runtime:
@@ -126,6 +141,11 @@ class Runtime:
 
     async def _recover(self, partitions: set[int]) -> None:
         log.info("recovering changelog partitions %s", sorted(partitions))
+        # The cyclic collector would walk the growing state again and again while it is
+        # rebuilt (seconds per full pass at a million messages, stalling the heartbeat);
+        # rebuilt state holds no cycles, so collect once at the end and freeze it out of
+        # every later collection (streams/agents.py, tune_garbage_collector).
+        gc.disable()
         try:
             restored = await self.store.recover(partitions, self.wall, self)
         except asyncio.CancelledError:
@@ -134,6 +154,11 @@ class Runtime:
             log.error("state recovery failed: %r; stopping the worker", exc)
             await self.app.crash(exc)
             return
+        finally:
+            gc.enable()
+        gc.collect()
+        gc.freeze()
+        release_free_memory()
         progress = self.store.progress
         progress.completed_once = True
         log.info("recovered %d state records of %d brands from %d changelog partitions in "

@@ -47,6 +47,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder, generate_latest
 
 from streams.metrics import TextRenderer
+from streams.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,8 @@ _TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi
 class Limits:
     """Every resource the server may hold, bounded."""
 
-    max_connections: int = 1024  # beyond this, new connections get 503 and are closed
+    max_connections: int = 1024  # at the cap the longest-idle connection is closed for a
+    # new one; when none is idle (all are reading or answering a request), 503 and close
     backlog: int = 1024  # listen queue (the kernel caps it at net.core.somaxconn)
     header_timeout: float = 10.0  # from the first byte of a request to the end of its head
     idle_timeout: float = 30.0  # keep-alive: wait for the next request (and the first one)
@@ -143,6 +145,10 @@ class WebServer:
         self._api = api or (lambda path: None)
         self._routes: list[Route] = []
         self._connections: set[asyncio.Task[Any]] = set()
+        # Connections waiting for their next (or first) request, longest-idle first.
+        self._idle: dict[asyncio.Task[Any], None] = {}
+        self.evicted = 0  # idle connections closed to admit a new one (tests, benchmarks)
+        self._faults = RateLimitedLog(log)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
@@ -292,32 +298,56 @@ class WebServer:
                                 writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        over_cap = len(self._connections) >= self.limits.max_connections
+        over_cap = (len(self._connections) >= self.limits.max_connections
+                    and not self._evict_idle())
         self._connections.add(task)  # over the cap too, for at most LINGER_SECONDS
         try:
             if over_cap:
+                self._faults.report("busy", "web server: %d connections, none idle: new "
+                                    "ones get 503", len(self._connections) - 1)
                 await self._refuse(reader, writer, 503, "too many connections")
                 return
             keep_alive = True
             while keep_alive:
-                keep_alive = await self._one_request(reader, writer)
+                keep_alive = await self._one_request(reader, writer, task)
         except (ConnectionError, asyncio.CancelledError, TimeoutError):
             pass
         except Exception:  # one broken connection must not end the server
             log.exception("web server: connection failed")
         finally:
             self._connections.discard(task)
+            self._idle.pop(task, None)
             writer.close()
 
+    def _evict_idle(self) -> bool:
+        """Close the longest-idle connection to make room for a new one; False if none is idle.
+
+        Why: idle keep-alive connections (or a client holding many open) would otherwise fill
+        the cap and lock out the orchestrator's probes and Prometheus. A connection idle
+        between requests may be closed at any time in HTTP/1.1; its client reconnects."""
+        victim = next(iter(self._idle), None)
+        if victim is None:
+            return False
+        del self._idle[victim]
+        self._connections.discard(victim)  # its slot is free now; it closes at its next step
+        victim.cancel()
+        self.evicted += 1
+        self._faults.report("evict", "web server: %d connections (the cap): closing the "
+                            "longest-idle ones to admit new clients", len(self._connections) + 1)
+        return True
+
     async def _one_request(self, reader: asyncio.StreamReader,
-                           writer: asyncio.StreamWriter) -> bool:
+                           writer: asyncio.StreamWriter, task: asyncio.Task[Any]) -> bool:
         """Read, answer one request; True when the connection stays open for another."""
         limits = self.limits
+        self._idle[task] = None  # evictable until the request's first byte
         try:
             async with asyncio.timeout(limits.idle_timeout):
                 first = await reader.read(1)
         except TimeoutError:
             return False  # idle: close quietly
+        finally:
+            self._idle.pop(task, None)
         if not first:
             return False  # the client closed
         try:

@@ -32,6 +32,7 @@ from streams.core.shared_crisis import SharedCrisisScope
 from streams.core.similarity import TemplatedReplyDetector
 from streams.core.text import Doc, prepare
 from streams.core.topics import TopicAlignment, profile_terms
+from streams.core.volume import NEGATIVE_BELOW, RecentAudience
 from streams.events import Side, SocialEvent
 
 SENTIMENT_BUCKET_SECONDS = 300
@@ -69,8 +70,13 @@ class SentimentContext(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class LanguageCounted:
+    """An analysed audience message: its language and whether it reads negative (the
+    negative share of voice, docs/metrics.md)."""
+
     brand: str
     lang: str  # "en" | "fr" | "other"
+    negative: bool = False  # sentiment below NEGATIVE_BELOW
+    sentiment: float = 0.0  # its polarity (0.0 for other languages)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +140,8 @@ class BehaviourSnapshot:
     audience_replies_per_broadcast: float
     top_audience_terms: list[tuple[str, int]]
     crisis_about: CrisisAbout = NOTHING_LEARNED  # what the audience's crisis is about
+    crisis_state: str = ""  # "active", "emerging" or "" (`CrisisStatus.state`)
+    crisis_since: float | None = None  # when the active crisis started
 
 
 # What analysis keeps of one event, persisted with its SLA record so that behaviour state
@@ -170,6 +178,7 @@ class BrandBehaviour:
         self.sentiment = {context: RollingMean() for context in SentimentContext}
         self._broadcasts: dict[str, float] = {}  # broadcast id -> created_at (7 days)
         self._engaged: dict[str, float] = {}  # audience reply id -> created_at, on broadcasts
+        self.recent = RecentAudience()  # the last minutes' mood and terms (volume spikes)
 
     def on_audience(self, event: SocialEvent, doc: Doc, lang: str, sentiment: float,
                     static_signal: bool, in_crisis: bool) -> tuple[Any, ...]:
@@ -202,6 +211,7 @@ class BrandBehaviour:
             context = SentimentContext.CRISIS if in_crisis else SentimentContext.NORMAL
             self.sentiment[context].add(at, sentiment)
         self.topics.add_audience_terms(at, terms)
+        self.recent.add(at, sentiment, terms)
         if engaged:
             self._engaged[message_id] = at
 
@@ -252,8 +262,9 @@ class BrandBehaviour:
             for key in [k for k, at in table.items() if at < horizon]:
                 del table[key]
         broadcasts = len(self._broadcasts)
+        status = self.crisis.status()
         return BehaviourSnapshot(
-            crisis_active=self.crisis.crisis_active,
+            crisis_active=status.active,
             sentiment={context: mean.mean(now) for context, mean in self.sentiment.items()},
             templated_reply_ratio=(self.templated.templated_reply_ratio()
                                    if self.templated.reply_count else math.nan),
@@ -263,6 +274,8 @@ class BrandBehaviour:
                                             else math.nan),
             top_audience_terms=self.topics.top_audience_terms(10),
             crisis_about=self.about(),
+            crisis_state=status.state,
+            crisis_since=status.since,
         )
 
     def about(self) -> CrisisAbout:
@@ -333,7 +346,8 @@ class BehaviourBook:
                                              crisis_match(doc).signal, in_crisis)
             # The global scope counts the signal of the brand's stream (features[2]).
             self.global_crisis.observe(event.created_at, features[2], sentiment)
-            return [LanguageCounted(event.brand, lang)], features
+            return [LanguageCounted(event.brand, lang, sentiment < NEGATIVE_BELOW,
+                                    sentiment)], features
         return behaviour.on_post(event, doc, self.active_crises(event.brand, event.created_at))
 
     def declare(self, crisis: DeclaredCrisis) -> None:

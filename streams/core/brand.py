@@ -34,6 +34,7 @@ class BrandConfig:
     # Open messages past this share of their target (and not breached) are "at risk".
     at_risk_share: float = DEFAULT_AT_RISK_SHARE
     agents: frozenset[str] = frozenset()  # upper-case initials: the `agent` metric label
+    group: str | None = None  # competitors compared side by side (the `group` label)
 
     @property
     def platforms(self) -> tuple[str, ...]:

@@ -1,4 +1,9 @@
-"""Fast, deterministic lexicon-and-rule sentiment for English and French.
+"""Sentiment for English and French: a trained model over a fast lexicon-and-rule scorer.
+
+`polarity_doc` uses the trained linear model shipped in the package
+(`streams/core/sentiment_model.py`, issue 22) and falls back to the lexicon alone when
+the model file is missing or corrupt; the lexicon's score and word roles are also among
+the model's features. The rest of this module is the lexicon.
 
 The scorer follows the VADER recipe (valence lexicon, intensifiers, negation window,
 contrast "but", capitals and exclamation emphasis, emoji, squashing into [-1, 1]) but is
@@ -13,21 +18,34 @@ tweets inflect and drop accents freely.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import math
+import os
 import re
 from itertools import repeat
 from pathlib import Path
 from typing import Final
 
 from streams.core.lang import detect_lang
+from streams.core.sentiment_model import (
+    DEFAULT_PATH,
+    LexiconView,
+    ModelFileError,
+    SentimentModels,
+)
+from streams.core.sentiment_model import load as load_model
 from streams.core.text import DATA_DIR, Doc, fold, prepare, tokenize
 
 __all__ = [
     "NEGATIVE_THRESHOLD",
     "POSITIVE_THRESHOLD",
+    "active_model",
+    "lexicon_polarity_doc",
+    "model_inputs",
     "polarity",
     "polarity_doc",
     "sentiment_label",
+    "set_model",
 ]
 
 #: Three-class decision thresholds on the polarity score (same convention as VADER).
@@ -720,12 +738,78 @@ def _score(doc: Doc, lang: _Language) -> float:
     return max(-1.0, min(1.0, score))
 
 
-def polarity_doc(doc: Doc, lang: str) -> float:
-    """Polarity in [-1, 1] of a prepared message in ``lang``; 0.0 for other languages."""
+def lexicon_polarity_doc(doc: Doc, lang: str) -> float:
+    """The lexicon's own polarity in [-1, 1] (the model's fallback and one of its
+    features); 0.0 for other languages."""
     language = _LANGUAGES.get(lang)
     if language is None:
         return 0.0
     return _score(doc, language)
+
+
+def _view(language: _Language) -> LexiconView:
+    return LexiconView(language.valence, language.negators, language.boosters)
+
+
+_VIEWS: Final = {"en": _view(_ENGLISH), "fr": _view(_FRENCH), "und": _view(_ENGLISH)}
+
+
+def model_inputs(doc: Doc, lang: str) -> tuple[float, LexiconView] | None:
+    """What the trained model reads besides the tokens: the lexicon's polarity and its
+    view of the language; None for languages without a lexicon. Shared with the training
+    script so that both compute the same features."""
+    language = _LANGUAGES.get(lang)
+    if language is None:
+        return None
+    return _score(doc, language), _VIEWS[lang]
+
+
+def _load_model() -> SentimentModels | None:
+    """The shipped models, or the file named by BRANDPULSE_SENTIMENT_MODEL ("lexicon":
+    none). A missing or corrupt file falls back to the lexicon with one warning: sentiment
+    must never stop the worker."""
+    choice = os.environ.get("BRANDPULSE_SENTIMENT_MODEL", "").strip()
+    if choice.lower() in ("lexicon", "off", "none"):
+        return None
+    try:
+        return load_model(choice or DEFAULT_PATH)
+    except ModelFileError as exc:
+        logging.getLogger(__name__).warning(
+            "sentiment model not loaded, using the lexicon: %s", exc)
+        return None
+
+
+_MODEL: SentimentModels | None = _load_model()
+
+
+def active_model() -> SentimentModels | None:
+    """The models `polarity_doc` uses, or None when it falls back to the lexicon."""
+    return _MODEL
+
+
+def set_model(model: SentimentModels | None) -> SentimentModels | None:
+    """Use `model` (None: the lexicon alone) from now on; returns the previous one. For
+    tests and benchmarks."""
+    global _MODEL
+    previous, _MODEL = _MODEL, model
+    return previous
+
+
+def polarity_doc(doc: Doc, lang: str) -> float:
+    """Polarity in [-1, 1] of a prepared message in ``lang`` (0.0 for other languages):
+    the trained model's (`streams/core/sentiment_model.py`), or the lexicon's when no
+    model is loaded. `sentiment_label` of it is the model's most probable class."""
+    language = _LANGUAGES.get(lang)
+    if language is None:
+        return 0.0
+    score = _score(doc, language)
+    models = _MODEL
+    if models is None:
+        return score
+    model = models.for_lang(lang)
+    if model is None:
+        return score
+    return model.polarity(doc, score, _VIEWS[lang])
 
 
 def polarity(text: str | Doc, lang: str | None = None) -> float:

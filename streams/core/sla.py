@@ -21,6 +21,7 @@ from streams.core.brand import BrandConfig
 from streams.core.conversation import DAY, HOUR, HourCounts, hour_of
 from streams.core.policy import DEFAULT_POLICY, SlaPolicy, select_policy
 from streams.core.similarity import agent_signature
+from streams.core.volume import WINDOW_SECONDS, RecentCounts
 from streams.events import AudienceKind, Side, SocialEvent
 
 DEFAULT_BREACH_GRACE_SECONDS = 60.0
@@ -297,6 +298,7 @@ class ReplyBook:
         self._risk: list[tuple[float, str]] = []  # (risk_at, id), lazily cleaned
         self._at_risk: dict[str, str] = {}  # id -> platform: pending, past risk, not breached
         self._reply_posts: dict[str, int] = {}  # brand reply id -> hour (follow-up detection)
+        self.recent = RecentCounts()  # audience messages per minute (streams/core/volume.py)
 
     # -- helpers -------------------------------------------------------------------------
     def deadline_for(self, created_at: float, sla_seconds: float | None = None) -> float:
@@ -422,6 +424,7 @@ class ReplyBook:
             self.policy_for(event) if needs_reply else None,
             followup=needs_reply and self._answered_thread(event.in_reply_to, now))
         bucket.audience[event.id] = record
+        self.recent.add(event.created_at)
         self.dirty.add((hour, RecordTag.AUDIENCE, event.id))
         observations: list[Observation] = [MessageCounted(self.name, event.platform, needs_reply)]
         early_reply = self._drop_orphan(event.id)
@@ -649,6 +652,12 @@ class ReplyBook:
     def hour_counts(self) -> dict[int, HourCounts]:
         return {hour: bucket.counts for hour, bucket in self.buckets.items()}
 
+    def audience_hours(self) -> tuple[dict[int, int], int | None]:
+        """Audience messages per kept hour bucket, and the oldest kept hour: the volume
+        baseline's input (streams/core/volume.py)."""
+        return ({hour: len(bucket.audience) for hour, bucket in self.buckets.items()},
+                self._oldest_hour)
+
     # -- persistence: one row per record -------------------------------------------------
     def take_changes(self) -> dict[RecordKey, list[Any] | None]:
         """Rows of the records changed since the last call (None: the record is gone)."""
@@ -725,6 +734,14 @@ class ReplyBook:
                 bucket.orphans[record_id] = (row[0], row[1] if len(row) > 1 else None)
                 orphans.append((hour, record_id, row[0]))
         self._expired = dict(sorted(self._expired.items(), key=lambda item: item[1]))
+        self.recent = RecentCounts()
+        if self.latest_loaded > -math.inf:  # the last window's messages, oldest first
+            recent_from = self.latest_loaded - WINDOW_SECONDS
+            hours = {hour_of(recent_from), hour_of(self.latest_loaded)}
+            for created_at in sorted(r.created_at for hour in hours if hour in self.buckets
+                                     for r in self.buckets[hour].audience.values()
+                                     if r.created_at > recent_from):
+                self.recent.add(created_at)
         for hour, target, reply_at in orphans:
             known = self._orphan_index.get(target)
             if known is None or reply_at < known[0]:

@@ -63,6 +63,7 @@ class Count(StrEnum):
     LATE_EVENTS = "late_events"  # (none)
     TONE_DEAF = "tone_deaf_posts"  # reason
     LANGUAGE = "messages_by_language"  # lang
+    NEGATIVE = "audience_negative_messages"  # (none): analysed messages reading negative
     AGENT_REPLIES = "agent_replies"  # agent
     AGENT_SLA_MET = "agent_sla_met"  # agent
 
@@ -88,6 +89,7 @@ LABELS: dict[str, tuple[str, ...]] = {
     Count.LATE_EVENTS: (),
     Count.TONE_DEAF: ("reason",),
     Count.LANGUAGE: ("lang",),
+    Count.NEGATIVE: (),
     Count.AGENT_REPLIES: ("agent",),
     Count.AGENT_SLA_MET: ("agent",),
     Timing.FIRST_RESPONSE: ("platform", "policy"),
@@ -131,6 +133,7 @@ def count_series(config: BrandConfig) -> list[CountKey]:
         (Count.DUPLICATES,), (Count.LATE_EVENTS,),
         *((Count.TONE_DEAF, reason) for reason in TONE_DEAF_REASONS),
         *((Count.LANGUAGE, lang) for lang in LANGS),
+        (Count.NEGATIVE,),
         *((name, a) for name in (Count.AGENT_REPLIES, Count.AGENT_SLA_MET) for a in agents),
     ]
 
@@ -217,6 +220,8 @@ class BrandTotals:
 
     def on_language_counted(self, o: LanguageCounted, n: int) -> None:
         self.add((Count.LANGUAGE, o.lang), n)
+        if o.negative:
+            self.add((Count.NEGATIVE,), n)
 
     def on_templated_reply(self, o: TemplatedReply, n: int) -> None:
         """Shown as the templated ratio gauge (a snapshot), not counted."""

@@ -10,7 +10,8 @@
   1 h SLA; its desk is open every day 09:00-18:00 Europe/Paris and only answers while
   open (every day, so that the demo shows an SLA-blower whatever day it is started);
 * `psycho` answers like an average desk, but when its audience is hit by a crisis (a
-  storm: an audience spike with crisis vocabulary, `CRISIS_*`) it keeps posting
+  storm: an audience spike with crisis vocabulary that opens with a burst of mentions,
+  `CRISIS_*`) it keeps posting
   promotions, some of them riding the storm: tone-deaf posts;
 * `airhead` answers most messages but broadcasts daily filler (coffee, weekend moods)
   unrelated to what its audience talks about: low topic alignment.
@@ -49,6 +50,10 @@ CRISIS_BRAND = "psycho"
 CRISIS_AT = 0.55  # share of the window elapsed when the storm hits
 CRISIS_HOURS = 5.0
 CRISIS_MESSAGES_PER_HOUR = 90.0  # on top of the brand's usual audience (~24/h)
+# The storm breaks as news: its first minutes bring a burst of mentions, the volume spike
+# the demo's BrandMentionVolumeSpike alert fires on (streams/core/volume.py).
+CRISIS_BURST_PER_HOUR = 480.0
+CRISIS_BURST_SECONDS = 20 * 60.0
 CRISIS_MIN_DURATION_SECONDS = 18 * HOUR
 CRISIS_PAUSE_MARGIN = 2 * HOUR  # other brands pause broadcasts this long around it
 _ALL_DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -61,17 +66,17 @@ SCENARIO_BRANDS: dict[str, Any] = {
     "brand": [
         {"name": "healthy", "handles": {"twitter": ["HealthyCo"], "instagram": ["healthyco"]},
          "sla_seconds": 3600, "languages": ["en", "fr"],
-         "agents": list(DESK_AGENTS[:-1])},  # the last one is a temp: exported as "other"
+         "agents": list(DESK_AGENTS[:-1]), "group": "demo"},  # last agent: "other"
         {"name": "robot", "handles": {"twitter": ["RoboMart"]}, "sla_seconds": 3600,
-         "languages": ["en"]},
+         "languages": ["en"], "group": "demo"},
         {"name": "slow", "handles": {"twitter": ["SlowBank"]}, "sla_seconds": 3600,
          "languages": ["en", "fr"],
          "business_hours": {"timezone": "Europe/Paris", "days": _ALL_DAYS,
-                            "start": "09:00", "end": "18:00"}},
+                            "start": "09:00", "end": "18:00"}, "group": "demo"},
         {"name": "psycho", "handles": {"twitter": ["PsychoShop"]}, "sla_seconds": 3600,
-         "languages": ["en"]},
+         "languages": ["en"], "group": "demo"},
         {"name": "airhead", "handles": {"twitter": ["AirheadCafe"]}, "sla_seconds": 3600,
-         "languages": ["en"]},
+         "languages": ["en"], "group": "demo"},
     ],
 }
 
@@ -427,7 +432,10 @@ def _generate_brand(w: _BrandWriter, behaviour: _Behaviour, start: float,
     for platform in w.broadcasts:
         w.broadcasts[platform].sort(key=lambda e: e.created_at)
     if crisis is not None and w.name == CRISIS_BRAND:  # the storm, as its audience lives it
-        for at in _arrivals(rng, crisis[0], crisis[1], CRISIS_MESSAGES_PER_HOUR):
+        burst = _arrivals(rng, crisis[0], crisis[0] + CRISIS_BURST_SECONDS,
+                          CRISIS_BURST_PER_HOUR)
+        for at in burst + _arrivals(rng, crisis[0] + CRISIS_BURST_SECONDS, crisis[1],
+                                    CRISIS_MESSAGES_PER_HOUR):
             w.emit(Side.AUDIENCE, "twitter", f"{rng.choice(_USERS)}{rng.randint(1, 400)}",
                    w.fill(rng.choice(_CRISIS_MESSAGES)), at, kind=AudienceKind.MENTION,
                    lang="en")

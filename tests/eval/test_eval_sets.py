@@ -3,6 +3,8 @@
 The files are read by path and never copied into the project. Sentiment is held to the
 project target (macro-F1 >= 0.60 on every set; measured values in docs/analysis.md); the
 scorer is deterministic, so a value at the target is stable, and any regression fails.
+The French dev file is the trained model's training data (xlm-t French train + val), so
+there the floor holds the lexicon, the model's fallback.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from streams.core.crisis import crisis_match
-from streams.core.sentiment import polarity, sentiment_label
+from streams.core.sentiment import polarity, sentiment_label, set_model
 
 # In the evaluation data, found by the `shared_data` fixture (tests/conftest.py).
 SENTIMENT_DIR = "sentiment"
@@ -49,7 +51,12 @@ def _macro_f1(gold: list[str], predicted: list[str]) -> float:
 )
 def test_sentiment_macro_f1_floor(name: str, floor: float, shared_data: Path) -> None:
     rows = _rows(shared_data / SENTIMENT_DIR / name)
-    predicted = [sentiment_label(polarity(r["text"])) for r in rows]
+    previous = set_model(None) if name.startswith("fr_deft") else None
+    try:
+        predicted = [sentiment_label(polarity(r["text"])) for r in rows]
+    finally:
+        if previous is not None:
+            set_model(previous)
     score = _macro_f1([r["label"] for r in rows], predicted)
     assert score >= floor, f"{name}: macro-F1 {score:.3f} < {floor}"
 

@@ -14,8 +14,8 @@
   than the static signal. The T26 figures (Lac-Megantic French 0.525) need data outside
   shared/ and are reported by bench/eval_crisis.py only.
 * Sentiment: the held-out half of each dev file (hash split, bench/eval_sentiment.py)
-  stays at or above the floors: macro-F1 >= 0.62 in English and French (issue 13), just
-  under the figures of the last tuning pass.
+  stays at or above the floors: the trained model (issue 22) in English, the lexicon on
+  the French dev file (the model's training data), just under the measured figures.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from streams.core.lang import detect_lang
-from streams.core.sentiment import polarity, sentiment_label
+from streams.core.sentiment import active_model, polarity, sentiment_label, set_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import eval_crisis
@@ -95,16 +95,26 @@ def test_stream_adaptive_signal_promotes_nothing_in_ordinary_streams(shared_data
 
 
 @pytest.mark.parametrize(
-    ("name", "floor"),
-    # Just under the sixth pass's held-out figures (0.6201 / 0.6476 / 0.6215).
-    [("en_semeval2017_dev.csv", 0.62), ("en_airline_brands_dev.csv", 0.645),
-     ("fr_deft2017_dev.csv", 0.62)],
+    ("name", "floor", "scorer"),
+    # The trained model (issue 22), just under its held-out figures, scored once after
+    # training (0.6159 / 0.6736; docs/analysis.md, "Trained model"). The French dev file is
+    # xlm-t's French train + validation splits, the model's training data: there the floor
+    # holds the lexicon, the model's fallback, just under its sixth pass (0.6215). The
+    # model's French figure needs the xlm-t snapshot: bench/eval_sentiment.py only.
+    [("en_semeval2017_dev.csv", 0.61, "model"), ("en_airline_brands_dev.csv", 0.67, "model"),
+     ("fr_deft2017_dev.csv", 0.62, "lexicon")],
 )
-def test_sentiment_held_out_half(shared_data: Path, name: str, floor: float) -> None:
+def test_sentiment_held_out_half(shared_data: Path, name: str, floor: float, scorer: str
+                                 ) -> None:
     with (shared_data / "sentiment" / name).open(encoding="utf-8", newline="") as handle:
         rows = [r for r in csv.DictReader(handle)
                 if eval_sentiment.half_of(r["text"]) == "held-out"]
     assert len(rows) > 700
-    predicted = [sentiment_label(polarity(r["text"])) for r in rows]
+    previous = set_model(None) if scorer == "lexicon" else active_model()
+    try:
+        assert scorer == "lexicon" or active_model() is not None
+        predicted = [sentiment_label(polarity(r["text"])) for r in rows]
+    finally:
+        set_model(previous)
     score = eval_sentiment.macro_f1([r["label"] for r in rows], predicted)
-    assert score >= floor, f"{name}: held-out macro-F1 {score:.3f} < {floor}"
+    assert score >= floor, f"{name} ({scorer}): held-out macro-F1 {score:.3f} < {floor}"

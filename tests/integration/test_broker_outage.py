@@ -197,3 +197,83 @@ def test_broker_that_hangs_and_returns_with_its_state_is_ridden_out(
         assert worker.process.poll() is None
     finally:
         worker.kill()
+
+
+# -- the worker at the broker's edge (issue 23) ---------------------------------------------
+
+SUMMARY = re.compile(r" \(\d+ more since the last line, \d+ s ago\)\s*$")
+LOG_PREFIX = re.compile(r"^\[[^]]*\] \[\d+\] \[\w+\] ")
+
+
+def faults(lines: list[str]) -> dict[str, int]:
+    """Log lines per fault: the message without its time, pid and summary count."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        key = SUMMARY.sub("", LOG_PREFIX.sub("", line)).strip()
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def stop(worker: Worker, sig: signal.Signals) -> tuple[int | None, float]:
+    """Send `sig`; the exit code (None: still running after 10 s) and the seconds it took."""
+    sent = time.monotonic()
+    worker.process.send_signal(sig)
+    try:
+        code: int | None = worker.process.wait(10)
+    except Exception:
+        code = None
+    return code, time.monotonic() - sent
+
+
+def test_a_lost_broker_is_logged_once_then_summarised_and_sigterm_ends_the_worker(
+        broker: EmbeddedBroker, brands_file: Path, tmp_path: Path, app_id: str) -> None:
+    """Broker stopped for 40 s under a running worker: each fault is one line, then at most
+    one summary per 30 s (it was ~160 ERROR lines a second, 6,089 lines and 708 kB in 40 s);
+    SIGTERM then ends the worker within 5 s with exit 0 and no traceback (it needed SIGKILL
+    after 25 s, with an aiokafka CancelledError traceback)."""
+    worker = start_ready(broker, brands_file, tmp_path, app_id, "worker")
+    try:
+        before = len(worker.log().splitlines())
+        broker.stop()
+        time.sleep(40)
+        outage = worker.log().splitlines()[before:]
+        counts = faults(outage)
+        assert worker.process.poll() is None
+        assert counts.get("broker unreachable") == 1, counts
+        assert max(counts.values()) <= 2, counts  # the first, then one summary after 30 s
+        assert any(SUMMARY.search(line) for line in outage), outage  # what was held back
+        assert len(outage) <= 40 and sum(map(len, outage)) < 10_000, outage
+        code, seconds = stop(worker, signal.SIGTERM)
+        assert code == 0 and seconds < 5.0, (code, seconds, worker.log()[-3000:])
+        assert "Traceback" not in worker.log()
+    finally:
+        worker.kill()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_worker_stops_within_5_s_with_its_broker_hung_or_up(
+        sig: signal.Signals, broker: EmbeddedBroker, brands_file: Path, tmp_path: Path,
+        app_id: str) -> None:
+    """A hung broker (SIGSTOP: connections open, no answers): the signal ends the worker
+    within 5 s, exit 0, no traceback. With the broker up, the same signal is Faust's
+    graceful stop (no watchdog line) and just as quick."""
+    hung = start_ready(broker, brands_file, tmp_path, f"{app_id}-hung", "hung")
+    try:
+        broker.pause()
+        try:
+            wait_down(broker, hung)
+            code, seconds = stop(hung, sig)
+        finally:
+            broker.pause(False)
+        assert code == 0 and seconds < 5.0, (code, seconds, hung.log()[-3000:])
+        assert "Traceback" not in hung.log()
+    finally:
+        hung.kill()
+    up = start_ready(broker, brands_file, tmp_path, f"{app_id}-up", "up")
+    try:
+        code, seconds = stop(up, sig)
+        assert code == 0 and seconds < 5.0, (code, seconds, up.log()[-3000:])
+        assert "Traceback" not in up.log()
+        assert "graceful stop had not finished" not in up.log()
+    finally:
+        up.kill()

@@ -34,6 +34,15 @@ CORE: dict[str, MetricType] = {
     "brandpulse_agent_replies_total": "counter",
     "brandpulse_agent_first_response_seconds": "histogram",
     "brandpulse_agent_sla_met_total": "counter",
+    # audience volume against the brand's baseline
+    "brandpulse_audience_volume_rate": "gauge",
+    "brandpulse_audience_volume_baseline": "gauge",
+    "brandpulse_audience_volume_score": "gauge",
+    "brandpulse_audience_volume_negative_share": "gauge",
+    "brandpulse_audience_volume_terms_info": "gauge",
+    # competitors
+    "brandpulse_brand_group_info": "gauge",
+    "brandpulse_audience_negative_messages_total": "counter",
     # pipeline
     "brandpulse_events_consumed_total": "counter",
     "brandpulse_events_rejected_total": "counter",
@@ -63,6 +72,7 @@ BEHAVIOUR: dict[str, MetricType] = {
     "brandpulse_scheduled_tone_deaf_posts": "gauge",
     "brandpulse_scheduled_tone_deaf_next_seconds": "gauge",
     "brandpulse_scheduled_tone_deaf_info": "gauge",
+    "brandpulse_crisis_info": "gauge",
 }
 
 # `brandpulse ingest` processes (streams.metrics.SourceMetrics), scraped as job
@@ -90,6 +100,13 @@ LABELS: dict[str, tuple[str, ...]] = {
     "brandpulse_agent_first_response_seconds": ("brand", "agent"),
     "brandpulse_agent_sla_met_total": ("brand", "agent"),
     "brandpulse_unanswered_messages": ("brand", "platform"),
+    "brandpulse_audience_volume_rate": ("brand",),
+    "brandpulse_audience_volume_baseline": ("brand",),
+    "brandpulse_audience_volume_score": ("brand",),
+    "brandpulse_audience_volume_negative_share": ("brand",),
+    "brandpulse_audience_volume_terms_info": ("brand", "terms"),
+    "brandpulse_brand_group_info": ("brand", "group"),
+    "brandpulse_audience_negative_messages_total": ("brand",),
     "brandpulse_oldest_unanswered_age_seconds": ("brand", "platform"),
     "brandpulse_messages_expired_unanswered_total": ("brand", "platform"),
     "brandpulse_late_replies_total": ("brand", "platform"),
@@ -123,6 +140,7 @@ LABELS: dict[str, tuple[str, ...]] = {
     "brandpulse_scheduled_tone_deaf_posts": ("brand",),
     "brandpulse_scheduled_tone_deaf_next_seconds": ("brand",),
     "brandpulse_scheduled_tone_deaf_info": ("brand", "crisis"),
+    "brandpulse_crisis_info": ("scope", "terms"),
     "brandpulse_source_events_total": ("source", "side"),
     "brandpulse_source_rejected_total": ("source", "reason"),
     "brandpulse_source_skipped_total": ("source", "reason"),

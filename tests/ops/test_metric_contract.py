@@ -15,20 +15,24 @@ from streams.engine import Engine
 from streams.events import Rejection, ScheduledPost
 from streams.gauges import GaugeFeed
 from streams.metrics import BrandpulseMetrics, SourceMetrics
-from streams.sources.synthetic import generate_scenario, scenario_brands
+from streams.sources.synthetic import crisis_window, generate_scenario, scenario_brands
 from tests.ops import metric_contract as contract
 from tests.unit.counting import Counts
 
 
 def _exercised_worker_metrics() -> BrandpulseMetrics:
-    """A worker's metrics after a day of the demo scenario with a storm and a scheduled
-    sale, as the worker drives them: every family has samples, so its labels show."""
+    """A worker's metrics after a day and more of the demo scenario with a storm and a
+    scheduled sale, as the worker drives them: every family has samples, so its labels
+    show."""
     brands = scenario_brands()
     metrics = BrandpulseMetrics(CollectorRegistry())
     metrics.initialise(("audience", "posts"), brands.get)
     engine = Engine(brands)
     start = 1_790_000_000.0
-    events = generate_scenario(start, 86400)
+    # two days, cut 10 minutes into the storm: its burst of mentions is a volume spike
+    storm = crisis_window(start, 2 * 86400)
+    assert storm is not None
+    events = [e for e in generate_scenario(start, 2 * 86400) if e.created_at < storm[0] + 600]
     end = max(e.created_at for e in events)
     engine.apply(CrisisCommand(CommandAction.DECLARE, DeclaredCrisis(
         "Storm", ("storm",), ("storm",), None, start)))

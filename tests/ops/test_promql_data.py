@@ -43,6 +43,8 @@ LABEL_VALUES: dict[str, tuple[str, ...]] = {
     "policy": ("default", "vip"),
     "agent": ("JB", "other"),
     "crisis": ("storm",),  # scheduled_tone_deaf_info (missing on main)
+    "terms": ("outage, refund, app",),  # audience_volume_terms_info, crisis_info
+    "group": ("airlines",),  # brand_group_info
 }
 # tone-deaf reasons differ from reject reasons
 TONE_DEAF_REASONS = ("promotional_in_crisis", "jokey_in_crisis", "hashtag_hijack")

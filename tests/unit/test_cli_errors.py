@@ -5,10 +5,12 @@ every argument, and `score` output that can be matched to its input."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -84,13 +86,58 @@ def test_bad_jsonl_lines_are_shown_and_the_error_says_no_valid_event(tmp_path: P
 
 
 @pytest.mark.parametrize("command", [["topics", "create"], ["crisis", "list"],
-                                     ["replay", "--synthetic"]])
+                                     ["replay", "--synthetic"],
+                                     ["worker", "--brands", "deploy/brands.example.toml",
+                                      "--metrics-port", "0"]])
 def test_an_unreachable_broker_fails_fast_in_one_line(command: list[str]) -> None:
+    """The worker too (issue 23: it printed a 36-line bootstrap traceback)."""
     started = time.monotonic()
-    result = run(*command, "--broker", f"kafka://127.0.0.1:{closed_port()}",
+    port = closed_port()
+    result = run(*command, "--broker", f"kafka://127.0.0.1:{port}",
                  env={"BRANDPULSE_INTERNAL_KEY": "k" * 32})
     assert time.monotonic() - started < 20  # not the clients' 30 s bootstrap wait
-    assert "cannot reach the broker" in one_line_error(result, 1)
+    line = one_line_error(result, 1)
+    assert line == (f"brandpulse: cannot reach the broker at 127.0.0.1:{port}. Fix: start "
+                    "Kafka (or `brandpulse demo`), or pass the right --broker / "
+                    "BRANDPULSE_BROKER")
+    assert len(result.stderr.splitlines()) == 1 and result.stdout == ""
+
+
+def test_a_worker_whose_broker_is_not_kafka_stops_in_the_same_one_line(tmp_path: Path) -> None:
+    """TCP is accepted, then closed (a broker going away after the check, or not Kafka):
+    the Kafka client's bootstrap fails inside Faust, which logged a 36-line traceback and
+    exited 1 with no fix; now the same line as an unreachable broker, exit 1."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    accepted, done = [0], threading.Event()
+
+    def refuse() -> None:
+        while not done.is_set():  # bounded by the test: accept and close at once
+            with contextlib.suppress(OSError):
+                listener.accept()[0].close()
+                accepted[0] += 1
+
+    thread = threading.Thread(target=refuse, daemon=True)
+    thread.start()
+    try:
+        started = time.monotonic()
+        result = run("worker", "--broker", f"kafka://127.0.0.1:{port}", "--brands",
+                     "deploy/brands.example.toml", "--metrics-port", "0", "--data-dir",
+                     str(tmp_path / "data"), env={"BRANDPULSE_INTERNAL_KEY": "k" * 32})
+        elapsed = time.monotonic() - started
+    finally:
+        done.set()
+        thread.join(5)
+        listener.close()
+    assert accepted[0] >= 2  # the CLI's check, then the Kafka client
+    line = one_line_error(result, 1)
+    assert line == (f"brandpulse: cannot reach the broker at 127.0.0.1:{port}. Fix: start "
+                    "Kafka (or `brandpulse demo`), or pass the right --broker / "
+                    "BRANDPULSE_BROKER")
+    assert len(result.stderr.splitlines()) <= 3 and elapsed < 30
 
 
 @pytest.mark.parametrize("command", [["crisis", "list"], ["crisis", "declare", "Storm"],

@@ -29,21 +29,25 @@ def test_summary_never_shows_nan_and_has_the_new_columns() -> None:
         ("brandpulse_crisis_active", "Psycho"): 1.0,
         ("brandpulse_topic_alignment", "airhead"): 0.04,
         ("brandpulse_crisis_active", "global"): 0.0,
+        ("brandpulse_audience_volume_rate", "Psycho"): 144.0,
+        ("brandpulse_audience_volume_baseline", "Psycho"): 24.0,
     }
     text = format_summary(values)
     assert not re.search(r"\bnan\b", text, re.IGNORECASE)
     lines = text.splitlines()
-    for column in ("mean min", "reply rate", "crisis", "tone-deaf", "tmpl", "align"):
+    for column in ("mean min", "reply rate", "crisis", "tone-deaf", "tmpl", "align", "vol x"):
         assert column in lines[0]
     assert [line.split()[0] for line in lines[1:]] == ["airhead", "healthy", "Psycho"]
     psycho = lines[3].split()
-    assert psycho[-4:-2] == ["1", "3"]  # crisis on, three tone-deaf posts
+    assert psycho[-5:-3] == ["1", "3"]  # crisis on, three tone-deaf posts
+    assert psycho[-1] == "6.0"  # six times its usual volume
     assert "global" not in text
 
 
 def test_the_legend_explains_every_column_and_the_window() -> None:
     for term in ("need reply", "answered", "breaches", "waiting", "oldest h", "mean min",
-                 "reply rate", "robot", "crisis", "tone-deaf", "tmpl", "align", "24 h"):
+                 "reply rate", "robot", "crisis", "tone-deaf", "tmpl", "align", "vol x",
+                 "24 h"):
         assert term in SUMMARY_LEGEND, term
 
 

@@ -1,6 +1,12 @@
-"""Hand-made English and French cases for the lexicon-and-rule sentiment scorer."""
+"""Hand-made English and French cases for the lexicon-and-rule sentiment scorer.
+
+These pin the lexicon's rules, so every test here runs with the trained model switched
+off (`set_model(None)`): the lexicon is the model's fallback and one of its features.
+The trained model has its own tests (test_sentiment_model.py)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import pytest
 
@@ -9,7 +15,15 @@ from streams.core.sentiment import (
     POSITIVE_THRESHOLD,
     polarity,
     sentiment_label,
+    set_model,
 )
+
+
+@pytest.fixture(autouse=True)
+def _lexicon_only() -> Iterator[None]:
+    previous = set_model(None)
+    yield
+    set_model(previous)
 
 
 def label(text: str, lang: str | None = None) -> str:

@@ -28,12 +28,12 @@ from streams.state import ChangelogReplay, StateStore
 from streams.wire import (
     MARKER_PREFIX,
     MarkerKind,
-    decode_state,
     encode_marker,
     encode_state_key,
     encode_state_value,
     state_key_brand,
 )
+from tests.unit.test_state_restore import restore
 
 BRANDS = scenario_brands()
 START = 1_780_000_000.0
@@ -130,19 +130,6 @@ def fold(log: list[Record]) -> dict[bytes, bytes]:
     for key, value in log:
         assert replay.add(key, value) is None
     return replay.finish()
-
-
-def restore(records: dict[bytes, bytes], wall: float) -> Engine:
-    engine = Engine(BRANDS)
-    rows: dict[str, list[Any]] = {}
-    for key, value in records.items():
-        decoded = decode_state(key, value, BRANDS, wall + 300)
-        assert not isinstance(decoded, Rejection), decoded
-        brand, hour, tag, record_id, row = decoded
-        rows.setdefault(brand, []).append((hour, tag, record_id, row))
-    for brand, brand_rows in rows.items():
-        engine.restore_brand(brand, brand_rows, wall)
-    return engine
 
 
 async def test_a_persist_is_one_transaction_per_partition_with_the_totals_last() -> None:
@@ -276,7 +263,7 @@ async def test_a_crash_anywhere_neither_loses_nor_doubles_a_count(seed: int) -> 
     # offsets are committed only once a batch's writes are all on the broker (flushed)
     flushed = sum(1 for k, _ in log[:cut] if k.startswith(MARKER_PREFIX + b"commit"))
     committed_batches = min(committed_batches, flushed)
-    recovered = restore(fold(log[:cut]), wall)
+    recovered = restore(fold(log[:cut]), wall, BRANDS)
     producer.sent = [(partition, log[:cut])]
     second = store_with(producer)
     for batch in batches[committed_batches:]:
@@ -290,7 +277,7 @@ async def test_a_crash_anywhere_neither_loses_nor_doubles_a_count(seed: int) -> 
     assert got.count(Count.DUPLICATES) >= 0
     assert got.timing(Timing.FIRST_RESPONSE, "twitter", "default") is not None
     # and what the next recovery reads is what the second worker holds
-    again = restore(fold(producer.log(partition)), wall)
+    again = restore(fold(producer.log(partition)), wall, BRANDS)
     assert again.totals("healthy").counts == got.counts
     assert again.backlog("healthy", wall) == recovered.backlog("healthy", wall)
 

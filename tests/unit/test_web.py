@@ -276,22 +276,94 @@ def test_slow_request_head_is_dropped_after_the_header_timeout(
         assert time.monotonic() - start < 60.0  # the head deadline (0.5 s), not idle (120 s)
 
 
-def test_connections_beyond_the_cap_get_503(serve: Callable[..., WebServer]) -> None:
-    server = serve(limits=Limits(max_connections=3))
+def test_busy_connections_beyond_the_cap_get_503(serve: Callable[..., WebServer]) -> None:
+    """The hard cap: when every connection is inside a request, a new one gets 503."""
+    release = threading.Event()
+
+    async def slow(request: Request) -> Response:
+        while not release.is_set():
+            await asyncio.sleep(0.01)
+        return json_response(200, {})
+
+    server = WebServer(CollectorRegistry(), port=0, limits=Limits(max_connections=3))
+    server.add_route("GET", "/slow", slow)
+    server.start()
     held = [socket.create_connection(("127.0.0.1", server.port), timeout=10) for _ in range(3)]
     try:
+        for sock in held:
+            sock.sendall(b"GET /slow HTTP/1.1\r\nHost: t\r\n\r\n")
         deadline = time.monotonic() + 10
-        while server.open_connections < 3 and time.monotonic() < deadline:
+        while (server.open_connections < 3 or server._idle) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert raw(server, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n").startswith(
             b"HTTP/1.1 503 ")
+        assert server.evicted == 0
+        release.set()
+        for sock in held:
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")  # busy ones are not cut
     finally:
+        release.set()
         for sock in held:
             sock.close()
     deadline = time.monotonic() + 10
     while server.open_connections and time.monotonic() < deadline:
         time.sleep(0.01)
     assert request(server, "GET", "/healthz")[0] == 200
+    server.stop()
+
+
+def test_probes_get_through_while_idle_connections_fill_the_cap(
+        serve: Callable[..., WebServer]) -> None:
+    """1024 idle connections (the default cap), refilled by their holder after each probe:
+    20 fresh GET /healthz and 20 GET /metrics in a row all get 200, each by closing the
+    longest-idle connection; the server never holds more than the cap."""
+    raise_nofile(4096)
+    cap, probes = Limits().max_connections, 20
+    server = serve()
+    assert server.limits.max_connections == cap
+
+    async def run() -> tuple[list[int], int, int]:
+        held: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+        async def fill() -> None:
+            while server.open_connections < cap:
+                held.append(await asyncio.open_connection("127.0.0.1", server.port))
+                for _ in range(200):  # until the server has it (bounded: 2 s)
+                    if server.open_connections >= min(cap, len(held) - server.evicted):
+                        break
+                    await asyncio.sleep(0.01)
+
+        async def get(path: str) -> int:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            try:
+                async with asyncio.timeout(10):
+                    writer.write(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                    await reader.readexactly(length)
+                    return int(head.split(b" ")[1])
+            finally:
+                writer.close()
+
+        await fill()
+        statuses, most = [], server.open_connections
+        for path in ["/healthz"] * probes + ["/metrics"] * probes:
+            statuses.append(await get(path))
+            most = max(most, server.open_connections)
+            for _ in range(200):  # until the server has seen the probe close (bounded: 2 s)
+                if server.open_connections < cap:
+                    break
+                await asyncio.sleep(0.01)
+            await fill()  # the holder takes the freed slot again
+        for _, writer in held:
+            writer.close()
+        return statuses, most, len(held)
+
+    statuses, most, opened = asyncio.run(run())
+    assert statuses == [200] * (2 * probes)
+    assert server.evicted == 2 * probes  # one idle connection closed per probe
+    assert opened == cap + 2 * probes
+    assert most <= cap
 
 
 def test_stop_closes_the_listener_and_the_thread(serve: Callable[..., WebServer]) -> None:
