@@ -62,8 +62,14 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
             observations: list[Any] = []
             # per (topic, partition): last offset and newest event time of the batch
             positions: dict[tuple[str, int], list[Any]] = {}
+            assigned = runtime.ownership.assigned
             for event in batch:
                 message = event.message
+                if message.partition not in assigned:
+                    # Taken before a rebalance moved its partition away: not ours to apply
+                    # (the brand's state is gone from here) and not acknowledged, so the
+                    # new owner processes it from the committed offset.
+                    continue
                 consumed[message.topic] += 1
                 position = positions.setdefault((message.topic, message.partition),
                                                 [message.offset, None])
