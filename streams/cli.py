@@ -463,12 +463,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Run one live connector until SIGINT/SIGTERM (streams/ingest.py); 0 after flushing."""
-    from streams.ingest import CONNECTORS, DEFAULT_METRICS_PORTS, make_writer, run_ingest
+    from streams.ingest import CONNECTORS, make_writer, run_ingest
 
     brands = load_brands(args.brands)
-    connector = CONNECTORS[args.source](args, brands)
+    registered = CONNECTORS[args.source]
+    connector = registered.from_args(args, brands)
     writer = make_writer(args.broker, args.out, args.source)
-    port = DEFAULT_METRICS_PORTS[args.source] if args.metrics_port is None else args.metrics_port
+    port = registered.metrics_port if args.metrics_port is None else args.metrics_port
     return run_ingest(connector, writer, port, args.metrics_host)
 
 
@@ -530,42 +531,32 @@ def cmd_check(args: argparse.Namespace) -> int:
     return CHECK_EXIT[answer["verdict"]]
 
 
-def _ingest_parsers(commands: Any, debug: argparse.ArgumentParser) -> None:
+def _ingest_parsers(commands: Any, debug: argparse.ArgumentParser, connectors: bool) -> None:
+    """`ingest SOURCE` for every registered connector, each adding its own arguments.
+
+    Why `connectors` may be False: the connectors' modules (aiohttp, the codecs) take
+    0.35 s to import, which every other command would pay for nothing.
+    """
     ingest = commands.add_parser("ingest", help="live sources into the topics or a JSONL file",
                                  parents=[debug])
     sources = ingest.add_subparsers(dest="source", required=True)
+    if not connectors:
+        return
+    from streams.ingest import CONNECTORS
 
-    def common(name: str, help: str) -> argparse.ArgumentParser:
-        p = sources.add_parser(name, help=help, parents=[debug])
+    for name, connector in CONNECTORS.items():
+        p = sources.add_parser(name, help=connector.help, parents=[debug])
         p.add_argument("--brands", required=True, help="brands TOML file")
         target = p.add_mutually_exclusive_group(required=True)
         target.add_argument("--broker", help="produce to the input topics: kafka://HOST:PORT")
         target.add_argument("--out", metavar="FILE.jsonl", help="append JSONL lines instead")
         p.add_argument("--metrics-port", type=int,
-                       help="port of this source's /metrics (default 9101 bluesky, 9102 "
-                            "mastodon, 9103 webhook; 0 picks a free one)")
+                       help=f"port of this source's /metrics (default "
+                            f"{connector.metrics_port}; 0 picks a free one)")
         p.add_argument("--metrics-host", default="127.0.0.1",
                        help="address /metrics listens on (default 127.0.0.1)")
         p.set_defaults(run=cmd_ingest)
-        return p
-
-    def cursor(p: argparse.ArgumentParser, name: str) -> None:
-        p.add_argument("--cursor-file", default=f"brandpulse-{name}.cursor",
-                       help=f"resume position, saved after each flush "
-                            f"(default ./brandpulse-{name}.cursor)")
-
-    bluesky = common("bluesky", "Bluesky via a Jetstream websocket")
-    bluesky.add_argument("--url", help="Jetstream /subscribe URL (default "
-                                       "wss://jetstream2.us-east.bsky.network/subscribe)")
-    bluesky.add_argument("--resolver", default="https://bsky.social",
-                         help="service resolving Bluesky handles of the brands file to DIDs")
-    cursor(bluesky, "bluesky")
-    mastodon = common("mastodon", "the brands' Mastodon accounts (streaming API + REST)")
-    mastodon.add_argument("--instance", required=True, help="https://INSTANCE")
-    cursor(mastodon, "mastodon")
-    webhook = common("webhook", "Meta webhooks and signed JSONL posts")
-    webhook.add_argument("--listen", required=True, metavar="HOST:PORT",
-                         help="address the webhook server listens on")
+        connector.add_arguments(p)
 
 
 FORMAT_HELP = "input format: jsonl (docs/sources.md), twcs (the Kaggle CSV); default: detected"
@@ -573,7 +564,8 @@ BRANDS_HELP = ("brands TOML file (deploy/brands.example.toml); without it the br
                "derived from the input")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(connectors: bool = True) -> argparse.ArgumentParser:
+    """The command line; without `connectors`, `ingest` has no sources (see _ingest_parsers)."""
     parser = argparse.ArgumentParser(prog="brandpulse", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"brandpulse {_version()}")
@@ -698,7 +690,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=None,
                       help="stop after this many seconds (default: run until Ctrl-C)")
     demo.set_defaults(run=cmd_demo)
-    _ingest_parsers(commands, common)
+    _ingest_parsers(commands, common, connectors)
 
     check = add("check", "pre-publish check of a draft: ok, hold, block")
     check.add_argument("text", help="the draft's text")
@@ -724,7 +716,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(connectors="ingest" in argv).parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     if args.debug:
         logging.getLogger("streams").setLevel(logging.DEBUG)

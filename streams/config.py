@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 KNOWN_PLATFORMS = ("twitter", "instagram", "facebook", "tiktok", "linkedin", "youtube", "bluesky",
                    "mastodon", "other")
 # Bluesky accounts: a DID (did:plc:<24 base32 chars> or did:web:<host>) works offline; a handle
-# (acme.bsky.social) is resolved to its DID by `resolve_bluesky_handles` when ingest starts.
+# (acme.bsky.social) is resolved to its DID by the Bluesky source when it starts.
 BLUESKY_DID = re.compile(r"did:(?:plc:[a-z2-7]{24}|web:[a-z0-9.%-]+(?::[a-z0-9.%-]+)*)")
 BLUESKY_HANDLE = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))+")
 MASTODON_ACCOUNT = re.compile(r"[a-z0-9_]+(?:[a-z0-9_.-]*[a-z0-9_])?@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
@@ -356,68 +356,6 @@ def load_brands(path: str | os.PathLike[str]) -> BrandsConfig:
         raise ConfigError(f"{file}: not valid TOML ({exc}). Fix: check the quoting and "
                           "brackets on that line") from None
     return parse_brands(document, str(file))
-
-
-def bluesky_dids(brand: BrandConfig) -> frozenset[str]:
-    """The brand's Bluesky accounts the connector can match: its DIDs (handles need resolving)."""
-    return frozenset(h for h in brand.handles.get("bluesky", ()) if BLUESKY_DID.fullmatch(h))
-
-
-DEFAULT_BLUESKY_RESOLVER = "https://bsky.social"
-
-
-def resolve_bluesky_handles(brands: BrandsConfig, service: str = DEFAULT_BLUESKY_RESOLVER,
-                            timeout: float = 5.0) -> tuple[BrandsConfig, list[str]]:
-    """Resolve every Bluesky handle of the brands file to its DID (com.atproto.identity.
-    resolveHandle on `service`), at start: the firehose names accounts by DID only.
-
-    Returns the brands with each resolved DID added next to its handle (the handle stays:
-    the worker recognises "@acme.bsky.social" in mention text by it), and warnings. A handle
-    that cannot be resolved is an error only for a brand left without any DID; a brand that
-    also lists its DID just gets a warning, so a file with both works offline.
-    """
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    import orjson
-
-    warnings: list[str] = []
-    changed: dict[str, BrandConfig] = {}
-    for brand in brands:
-        names = brand.handles.get("bluesky", frozenset())
-        handles = sorted(n for n in names if not BLUESKY_DID.fullmatch(n))
-        if not handles:
-            continue
-        dids = set(bluesky_dids(brand))
-        for handle in handles:
-            url = (f"{service.rstrip('/')}/xrpc/com.atproto.identity.resolveHandle?"
-                   + urllib.parse.urlencode({"handle": handle}))
-            problem = ""
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as response:
-                    did = orjson.loads(response.read(64 * 1024)).get("did")
-                if isinstance(did, str) and BLUESKY_DID.fullmatch(did.lower()):
-                    dids.add(did.lower())
-                    continue
-                problem = "the resolver answered without a valid DID"
-            except urllib.error.HTTPError as exc:
-                problem = f"the resolver answered HTTP {exc.code}"
-            except (OSError, ValueError, AttributeError) as exc:
-                problem = f"cannot reach {service} ({getattr(exc, 'reason', exc)})"
-            where = f"brand {brand.name!r}: handles.bluesky {handle!r}"
-            if not bluesky_dids(brand):
-                raise ConfigError(f"{where}: cannot resolve to a DID: {problem}. Fix: put the "
-                                  'DID in the brands file, e.g. bluesky = ["did:plc:...", '
-                                  f'"{handle}"] (look it up on a machine with network)')
-            warnings.append(f"{where} not resolved ({problem}); using the DIDs listed")
-        changed[brand.name] = replace(
-            brand, handles={**brand.handles, "bluesky": frozenset(names | dids)})
-    if not changed:
-        return brands, warnings
-    merged = {name: changed.get(name, b) for name, b in brands.brands.items()}
-    return (BrandsConfig(merged, brands.default_sla_seconds, brands.default_expire_after_seconds),
-            warnings)
 
 
 @dataclass(frozen=True, slots=True)
