@@ -36,6 +36,7 @@ from streams.core.business_hours import (
     week_overlap,
 )
 from streams.core.policy import DEFAULT_POLICY, MESSAGE_KINDS, POLICY_NAME, SlaPolicy
+from streams.events import MAX_FUTURE_SKEW_SECONDS
 
 #: A competitor group: a metric label value, so short and plain.
 GROUP_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -400,7 +401,7 @@ class Settings:
     analyse_behaviour: bool = True  # sentiment, crisis, tone-deaf, templated, topics
     # Events dated further than this after the wall clock go to the dead letter
     # (future_timestamp) and never reach a clock.
-    max_future_skew_seconds: float = 300.0
+    max_future_skew_seconds: float = MAX_FUTURE_SKEW_SECONDS
     # How often each worker shares its audience counts for the global crisis scope.
     crisis_share_seconds: float = 5.0
     # Test/demo workarounds for tansu 0.6 (see docs/tansu.md); production Kafka needs none.

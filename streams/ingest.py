@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from streams.config import ConfigError, TopicNames
-from streams.events import Side, SocialEvent
+from streams.events import MAX_FUTURE_SKEW_SECONDS, Side, SocialEvent, beyond_skew
 from streams.metrics import SourceMetrics
 from streams.ratelog import RateLimitedLog
 from streams.sources.base import (
     FUTURE_TIMESTAMP,
-    MAX_FUTURE_SKEW_SECONDS,
     OVERSIZED,
     Connector,
     ConnectorClass,
@@ -170,7 +169,7 @@ class MeteredSink:
         metrics.initialise(source)
 
     async def emit(self, event: SocialEvent) -> None:
-        if event.created_at > self.clock() + self.max_future_skew:
+        if beyond_skew(event.created_at, self.clock(), self.max_future_skew):
             self.rejected(FUTURE_TIMESTAMP, f"{event.id}: created_at {event.created_at:.0f} "
                           f"beyond the wall clock + {self.max_future_skew:.0f} s")
             return

@@ -34,9 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: Event times further than this after the wall clock are refused (`future_timestamp`), as
-#: the worker would refuse them (Settings.max_future_skew_seconds).
-MAX_FUTURE_SKEW_SECONDS = 300.0
 FUTURE_TIMESTAMP = "future_timestamp"
 #: The size bound of one record as a peer sends it (a Jetstream frame, a Mastodon SSE event
 #: or REST status): over it, the record is skipped as `oversized` and reading goes on past

@@ -47,10 +47,9 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 
 from streams.config import BLUESKY_DID, BrandConfig, BrandsConfig, ConfigError
-from streams.events import AudienceKind, Side, SocialEvent
+from streams.events import MAX_FUTURE_SKEW_SECONDS, AudienceKind, Side, SocialEvent, beyond_skew
 from streams.ratelog import RateLimitedLog
 from streams.sources.base import (
-    MAX_FUTURE_SKEW_SECONDS,
     MAX_RECORD_BYTES,
     MAX_TEXT_CHARS,
     OVERSIZED,
@@ -440,8 +439,7 @@ class BlueskyConnector:
         """
         self.frames += 1
         position = frame_time_us(frame)
-        if position is not None and position > (
-                self.wall_clock() + MAX_FUTURE_SKEW_SECONDS) * 1e6:
+        if position is not None and beyond_skew(position / 1e6, self.wall_clock()):
             # Only times the peer could have reached become the cursor: a far-future one
             # would make every resume ask for events that do not exist yet.
             sink.rejected(FUTURE_CURSOR, f"frame time_us {position} is beyond the wall clock "

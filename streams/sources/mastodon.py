@@ -47,7 +47,7 @@ import aiohttp
 import orjson
 
 from streams.config import BrandsConfig, ConfigError
-from streams.events import AudienceKind, Side, SocialEvent
+from streams.events import MAX_FUTURE_SKEW_SECONDS, AudienceKind, Side, SocialEvent, beyond_skew
 from streams.ratelog import RateLimitedLog
 from streams.sources.base import (
     MAX_RECORD_BYTES,
@@ -64,7 +64,6 @@ log = logging.getLogger(__name__)
 
 SOURCE = "mastodon"
 PLATFORM = "mastodon"
-MAX_FUTURE_SKEW_SECONDS = 300.0
 PAGE_LIMIT = 40  # the largest page Mastodon serves for notifications and statuses
 MAX_CATCH_UP_PAGES = 250  # 10 000 items per endpoint and reconnect, then we warn
 #: One REST page: PAGE_LIMIT items each up to the record bound (items over it are rejected
@@ -286,7 +285,7 @@ class StatusMapper:
             at = parse_rfc3339(raw)
         except ValueError as exc:
             raise Rejected(Reject.SCHEMA, str(exc)[:200]) from None
-        if at > self.clock() + MAX_FUTURE_SKEW_SECONDS:
+        if beyond_skew(at, self.clock()):
             raise Rejected(Reject.FUTURE_TIMESTAMP, f"status {status.get('id')} created_at "
                            f"{raw[:40]} is beyond the wall clock + {MAX_FUTURE_SKEW_SECONDS:g} s")
         return at

@@ -43,7 +43,15 @@ import orjson
 from aiohttp import web
 
 from streams.config import BrandsConfig, ConfigError, is_listen_host
-from streams.events import AudienceKind, Rejection, RejectReason, Side, SocialEvent
+from streams.events import (
+    MAX_FUTURE_SKEW_SECONDS,
+    AudienceKind,
+    Rejection,
+    RejectReason,
+    Side,
+    SocialEvent,
+    beyond_skew,
+)
 from streams.sources.jsonl import parse_line
 
 if TYPE_CHECKING:
@@ -52,8 +60,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SOURCE = "webhook"
-#: Event time may run ahead of our clock by this much (clock skew); beyond is rejected.
-MAX_FUTURE_SKEW_SECONDS = 300.0
 #: Meta batches up to 1,000 changes per POST: ~270 bytes each for a short comment (measured),
 #: but long texts with non-ASCII escaped as \uXXXX can reach kilobytes. A batch refused with
 #: 413 would be retried and refused until Meta gives up, so the bound leaves room.
@@ -248,7 +254,7 @@ def _bounded_time(value: Any, entry: dict[str, Any], now: float, out: Outcome) -
     created = _event_time(value, entry.get("time"))
     if created is None:
         out.rejected.append((Reject.SCHEMA, "no usable created_time/time"))
-    elif created > now + MAX_FUTURE_SKEW_SECONDS:
+    elif beyond_skew(created, now):
         out.rejected.append((Reject.FUTURE_TIMESTAMP, f"created_time {created:.0f} is beyond "
                              f"the wall clock {now:.0f} + {MAX_FUTURE_SKEW_SECONDS:.0f} s"))
         return None
@@ -609,7 +615,7 @@ class WebhookConnector:
                 continue
             result = parse_line(line, self.brands)
             if isinstance(result, SocialEvent) and (
-                    result.created_at > now + MAX_FUTURE_SKEW_SECONDS):
+                    beyond_skew(result.created_at, now)):
                 result = Rejection(RejectReason.FUTURE_TIMESTAMP, "created_at beyond the "
                                    f"wall clock + {MAX_FUTURE_SKEW_SECONDS:.0f} s")
             if isinstance(result, Rejection):

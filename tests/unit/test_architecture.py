@@ -169,3 +169,18 @@ def test_no_import_cycle_between_modules() -> None:
         if state.get(node) is None and visit(node, []):
             break
     assert not cycle, " → ".join(cycle)
+
+
+def test_the_future_skew_rule_has_one_home() -> None:
+    """One constant and one predicate (streams.events): no module defines its own bound."""
+    homes = []
+    for path in sorted(ROOT.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets = (node.targets if isinstance(node, ast.Assign)
+                       else [node.target] if isinstance(node, ast.AnnAssign) else [])
+            value = getattr(node, "value", None)
+            for target in targets:
+                name = getattr(target, "id", "")
+                if "skew" in name.lower() and isinstance(value, ast.Constant):
+                    homes.append(f"{module_name(path)}.{name}")
+    assert homes == ["streams.events.MAX_FUTURE_SKEW_SECONDS"]
