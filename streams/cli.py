@@ -447,6 +447,13 @@ def cmd_crisis(args: argparse.Namespace) -> int:
             tuple(h.lstrip("#") for h in args.hashtags.split(",") if h), args.region,
             when(args.start, now) or now, when(args.end, None)))
     else:
+        # Ending a name never declared would be a no-op every worker ignores: say so instead.
+        declared = [c.name for c in declared_crises(settings)]
+        if args.name not in declared:
+            known = ", ".join(repr(n) for n in declared) or "none"
+            raise InputError(f"crisis end: no crisis named {args.name!r} was declared "
+                             f"(declared: {known}). Fix: use a name from brandpulse crisis "
+                             "list (names are case-sensitive)")
         command = CrisisCommand(CommandAction.END,
                                 DeclaredCrisis(args.name, end=when(args.end, now)))
     send_crisis_command(settings, command)
