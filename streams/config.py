@@ -349,14 +349,32 @@ def load_brands(path: str | os.PathLike[str]) -> BrandsConfig:
     """Read and validate a brands TOML file."""
     file = Path(path)
     try:
-        document = tomllib.loads(file.read_text(encoding="utf-8"))
+        text = file.read_text(encoding="utf-8")
+        document = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"{file}: file not found. Fix: pass --brands PATH or set "
                           "BRANDPULSE_BRANDS to an existing brands TOML file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML ({exc}). Fix: check the quoting and "
-                          "brackets on that line") from None
+        raise ConfigError(f"{toml_error_where(file, str(exc), text)}. Fix: check the quoting "
+                          "and brackets on that line or above it") from None
     return parse_brands(document, str(file))
+
+
+_TOML_AT_LINE = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
+
+
+def toml_error_where(file: Path, message: str, text: str) -> str:
+    """"FILE, line N: not valid TOML (problem)". Why: tomllib (3.11) puts the position in
+    its message, and says only "at end of document" for a string, array or table left
+    open; that is the last line, worth saying too."""
+    if found := _TOML_AT_LINE.search(message):
+        return (f"{file}, line {found[1]}: not valid TOML ({message[:found.start()]}, "
+                f"column {found[2]})")
+    if message.endswith("(at end of document)"):
+        last = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
+        problem = message.removesuffix(" (at end of document)")
+        return f"{file}, line {last}: not valid TOML ({problem} at the end of the file)"
+    return f"{file}: not valid TOML ({message})"
 
 
 @dataclass(frozen=True, slots=True)
