@@ -538,6 +538,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     return CHECK_EXIT[answer["verdict"]]
 
 
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser: an unknown argument is its own usage error.
+
+    Why: argparse hands a subcommand's leftovers up to the top-level parser, so
+    `brandpulse report --jsn` printed the top-level usage, which does not list --json.
+    """
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None,
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def _ingest_parsers(commands: Any, debug: argparse.ArgumentParser, connectors: bool) -> None:
     """`ingest SOURCE` for every registered connector, each adding its own arguments.
 
@@ -578,10 +594,11 @@ def build_parser(connectors: bool = True) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"brandpulse {_version()}")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error instead of one line")
-    common = argparse.ArgumentParser(add_help=False)
+    common = CommandParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the full traceback of an error instead of one line")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=CommandParser)
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=help, description=help, parents=[common])

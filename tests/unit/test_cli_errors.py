@@ -246,3 +246,19 @@ def test_ending_a_crisis_never_declared_fails_in_one_line(
     assert "'Storm'" in lines[0] and "Fix:" in lines[0] and not sent
     assert cli.main(["crisis", "end", "Storm"]) == 0
     assert [c.crisis.name for c in sent] == ["Storm"]
+
+
+@pytest.mark.parametrize(("argv", "usage"), [
+    (["report", "x.jsonl", "--jsn"], "brandpulse report"),
+    (["ingest", "webhook", "--brands", "b", "--out", "o", "--listen", "h:1", "--jsn"],
+     "brandpulse ingest webhook"),
+])
+def test_an_unknown_option_gets_its_commands_usage(
+        argv: list[str], usage: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Not the top-level usage, which lists no option of the command."""
+    with pytest.raises(SystemExit) as exited:
+        cli.build_parser().parse_args(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert err.startswith(f"usage: {usage} ")
+    assert f"{usage}: error: unrecognized arguments: --jsn" in err
