@@ -339,7 +339,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from streams.scoring import CrisisStream, score_text
+    from streams.scoring import NOT_ANALYSED, CrisisStream, score_text
 
     model = _load_model(args.model) if args.model else None
     if args.file not in (None, "-"):
@@ -375,6 +375,8 @@ def cmd_score(args: argparse.Namespace) -> int:
                                          strict=True):
                     result["sentiment"] = round(value, 4)
             for result, (_, text) in zip(results, chunk, strict=True):
+                if result["lang"] == "other" and model is None:
+                    result["note"] = NOT_ANALYSED
                 if args.with_text:
                     result["text"] = text
                 out.write(orjson.dumps(result) + b"\n")

@@ -262,3 +262,14 @@ def test_an_unknown_option_gets_its_commands_usage(
     assert exited.value.code == 2
     assert err.startswith(f"usage: {usage} ")
     assert f"{usage}: error: unrecognized arguments: --jsn" in err
+
+
+def test_score_says_when_a_texts_language_is_not_analysed(tmp_path: Path) -> None:
+    texts = tmp_path / "texts.txt"
+    texts.write_text("I love it, thank you!\nEl servicio de la empresa es muy malo, "
+                     "estoy muy enfadado\n", encoding="utf-8")
+    english, spanish = (orjson.loads(line) for line in run("score", str(texts))
+                        .stdout.splitlines())
+    assert english["lang"] == "en" and "note" not in english
+    assert spanish["lang"] == "other" and spanish["sentiment"] == 0.0
+    assert "only English and French" in spanish["note"]
