@@ -41,11 +41,12 @@ legend: need reply = messages requiring an answer, since the start; answered = o
   waiting = unanswered now; oldest h = age of the oldest waiting message, hours; mean min =
   mean first-response time since the start, minutes; reply rate = answered / (answered +
   overdue) over the last 24 h of event time; robot = robot score 0-1 (24 h); crisis = 1
-  while a crisis is detected for the brand or across brands; tone-deaf = promotional or
-  jokey posts published during one; tmpl = share of templated replies (24 h); align =
-  topic alignment of broadcasts with the audience (7 days); vol x = audience messages of the
-  last 15 min against the brand's 7-day hourly mean (the storm's burst makes psycho's a
-  spike: BrandMentionVolumeSpike); '-' = not enough data yet."""
+  while the brand's own audience shows a crisis (the line under the table says whether one
+  is detected across brands, which every brand's posts are judged against); tone-deaf =
+  promotional or jokey posts published during either; tmpl = share of templated replies
+  (24 h); align = topic alignment of broadcasts with the audience (7 days); vol x =
+  audience messages of the last 15 min against the brand's 7-day hourly mean (the storm's
+  burst makes psycho's a spike: BrandMentionVolumeSpike); '-' = not enough data yet."""
 
 
 def demo_events(days: float = DEMO_DAYS, end: float | None = None) -> list:
@@ -93,6 +94,16 @@ def _scrape(port: int) -> dict[tuple[str, str], float]:
     return values
 
 
+def read_metrics(port: int) -> dict[tuple[str, str], float]:
+    """The worker's /metrics as the summary reads it: scraped twice, the second kept.
+
+    Why: the worker shows a new brand's counters at 0 to the first scrape after the brand
+    appears (`BrandCounters`: Prometheus' rate() must see a series start at 0). The demo
+    is that first scrape, so its first summary printed need 0, answered 0 and breaches 0
+    beside 14-34 customers waiting (a gauge, shown at once)."""
+    return _scrape(port) if _scrape(port) else {}
+
+
 def _cell(value: float, width: int, digits: int) -> str:
     """A number, or '-' when there is none yet (NaN: no data in the window)."""
     return f"{'-':>{width}}" if math.isnan(value) else f"{value:>{width}.{digits}f}"
@@ -114,7 +125,7 @@ def format_summary(values: dict[tuple[str, str], float]) -> str:
         mean = (v("brandpulse_first_response_seconds_sum") / answered / 60 if answered
                 else math.nan)
         needed = values.get(("brandpulse_audience_messages_total", brand), 0.0)
-        crisis = max(values.get(("brandpulse_crisis_active", brand), 0.0), in_global_crisis)
+        crisis = values.get(("brandpulse_crisis_active", brand), 0.0)
         usual = v("brandpulse_audience_volume_baseline")
         volume = v("brandpulse_audience_volume_rate") / usual if usual else math.nan
         lines.append(
@@ -128,6 +139,9 @@ def format_summary(values: dict[tuple[str, str], float]) -> str:
             f"{_cell(v('brandpulse_templated_reply_ratio'), 5, 2)} "
             f"{_cell(v('brandpulse_topic_alignment'), 5, 2)} "
             f"{_cell(volume, 5, 1)}")
+    lines.append("crisis across brands: " + (
+        "detected (every brand's posts are judged against it)" if in_global_crisis
+        else "none"))
     return "\n".join(lines)
 
 
@@ -275,7 +289,7 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
             if worker.poll() is not None:
                 print(f"worker exited with code {worker.returncode}; see {workdir}/worker.log")
                 return 1
-            values = _scrape(port)
+            values = read_metrics(port)
             if values:
                 print(f"\n-- {time.strftime('%H:%M:%S')} "
                       f"({'replaying' if sender.is_alive() else 'replay done, live'})")
