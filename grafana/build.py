@@ -755,6 +755,27 @@ def crisis() -> db.Dashboard:
             w=24,
             h=6,
         )
+    ).with_panel(
+        _common(
+            table.Panel(),
+            "What each brand's crisis is about",
+            BEHAVIOUR + "Top terms learned from the brand's own crisis messages against its "
+            "7-day baseline (hashtags, hazard words, places and names), while the crisis is "
+            "active (1) or emerging (0); the crisis alerts' crisis_terms annotation.",
+            [tq('max by (scope, terms) (brandpulse_crisis_info{scope=~"$brand"})')],
+            "none",
+            24,
+            5,
+        ).with_transformation(
+            DataTransformerConfig(
+                id_val="organize",
+                options={
+                    "excludeByName": {"Time": True},
+                    "renameByName": {"scope": "Brand", "terms": "Learned terms",
+                                     "Value": "Active (1) / emerging (0)"},
+                },
+            )
+        )
     )
     d = d.with_row(db.Row("Mention volume"))
     d = d.with_panel(

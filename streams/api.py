@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from streams.core.behaviour import BehaviourSnapshot, detected_crisis
 from streams.core.brand import BrandsConfig
 from streams.core.check import BrandState, CrisisContext
+from streams.core.crisis_content import shown_about
 from streams.engine import BrandSnapshot, GlobalCrisis
 from streams.wire import check_answer, json_number
 
@@ -30,6 +32,7 @@ def brand_view(snapshot: BrandSnapshot) -> dict[str, Any]:
                             for w, v in conversation.broadcast_ratio.items()},
         "reply_rate": {w.value: json_number(v) for w, v in conversation.reply_rate.items()},
         "crisis_active": behaviour.crisis_active,
+        "crisis": crisis_about_view(snapshot.brand, behaviour),
         "audience_sentiment": {c.value: json_number(v) for c, v in behaviour.sentiment.items()},
         "templated_reply_ratio": json_number(behaviour.templated_reply_ratio),
         "topic_alignment": json_number(behaviour.topic_alignment),
@@ -44,6 +47,21 @@ def brand_view(snapshot: BrandSnapshot) -> dict[str, Any]:
                                                   "p90": s.first_response_p90},
                        "sla_met_share": s.sla_met_share} for a, s in snapshot.agents.items()},
     }
+
+
+def crisis_about_view(brand: str, behaviour: BehaviourSnapshot) -> dict[str, Any]:
+    """The brand's own audience crisis and what it is about (its learned terms, shown as
+    the check and the alerts show them); state null and no terms when there is none."""
+    state = behaviour.crisis_state
+    if not state:
+        return {"state": None, "since": None, "title": None, "terms": [], "hashtags": [],
+                "hazards": [], "places": []}
+    about = shown_about(behaviour.crisis_about, behaviour.top_audience_terms)
+    crisis = detected_crisis(brand, "detected" if state == "active" else state, about,
+                             behaviour.crisis_since)
+    return {"state": state, "since": behaviour.crisis_since, "title": crisis.title,
+            "terms": about.shown(), "hashtags": ["#" + t for t in about.hashtags],
+            "hazards": list(about.hazards), "places": list(about.places)}
 
 
 def crisis_view(crisis: GlobalCrisis) -> dict[str, Any]:
@@ -98,11 +116,16 @@ class ApiViews:
         self.crisis = crisis_view(crisis)
 
     def get(self, path: str) -> dict[str, Any] | None:
-        """/api/brands (names), /api/brands/NAME, /api/crisis; None: not found."""
+        """/api/brands (names, and the brands' own active or emerging crises with their
+        terms: one request lists them all), /api/brands/NAME, /api/crisis; None: not
+        found."""
         views = self.brands
         path = path.rstrip("/")
         if path == "/api/brands":
-            return {"brands": sorted(views)}
+            names = sorted(views)
+            return {"brands": names,
+                    "crises": [{"brand": b, **views[b]["crisis"]} for b in names
+                               if views[b].get("crisis", {}).get("state")]}
         if path == "/api/crisis":
             return self.crisis
         prefix = "/api/brands/"

@@ -36,6 +36,36 @@ def post_check(url: str, token: str, body: dict[str, Any], timeout: float = 10.0
                           "start a worker or pass --url http://HOST:PORT/api/check") from None
 
 
+def _get_json(url: str, timeout: float) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return orjson.loads(response.read())
+    except (urllib.error.URLError, OSError, orjson.JSONDecodeError) as exc:
+        raise ConfigError(f"crisis list: cannot read {url} ({getattr(exc, 'reason', exc)}). "
+                          "Fix: start the worker, or pass --worker http://HOST:PORT, its "
+                          "metrics port") from None
+
+
+def detected_crises(base_url: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The crises a worker detects now: the global scope (/api/crisis) and the brands it
+    owns (/api/brands lists their own active or emerging crises with their learned terms),
+    each as {scope, state, since, title, terms}. A worker knows only its own brands."""
+    from streams.core.behaviour import GLOBAL, detected_crisis
+
+    base = base_url.rstrip("/")
+    out: list[dict[str, Any]] = []
+    scope = _get_json(f"{base}/api/crisis", timeout).get("global") or {}
+    if scope.get("active"):
+        since = scope.get("since")
+        out.append({"scope": GLOBAL, "state": "active", "since": since,
+                    "title": detected_crisis(GLOBAL, since=since).title, "terms": []})
+    for crisis in _get_json(f"{base}/api/brands", timeout).get("crises", ()):
+        out.append({"scope": crisis["brand"], "state": crisis["state"],
+                    "since": crisis.get("since"), "title": crisis["title"],
+                    "terms": list(crisis.get("terms", ()))})
+    return out
+
+
 def replayed_engine(path: str, wall: float, brands_path: str | None = None,
                     crisis: DeclaredCrisis | None = None) -> Engine:
     """An engine fed with a JSONL or TWCS file (as `brandpulse report`), `crisis` declared

@@ -52,6 +52,11 @@ def _version() -> str:
         return __version__
 
 
+#: Where `brandpulse crisis list` asks for detected crises when --worker is not given:
+#: comma-separated base URLs of workers' metrics ports.
+WORKER_URL_ENV = "BRANDPULSE_WORKER_URL"
+
+
 def check_broker(broker_url: str, timeout: float = BROKER_CHECK_SECONDS) -> None:
     """Fail fast, in one line, when no bootstrap server of `broker_url` accepts a TCP
     connection (the Kafka clients would retry for 30 s and end in a long traceback)."""
@@ -406,7 +411,9 @@ def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
 
 
 def cmd_crisis(args: argparse.Namespace) -> int:
-    """Declare or end a crisis on the control topic, or list the declared ones."""
+    """Declare or end a crisis on the control topic, or list the declared ones (and, from
+    workers' APIs, the detected ones with what they are about)."""
+    import os
     import time
 
     from streams.control import declared_crises, send_crisis_command
@@ -432,6 +439,13 @@ def cmd_crisis(args: argparse.Namespace) -> int:
                   + (f" region={crisis.region}" if crisis.region else ""))
         if not crises:
             print("no declared crisis")
+        workers = args.worker or [u for u in os.environ.get(WORKER_URL_ENV, "").split(",")
+                                  if u.strip()]
+        if not workers:
+            print(f"declared crises only: pass --worker URL (or set {WORKER_URL_ENV}) to "
+                  "list the detected ones too", file=sys.stderr)
+            return 0
+        print(_detected_lines(workers))
         return 0
     if not args.name:
         raise ConfigError("crisis: a NAME is required. Fix: brandpulse crisis declare NAME ...")
@@ -461,6 +475,24 @@ def cmd_crisis(args: argparse.Namespace) -> int:
     send_crisis_command(settings, command)
     print(f"{args.action}: {args.name}")
     return 0
+
+
+def _detected_lines(workers: Sequence[str]) -> str:
+    """The detected crises of these workers, one line each: what it is called, its state
+    and what its audience says about it (the global scope, shared, is listed once)."""
+    from streams.check_client import detected_crises
+
+    seen: set[str] = set()
+    lines: list[str] = []
+    for url in workers:
+        for crisis in detected_crises(url.strip()):
+            if crisis["scope"] in seen:
+                continue
+            seen.add(crisis["scope"])
+            # the title names it and its terms: "audience crisis on acme since 14:05 UTC:
+            # #sandy, hurricane, jersey"
+            lines.append(crisis["title"] + ("" if crisis["terms"] else ": no terms learned"))
+    return "\n".join(lines) if lines else "no detected crisis"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -703,6 +735,10 @@ def build_parser(connectors: bool = True) -> argparse.ArgumentParser:
     crisis.add_argument("--end", metavar="RFC3339",
                         help="end (declare: optional, open-ended without it; "
                              "end: default now)")
+    crisis.add_argument("--worker", action="append", metavar="URL",
+                        help="list: also the crises this worker detects (its metrics port, "
+                             f"e.g. http://127.0.0.1:9100; repeat for each worker; default "
+                             f"${WORKER_URL_ENV}, comma-separated)")
     broker(crisis)
     crisis.set_defaults(run=cmd_crisis)
 

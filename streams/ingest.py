@@ -54,6 +54,8 @@ MAX_EVENT_BYTES = DEFAULT_MAX_LINE_BYTES
 #: the final flush gets FINAL_FLUSH_SECONDS, which keeps the whole stop under 5 s.
 STOP_GRACE_SECONDS = 2.5
 FINAL_FLUSH_SECONDS = 1.5
+EX_TEMPFAIL = 75  # sysexits.h: events not saved; a restart replays them from the cursor
+CLOSED_LATE = -1  # a clean stop whose sink did not close in time (a thread to abandon)
 
 
 class EventWriter(Protocol):
@@ -279,19 +281,33 @@ def run_ingest(connector: Connector, sink: EventWriter, metrics_port: int,
         try:
             await run_until_stopped(connector.run(metered, stop), stop, connector.source)
             await asyncio.wait_for(metered.flush(), FINAL_FLUSH_SECONDS)
+            try:
+                await asyncio.wait_for(sink.close(), FINAL_FLUSH_SECONDS)
+            except (SinkUnavailable, TimeoutError):
+                return CLOSED_LATE  # every event is saved; only the client's goodbye hangs
         except (SinkUnavailable, TimeoutError) as exc:
             reason = exc if isinstance(exc, SinkUnavailable) else (
                 f"the final flush took over {FINAL_FLUSH_SECONDS:g} s")
             print(f"brandpulse ingest {connector.source}: events not saved: {reason}",
                   file=sys.stderr)
-            return 75
+            return EX_TEMPFAIL
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-            await sink.close()
         return 0
 
+    loop = asyncio.new_event_loop()
     try:
-        return asyncio.run(main())
+        code = loop.run_until_complete(main())
     finally:
         server.stop()
+    if code != 0:
+        code = 0 if code == CLOSED_LATE else code
+        # A Kafka client thread may still wait on a broker that is gone (its close has a
+        # 30 s timeout) and the interpreter would join it at exit: the stop must take
+        # under 5 s, and the cursor was not saved, so the next start replays those events.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    loop.close()
+    return code

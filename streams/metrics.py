@@ -35,6 +35,7 @@ from prometheus_client.utils import floatToGoString
 
 from streams import __version__
 from streams.core.brand import GLOBAL_SCOPE, BrandConfig
+from streams.core.crisis_content import shown_about
 from streams.core.totals import (
     LABELS,
     NO_TOTALS,
@@ -108,7 +109,7 @@ class BrandGauges(Collector):
         (unanswered, oldest, sla_target, broadcast_ratio, reply_rate, robot_score, crisis,
          sentiment, templated, alignment, replies_per_broadcast, scheduled, scheduled_bad,
          scheduled_next, scheduled_info, at_risk, volume_rate, volume_baseline, volume_score,
-         volume_negative, volume_terms, group_info) = families = _brand_families()
+         volume_negative, volume_terms, group_info, crisis_info) = families = _brand_families()
         try:
             pairs = tuple(self.snapshots())
         except Exception:  # a scrape must still serve the pipeline metrics
@@ -132,6 +133,10 @@ class BrandGauges(Collector):
             robot_score.add_metric((brand,), conversation.robot_score)
             behaviour = snapshot.behaviour
             crisis.add_metric((brand,), 1 if behaviour.crisis_active else 0)
+            if behaviour.crisis_state:
+                terms = shown_about(behaviour.crisis_about, behaviour.top_audience_terms)
+                crisis_info.add_metric((brand, terms.label()),
+                                       1 if behaviour.crisis_state == "active" else 0)
             for context, value in behaviour.sentiment.items():
                 sentiment.add_metric((brand, context), value)
             templated.add_metric((brand,), behaviour.templated_reply_ratio)
@@ -245,6 +250,11 @@ def _brand_families() -> tuple[GaugeMetricFamily, ...]:
             "brandpulse_brand_group_info",
             "1 for the competitor group of each brand that has one (brands file `group`).",
             labels=("brand", "group")),
+        GaugeMetricFamily(
+            "brandpulse_crisis_info",
+            "What the brand's active (1) or emerging (0) audience crisis is about: its top "
+            "learned terms, comma-joined (one series per crisis scope at most).",
+            labels=("scope", "terms")),
     )
 
 

@@ -140,6 +140,8 @@ class BehaviourSnapshot:
     audience_replies_per_broadcast: float
     top_audience_terms: list[tuple[str, int]]
     crisis_about: CrisisAbout = NOTHING_LEARNED  # what the audience's crisis is about
+    crisis_state: str = ""  # "active", "emerging" or "" (`CrisisStatus.state`)
+    crisis_since: float | None = None  # when the active crisis started
 
 
 # What analysis keeps of one event, persisted with its SLA record so that behaviour state
@@ -260,8 +262,9 @@ class BrandBehaviour:
             for key in [k for k, at in table.items() if at < horizon]:
                 del table[key]
         broadcasts = len(self._broadcasts)
+        status = self.crisis.status()
         return BehaviourSnapshot(
-            crisis_active=self.crisis.crisis_active,
+            crisis_active=status.active,
             sentiment={context: mean.mean(now) for context, mean in self.sentiment.items()},
             templated_reply_ratio=(self.templated.templated_reply_ratio()
                                    if self.templated.reply_count else math.nan),
@@ -271,6 +274,8 @@ class BrandBehaviour:
                                             else math.nan),
             top_audience_terms=self.topics.top_audience_terms(10),
             crisis_about=self.about(),
+            crisis_state=status.state,
+            crisis_since=status.since,
         )
 
     def about(self) -> CrisisAbout:

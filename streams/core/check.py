@@ -27,8 +27,8 @@ from enum import StrEnum
 from typing import Any, Final
 
 from streams.core.behaviour import GLOBAL, BehaviourSnapshot, detected_crisis
-from streams.core.crisis import CrisisStatus, DeclaredCrisis, crisis_match
-from streams.core.crisis_content import NOTHING_LEARNED, CrisisAbout
+from streams.core.crisis import CrisisStatus, DeclaredCrisis
+from streams.core.crisis_content import NOTHING_LEARNED, CrisisAbout, crisis_vocabulary
 from streams.core.promo import ToneVerdict, tone_verdict
 from streams.core.sla import Backlog
 from streams.core.text import prepare
@@ -48,9 +48,6 @@ __all__ = [
     "scope_state",
 ]
 
-#: An emerging crisis needs this many audience messages in the last hour (the detector's
-#: own minimum volume), so that one message with a crisis word is not "a crisis emerging".
-EMERGING_MIN_VOLUME: Final = 20
 #: Audience terms a broadcast is compared with for the airhead note, and the audience
 #: volume (term occurrences) below which there is too little to compare with.
 AIRHEAD_TOP_TERMS: Final = 30
@@ -178,13 +175,11 @@ class CheckResult:
 
 def scope_state(scope: str, status: CrisisStatus, top_terms: Sequence[tuple[str, int]] = (),
                 about: CrisisAbout = NOTHING_LEARNED) -> ScopeState:
-    """Read a detector's status: active, or emerging (not active, at least one signal, the
-    crisis vocabulary above the detector's off threshold, enough volume)."""
-    emerging = (not status.active and status.signals >= 1 and status.vocabulary_rate >= 0.05
-                and status.volume >= EMERGING_MIN_VOLUME)
+    """Read a detector's status: active, or emerging (`CrisisStatus.emerging`)."""
+    emerging = status.emerging
     terms: tuple[str, ...] = ()
     if status.active or emerging:
-        terms = tuple(t for t, _ in top_terms if crisis_match(t).terms)[:10]
+        terms = crisis_vocabulary(top_terms)
     return ScopeState(scope, status.active, emerging, status.since, terms,
                       about if status.active or emerging else NOTHING_LEARNED)
 

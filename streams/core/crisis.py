@@ -324,6 +324,11 @@ def crisis_signal(text: str | Doc) -> bool:
 # --------------------------------------------------------------------------- detector
 
 
+#: An emerging crisis needs this many audience messages in the last hour (the detector's
+#: own minimum volume), so that one message with a crisis word is not "a crisis emerging".
+EMERGING_MIN_VOLUME: Final = 20
+
+
 @dataclass(frozen=True, slots=True)
 class CrisisStatus:
     """Snapshot of a scope's crisis signals at the detector's event-time watermark."""
@@ -339,6 +344,19 @@ class CrisisStatus:
     sentiment_dip: bool
     signals: int
     since: float | None
+
+    @property
+    def emerging(self) -> bool:
+        """Not active yet, but at least one signal, the crisis vocabulary above the off
+        threshold and enough volume (so one message with a crisis word is not a crisis
+        emerging): what the check holds promotional drafts for."""
+        return (not self.active and self.signals >= 1 and self.vocabulary_rate >= 0.05
+                and self.volume >= EMERGING_MIN_VOLUME)
+
+    @property
+    def state(self) -> str:
+        """"active", "emerging" or "" (nothing going on)."""
+        return "active" if self.active else "emerging" if self.emerging else ""
 
 
 @dataclass(slots=True)

@@ -24,9 +24,13 @@ from dataclasses import dataclass
 from typing import Final
 
 from streams.core.crisis import crisis_match
-from streams.core.sentiment import polarity
+from streams.core.sentiment import lexicon_polarity_doc
+from streams.core.text import prepare
 
-__all__ = ["NOTHING_LEARNED", "CrisisAbout", "CrisisContent"]
+__all__ = [
+    "LABEL_MAX", "NOTHING_LEARNED", "CrisisAbout", "CrisisContent", "crisis_vocabulary",
+    "shown_about",
+]
 
 BUCKET_S: Final = 3600
 #: What the audience says about a crisis *now*: the crisis messages of the last hours.
@@ -43,6 +47,8 @@ _GENERIC: Final = frozenset(
     "everyone everybody people guys tonight today tomorrow right safe stay news please god "
     "pray praying prayers thoughts hope affected omg lol rt via ppl thing things gonna wanna "
     "hey".split())
+#: Bound of the comma-joined terms a metric label carries (`CrisisAbout.label`).
+LABEL_MAX: Final = 80
 _DAY_S: Final = 86_400
 _BASELINE_DAYS: Final = 7
 
@@ -62,11 +68,34 @@ class CrisisAbout:
         out += [t for t in self.places if f"#{t}" not in out and t not in out]
         return out[:n]
 
+    def label(self, limit: int = LABEL_MAX) -> str:
+        """The shown terms comma-joined, whole terms only, at most `limit` characters: a
+        label value (brandpulse_crisis_info) that an alert annotation can print."""
+        out = ""
+        for term in self.shown():
+            joined = f"{out},{term}" if out else term
+            if len(joined) > limit:
+                break
+            out = joined
+        return out
+
     def __bool__(self) -> bool:
         return bool(self.hashtags or self.hazards or self.places)
 
 
 NOTHING_LEARNED: Final = CrisisAbout()
+
+
+def crisis_vocabulary(top_terms: Sequence[tuple[str, int]], n: int = 10) -> tuple[str, ...]:
+    """The crisis words among a scope's top audience terms: what a crisis is about before
+    enough of its messages were seen to learn it."""
+    return tuple(t for t, _ in top_terms if crisis_match(t).terms)[:n]
+
+
+def shown_about(about: CrisisAbout, top_terms: Sequence[tuple[str, int]]) -> CrisisAbout:
+    """What is shown of a crisis: the learned terms, else its vocabulary among the top
+    terms (the check's `ScopeState.crisis` and the crisis info metric agree)."""
+    return about or CrisisAbout(hazards=crisis_vocabulary(top_terms))
 
 
 class _Bucket:
@@ -151,7 +180,9 @@ class CrisisContent:
         hashtags = [t for t, c in sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))
                     if carried(t, c)][:TOP]
         hazards = [t for t in learned if crisis_match(t).terms][:TOP]
-        # Places and names: neutral words (a word with a polarity is a feeling, not a place).
+        # Places and names: neutral words (a word with a valence in the lexicon is a feeling,
+        # not a place). The lexicon, not the sentiment model: the model gives every word,
+        # "jersey" included, some small polarity.
         places = [t for t in learned if t not in hazards and t not in hashtags
-                  and t not in _GENERIC and polarity(t, "en") == 0.0][:TOP]
+                  and t not in _GENERIC and lexicon_polarity_doc(prepare(t), "en") == 0.0][:TOP]
         return CrisisAbout(tuple(hashtags), tuple(hazards), tuple(places))

@@ -72,6 +72,7 @@ BEHAVIOUR: dict[str, MetricType] = {
     "brandpulse_scheduled_tone_deaf_posts": "gauge",
     "brandpulse_scheduled_tone_deaf_next_seconds": "gauge",
     "brandpulse_scheduled_tone_deaf_info": "gauge",
+    "brandpulse_crisis_info": "gauge",
 }
 
 # `brandpulse ingest` processes (streams.metrics.SourceMetrics), scraped as job
@@ -139,6 +140,7 @@ LABELS: dict[str, tuple[str, ...]] = {
     "brandpulse_scheduled_tone_deaf_posts": ("brand",),
     "brandpulse_scheduled_tone_deaf_next_seconds": ("brand",),
     "brandpulse_scheduled_tone_deaf_info": ("brand", "crisis"),
+    "brandpulse_crisis_info": ("scope", "terms"),
     "brandpulse_source_events_total": ("source", "side"),
     "brandpulse_source_rejected_total": ("source", "reason"),
     "brandpulse_source_skipped_total": ("source", "reason"),

@@ -43,7 +43,7 @@ LABEL_VALUES: dict[str, tuple[str, ...]] = {
     "policy": ("default", "vip"),
     "agent": ("JB", "other"),
     "crisis": ("storm",),  # scheduled_tone_deaf_info (missing on main)
-    "terms": ("outage, refund, app",),  # audience_volume_terms_info
+    "terms": ("outage, refund, app",),  # audience_volume_terms_info, crisis_info
     "group": ("airlines",),  # brand_group_info
 }
 # tone-deaf reasons differ from reject reasons

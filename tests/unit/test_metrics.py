@@ -4,6 +4,7 @@ lag measured from what was processed (not from what Faust read ahead)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import time
 from zoneinfo import ZoneInfo
 
@@ -15,6 +16,7 @@ from streams.config import BrandConfig
 from streams.core.behaviour import BehaviourSnapshot, LanguageCounted, ToneDeafPost
 from streams.core.business_hours import BusinessHours
 from streams.core.conversation import ConversationSnapshot
+from streams.core.crisis_content import LABEL_MAX, CrisisAbout
 from streams.core.sla import (
     Backlog,
     DuplicateEvent,
@@ -395,3 +397,41 @@ def test_unconfigured_brands_never_get_series() -> None:
     metrics.initialise(TOPICS, {}.get)
     metrics.publish_totals({"ghost": BrandTotals(brand("ghost")).frozen()})
     assert brand_series(metrics, "ghost") == []
+
+
+def test_crisis_info_names_what_an_active_or_emerging_crisis_is_about() -> None:
+    """One series per brand scope while its crisis is active (1) or emerging (0), its terms
+    the shown learned terms; none without a crisis. Nothing learned yet: the crisis
+    vocabulary among the top audience terms, as the check shows it."""
+    about = CrisisAbout(hashtags=("sandy",), hazards=("hurricane", "flood"),
+                        places=("jersey", "hoboken", "shore"))
+    base = snapshot("acme")
+    current = [(base, 1800.0)]
+    metrics = new_metrics()
+    metrics.own_brand(brand("acme"))
+    metrics.attach_brand_snapshots(lambda: current)
+
+    def info() -> dict[str, float]:
+        return {s.labels["terms"]: s.value for f in metrics.registry.collect()
+                if f.name == "brandpulse_crisis_info" for s in f.samples
+                if s.labels["scope"] == "acme"}
+
+    assert info() == {}
+    for state, value in (("active", 1.0), ("emerging", 0.0)):
+        behaviour = replace(base.behaviour, crisis_active=state == "active",
+                            crisis_state=state, crisis_about=about)
+        current = [(replace(base, behaviour=behaviour), 1800.0)]
+        # shown(): two hashtags, two hazards, then places, five in all
+        assert info() == {"#sandy,hurricane,flood,jersey,hoboken": value}
+    # nothing learned yet: "storm" (4) is the crisis word among the top terms
+    behaviour = replace(base.behaviour, crisis_active=True, crisis_state="active")
+    current = [(replace(base, behaviour=behaviour), 1800.0)]
+    assert info() == {"storm": 1.0}
+
+
+def test_crisis_terms_label_is_bounded_by_whole_terms() -> None:
+    about = CrisisAbout(hazards=("a" * 30, "b" * 30), places=("c" * 30,))
+    assert about.label() == "a" * 30 + "," + "b" * 30  # 61 characters; a third: 92 > 80
+    assert len(about.label()) <= LABEL_MAX
+    assert about.label(10) == ""  # no term fits: no partial term
+    assert CrisisAbout().label() == ""

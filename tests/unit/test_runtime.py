@@ -92,7 +92,7 @@ def test_api_views_serve_json_without_nan() -> None:
     engine.ingest(message("acme", "m1", T0), T0)
     views = ApiViews()
     views.update([engine.snapshot("acme", T0 + 5)])
-    assert views.get("/api/brands") == {"brands": ["acme"]}
+    assert views.get("/api/brands") == {"brands": ["acme"], "crises": []}
     acme = views.get("/api/brands/acme/")
     assert acme is not None and acme["backlog"]["twitter"]["unanswered"] == 1
     assert acme["robot_score"] is None or not math.isnan(acme["robot_score"])
@@ -102,7 +102,7 @@ def test_api_views_serve_json_without_nan() -> None:
     assert set(served["audience_sentiment"]) == {"crisis", "normal"}
     assert views.get("/api/brands/nobody") is None and views.get("/api/other") is None
     views.forget({"acme"})
-    assert views.get("/api/brands") == {"brands": []}
+    assert views.get("/api/brands") == {"brands": [], "crises": []}
 
 
 def make_runtime() -> Runtime:
@@ -151,7 +151,7 @@ async def test_runtime_rebuilds_owned_brands_and_releases_them_when_assigned_els
     get = runtime.metrics.registry.get_sample_value
     assert get("brandpulse_state_records_rejected_total", {"reason": "schema"}) == 1
     runtime.refresh_gauges(T0 + 60)
-    assert runtime.api("/api/brands") == {"brands": sorted(owned)}
+    assert runtime.api("/api/brands") == {"brands": sorted(owned), "crises": []}
     assert brand_labels(runtime.metrics) == owned
     assert get("brandpulse_unanswered_messages", {"brand": "acme", "platform": "twitter"}) == 1
     # the restored counts continue, exported at once (no zeros first: that reads as a reset)
@@ -166,7 +166,7 @@ async def test_runtime_rebuilds_owned_brands_and_releases_them_when_assigned_els
     runtime.on_revoked({acme})
     runtime.on_assigned(set())
     assert runtime.engine.active_brands() == []
-    assert runtime.api("/api/brands") == {"brands": []}
+    assert runtime.api("/api/brands") == {"brands": [], "crises": []}
     assert brand_labels(runtime.metrics) == set()
 
 
