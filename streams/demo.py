@@ -1,8 +1,10 @@
 """`brandpulse demo`: the whole pipeline on one machine, live, in accelerated time.
 
 Embedded broker (unless --broker) → topics → one worker → the synthetic scenario replayed
-at N× real time → a per-brand summary read back from the worker's own /metrics.
-Ctrl-C, SIGTERM and SIGHUP (a closed terminal) all stop the worker and the broker.
+at N× real time → a per-brand summary read back from the worker's own /metrics. Once the
+replay is done the worker keeps running in live time (waiting grows, SLAs pass) until
+Ctrl-C, SIGTERM or SIGHUP (a closed terminal), which stop the worker and the broker and
+remove the demo's temporary folder (kept, and named, when the worker failed).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import math
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -225,10 +228,12 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
         handled = {signal.SIGINT: signal.getsignal(signal.SIGINT)}
         handled.update((sig, signal.signal(sig, _raise_interrupt)) for sig in STOP_SIGNALS)
     workdir = Path(tempfile.mkdtemp(prefix="brandpulse-demo-"))
+    keep = False  # the folder outlives the demo only when its logs explain a failure
     brands_path = workdir / "brands.toml"
     write_scenario_brands_toml(brands_path)
     embedded: EmbeddedBroker | None = None
     worker: subprocess.Popen[bytes] | None = None
+    worker_log: Any = None
     stop = threading.Event()
     sender: threading.Thread | None = None
     try:
@@ -270,11 +275,12 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
         pids = f"worker pid {worker.pid}" + (
             f", broker pid {embedded.process.pid}"
             if embedded is not None and embedded.process is not None else "")
-        print(f"logs       {workdir} ({pids})")
+        print(f"logs       {workdir} ({pids}; removed when the demo stops)")
         events = demo_events()
         print(f"scenario   {len(events)} events over {DEMO_DAYS:g} days of event time, "
               f"replayed at {speed:g}x (about {DEMO_DAYS * 86400 / speed / 60:.0f} min); "
-              "a storm hits the psycho brand's audience past halfway; Ctrl-C to stop")
+              "a storm hits the psycho brand's audience past halfway; then the worker keeps "
+              "running in live time until Ctrl-C")
         print(SUMMARY_LEGEND, flush=True)
         sender = threading.Thread(
             target=replay, daemon=True,
@@ -283,12 +289,18 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
                     "progress": False})
         sender.start()
         started = time.monotonic()
+        replaying = True
         while stop_after is None or time.monotonic() - started < stop_after:
             time.sleep(min(SUMMARY_EVERY_SECONDS,
                            max(0.1, (stop_after or 1e9) - (time.monotonic() - started))))
             if worker.poll() is not None:
+                keep = True
                 print(f"worker exited with code {worker.returncode}; see {workdir}/worker.log")
                 return 1
+            if replaying and not sender.is_alive():
+                replaying = False
+                print("\nreplay done: the worker keeps running in live time (customers keep "
+                      "waiting, SLAs keep passing); Ctrl-C to stop", flush=True)
             values = read_metrics(port)
             if values:
                 print(f"\n-- {time.strftime('%H:%M:%S')} "
@@ -300,6 +312,9 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
         with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
             print(f"\nstopping ({str(interrupt) or 'Ctrl-C'})…", flush=True)
         return 0
+    except Exception:
+        keep = True  # its logs (broker.log, worker.log) say why
+        raise
     finally:
         # Cleanup is bounded (join 10 s, worker 15 s, broker 10 s) and not interruptible:
         # a second signal must not leave the worker or the broker running.
@@ -317,5 +332,9 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
                 worker.wait(5)
         if embedded is not None:
             embedded.stop()
+        if worker_log is not None:
+            worker_log.close()
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
         for sig, previous in handled.items():
             signal.signal(sig, previous)

@@ -7,6 +7,9 @@ import re
 import socket
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from streams.config import parse_brands
 from streams.core.sla import MessageCounted
@@ -122,3 +125,60 @@ def test_the_first_summary_reads_the_counts_not_a_new_brands_zeros() -> None:
     finally:
         server.stop()
     assert values[("brandpulse_audience_messages_total", "healthy")] == 14.0
+
+
+class _FakeWorker:
+    pid = 4242
+
+    def __init__(self, exit_code: int | None) -> None:
+        self.returncode = exit_code
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def terminate(self) -> None:
+        self.returncode = 0
+
+    def wait(self, timeout: float | None = None) -> int:
+        return 0
+
+
+def _run_demo_without_processes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                exit_code: int | None) -> tuple[int, Path]:
+    import streams.demo as demo
+    import streams.replay
+
+    workdir = tmp_path / "brandpulse-demo-x"
+
+    def mkdtemp(prefix: str) -> str:
+        workdir.mkdir()
+        return str(workdir)
+
+    monkeypatch.setattr(demo.tempfile, "mkdtemp", mkdtemp)
+    monkeypatch.setattr(demo, "create_topics", lambda settings: None)
+    monkeypatch.setattr(demo, "demo_events", lambda: [])
+    monkeypatch.setattr(demo, "_scrape", lambda port: {})
+    monkeypatch.setattr(demo.subprocess, "Popen",
+                        lambda *args, **kwargs: _FakeWorker(exit_code))
+    monkeypatch.setattr(streams.replay, "replay", lambda **kwargs: None)
+    code = demo.run_demo(metrics_port=0, broker="kafka://127.0.0.1:9", stop_after=0.5)
+    return code, workdir
+
+
+def test_the_demo_says_it_keeps_running_and_removes_its_folder(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, workdir = _run_demo_without_processes(monkeypatch, tmp_path, None)
+    out = capsys.readouterr().out
+    assert code == 0 and not workdir.exists()
+    assert "then the worker keeps running in live time until Ctrl-C" in out
+    assert "replay done: the worker keeps running in live time" in out
+    assert "removed when the demo stops" in out
+
+
+def test_the_demo_keeps_its_folder_when_the_worker_failed(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, workdir = _run_demo_without_processes(monkeypatch, tmp_path, 1)
+    assert code == 1 and (workdir / "worker.log").exists()
+    assert f"see {workdir}/worker.log" in capsys.readouterr().out
