@@ -344,7 +344,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from streams.scoring import CrisisStream, score_text
+    from streams.scoring import NOT_ANALYSED, CrisisStream, score_text
 
     model = _load_model(args.model) if args.model else None
     if args.file not in (None, "-"):
@@ -380,6 +380,8 @@ def cmd_score(args: argparse.Namespace) -> int:
                                          strict=True):
                     result["sentiment"] = round(value, 4)
             for result, (_, text) in zip(results, chunk, strict=True):
+                if result["lang"] == "other" and model is None:
+                    result["note"] = NOT_ANALYSED
                 if args.with_text:
                     result["text"] = text
                 out.write(orjson.dumps(result) + b"\n")
@@ -461,6 +463,13 @@ def cmd_crisis(args: argparse.Namespace) -> int:
             tuple(h.lstrip("#") for h in args.hashtags.split(",") if h), args.region,
             when(args.start, now) or now, when(args.end, None)))
     else:
+        # Ending a name never declared would be a no-op every worker ignores: say so instead.
+        declared = [c.name for c in declared_crises(settings)]
+        if args.name not in declared:
+            known = ", ".join(repr(n) for n in declared) or "none"
+            raise InputError(f"crisis end: no crisis named {args.name!r} was declared "
+                             f"(declared: {known}). Fix: use a name from brandpulse crisis "
+                             "list (names are case-sensitive)")
         command = CrisisCommand(CommandAction.END,
                                 DeclaredCrisis(args.name, end=when(args.end, now)))
     send_crisis_command(settings, command)
@@ -495,12 +504,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Run one live connector until SIGINT/SIGTERM (streams/ingest.py); 0 after flushing."""
-    from streams.ingest import CONNECTORS, DEFAULT_METRICS_PORTS, make_writer, run_ingest
+    from streams.ingest import CONNECTORS, make_writer, run_ingest
 
     brands = load_brands(args.brands)
-    connector = CONNECTORS[args.source](args, brands)
+    registered = CONNECTORS[args.source]
+    connector = registered.from_args(args, brands)
     writer = make_writer(args.broker, args.out, args.source)
-    port = DEFAULT_METRICS_PORTS[args.source] if args.metrics_port is None else args.metrics_port
+    port = registered.metrics_port if args.metrics_port is None else args.metrics_port
     return run_ingest(connector, writer, port, args.metrics_host)
 
 
@@ -562,42 +572,48 @@ def cmd_check(args: argparse.Namespace) -> int:
     return CHECK_EXIT[answer["verdict"]]
 
 
-def _ingest_parsers(commands: Any, debug: argparse.ArgumentParser) -> None:
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser: an unknown argument is its own usage error.
+
+    Why: argparse hands a subcommand's leftovers up to the top-level parser, so
+    `brandpulse report --jsn` printed the top-level usage, which does not list --json.
+    """
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None,
+                         ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
+def _ingest_parsers(commands: Any, debug: argparse.ArgumentParser, connectors: bool) -> None:
+    """`ingest SOURCE` for every registered connector, each adding its own arguments.
+
+    Why `connectors` may be False: the connectors' modules (aiohttp, the codecs) take
+    0.35 s to import, which every other command would pay for nothing.
+    """
     ingest = commands.add_parser("ingest", help="live sources into the topics or a JSONL file",
                                  parents=[debug])
     sources = ingest.add_subparsers(dest="source", required=True)
+    if not connectors:
+        return
+    from streams.ingest import CONNECTORS
 
-    def common(name: str, help: str) -> argparse.ArgumentParser:
-        p = sources.add_parser(name, help=help, parents=[debug])
+    for name, connector in CONNECTORS.items():
+        p = sources.add_parser(name, help=connector.help, parents=[debug])
         p.add_argument("--brands", required=True, help="brands TOML file")
         target = p.add_mutually_exclusive_group(required=True)
         target.add_argument("--broker", help="produce to the input topics: kafka://HOST:PORT")
         target.add_argument("--out", metavar="FILE.jsonl", help="append JSONL lines instead")
         p.add_argument("--metrics-port", type=int,
-                       help="port of this source's /metrics (default 9101 bluesky, 9102 "
-                            "mastodon, 9103 webhook; 0 picks a free one)")
+                       help=f"port of this source's /metrics (default "
+                            f"{connector.metrics_port}; 0 picks a free one)")
         p.add_argument("--metrics-host", default="127.0.0.1",
                        help="address /metrics listens on (default 127.0.0.1)")
         p.set_defaults(run=cmd_ingest)
-        return p
-
-    def cursor(p: argparse.ArgumentParser, name: str) -> None:
-        p.add_argument("--cursor-file", default=f"brandpulse-{name}.cursor",
-                       help=f"resume position, saved after each flush "
-                            f"(default ./brandpulse-{name}.cursor)")
-
-    bluesky = common("bluesky", "Bluesky via a Jetstream websocket")
-    bluesky.add_argument("--url", help="Jetstream /subscribe URL (default "
-                                       "wss://jetstream2.us-east.bsky.network/subscribe)")
-    bluesky.add_argument("--resolver", default="https://bsky.social",
-                         help="service resolving Bluesky handles of the brands file to DIDs")
-    cursor(bluesky, "bluesky")
-    mastodon = common("mastodon", "the brands' Mastodon accounts (streaming API + REST)")
-    mastodon.add_argument("--instance", required=True, help="https://INSTANCE")
-    cursor(mastodon, "mastodon")
-    webhook = common("webhook", "Meta webhooks and signed JSONL posts")
-    webhook.add_argument("--listen", required=True, metavar="HOST:PORT",
-                         help="address the webhook server listens on")
+        connector.add_arguments(p)
 
 
 FORMAT_HELP = "input format: jsonl (docs/sources.md), twcs (the Kaggle CSV); default: detected"
@@ -605,16 +621,18 @@ BRANDS_HELP = ("brands TOML file (deploy/brands.example.toml); without it the br
                "derived from the input")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(connectors: bool = True) -> argparse.ArgumentParser:
+    """The command line; without `connectors`, `ingest` has no sources (see _ingest_parsers)."""
     parser = argparse.ArgumentParser(prog="brandpulse", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"brandpulse {_version()}")
     parser.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error instead of one line")
-    common = argparse.ArgumentParser(add_help=False)
+    common = CommandParser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the full traceback of an error instead of one line")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=CommandParser)
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
         return commands.add_parser(name, help=help, description=help, parents=[common])
@@ -734,7 +752,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=None,
                       help="stop after this many seconds (default: run until Ctrl-C)")
     demo.set_defaults(run=cmd_demo)
-    _ingest_parsers(commands, common)
+    _ingest_parsers(commands, common, connectors)
 
     check = add("check", "pre-publish check of a draft: ok, hold, block")
     check.add_argument("text", help="the draft's text")
@@ -760,7 +778,8 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(connectors="ingest" in argv).parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     if args.debug:
         logging.getLogger("streams").setLevel(logging.DEBUG)

@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from streams.core.business_hours import (
     week_overlap,
 )
 from streams.core.policy import DEFAULT_POLICY, MESSAGE_KINDS, POLICY_NAME, SlaPolicy
+from streams.events import MAX_FUTURE_SKEW_SECONDS
 
 #: A competitor group: a metric label value, so short and plain.
 GROUP_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -46,7 +47,7 @@ _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 KNOWN_PLATFORMS = ("twitter", "instagram", "facebook", "tiktok", "linkedin", "youtube", "bluesky",
                    "mastodon", "other")
 # Bluesky accounts: a DID (did:plc:<24 base32 chars> or did:web:<host>) works offline; a handle
-# (acme.bsky.social) is resolved to its DID by `resolve_bluesky_handles` when ingest starts.
+# (acme.bsky.social) is resolved to its DID by the Bluesky source when it starts.
 BLUESKY_DID = re.compile(r"did:(?:plc:[a-z2-7]{24}|web:[a-z0-9.%-]+(?::[a-z0-9.%-]+)*)")
 BLUESKY_HANDLE = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(?:\.(?!-)[a-z0-9-]{1,63}(?<!-))+")
 MASTODON_ACCOUNT = re.compile(r"[a-z0-9_]+(?:[a-z0-9_.-]*[a-z0-9_])?@[a-z0-9-]+(?:\.[a-z0-9-]+)+")
@@ -348,76 +349,32 @@ def load_brands(path: str | os.PathLike[str]) -> BrandsConfig:
     """Read and validate a brands TOML file."""
     file = Path(path)
     try:
-        document = tomllib.loads(file.read_text(encoding="utf-8"))
+        text = file.read_text(encoding="utf-8")
+        document = tomllib.loads(text)
     except FileNotFoundError:
         raise ConfigError(f"{file}: file not found. Fix: pass --brands PATH or set "
                           "BRANDPULSE_BRANDS to an existing brands TOML file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{file}: not valid TOML ({exc}). Fix: check the quoting and "
-                          "brackets on that line") from None
+        raise ConfigError(f"{toml_error_where(file, str(exc), text)}. Fix: check the quoting "
+                          "and brackets on that line or above it") from None
     return parse_brands(document, str(file))
 
 
-def bluesky_dids(brand: BrandConfig) -> frozenset[str]:
-    """The brand's Bluesky accounts the connector can match: its DIDs (handles need resolving)."""
-    return frozenset(h for h in brand.handles.get("bluesky", ()) if BLUESKY_DID.fullmatch(h))
+_TOML_AT_LINE = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
-DEFAULT_BLUESKY_RESOLVER = "https://bsky.social"
-
-
-def resolve_bluesky_handles(brands: BrandsConfig, service: str = DEFAULT_BLUESKY_RESOLVER,
-                            timeout: float = 5.0) -> tuple[BrandsConfig, list[str]]:
-    """Resolve every Bluesky handle of the brands file to its DID (com.atproto.identity.
-    resolveHandle on `service`), at start: the firehose names accounts by DID only.
-
-    Returns the brands with each resolved DID added next to its handle (the handle stays:
-    the worker recognises "@acme.bsky.social" in mention text by it), and warnings. A handle
-    that cannot be resolved is an error only for a brand left without any DID; a brand that
-    also lists its DID just gets a warning, so a file with both works offline.
-    """
-    import urllib.error
-    import urllib.parse
-    import urllib.request
-
-    import orjson
-
-    warnings: list[str] = []
-    changed: dict[str, BrandConfig] = {}
-    for brand in brands:
-        names = brand.handles.get("bluesky", frozenset())
-        handles = sorted(n for n in names if not BLUESKY_DID.fullmatch(n))
-        if not handles:
-            continue
-        dids = set(bluesky_dids(brand))
-        for handle in handles:
-            url = (f"{service.rstrip('/')}/xrpc/com.atproto.identity.resolveHandle?"
-                   + urllib.parse.urlencode({"handle": handle}))
-            problem = ""
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as response:
-                    did = orjson.loads(response.read(64 * 1024)).get("did")
-                if isinstance(did, str) and BLUESKY_DID.fullmatch(did.lower()):
-                    dids.add(did.lower())
-                    continue
-                problem = "the resolver answered without a valid DID"
-            except urllib.error.HTTPError as exc:
-                problem = f"the resolver answered HTTP {exc.code}"
-            except (OSError, ValueError, AttributeError) as exc:
-                problem = f"cannot reach {service} ({getattr(exc, 'reason', exc)})"
-            where = f"brand {brand.name!r}: handles.bluesky {handle!r}"
-            if not bluesky_dids(brand):
-                raise ConfigError(f"{where}: cannot resolve to a DID: {problem}. Fix: put the "
-                                  'DID in the brands file, e.g. bluesky = ["did:plc:...", '
-                                  f'"{handle}"] (look it up on a machine with network)')
-            warnings.append(f"{where} not resolved ({problem}); using the DIDs listed")
-        changed[brand.name] = replace(
-            brand, handles={**brand.handles, "bluesky": frozenset(names | dids)})
-    if not changed:
-        return brands, warnings
-    merged = {name: changed.get(name, b) for name, b in brands.brands.items()}
-    return (BrandsConfig(merged, brands.default_sla_seconds, brands.default_expire_after_seconds),
-            warnings)
+def toml_error_where(file: Path, message: str, text: str) -> str:
+    """"FILE, line N: not valid TOML (problem)". Why: tomllib (3.11) puts the position in
+    its message, and says only "at end of document" for a string, array or table left
+    open; that is the last line, worth saying too."""
+    if found := _TOML_AT_LINE.search(message):
+        return (f"{file}, line {found[1]}: not valid TOML ({message[:found.start()]}, "
+                f"column {found[2]})")
+    if message.endswith("(at end of document)"):
+        last = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
+        problem = message.removesuffix(" (at end of document)")
+        return f"{file}, line {last}: not valid TOML ({problem} at the end of the file)"
+    return f"{file}: not valid TOML ({message})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,7 +419,7 @@ class Settings:
     analyse_behaviour: bool = True  # sentiment, crisis, tone-deaf, templated, topics
     # Events dated further than this after the wall clock go to the dead letter
     # (future_timestamp) and never reach a clock.
-    max_future_skew_seconds: float = 300.0
+    max_future_skew_seconds: float = MAX_FUTURE_SKEW_SECONDS
     # How often each worker shares its audience counts for the global crisis scope.
     crisis_share_seconds: float = 5.0
     # Test/demo workarounds for tansu 0.6 (see docs/tansu.md); production Kafka needs none.

@@ -1,8 +1,10 @@
 """`brandpulse demo`: the whole pipeline on one machine, live, in accelerated time.
 
 Embedded broker (unless --broker) → topics → one worker → the synthetic scenario replayed
-at N× real time → a per-brand summary read back from the worker's own /metrics.
-Ctrl-C, SIGTERM and SIGHUP (a closed terminal) all stop the worker and the broker.
+at N× real time → a per-brand summary read back from the worker's own /metrics. Once the
+replay is done the worker keeps running in live time (waiting grows, SLAs pass) until
+Ctrl-C, SIGTERM or SIGHUP (a closed terminal), which stop the worker and the broker and
+remove the demo's temporary folder (kept, and named, when the worker failed).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import math
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -41,11 +44,12 @@ legend: need reply = messages requiring an answer, since the start; answered = o
   waiting = unanswered now; oldest h = age of the oldest waiting message, hours; mean min =
   mean first-response time since the start, minutes; reply rate = answered / (answered +
   overdue) over the last 24 h of event time; robot = robot score 0-1 (24 h); crisis = 1
-  while a crisis is detected for the brand or across brands; tone-deaf = promotional or
-  jokey posts published during one; tmpl = share of templated replies (24 h); align =
-  topic alignment of broadcasts with the audience (7 days); vol x = audience messages of the
-  last 15 min against the brand's 7-day hourly mean (the storm's burst makes psycho's a
-  spike: BrandMentionVolumeSpike); '-' = not enough data yet."""
+  while the brand's own audience shows a crisis (the line under the table says whether one
+  is detected across brands, which every brand's posts are judged against); tone-deaf =
+  promotional or jokey posts published during either; tmpl = share of templated replies
+  (24 h); align = topic alignment of broadcasts with the audience (7 days); vol x =
+  audience messages of the last 15 min against the brand's 7-day hourly mean (the storm's
+  burst makes psycho's a spike: BrandMentionVolumeSpike); '-' = not enough data yet."""
 
 
 def demo_events(days: float = DEMO_DAYS, end: float | None = None) -> list:
@@ -93,6 +97,16 @@ def _scrape(port: int) -> dict[tuple[str, str], float]:
     return values
 
 
+def read_metrics(port: int) -> dict[tuple[str, str], float]:
+    """The worker's /metrics as the summary reads it: scraped twice, the second kept.
+
+    Why: the worker shows a new brand's counters at 0 to the first scrape after the brand
+    appears (`BrandCounters`: Prometheus' rate() must see a series start at 0). The demo
+    is that first scrape, so its first summary printed need 0, answered 0 and breaches 0
+    beside 14-34 customers waiting (a gauge, shown at once)."""
+    return _scrape(port) if _scrape(port) else {}
+
+
 def _cell(value: float, width: int, digits: int) -> str:
     """A number, or '-' when there is none yet (NaN: no data in the window)."""
     return f"{'-':>{width}}" if math.isnan(value) else f"{value:>{width}.{digits}f}"
@@ -114,7 +128,7 @@ def format_summary(values: dict[tuple[str, str], float]) -> str:
         mean = (v("brandpulse_first_response_seconds_sum") / answered / 60 if answered
                 else math.nan)
         needed = values.get(("brandpulse_audience_messages_total", brand), 0.0)
-        crisis = max(values.get(("brandpulse_crisis_active", brand), 0.0), in_global_crisis)
+        crisis = values.get(("brandpulse_crisis_active", brand), 0.0)
         usual = v("brandpulse_audience_volume_baseline")
         volume = v("brandpulse_audience_volume_rate") / usual if usual else math.nan
         lines.append(
@@ -128,6 +142,9 @@ def format_summary(values: dict[tuple[str, str], float]) -> str:
             f"{_cell(v('brandpulse_templated_reply_ratio'), 5, 2)} "
             f"{_cell(v('brandpulse_topic_alignment'), 5, 2)} "
             f"{_cell(volume, 5, 1)}")
+    lines.append("crisis across brands: " + (
+        "detected (every brand's posts are judged against it)" if in_global_crisis
+        else "none"))
     return "\n".join(lines)
 
 
@@ -211,10 +228,12 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
         handled = {signal.SIGINT: signal.getsignal(signal.SIGINT)}
         handled.update((sig, signal.signal(sig, _raise_interrupt)) for sig in STOP_SIGNALS)
     workdir = Path(tempfile.mkdtemp(prefix="brandpulse-demo-"))
+    keep = False  # the folder outlives the demo only when its logs explain a failure
     brands_path = workdir / "brands.toml"
     write_scenario_brands_toml(brands_path)
     embedded: EmbeddedBroker | None = None
     worker: subprocess.Popen[bytes] | None = None
+    worker_log: Any = None
     stop = threading.Event()
     sender: threading.Thread | None = None
     try:
@@ -256,11 +275,12 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
         pids = f"worker pid {worker.pid}" + (
             f", broker pid {embedded.process.pid}"
             if embedded is not None and embedded.process is not None else "")
-        print(f"logs       {workdir} ({pids})")
+        print(f"logs       {workdir} ({pids}; removed when the demo stops)")
         events = demo_events()
         print(f"scenario   {len(events)} events over {DEMO_DAYS:g} days of event time, "
               f"replayed at {speed:g}x (about {DEMO_DAYS * 86400 / speed / 60:.0f} min); "
-              "a storm hits the psycho brand's audience past halfway; Ctrl-C to stop")
+              "a storm hits the psycho brand's audience past halfway; then the worker keeps "
+              "running in live time until Ctrl-C")
         print(SUMMARY_LEGEND, flush=True)
         sender = threading.Thread(
             target=replay, daemon=True,
@@ -269,13 +289,19 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
                     "progress": False})
         sender.start()
         started = time.monotonic()
+        replaying = True
         while stop_after is None or time.monotonic() - started < stop_after:
             time.sleep(min(SUMMARY_EVERY_SECONDS,
                            max(0.1, (stop_after or 1e9) - (time.monotonic() - started))))
             if worker.poll() is not None:
+                keep = True
                 print(f"worker exited with code {worker.returncode}; see {workdir}/worker.log")
                 return 1
-            values = _scrape(port)
+            if replaying and not sender.is_alive():
+                replaying = False
+                print("\nreplay done: the worker keeps running in live time (customers keep "
+                      "waiting, SLAs keep passing); Ctrl-C to stop", flush=True)
+            values = read_metrics(port)
             if values:
                 print(f"\n-- {time.strftime('%H:%M:%S')} "
                       f"({'replaying' if sender.is_alive() else 'replay done, live'})")
@@ -286,6 +312,9 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
         with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
             print(f"\nstopping ({str(interrupt) or 'Ctrl-C'})…", flush=True)
         return 0
+    except Exception:
+        keep = True  # its logs (broker.log, worker.log) say why
+        raise
     finally:
         # Cleanup is bounded (join 10 s, worker 15 s, broker 10 s) and not interruptible:
         # a second signal must not leave the worker or the broker running.
@@ -303,5 +332,9 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
                 worker.wait(5)
         if embedded is not None:
             embedded.stop()
+        if worker_log is not None:
+            worker_log.close()
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
         for sig, previous in handled.items():
             signal.signal(sig, previous)

@@ -63,6 +63,7 @@ from streams.core.sla import (
 from streams.core.totals import NO_TOTALS, BrandTotals, FrozenTotals
 from streams.core.volume import NO_VOLUME, VolumeSnapshot, volume_snapshot
 from streams.events import (
+    MAX_FUTURE_SKEW_SECONDS,
     AnyBrandRecord,
     PostWithdrawal,
     Rejection,
@@ -70,6 +71,7 @@ from streams.events import (
     ScheduledPost,
     Side,
     SocialEvent,
+    beyond_skew,
 )
 from streams.wire import decode_crisis_command, decode_crisis_share, format_rfc3339
 
@@ -117,7 +119,6 @@ def dispatch(observation: AnyObservation, sink: ObservationSink, n: int = 1) -> 
     getattr(sink, _METHOD_NAMES[type(observation)])(observation, n)
 CLOCK_KEY: RecordKey = (0, RecordTag.CLOCK, "clock")
 TOTALS_KEY: RecordKey = (0, RecordTag.TOTALS, "totals")
-DEFAULT_MAX_FUTURE_SKEW_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +169,7 @@ class Engine:
     def __init__(self, brands: BrandsConfig,
                  breach_grace_seconds: float = DEFAULT_BREACH_GRACE_SECONDS,
                  analyse_behaviour: bool = True, crisis_source: str = "local",
-                 max_future_skew_seconds: float = DEFAULT_MAX_FUTURE_SKEW_SECONDS,
+                 max_future_skew_seconds: float = MAX_FUTURE_SKEW_SECONDS,
                  persisted: bool = True) -> None:
         """`persisted=False` (offline report, check client): nothing is written to or
         restored from a state table, so each event's analysis features are dropped after
@@ -223,7 +224,7 @@ class Engine:
     # -- ingest --------------------------------------------------------------------------
     def admit(self, event: AnyBrandRecord, wall: float) -> Rejection | None:
         """Refuse an event dated in the future of the wall clock (beyond the skew)."""
-        if event.created_at > wall + self.max_future_skew_seconds:
+        if beyond_skew(event.created_at, wall, self.max_future_skew_seconds):
             ahead = event.created_at - wall
             return Rejection(RejectReason.FUTURE_TIMESTAMP,
                              f"created_at is {ahead:.0f} s after the wall clock "

@@ -12,6 +12,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+#: How far after the wall clock an event may be dated; further is refused as
+#: `future_timestamp` by the worker, the sources, the crisis shares and the signed records.
+#: Why a bound: one record from a clock running ahead would move its brand's time and breach
+#: every open SLA at once. 300 s is the skew NTP-synchronised hosts stay well within.
+MAX_FUTURE_SKEW_SECONDS = 300.0
+
+
+def beyond_skew(created_at: float, wall: float, skew: float = MAX_FUTURE_SKEW_SECONDS) -> bool:
+    """The future-skew rule: `created_at` lies further after the wall clock than `skew`."""
+    return created_at > wall + skew
+
 
 class Side(StrEnum):
     """Who wrote the event: the brand itself or its audience."""

@@ -111,7 +111,9 @@ class BrokerWatch:
         if up != self.up:
             self.up = up
             self.since = self.clock()
-            log.warning("broker %s", "reachable" if up else "unreachable")
+            # Back is news, not a problem: only losing the broker is a warning.
+            log.log(logging.INFO if up else logging.WARNING, "broker %s",
+                    "reachable" if up else "unreachable")
         self.on_change(up)
 
     def start(self, crash: Callable[[BaseException], Awaitable[None]]) -> None:

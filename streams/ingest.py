@@ -1,89 +1,61 @@
-"""Live sources into the topics: the connector contract and what every connector shares.
+"""Live sources into the topics: the registry of connectors and the sinks they write to.
 
-A connector (Bluesky, Mastodon, webhooks; `streams/sources/`) reads a network and hands
-validated `SocialEvent`s to a `SourceSink`; the sink writes them where the replay would
-(KafkaSink: the two input topics keyed by brand) or appends them to a JSONL file
-(JsonlSink), and `MeteredSink` counts everything on the way (`SourceMetrics`).
-`run_ingest` serves the metrics, turns SIGINT/SIGTERM into a stop event, waits for the
-connector to return, flushes and exits 0.
-
-At-least-once: a connector saves its resume position (`CursorFile`) only after `flush()`
-returned, so a crash or an unreachable broker replays a little (ids make duplicates
-harmless) and never skips.
+A connector (Bluesky, Mastodon, webhooks; `streams/sources/`, contract in
+`streams.sources.base`) reads a network and hands validated `SocialEvent`s to a
+`SourceSink`; the sink writes them where the replay would (KafkaSink: the two input topics
+keyed by brand) or appends them to a JSONL file (JsonlSink), and `MeteredSink` counts
+everything on the way (`SourceMetrics`). `run_ingest` serves the metrics, turns
+SIGINT/SIGTERM into a stop event, waits for the connector to return, flushes and exits 0.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
-import random
 import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
-from streams.config import BrandsConfig, ConfigError, TopicNames
-from streams.events import Side, SocialEvent
+from streams.config import ConfigError, TopicNames
+from streams.events import MAX_FUTURE_SKEW_SECONDS, Side, SocialEvent, beyond_skew
 from streams.metrics import SourceMetrics
 from streams.ratelog import RateLimitedLog
+from streams.sources.base import (
+    FUTURE_TIMESTAMP,
+    OVERSIZED,
+    Connector,
+    ConnectorClass,
+    SinkUnavailable,
+)
+from streams.sources.bluesky import BlueskyConnector
 from streams.sources.jsonl import DEFAULT_MAX_LINE_BYTES, event_to_line
+from streams.sources.mastodon import MastodonConnector
+from streams.sources.webhook import WebhookConnector
 from streams.wire import encode_event
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
-#: Event times further than this after the wall clock are refused (`future_timestamp`), as
-#: the worker would refuse them (Settings.max_future_skew_seconds).
-MAX_FUTURE_SKEW_SECONDS = 300.0
-FUTURE_TIMESTAMP = "future_timestamp"
-#: The size bound of one record as a peer sends it (a Jetstream frame, a Mastodon SSE event
-#: or REST status): over it, the record is skipped as `oversized` and reading goes on past
-#: it. Real records are a few kB; the bound only stops a hostile or broken peer.
-MAX_RECORD_BYTES = 1 << 20
+#: Every live source, by class: `brandpulse ingest NAME` for each one's `source`.
+CONNECTORS: dict[str, ConnectorClass] = {c.source: c for c in (
+    BlueskyConnector,
+    MastodonConnector,
+    WebhookConnector,
+)}
 #: The size bound of one event as written (its wire JSON): the worker's and the JSONL
 #: reader's bound (Settings.max_event_bytes), so nothing written is refused downstream (a
 #: broker's MessageSizeTooLarge, a line the reader skips). Over it: rejected `oversized`.
 MAX_EVENT_BYTES = DEFAULT_MAX_LINE_BYTES
-OVERSIZED = "oversized"
-#: Texts are cut to this many characters (a post is at most a few thousand).
-MAX_TEXT_CHARS = 10_000
 #: SIGTERM to exit: the connector gets this long to stop by itself, then it is cancelled;
 #: the final flush gets FINAL_FLUSH_SECONDS, which keeps the whole stop under 5 s.
 STOP_GRACE_SECONDS = 2.5
 FINAL_FLUSH_SECONDS = 1.5
 EX_TEMPFAIL = 75  # sysexits.h: events not saved; a restart replays them from the cursor
 CLOSED_LATE = -1  # a clean stop whose sink did not close in time (a thread to abandon)
-DEFAULT_METRICS_PORTS = {"bluesky": 9101, "mastodon": 9102, "webhook": 9103}
-
-
-class SinkUnavailable(Exception):
-    """The broker/file cannot take events now; the caller retries later (webhook: 503)."""
-
-
-class SourceSink(Protocol):
-    """Where a connector hands what it read (see the module docstring)."""
-
-    source: str
-
-    async def emit(self, event: SocialEvent) -> None: ...
-    async def flush(self) -> None: ...
-    def skipped(self, reason: str) -> None: ...
-    def rejected(self, reason: str, detail: str) -> None: ...
-    def connected(self, up: bool) -> None: ...
-    def reconnected(self) -> None: ...
-
-
-class Connector(Protocol):
-    source: str
-
-    async def run(self, sink: SourceSink, stop: asyncio.Event) -> None: ...
 
 
 class EventWriter(Protocol):
@@ -199,7 +171,7 @@ class MeteredSink:
         metrics.initialise(source)
 
     async def emit(self, event: SocialEvent) -> None:
-        if event.created_at > self.clock() + self.max_future_skew:
+        if beyond_skew(event.created_at, self.clock(), self.max_future_skew):
             self.rejected(FUTURE_TIMESTAMP, f"{event.id}: created_at {event.created_at:.0f} "
                           f"beyond the wall clock + {self.max_future_skew:.0f} s")
             return
@@ -235,147 +207,7 @@ class MeteredSink:
         self.metrics.reconnected(self.source)
 
 
-# --- Helpers for connectors -------------------------------------------------------------
-
-class Backoff:
-    """Exponential reconnect delays with jitter: initial, 2x, 4x ... capped at `maximum`,
-    each multiplied by a random factor in [1 - jitter, 1 + jitter] so that many clients
-    cut off together do not reconnect together."""
-
-    def __init__(self, initial: float = 1.0, maximum: float = 60.0, jitter: float = 0.2,
-                 rng: Callable[[], float] = random.random) -> None:
-        if not 0 < initial <= maximum or not 0 <= jitter < 1:
-            raise ValueError("need 0 < initial <= maximum and 0 <= jitter < 1")
-        self.initial, self.maximum, self.jitter, self.rng = initial, maximum, jitter, rng
-        self.attempts = 0
-
-    def next(self) -> float:
-        """The delay before the next attempt (and count the attempt)."""
-        base = min(self.maximum, self.initial * 2 ** min(self.attempts, 32))
-        self.attempts += 1
-        return base * (1 + self.jitter * (2 * self.rng() - 1))
-
-    def reset(self) -> None:
-        """A connection worked: the next failure starts again from `initial`."""
-        self.attempts = 0
-
-    async def wait(self, stop: asyncio.Event) -> bool:
-        """Sleep the next delay; True if `stop` was set meanwhile (return at once then)."""
-        try:
-            await asyncio.wait_for(stop.wait(), self.next())
-            return True
-        except TimeoutError:
-            return stop.is_set()
-
-
-class PeerTimeout(TimeoutError):
-    """A network wait passed its deadline; the message names the wait and the deadline."""
-
-
-class Stopped(Exception):
-    """`stop` was set while waiting on a peer: the connector returns."""
-
-
-@dataclass(frozen=True, slots=True)
-class Deadlines:
-    """How long each network wait of a connector may take before it counts as stuck.
-
-    A stuck peer (accepts the connection, then says nothing) is treated like a lost one: a
-    log line, a counted reconnect with backoff, `connected` 0. `idle` is longer than the
-    peers' own keep-alives (Mastodon's `:thump` every 15 s; the Jetstream firehose carries
-    several posts a second, and websocket pings every 30 s check the socket).
-    """
-
-    connect: float = 10.0  # TCP (and TLS) connect
-    answer: float = 15.0  # the websocket upgrade, or the HTTP status and headers
-    idle: float = 60.0  # no byte (first or next) on an open stream
-
-
-async def wait_for_peer(awaitable: Awaitable[T], seconds: float, what: str,
-                        stop: asyncio.Event | None = None) -> T:
-    """`awaitable` within `seconds`, abandoned as soon as `stop` is set.
-
-    The one deadline helper of the sources: raises PeerTimeout naming `what`, or Stopped
-    (so SIGTERM never waits on a silent peer).
-    """
-    task = asyncio.ensure_future(awaitable)
-    stopping = asyncio.ensure_future(stop.wait()) if stop is not None else None
-    try:
-        waiting = {task} if stopping is None else {task, stopping}
-        done, _ = await asyncio.wait(waiting, timeout=seconds,
-                                     return_when=asyncio.FIRST_COMPLETED)
-        if task in done:
-            return task.result()
-        if stopping is not None and stopping in done:
-            raise Stopped(what)
-        raise PeerTimeout(f"{what}: no answer within {seconds:g} s")
-    finally:
-        for pending in (task, stopping):
-            if pending is not None and not pending.done():
-                pending.cancel()
-        if stopping is not None:
-            await asyncio.gather(stopping, return_exceptions=True)
-        if not task.done():
-            await asyncio.gather(task, return_exceptions=True)
-
-
-class CursorFile:
-    """A resume position in a small text file, replaced atomically (write, fsync, rename),
-    so a crash leaves the old or the new value, never half of one."""
-
-    MAX_BYTES = 4096
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-
-    def load(self) -> str | None:
-        try:
-            with self.path.open("rb") as handle:
-                raw = handle.read(self.MAX_BYTES + 1)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise ConfigError(f"cursor file {self.path}: cannot read ({exc.strerror or exc}). "
-                              "Fix: pass --cursor-file a readable path") from None
-        try:
-            value = raw.decode("utf-8").strip()
-        except UnicodeDecodeError:
-            value = ""
-        if not value or len(raw) > self.MAX_BYTES:
-            log.warning("cursor file %s is empty or garbled: starting from live", self.path)
-            return None
-        return value
-
-    def save(self, value: str) -> None:
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with tmp.open("wb") as handle:
-            handle.write(value.encode("utf-8") + b"\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.path)
-
-
 # --- Running a connector -----------------------------------------------------------------
-
-ConnectorFactory = Callable[[argparse.Namespace, BrandsConfig], Connector]
-
-
-def _connector(module: str) -> ConnectorFactory:
-    """A factory importing the connector's module only when its source is asked for."""
-
-    def factory(args: argparse.Namespace, brands: BrandsConfig) -> Connector:
-        built: Connector = importlib.import_module(module).build_connector(args, brands)
-        return built
-
-    return factory
-
-
-CONNECTORS: dict[str, ConnectorFactory] = {
-    "bluesky": _connector("streams.sources.bluesky"),
-    "mastodon": _connector("streams.sources.mastodon"),
-    "webhook": _connector("streams.sources.webhook"),
-}
-
 
 def make_writer(broker: str | None, out: str | None, source: str) -> EventWriter:
     """KafkaSink for --broker, JsonlSink for --out (exactly one is given)."""

@@ -24,7 +24,16 @@ from streams.core.sentiment import polarity_doc
 from streams.core.similarity import reply_tokens, simhash_tokens
 from streams.core.text import Doc, prepare
 
-__all__ = ["Analysis", "CrisisStream", "Score", "analyse", "score_lines", "score_text"]
+__all__ = ["ANALYSED_LANGS", "NOT_ANALYSED", "Analysis", "CrisisStream", "Score", "analyse",
+           "score_lines", "score_text"]
+
+#: The languages whose sentiment is analysed; `und` (no letters: emoji, numbers) is read by
+#: the English tables. Any other language gets `lang: other` and sentiment 0.0.
+ANALYSED_LANGS = ("en", "fr")
+#: What `brandpulse score` adds to a text in another language, so that its 0.0 is not read
+#: as a neutral opinion.
+NOT_ANALYSED = ("language not analysed: only English and French are, so sentiment is 0 "
+                "(--model DIR can score others)")
 
 
 class Score(TypedDict):

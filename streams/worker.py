@@ -18,6 +18,13 @@ from streams.health import STOP_GRACE_SECONDS, exit_after_stop_grace
 from streams.ratelog import RepeatFilter
 
 
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed file
+        return False
+
+
 class Worker(faust.Worker):
     """faust.Worker whose library log lines are rate-limited (`RepeatFilter`) and whose
     requested stop ends the process within `stop_grace` seconds (`exit_after_stop_grace`)."""
@@ -26,6 +33,10 @@ class Worker(faust.Worker):
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.stop_grace = stop_grace
+        # Faust's startup spinner hides and shows the cursor with terminal escape codes; in a
+        # log file (the demo's worker.log, a container's log) they are garbage.
+        if not _is_terminal(self.stdout):
+            self.spinner = None
         self.repeat_filter = RepeatFilter()
         self._stop_requested = False
         #: The Kafka client could not bootstrap at start (the broker went away after the

@@ -40,15 +40,16 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import orjson
 
-from streams.config import BrandsConfig, ConfigError, bluesky_dids, resolve_bluesky_handles
-from streams.events import AudienceKind, Side, SocialEvent
-from streams.ingest import (
-    MAX_FUTURE_SKEW_SECONDS,
+from streams.config import BLUESKY_DID, BrandConfig, BrandsConfig, ConfigError
+from streams.events import MAX_FUTURE_SKEW_SECONDS, AudienceKind, Side, SocialEvent, beyond_skew
+from streams.ratelog import RateLimitedLog
+from streams.sources.base import (
     MAX_RECORD_BYTES,
     MAX_TEXT_CHARS,
     OVERSIZED,
@@ -58,15 +59,17 @@ from streams.ingest import (
     SinkUnavailable,
     SourceSink,
     Stopped,
+    add_cursor_argument,
     wait_for_peer,
 )
-from streams.ratelog import RateLimitedLog
 from streams.wire import parse_rfc3339
 
 log = logging.getLogger(__name__)
 
 SOURCE = PLATFORM = "bluesky"
 DEFAULT_URL = "wss://jetstream2.us-east.bsky.network/subscribe"
+#: The service resolving the brands file's handles to DIDs when the source starts.
+DEFAULT_BLUESKY_RESOLVER = "https://bsky.social"
 POST = "app.bsky.feed.post"
 REPOST = "app.bsky.feed.repost"
 MENTION_FACET = "app.bsky.richtext.facet#mention"
@@ -283,6 +286,62 @@ def frame_time_us(frame: str | bytes) -> int | None:
     return int(found.group(1)) if found is not None and int(found.group(1)) > 0 else None
 
 
+def bluesky_dids(brand: BrandConfig) -> frozenset[str]:
+    """The brand's Bluesky accounts the connector can match: its DIDs (handles need resolving)."""
+    return frozenset(h for h in brand.handles.get("bluesky", ()) if BLUESKY_DID.fullmatch(h))
+
+
+def resolve_bluesky_handles(brands: BrandsConfig, service: str = DEFAULT_BLUESKY_RESOLVER,
+                            timeout: float = 5.0) -> tuple[BrandsConfig, list[str]]:
+    """Resolve every Bluesky handle of the brands file to its DID (com.atproto.identity.
+    resolveHandle on `service`), at start: the firehose names accounts by DID only.
+
+    Returns the brands with each resolved DID added next to its handle (the handle stays:
+    the worker recognises "@acme.bsky.social" in mention text by it), and warnings. A handle
+    that cannot be resolved is an error only for a brand left without any DID; a brand that
+    also lists its DID just gets a warning, so a file with both works offline.
+    """
+    import urllib.error
+    import urllib.request
+
+    warnings: list[str] = []
+    changed: dict[str, BrandConfig] = {}
+    for brand in brands:
+        names = brand.handles.get("bluesky", frozenset())
+        handles = sorted(n for n in names if not BLUESKY_DID.fullmatch(n))
+        if not handles:
+            continue
+        dids = set(bluesky_dids(brand))
+        for handle in handles:
+            url = (f"{service.rstrip('/')}/xrpc/com.atproto.identity.resolveHandle?"
+                   + urlencode({"handle": handle}))
+            problem = ""
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as response:
+                    did = orjson.loads(response.read(64 * 1024)).get("did")
+                if isinstance(did, str) and BLUESKY_DID.fullmatch(did.lower()):
+                    dids.add(did.lower())
+                    continue
+                problem = "the resolver answered without a valid DID"
+            except urllib.error.HTTPError as exc:
+                problem = f"the resolver answered HTTP {exc.code}"
+            except (OSError, ValueError, AttributeError) as exc:
+                problem = f"cannot reach {service} ({getattr(exc, 'reason', exc)})"
+            where = f"brand {brand.name!r}: handles.bluesky {handle!r}"
+            if not bluesky_dids(brand):
+                raise ConfigError(f"{where}: cannot resolve to a DID: {problem}. Fix: put the "
+                                  'DID in the brands file, e.g. bluesky = ["did:plc:...", '
+                                  f'"{handle}"] (look it up on a machine with network)')
+            warnings.append(f"{where} not resolved ({problem}); using the DIDs listed")
+        changed[brand.name] = replace(
+            brand, handles={**brand.handles, "bluesky": frozenset(names | dids)})
+    if not changed:
+        return brands, warnings
+    merged = {name: changed.get(name, b) for name, b in brands.brands.items()}
+    return (BrandsConfig(merged, brands.default_sla_seconds, brands.default_expire_after_seconds),
+            warnings)
+
+
 def subscribe_url(base: str, cursor: int | None) -> str:
     query = [("wantedCollections", POST), ("wantedCollections", REPOST)]
     if cursor is not None:
@@ -294,6 +353,32 @@ class BlueskyConnector:
     """Jetstream websocket -> SourceSink, with reconnects, backoff and a persisted cursor."""
 
     source = SOURCE
+    help = "Bluesky via a Jetstream websocket"
+    metrics_port = 9101
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--url", help=f"Jetstream /subscribe URL (default {DEFAULT_URL})")
+        parser.add_argument("--resolver", default=DEFAULT_BLUESKY_RESOLVER,
+                            help="service resolving Bluesky handles of the brands file to DIDs")
+        add_cursor_argument(parser, SOURCE)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, brands: BrandsConfig) -> BlueskyConnector:
+        """Resolves handles to DIDs (the network, at start), checks there is a DID to follow."""
+        url = args.url or DEFAULT_URL
+        if urlsplit(url).scheme not in ("ws", "wss"):
+            raise ConfigError(f"url: {url!r} is not a websocket URL. Fix: write e.g. "
+                              f"{DEFAULT_URL}")
+        resolver = getattr(args, "resolver", None) or DEFAULT_BLUESKY_RESOLVER
+        brands, warnings = resolve_bluesky_handles(brands, resolver)
+        for warning in warnings:
+            log.warning("bluesky: %s", warning)
+        if not any(bluesky_dids(b) for b in brands):
+            raise ConfigError("brands: no brand has a bluesky handle. Fix: add "
+                              'handles = { bluesky = ["did:plc:..."] } to the brands to follow')
+        cursor = CursorFile(args.cursor_file) if getattr(args, "cursor_file", None) else None
+        return cls(brands, url, cursor)
 
     def __init__(self, brands: BrandsConfig, url: str = DEFAULT_URL,
                  cursor: CursorFile | None = None, backoff: Backoff | None = None,
@@ -354,8 +439,7 @@ class BlueskyConnector:
         """
         self.frames += 1
         position = frame_time_us(frame)
-        if position is not None and position > (
-                self.wall_clock() + MAX_FUTURE_SKEW_SECONDS) * 1e6:
+        if position is not None and beyond_skew(position / 1e6, self.wall_clock()):
             # Only times the peer could have reached become the cursor: a far-future one
             # would make every resume ask for events that do not exist yet.
             sink.rejected(FUTURE_CURSOR, f"frame time_us {position} is beyond the wall clock "
@@ -509,19 +593,3 @@ class BlueskyConnector:
                     task.cancel()
             await asyncio.gather(*(t for t in (receive, stopping) if t is not None),
                                  return_exceptions=True)
-
-
-def build_connector(args: argparse.Namespace, brands: BrandsConfig) -> BlueskyConnector:
-    """The CLI's factory: resolves handles to DIDs, checks there is a DID to follow."""
-    url = args.url or DEFAULT_URL
-    if urlsplit(url).scheme not in ("ws", "wss"):
-        raise ConfigError(f"url: {url!r} is not a websocket URL. Fix: write e.g. {DEFAULT_URL}")
-    resolver = getattr(args, "resolver", None) or "https://bsky.social"
-    brands, warnings = resolve_bluesky_handles(brands, resolver)
-    for warning in warnings:
-        log.warning("bluesky: %s", warning)
-    if not any(bluesky_dids(b) for b in brands):
-        raise ConfigError("brands: no brand has a bluesky handle. Fix: add "
-                          'handles = { bluesky = ["did:plc:..."] } to the brands to follow')
-    cursor = CursorFile(args.cursor_file) if getattr(args, "cursor_file", None) else None
-    return BlueskyConnector(brands, url, cursor)

@@ -28,6 +28,7 @@ others go on. Only when every brand is refused does the command stop (exit 2).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -46,23 +47,23 @@ import aiohttp
 import orjson
 
 from streams.config import BrandsConfig, ConfigError
-from streams.events import AudienceKind, Side, SocialEvent
-from streams.ingest import (
+from streams.events import MAX_FUTURE_SKEW_SECONDS, AudienceKind, Side, SocialEvent, beyond_skew
+from streams.ratelog import RateLimitedLog
+from streams.sources.base import (
     MAX_RECORD_BYTES,
     MAX_TEXT_CHARS,
     Backoff,
     CursorFile,
     Deadlines,
+    add_cursor_argument,
     wait_for_peer,
 )
-from streams.ratelog import RateLimitedLog
 from streams.wire import parse_rfc3339
 
 log = logging.getLogger(__name__)
 
 SOURCE = "mastodon"
 PLATFORM = "mastodon"
-MAX_FUTURE_SKEW_SECONDS = 300.0
 PAGE_LIMIT = 40  # the largest page Mastodon serves for notifications and statuses
 MAX_CATCH_UP_PAGES = 250  # 10 000 items per endpoint and reconnect, then we warn
 #: One REST page: PAGE_LIMIT items each up to the record bound (items over it are rejected
@@ -284,7 +285,7 @@ class StatusMapper:
             at = parse_rfc3339(raw)
         except ValueError as exc:
             raise Rejected(Reject.SCHEMA, str(exc)[:200]) from None
-        if at > self.clock() + MAX_FUTURE_SKEW_SECONDS:
+        if beyond_skew(at, self.clock()):
             raise Rejected(Reject.FUTURE_TIMESTAMP, f"status {status.get('id')} created_at "
                            f"{raw[:40]} is beyond the wall clock + {MAX_FUTURE_SKEW_SECONDS:g} s")
         return at
@@ -401,13 +402,6 @@ def instance_url(raw: str) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}"
 
 
-def build_connector(args: Any, brands: BrandsConfig) -> MastodonConnector:
-    """What `brandpulse ingest mastodon` calls: args.instance, args.cursor_file (or None)."""
-    instance = instance_url(args.instance or "")
-    accounts = brand_accounts(brands, os.environ)
-    return MastodonConnector(instance, accounts, getattr(args, "cursor_file", None))
-
-
 # --- The connector -------------------------------------------------------------------------
 
 class _Restart(Exception):
@@ -460,9 +454,23 @@ class _Checkpoint:
 
 
 class MastodonConnector:
-    """Reads every configured brand account; satisfies streams.ingest.Connector."""
+    """Reads every configured brand account (a `streams.sources.base.Connector`)."""
 
     source = SOURCE
+    help = "the brands' Mastodon accounts (streaming API + REST)"
+    metrics_port = 9102
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--instance", required=True, help="https://INSTANCE")
+        add_cursor_argument(parser, SOURCE)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, brands: BrandsConfig) -> MastodonConnector:
+        """args.instance, args.cursor_file (or None); the tokens from the environment."""
+        instance = instance_url(args.instance or "")
+        accounts = brand_accounts(brands, os.environ)
+        return cls(instance, accounts, getattr(args, "cursor_file", None))
 
     def __init__(self, instance: str, accounts: list[BrandAccount],
                  cursor_path: str | os.PathLike[str] | None = None, *,

@@ -1,7 +1,8 @@
 """The bundled demo scenario: five brands whose behaviour the metrics must tell apart.
 
-* `healthy` answers ~98 % of its audience within minutes (never beyond 40 min), in the
-  customer's language, with texts its agents compose (greeting, acknowledgement, a
+* `healthy` answers everyone who expects an answer within minutes (never beyond 40 min),
+  so nobody waits for long (only the last minutes' messages are pending at the end), in
+  the customer's language, with texts its agents compose (greeting, acknowledgement, a
   diagnosis and an action chosen per topic, a closing line: as varied as real agents),
   holds short conversations and broadcasts a little, about what its audience asks;
 * `robot` mostly broadcasts, answers ~6 % of messages within seconds, always with the same
@@ -539,7 +540,10 @@ def _behaviours(brands: BrandsConfig) -> dict[str, _Behaviour]:
         return 60.0 + min(rng.lognormvariate(math.log(1200.0), 0.6), 3 * HOUR)
 
     return {
-        "healthy": _Behaviour(0.985, 1.0, healthy_delay, follow_up_rate=0.35, composed=True),
+        # Every message answered: at 98.5 % the 1.5 % left waited until they expired (7 days),
+        # 15 customers and a 47 h backlog after the demo's 2 days, and the check held every
+        # healthy broadcast for it.
+        "healthy": _Behaviour(1.0, 1.0, healthy_delay, follow_up_rate=0.35, composed=True),
         "robot": _Behaviour(0.06, 8.0, robot_delay, canned=CANNED_REPLY,
                             broadcasts=_ROBOT_BROADCASTS),
         "slow": _Behaviour(1.0, 0.5, slow_delay, openers=_SLOW_OPENERS),

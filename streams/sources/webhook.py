@@ -24,6 +24,7 @@ client that disconnects mid-body is counted, not logged with a traceback.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import hashlib
 import hmac
@@ -42,17 +43,23 @@ import orjson
 from aiohttp import web
 
 from streams.config import BrandsConfig, ConfigError, is_listen_host
-from streams.events import AudienceKind, Rejection, RejectReason, Side, SocialEvent
+from streams.events import (
+    MAX_FUTURE_SKEW_SECONDS,
+    AudienceKind,
+    Rejection,
+    RejectReason,
+    Side,
+    SocialEvent,
+    beyond_skew,
+)
 from streams.sources.jsonl import parse_line
 
 if TYPE_CHECKING:
-    from streams.ingest import SourceSink
+    from streams.sources.base import SourceSink
 
 log = logging.getLogger(__name__)
 
 SOURCE = "webhook"
-#: Event time may run ahead of our clock by this much (clock skew); beyond is rejected.
-MAX_FUTURE_SKEW_SECONDS = 300.0
 #: Meta batches up to 1,000 changes per POST: ~270 bytes each for a short comment (measured),
 #: but long texts with non-ASCII escaped as \uXXXX can reach kilobytes. A batch refused with
 #: 413 would be retried and refused until Meta gives up, so the bound leaves room.
@@ -247,7 +254,7 @@ def _bounded_time(value: Any, entry: dict[str, Any], now: float, out: Outcome) -
     created = _event_time(value, entry.get("time"))
     if created is None:
         out.rejected.append((Reject.SCHEMA, "no usable created_time/time"))
-    elif created > now + MAX_FUTURE_SKEW_SECONDS:
+    elif beyond_skew(created, now):
         out.rejected.append((Reject.FUTURE_TIMESTAMP, f"created_time {created:.0f} is beyond "
                              f"the wall clock {now:.0f} + {MAX_FUTURE_SKEW_SECONDS:.0f} s"))
         return None
@@ -391,6 +398,33 @@ class WebhookConnector:
     """The webhook server as a Connector: `run(sink, stop)` serves until `stop` is set."""
 
     source = SOURCE
+    help = "Meta webhooks and signed JSONL posts"
+    metrics_port = 9103
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--listen", required=True, metavar="HOST:PORT",
+                            help="address the webhook server listens on")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, brands: BrandsConfig,
+                  env: Mapping[str, str] | None = None) -> WebhookConnector:
+        """From `args.listen` and the secrets in the environment."""
+        env = os.environ if env is None else env
+        host, port = parse_listen(getattr(args, "listen", None) or "")
+        token = env.get(ENV_VERIFY_TOKEN) or None
+        secret = env.get(ENV_APP_SECRET) or None
+        events_secret = env.get(ENV_EVENTS_SECRET) or None
+        if token and not secret:
+            raise ConfigError(f"{ENV_APP_SECRET}: unset while {ENV_VERIFY_TOKEN} is set, so "
+                              "Meta notifications could not be verified. Fix: set it to the "
+                              "app secret (App Dashboard > Settings > Basic)")
+        connector = cls(brands, host, port, meta_verify_token=token,
+                        meta_app_secret=secret, events_secret=events_secret)
+        if secret and not (connector.accounts.pages or connector.accounts.instagram):
+            log.warning("webhook: no brand has facebook/instagram handles: every Meta "
+                        "notification will be rejected as unknown_account")
+        return connector
 
     def __init__(
         self, brands: BrandsConfig, host: str = "127.0.0.1", port: int = 8080, *,
@@ -581,7 +615,7 @@ class WebhookConnector:
                 continue
             result = parse_line(line, self.brands)
             if isinstance(result, SocialEvent) and (
-                    result.created_at > now + MAX_FUTURE_SKEW_SECONDS):
+                    beyond_skew(result.created_at, now)):
                 result = Rejection(RejectReason.FUTURE_TIMESTAMP, "created_at beyond the "
                                    f"wall clock + {MAX_FUTURE_SKEW_SECONDS:.0f} s")
             if isinstance(result, Rejection):
@@ -597,7 +631,7 @@ class WebhookConnector:
     async def _deliver(self, events: list[SocialEvent], skipped: list[str],
                        report: dict[str, Any]) -> web.Response:
         """Emit, flush, and only then acknowledge; 503 while the sink cannot take them."""
-        from streams.ingest import SinkUnavailable
+        from streams.sources.base import SinkUnavailable
 
         sink = self.sink
         keys = {(event.platform, event.id) for event in events}
@@ -666,23 +700,3 @@ def parse_listen(value: str) -> tuple[str, int]:
         raise ConfigError(f"--listen: {value!r} is not HOST:PORT. Fix: e.g. --listen "
                           "127.0.0.1:8080 behind a TLS reverse proxy")
     return host, int(port_text)
-
-
-def build_connector(args: Any, brands: BrandsConfig,
-                    env: Mapping[str, str] | None = None) -> WebhookConnector:
-    """The connector of `brandpulse ingest webhook` from `args.listen` and the environment."""
-    env = os.environ if env is None else env
-    host, port = parse_listen(getattr(args, "listen", None) or "")
-    token = env.get(ENV_VERIFY_TOKEN) or None
-    secret = env.get(ENV_APP_SECRET) or None
-    events_secret = env.get(ENV_EVENTS_SECRET) or None
-    if token and not secret:
-        raise ConfigError(f"{ENV_APP_SECRET}: unset while {ENV_VERIFY_TOKEN} is set, so Meta "
-                          "notifications could not be verified. Fix: set it to the app secret "
-                          "(App Dashboard > Settings > Basic)")
-    connector = WebhookConnector(brands, host, port, meta_verify_token=token,
-                                 meta_app_secret=secret, events_secret=events_secret)
-    if secret and not (connector.accounts.pages or connector.accounts.instagram):
-        log.warning("webhook: no brand has facebook/instagram handles: every Meta "
-                    "notification will be rejected as unknown_account")
-    return connector

@@ -8,14 +8,11 @@ from typing import Any
 import orjson
 
 from streams.core.shared_crisis import CrisisShare
-from streams.events import Rejection, RejectReason
+from streams.events import MAX_FUTURE_SKEW_SECONDS, Rejection, RejectReason, beyond_skew
 from streams.wire.events import identifier, load_record, missing_field
 
 #: A share holds at most one retention window of 5-minute buckets (25 h = 300 buckets).
 MAX_CRISIS_SHARE_BYTES = 256 * 1024
-#: How far ahead of this worker's wall clock another worker's event time may be (clock
-#: skew between hosts). Events are bounded the same way, so a healthy share never is.
-MAX_FUTURE_SKEW_SECONDS = 300.0
 #: CrisisDetector's default retention (window 1 h x (24 baseline hours + 1)).
 CRISIS_RETENTION_SECONDS = 25 * 3600
 #: Messages one worker may count in one 5-minute bucket: 33 000 a second, far above any
@@ -72,7 +69,7 @@ def decode_crisis_share(
     if not (_number(first_seen) and _number(latest)):
         return Rejection(RejectReason.SCHEMA, "first_seen/latest must be finite numbers")
     assert first_seen is not None and latest is not None  # for the type checker
-    if latest > now + max_future_skew:
+    if beyond_skew(latest, now, max_future_skew):
         return Rejection(RejectReason.FUTURE_TIMESTAMP, f"latest {latest!r} is beyond the "
                          f"wall clock {now:.0f} + {max_future_skew:.0f} s")
     if first_seen > latest:

@@ -1,17 +1,21 @@
 """The import drawing: data flows one way, and no import runs back up.
 
-Layers, lowest first; a module may import its own layer's modules and lower layers only
-(plus the standard library and third-party packages the layer is allowed):
+Every module of `streams/` has a layer, declared once in LAYERS (a package's entry covers
+its modules); a module may import its own layer's modules and lower layers only:
 
-    events  →  core  →  engine, wire, config  →  metrics  →  worker parts  →  app  →  cli
+    events, ratelog, kafka_crc  →  core  →  wire, config, engine  →  metrics, sources
+      →  worker parts  →  runtime  →  agents  →  app, worker  →  tools  →  cli
 
-The core is pure: no Faust, Kafka, Prometheus or JSON-library import.
+The tools (report, replay, ingest, demo...) sit above the worker so that the worker never
+depends on an offline command. The core is pure: no Faust, Kafka, Prometheus or
+JSON-library import. A new module without a layer fails `test_every_module_has_a_layer`.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import shutil
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import streams
@@ -19,55 +23,116 @@ import streams
 ROOT = Path(streams.__file__).parent
 
 LAYERS: dict[str, int] = {
-    "streams.events": 0,
+    # the event model and leaf utilities (standard library only)
+    "streams.events": 0, "streams.ratelog": 0, "streams.kafka_crc": 0,
+    # the pure domain
     "streams.core": 1,
-    "streams.engine": 2, "streams.wire": 2, "streams.config": 2,
-    "streams.metrics": 3,
-    "streams.ownership": 4, "streams.state": 4, "streams.gauges": 4, "streams.api": 4,
-    "streams.health": 4, "streams.web": 4, "streams.broker": 4,
+    # codecs, configuration, the engine over the core
+    "streams.wire": 2, "streams.config": 2, "streams.engine": 2,
+    # what the worker and the connectors report, and the connectors
+    "streams.metrics": 3, "streams.sources": 3,
+    # the worker's parts and the plumbing they share
+    "streams.broker": 4, "streams.web": 4, "streams.health": 4, "streams.ownership": 4,
+    "streams.state": 4, "streams.gauges": 4, "streams.api": 4, "streams.lean_faust": 4,
     "streams.runtime": 5,
     "streams.agents": 6,
-    "streams.app": 7,
+    "streams.app": 7, "streams.worker": 7,
+    # the offline tools and the live ingest, over everything but the command line
+    "streams.replay": 8, "streams.report": 8, "streams.scoring": 8, "streams.ml": 8,
+    "streams.spikes": 8, "streams.check_client": 8, "streams.control": 8,
+    "streams.ingest": 8, "streams.demo": 8,
+    "streams.cli": 9,
 }
+#: The package's own __init__ (its version): importable from anywhere.
+ROOT_LAYER = 0
 PURE_FORBIDDEN = ("faust", "aiokafka", "kafka", "prometheus_client", "orjson", "mode")
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(ROOT.parent).with_suffix("").parts
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = path.relative_to(root.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports(path: Path) -> Iterator[str]:
-    """Every module imported anywhere in the file (deferred imports included)."""
+def imports(path: Path, root: Path = ROOT) -> Iterator[str]:
+    """Every module imported anywhere in the file: deferred imports, `from streams import
+    x` as streams.x, relative imports, and `import_module("streams.x")` strings."""
+    package = module_name(path, root)
+    if path.name != "__init__.py":
+        package = package.rpartition(".")[0]
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            yield node.module
+        elif isinstance(node, ast.ImportFrom):
+            base = package.split(".")
+            base = base[:len(base) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            yield module
+            for alias in node.names:  # `from streams import engine` imports a module
+                if (root.parent / (module + "." + alias.name).replace(".", "/")).with_suffix(
+                        ".py").exists():
+                    yield f"{module}.{alias.name}"
+        elif (isinstance(node, ast.Call) and node.args
+              and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)
+              and getattr(node.func, "attr", getattr(node.func, "id", None))
+              in ("import_module", "__import__")):
+            yield node.args[0].value
 
 
 def layer(module: str) -> int | None:
+    if module == "streams":
+        return ROOT_LAYER
     for prefix, level in LAYERS.items():
         if module == prefix or module.startswith(prefix + "."):
             return level
     return None
 
 
-def modules() -> dict[str, list[str]]:
-    return {module_name(p): list(imports(p)) for p in sorted(ROOT.rglob("*.py"))}
+def modules(root: Path = ROOT) -> dict[str, list[str]]:
+    return {module_name(p, root): list(imports(p, root)) for p in sorted(root.rglob("*.py"))}
+
+
+def upward_imports(graph: Mapping[str, list[str]]) -> list[str]:
+    """Every import of a module from a higher layer than the importer's."""
+    upward = []
+    for module, imported in graph.items():
+        own = layer(module)
+        for target in imported:
+            level = layer(target)
+            if own is not None and level is not None and level > own:
+                upward.append(f"{module} → {target}")
+    return upward
+
+
+def test_every_module_has_a_layer() -> None:
+    missing = [m for m in modules() if layer(m) is None]
+    assert not missing, f"declare the layer of {missing} in LAYERS"
 
 
 def test_no_import_runs_back_up() -> None:
-    upward = []
-    for module, imported in modules().items():
-        own = layer(module)
-        if own is None:
-            continue
-        for target in imported:
-            level = layer(target)
-            if level is not None and level > own:
-                upward.append(f"{module} → {target}")
+    upward = upward_imports(modules())
     assert not upward, upward
+
+
+def test_an_import_back_up_is_caught_in_a_synthetic_graph() -> None:
+    graph = {"streams.events": [], "streams.core.text": ["streams.events"],
+             "streams.sources.base": ["streams.ingest"]}
+    assert upward_imports(graph) == ["streams.sources.base → streams.ingest"]
+
+
+def test_an_import_back_up_planted_in_a_copy_of_the_tree_is_caught(tmp_path: Path) -> None:
+    copy = tmp_path / "streams"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    assert not upward_imports(modules(copy))
+    engine = copy / "engine.py"
+    engine.write_text(engine.read_text(encoding="utf-8")
+                      + "\n\ndef late() -> None:\n    from streams import ingest\n",
+                      encoding="utf-8")
+    events = copy / "events.py"
+    events.write_text(events.read_text(encoding="utf-8") + "\nfrom .core import text\n",
+                      encoding="utf-8")
+    assert upward_imports(modules(copy)) == ["streams.engine → streams.ingest",
+                                             "streams.events → streams.core",
+                                             "streams.events → streams.core.text"]
 
 
 def test_events_is_a_leaf_and_the_core_is_pure() -> None:
@@ -104,3 +169,18 @@ def test_no_import_cycle_between_modules() -> None:
         if state.get(node) is None and visit(node, []):
             break
     assert not cycle, " → ".join(cycle)
+
+
+def test_the_future_skew_rule_has_one_home() -> None:
+    """One constant and one predicate (streams.events): no module defines its own bound."""
+    homes = []
+    for path in sorted(ROOT.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets = (node.targets if isinstance(node, ast.Assign)
+                       else [node.target] if isinstance(node, ast.AnnAssign) else [])
+            value = getattr(node, "value", None)
+            for target in targets:
+                name = getattr(target, "id", "")
+                if "skew" in name.lower() and isinstance(value, ast.Constant):
+                    homes.append(f"{module_name(path)}.{name}")
+    assert homes == ["streams.events.MAX_FUTURE_SKEW_SECONDS"]

@@ -17,10 +17,11 @@ import pytest
 from aiohttp import web
 from prometheus_client import generate_latest
 
-from streams.config import ConfigError, parse_brands, resolve_bluesky_handles
+from streams.config import ConfigError, parse_brands
 from streams.events import AudienceKind, Side, SocialEvent
-from streams.ingest import Backoff, CursorFile, JsonlSink, MeteredSink, SinkUnavailable
+from streams.ingest import JsonlSink, MeteredSink
 from streams.metrics import SourceMetrics
+from streams.sources.base import Backoff, CursorFile, SinkUnavailable
 from streams.sources.bluesky import (
     DELETE,
     NO_BRAND_LINK,
@@ -30,6 +31,7 @@ from streams.sources.bluesky import (
     UPDATE,
     BlueskyConnector,
     BlueskyFilter,
+    resolve_bluesky_handles,
     subscribe_url,
 )
 from streams.sources.jsonl import read_jsonl

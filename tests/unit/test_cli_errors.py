@@ -226,3 +226,50 @@ def test_every_argument_has_help_and_partitions_only_where_used() -> None:
         assert ("--partitions" in options) == (name in ("worker", "topics")), name
     crisis_end = next(a for a in commands["crisis"]._actions if a.dest == "end")
     assert "(end: default now)" not in crisis_end.help and "end: default now" in crisis_end.help
+
+
+def test_ending_a_crisis_never_declared_fails_in_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`crisis end "No Such Crisis"` used to exit 0 while every worker ignored it."""
+    import streams.control as control
+    from streams.core.crisis import CrisisCommand, DeclaredCrisis
+
+    monkeypatch.setenv("BRANDPULSE_INTERNAL_KEY", "k" * 64)
+    monkeypatch.setattr(cli, "check_broker", lambda *args, **kwargs: None)
+    monkeypatch.setattr(control, "declared_crises",
+                        lambda settings, **kwargs: [DeclaredCrisis("Storm", ("storm",))])
+    sent: list[CrisisCommand] = []
+    monkeypatch.setattr(control, "send_crisis_command", lambda settings, c: sent.append(c))
+    assert cli.main(["crisis", "end", "No Such Crisis"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "no crisis named 'No Such Crisis'" in lines[0], lines
+    assert "'Storm'" in lines[0] and "Fix:" in lines[0] and not sent
+    assert cli.main(["crisis", "end", "Storm"]) == 0
+    assert [c.crisis.name for c in sent] == ["Storm"]
+
+
+@pytest.mark.parametrize(("argv", "usage"), [
+    (["report", "x.jsonl", "--jsn"], "brandpulse report"),
+    (["ingest", "webhook", "--brands", "b", "--out", "o", "--listen", "h:1", "--jsn"],
+     "brandpulse ingest webhook"),
+])
+def test_an_unknown_option_gets_its_commands_usage(
+        argv: list[str], usage: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Not the top-level usage, which lists no option of the command."""
+    with pytest.raises(SystemExit) as exited:
+        cli.build_parser().parse_args(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert err.startswith(f"usage: {usage} ")
+    assert f"{usage}: error: unrecognized arguments: --jsn" in err
+
+
+def test_score_says_when_a_texts_language_is_not_analysed(tmp_path: Path) -> None:
+    texts = tmp_path / "texts.txt"
+    texts.write_text("I love it, thank you!\nEl servicio de la empresa es muy malo, "
+                     "estoy muy enfadado\n", encoding="utf-8")
+    english, spanish = (orjson.loads(line) for line in run("score", str(texts))
+                        .stdout.splitlines())
+    assert english["lang"] == "en" and "note" not in english
+    assert spanish["lang"] == "other" and spanish["sentiment"] == 0.0
+    assert "only English and French" in spanish["note"]

@@ -78,3 +78,15 @@ def test_settings_from_environment_and_flags() -> None:
         settings_from({"BRANDPULSE_METRICS_PORT": "ninety"})
     with pytest.raises(ConfigError, match=r"broker.*kafka://HOST:PORT"):
         settings_from({}, broker="localhost:9092")
+
+
+@pytest.mark.parametrize(("text", "where"), [
+    ('[[brand]]\nname = "acme\n', r"broken\.toml, line 2: not valid TOML \(.*column 13\)"),
+    ('[[brand]]\nname = "acme"\nsla = [\n', r"broken\.toml, line 3: .*at the end of the file"),
+    ("[[brand]\nname = 1", r"broken\.toml, line 1: not valid TOML"),
+])
+def test_broken_toml_names_its_line(tmp_path: Path, text: str, where: str) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=where):
+        load_brands(broken)

@@ -7,14 +7,23 @@ import re
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
+
+from streams.config import parse_brands
+from streams.core.sla import MessageCounted
+from streams.core.totals import BrandTotals
 from streams.demo import (
     DEFAULT_METRICS_PORT,
     SUMMARY_LEGEND,
     choose_metrics_port,
     format_summary,
     port_is_free,
+    read_metrics,
 )
+from streams.metrics import BrandpulseMetrics
+from streams.web import WebServer
 
 
 def test_summary_never_shows_nan_and_has_the_new_columns() -> None:
@@ -37,7 +46,8 @@ def test_summary_never_shows_nan_and_has_the_new_columns() -> None:
     lines = text.splitlines()
     for column in ("mean min", "reply rate", "crisis", "tone-deaf", "tmpl", "align", "vol x"):
         assert column in lines[0]
-    assert [line.split()[0] for line in lines[1:]] == ["airhead", "healthy", "Psycho"]
+    assert [line.split()[0] for line in lines[1:-1]] == ["airhead", "healthy", "Psycho"]
+    assert lines[-1] == "crisis across brands: none"
     psycho = lines[3].split()
     assert psycho[-5:-3] == ["1", "3"]  # crisis on, three tone-deaf posts
     assert psycho[-1] == "6.0"  # six times its usual volume
@@ -82,3 +92,93 @@ def test_the_default_port_taken_means_a_free_port_said_in_one_line(monkeypatch) 
         port, note = choose_metrics_port(None)
     assert port is not None and port != taken
     assert note is not None and f"on port {port} instead" in note
+
+
+def test_a_brands_own_crisis_is_shown_apart_from_the_one_across_brands() -> None:
+    """The crisis column showed the global gauge for every brand, while /api/brands said
+    crisis_active false for the brands outside the storm."""
+    values = {("brandpulse_audience_messages_total", "healthy"): 3.0,
+              ("brandpulse_crisis_active", "healthy"): 0.0,
+              ("brandpulse_audience_messages_total", "psycho"): 9.0,
+              ("brandpulse_crisis_active", "psycho"): 1.0,
+              ("brandpulse_crisis_active", "global"): 1.0}
+    lines = format_summary(values).splitlines()
+    crisis = 9  # the column's place in a row (four headers are two words)
+    assert [line.split()[crisis] for line in lines[1:3]] == ["0", "1"]
+    assert lines[-1].startswith("crisis across brands: detected")
+
+
+def test_the_first_summary_reads_the_counts_not_a_new_brands_zeros() -> None:
+    """The worker shows a new brand's counters at 0 to one scrape (for Prometheus' rate());
+    the demo's first summary was that scrape: need 0 while customers waited."""
+    config = next(iter(parse_brands({"brand": [{"name": "healthy",
+                                                "handles": {"twitter": ["h"]}}]})))
+    metrics = BrandpulseMetrics()
+    metrics.own_brand(config)
+    totals = BrandTotals(config)
+    totals.on_message_counted(MessageCounted("healthy", "twitter", True), 14)
+    metrics.publish_totals({"healthy": totals.frozen()})
+    server = WebServer(metrics.registry, port=0)
+    port = server.start()
+    try:
+        values = read_metrics(port)
+    finally:
+        server.stop()
+    assert values[("brandpulse_audience_messages_total", "healthy")] == 14.0
+
+
+class _FakeWorker:
+    pid = 4242
+
+    def __init__(self, exit_code: int | None) -> None:
+        self.returncode = exit_code
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def terminate(self) -> None:
+        self.returncode = 0
+
+    def wait(self, timeout: float | None = None) -> int:
+        return 0
+
+
+def _run_demo_without_processes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                exit_code: int | None) -> tuple[int, Path]:
+    import streams.demo as demo
+    import streams.replay
+
+    workdir = tmp_path / "brandpulse-demo-x"
+
+    def mkdtemp(prefix: str) -> str:
+        workdir.mkdir()
+        return str(workdir)
+
+    monkeypatch.setattr(demo.tempfile, "mkdtemp", mkdtemp)
+    monkeypatch.setattr(demo, "create_topics", lambda settings: None)
+    monkeypatch.setattr(demo, "demo_events", lambda: [])
+    monkeypatch.setattr(demo, "_scrape", lambda port: {})
+    monkeypatch.setattr(demo.subprocess, "Popen",
+                        lambda *args, **kwargs: _FakeWorker(exit_code))
+    monkeypatch.setattr(streams.replay, "replay", lambda **kwargs: None)
+    code = demo.run_demo(metrics_port=0, broker="kafka://127.0.0.1:9", stop_after=0.5)
+    return code, workdir
+
+
+def test_the_demo_says_it_keeps_running_and_removes_its_folder(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, workdir = _run_demo_without_processes(monkeypatch, tmp_path, None)
+    out = capsys.readouterr().out
+    assert code == 0 and not workdir.exists()
+    assert "then the worker keeps running in live time until Ctrl-C" in out
+    assert "replay done: the worker keeps running in live time" in out
+    assert "removed when the demo stops" in out
+
+
+def test_the_demo_keeps_its_folder_when_the_worker_failed(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, workdir = _run_demo_without_processes(monkeypatch, tmp_path, 1)
+    assert code == 1 and (workdir / "worker.log").exists()
+    assert f"see {workdir}/worker.log" in capsys.readouterr().out

@@ -26,7 +26,6 @@ from streams.sources.mastodon import (
     SseParser,
     StatusMapper,
     brand_accounts,
-    build_connector,
     html_to_text,
     token_variable,
 )
@@ -258,7 +257,7 @@ def test_no_mastodon_brand_or_bad_instance_fails_at_start() -> None:
     with pytest.raises(ConfigError, match="mastodon handle"):
         brand_accounts(plain, {"MASTODON_TOKEN": "x"})
     with pytest.raises(ConfigError, match="--instance"):
-        build_connector(SimpleNamespace(instance="ftp://x", cursor_file=None),
+        MastodonConnector.from_args(SimpleNamespace(instance="ftp://x", cursor_file=None),
                         brands_config("acme"))
 
 

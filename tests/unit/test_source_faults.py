@@ -19,18 +19,10 @@ import orjson
 import pytest
 from aiohttp import web
 
-from streams.ingest import (
-    Backoff,
-    CursorFile,
-    Deadlines,
-    JsonlSink,
-    MeteredSink,
-    PeerTimeout,
-    Stopped,
-    wait_for_peer,
-)
+from streams.ingest import JsonlSink, MeteredSink
 from streams.metrics import SourceMetrics
 from streams.ratelog import RateLimitedLog
+from streams.sources.base import Backoff, CursorFile, Deadlines, PeerTimeout, Stopped, wait_for_peer
 from streams.sources.bluesky import (
     FUTURE_CURSOR,
     INVALID_UTF8,

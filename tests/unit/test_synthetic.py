@@ -109,6 +109,15 @@ def test_healthy_answers_fast_varied_and_in_the_customer_language(
     assert 0 < len(broadcasts) < len(answered) / 4
 
 
+def test_healthy_leaves_nobody_waiting_for_long(unique: dict[str, SocialEvent]) -> None:
+    """Unanswered healthy messages are only those of the window's last 40 minutes (their
+    answer falls after its end); before, 1.5 % waited until they expired."""
+    replies = _replies(unique)
+    waiting = [m for m in _brand(unique, "healthy") if _needs_answer(m) and m.id not in replies]
+    assert all(END - m.created_at < 2400 for m in waiting), [
+        round((END - m.created_at) / 3600, 1) for m in waiting]
+
+
 def test_robot_broadcasts_and_repeats_one_canned_line(unique: dict[str, SocialEvent]) -> None:
     posts = [e for e in _brand(unique, "robot") if e.side is Side.BRAND]
     replies = [p for p in posts if p.is_reply]

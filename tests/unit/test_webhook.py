@@ -20,11 +20,10 @@ import pytest
 
 from streams.config import ConfigError, parse_brands
 from streams.events import AudienceKind, Side, SocialEvent
-from streams.ingest import SinkUnavailable
+from streams.sources.base import SinkUnavailable
 from streams.sources.webhook import (
     MetaAccounts,
     WebhookConnector,
-    build_connector,
     parse_listen,
     parse_meta_payload,
     sign,
@@ -437,24 +436,24 @@ async def test_stop_finishes_in_flight_requests_before_returning() -> None:
 
 # --- configuration -----------------------------------------------------------------------
 
-def test_build_connector_reads_secrets_and_listen(caplog: pytest.LogCaptureFixture) -> None:
+def test_from_args_reads_secrets_and_listen(caplog: pytest.LogCaptureFixture) -> None:
     args = SimpleNamespace(listen="127.0.0.1:8088")
-    connector = build_connector(args, BRANDS, env={"BRANDPULSE_WEBHOOK_SECRET": "x"})
+    connector = WebhookConnector.from_args(args, BRANDS, env={"BRANDPULSE_WEBHOOK_SECRET": "x"})
     assert (connector.host, connector.port) == ("127.0.0.1", 8088)
     assert connector.describe_routes() == ["/meta disabled: META_APP_SECRET unset",
                                            "POST /events enabled"]
     with pytest.raises(ConfigError) as none_set:
-        build_connector(args, BRANDS, env={})
+        WebhookConnector.from_args(args, BRANDS, env={})
     assert "\n" not in str(none_set.value) and "Fix:" in str(none_set.value)
     with pytest.raises(ConfigError, match="META_APP_SECRET"):
-        build_connector(args, BRANDS, env={"META_VERIFY_TOKEN": "t"})
+        WebhookConnector.from_args(args, BRANDS, env={"META_VERIFY_TOKEN": "t"})
     for bad in ("8080", "localhost:", "host:99999", ":80", "bad host:1"):
         with pytest.raises(ConfigError, match="--listen"):
             parse_listen(bad)
     assert parse_listen("[::1]:9000") == ("::1", 9000)
     with caplog.at_level(logging.WARNING):
         only_twitter = parse_brands({"brand": [{"name": "g", "handles": {"twitter": ["G"]}}]})
-        build_connector(args, only_twitter, env={"META_APP_SECRET": "s"})
+        WebhookConnector.from_args(args, only_twitter, env={"META_APP_SECRET": "s"})
     assert "unknown_account" in caplog.text
 
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from streams.config import parse_brands
 from streams.core.crisis import CrisisCommand
 from streams.core.shared_crisis import CrisisShare, SharedCrisisScope
-from streams.events import Rejection, RejectReason, Side, SocialEvent
+from streams.events import MAX_FUTURE_SKEW_SECONDS, Rejection, RejectReason, Side, SocialEvent
 from streams.wire import (
     CRISIS_RETENTION_SECONDS,
     MAX_BUCKET_MESSAGES,
@@ -29,7 +29,6 @@ from streams.wire import (
     MAX_CRISIS_NAME_CHARS,
     MAX_CRISIS_TERM_CHARS,
     MAX_CRISIS_TERMS,
-    MAX_FUTURE_SKEW_SECONDS,
     MAX_SOURCE_CHARS,
     decode_crisis_command,
     decode_crisis_share,

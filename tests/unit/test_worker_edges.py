@@ -206,3 +206,34 @@ def test_a_client_thread_cancelled_by_the_stop_prints_no_traceback() -> None:
     assert result.returncode == 0
     assert result.stderr.count("Traceback") == 1  # the real bug's only
     assert "ValueError: a real bug" in result.stderr and "CancelledError" not in result.stderr
+
+
+# -- the log file ----------------------------------------------------------------------------
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_worker_logging_to_a_file_writes_no_terminal_escape_codes() -> None:
+    """Faust's spinner wrote cursor hide/show codes into the demo's worker.log."""
+    import faust
+
+    from streams.worker import Worker
+
+    app = faust.App("brandpulse-test-spinner", broker="kafka://127.0.0.1:1")
+    assert Worker(app, stdout=io.StringIO(), quiet=True).spinner is None
+    assert Worker(app, stdout=_Terminal(), quiet=True).spinner is not None
+
+
+def test_the_broker_coming_back_is_info_and_going_away_a_warning(
+        caplog: pytest.LogCaptureFixture) -> None:
+    from streams.broker import free_port
+    from streams.health import BrokerWatch
+
+    watch = BrokerWatch([f"127.0.0.1:{free_port()}"], "g", [("in", 0)], lambda up: None)
+    with caplog.at_level(logging.INFO, logger="streams.health"):
+        watch._set(True)
+        watch._set(False)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.INFO, "broker reachable"), (logging.WARNING, "broker unreachable")]
