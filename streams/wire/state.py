@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from enum import StrEnum
 from typing import Any
 
@@ -189,7 +190,31 @@ def decode_state_record(raw_key: Any, raw_value: Any, brands: BrandsConfig, not_
         return _bad("state row's time is not in its key's hour")
     if tag in (RecordTag.SCHEDULED, RecordTag.TOTALS) and hour != 0:
         return _bad("a scheduled post's or totals key has hour 0")
+    if tag is RecordTag.AUDIENCE or tag is RecordTag.POST:
+        _share_strings(tag, row)
     return (brand, hour, tag, record_id, row), txn
+
+
+def _share_strings(tag: RecordTag, row: list[Any]) -> None:
+    """Replace the strings a restored record repeats (platform, language, policy, agent,
+    profile terms) by one shared object each: parsed, every record would hold its own
+    copies, ~50 bytes apiece, and a million restored messages would weigh a hundred MB
+    more than the state they were persisted from."""
+    intern = sys.intern
+    row[0] = intern(row[0])
+    features = row[3] if tag is RecordTag.POST else row[6]
+    if tag is RecordTag.AUDIENCE:
+        if len(row) > 7:
+            row[7] = intern(row[7])
+            if row[8] is not None:
+                row[8] = intern(row[8])
+        if features is not None:
+            features[0] = intern(features[0])
+            features[5] = [intern(t) for t in features[5]]
+            if len(features) == 8:
+                features[7] = [intern(t) for t in features[7]]
+    elif features is not None and features[0] is not None:
+        features[0] = [intern(t) for t in features[0]]
 
 
 def _totals_row(row: list[Any], config: Any) -> str | None:
