@@ -66,9 +66,13 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
             for event in batch:
                 message = event.message
                 if message.partition not in assigned:
-                    # Taken before a rebalance moved its partition away: not ours to apply
-                    # (the brand's state is gone from here) and not acknowledged, so the
-                    # new owner processes it from the committed offset.
+                    # Taken before a rebalance took its partition away: not ours to apply
+                    # (the brand's state may be gone from here, and a brand re-created
+                    # from nothing would persist totals from 0). Marked as acknowledged
+                    # so that Faust never records its offset as processed: the offset
+                    # stays uncommitted and whoever owns the partition now (this worker
+                    # again, or another) processes the event from there.
+                    message.acked = True
                     continue
                 consumed[message.topic] += 1
                 position = positions.setdefault((message.topic, message.partition),
