@@ -54,59 +54,66 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
     async def process_events(stream: Any) -> None:
         async for batch in stream.take_events(settings.batch_size,
                                               within=settings.batch_within_seconds):
-            if not runtime.rebuilt.is_set():
-                await runtime.rebuilt.wait()  # never an event of a brand not yet rebuilt
-            started = time.perf_counter()
-            wall = runtime.wall()
-            consumed: Counter[str] = Counter()
-            observations: list[Any] = []
-            # per (topic, partition): last offset and newest event time of the batch
-            positions: dict[tuple[str, int], list[Any]] = {}
-            assigned = runtime.ownership.assigned
-            for event in batch:
-                message = event.message
-                if message.partition not in assigned:
-                    # Taken before a rebalance took its partition away: not ours to apply
-                    # (the brand's state may be gone from here, and a brand re-created
-                    # from nothing would persist totals from 0). Marked as acknowledged
-                    # so that Faust never records its offset as processed: the offset
-                    # stays uncommitted and whoever owns the partition now (this worker
-                    # again, or another) processes the event from there.
-                    message.acked = True
-                    continue
-                consumed[message.topic] += 1
-                position = positions.setdefault((message.topic, message.partition),
-                                                [message.offset, None])
-                position[0] = message.offset
-                decoded = decode_input(event.value, sides[message.topic], runtime.brands,
-                                       settings.max_event_bytes)
-                if not isinstance(decoded, Rejection):
-                    decoded = (key_mismatch(message.key, decoded.brand)
-                               or engine.admit(decoded, wall) or decoded)
-                if isinstance(decoded, Rejection):
-                    await _dead_letter(runtime, event, decoded)
-                    continue
-                if position[1] is None or decoded.created_at > position[1]:
-                    position[1] = decoded.created_at
-                observations.extend(engine.ingest(decoded, wall))
-            observations.extend(engine.advance(wall))
-            totals = await runtime.persist()
-            for observation in observations:
-                if isinstance(observation, ToneDeafPost):
-                    await runtime.alerts_topic.send(key=observation.brand.encode(),
-                                                    value=tone_deaf_alert(observation))
-            took = time.perf_counter() - started
+            try:
+                if not runtime.rebuilt.is_set():
+                    await runtime.rebuilt.wait()  # never an event of a brand not yet rebuilt
+                started = time.perf_counter()
+                wall = runtime.wall()
+                consumed: Counter[str] = Counter()
+                observations: list[Any] = []
+                # per (topic, partition): last offset and newest event time of the batch
+                positions: dict[tuple[str, int], list[Any]] = {}
+                assigned = runtime.ownership.assigned
+                for event in batch:
+                    message = event.message
+                    if message.partition not in assigned:
+                        # Taken before a rebalance took its partition away: not ours to apply
+                        # (the brand's state may be gone from here, and a brand re-created
+                        # from nothing would persist totals from 0). Marked as acknowledged
+                        # so that Faust never records its offset as processed: the offset
+                        # stays uncommitted and whoever owns the partition now (this worker
+                        # again, or another) processes the event from there.
+                        message.acked = True
+                        continue
+                    consumed[message.topic] += 1
+                    position = positions.setdefault((message.topic, message.partition),
+                                                    [message.offset, None])
+                    position[0] = message.offset
+                    decoded = decode_input(event.value, sides[message.topic], runtime.brands,
+                                           settings.max_event_bytes)
+                    if not isinstance(decoded, Rejection):
+                        decoded = (key_mismatch(message.key, decoded.brand)
+                                   or engine.admit(decoded, wall) or decoded)
+                    if isinstance(decoded, Rejection):
+                        await _dead_letter(runtime, event, decoded)
+                        continue
+                    if position[1] is None or decoded.created_at > position[1]:
+                        position[1] = decoded.created_at
+                    observations.extend(engine.ingest(decoded, wall))
+                observations.extend(engine.advance(wall))
+                totals = await runtime.persist()
+                for observation in observations:
+                    if isinstance(observation, ToneDeafPost):
+                        await runtime.alerts_topic.send(key=observation.brand.encode(),
+                                                        value=tone_deaf_alert(observation))
+                took = time.perf_counter() - started
 
-            def publish(consumed: Counter[str] = consumed, totals: Any = totals,
-                        positions: dict[tuple[str, int], list[Any]] = positions,
-                        wall: float = wall, took: float = took) -> None:
-                metrics.events_consumed(consumed)
-                metrics.publish_totals(totals)
-                for (topic, partition), (offset, newest) in positions.items():
-                    metrics.processed(topic, partition, offset, newest, wall)
-                metrics.batch_processed(took)
+                def publish(consumed: Counter[str] = consumed, totals: Any = totals,
+                            positions: dict[tuple[str, int], list[Any]] = positions,
+                            wall: float = wall, took: float = took) -> None:
+                    metrics.events_consumed(consumed)
+                    metrics.publish_totals(totals)
+                    for (topic, partition), (offset, newest) in positions.items():
+                        metrics.processed(topic, partition, offset, newest, wall)
+                    metrics.batch_processed(took)
 
-            published.after(runtime.store.take_deliveries(), publish)
+                published.after(runtime.store.take_deliveries(), publish)
+            except BaseException:
+                # Stopped or failed mid-batch (a graceful stop cancels the agent here):
+                # take_events would acknowledge the whole batch on the way out and the
+                # stop's commit would then skip events whose state was never written.
+                withhold(batch)
+                raise
 
     @app.timer(settings.sla_check_interval_seconds)
     async def check_sla_deadlines() -> None:
@@ -268,6 +275,14 @@ def _retrieved(task: asyncio.Future[Any]) -> None:
     exception as seen, so asyncio does not report it again at exit."""
     if not task.cancelled():
         task.exception()
+
+
+def withhold(batch: list[Any]) -> None:
+    """Mark a batch's messages as acknowledged without Faust recording them: their offsets
+    are never committed, so whoever owns their partitions next processes them again (the
+    state says which were applied: docs/metrics.md, "Exactness")."""
+    for event in batch:
+        event.message.acked = True
 
 
 def key_mismatch(key: bytes | None, brand: str) -> Rejection | None:
