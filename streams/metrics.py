@@ -41,8 +41,10 @@ from streams.core.totals import (
     NO_TOTALS,
     RESPONSE_BUCKETS,
     Count,
+    CountKey,
     FrozenTotals,
     Timing,
+    TimingKey,
     count_series,
     timing_series,
 )
@@ -305,6 +307,8 @@ class BrandCounters(Collector):
         self.clock = clock
         self._totals: dict[str, FrozenTotals] = {}
         self._born: dict[str, float] = {}  # new brands whose zeros no scrape has read yet
+        # Each owned brand's series keys, built once (not on every scrape).
+        self._series: dict[str, tuple[list[CountKey], list[TimingKey]]] = {}
         self.fresh_seconds = FRESH_SERIES_SECONDS
         self.scraped_at = -math.inf  # monotonic start of the last scrape
 
@@ -316,6 +320,7 @@ class BrandCounters(Collector):
     def forget(self, brand: str) -> None:
         self._totals.pop(brand, None)
         self._born.pop(brand, None)
+        self._series.pop(brand, None)
 
     def describe(self) -> list[Metric]:
         return list(self._families().values())
@@ -345,9 +350,13 @@ class BrandCounters(Collector):
                     frozen = NO_TOTALS  # this scrape reads the zeros
                 else:
                     born.pop(brand, None)
-            for key in count_series(config):
+            series = self._series.get(brand)
+            if series is None:  # the same for as long as the brand is owned
+                series = self._series[brand] = (count_series(config), timing_series(config))
+            counts, timings = series
+            for key in counts:
                 families[key[0]].add_metric((brand, *key[1:]), frozen.count(*key))
-            for key in timing_series(config):
+            for key in timings:
                 buckets, total = frozen.histogram(*key)
                 families[key[0]].add_metric(
                     (brand, *key[1:]),
