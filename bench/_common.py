@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the harness lives in tests/, which is not installed
     sys.path.insert(0, str(ROOT))
 
-from streams.broker import EmbeddedBroker, bootstrap_servers, create_topics  # noqa: E402
 from streams.config import settings_from  # noqa: E402
+from streams.plumbing.broker import EmbeddedBroker, bootstrap_servers, create_topics  # noqa: E402
 from tests.integration.harness import Worker, event_record, parse_metrics  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -69,7 +69,7 @@ def write_brands(path: Path, names: Iterable[str], sla_seconds: int = 3600) -> P
 
 def partition_spread(names: Iterable[str], partitions: int) -> list[int]:
     """How many brands Kafka's default partitioner puts on each partition."""
-    from streams.ownership import brand_partition
+    from streams.worker.ownership import brand_partition
 
     counts = [0] * partitions
     for name in names:
@@ -186,7 +186,7 @@ class LiveTraffic:
 
 def make_plain_producer(broker_url: str) -> Any:
     """kafka-python, acks=1, linger 5 ms, no idempotence (tansu 0.6, docs/tansu.md)."""
-    from streams.replay import make_producer
+    from streams.commands.replay import make_producer
 
     return make_producer(broker_url, client_id="brandpulse-bench-live")
 

@@ -33,12 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from streams.commands.scoring import analyse  # noqa: E402
 from streams.core.crisis import crisis_signal  # noqa: E402
 from streams.core.lang import detect_lang  # noqa: E402
 from streams.core.promo import tone_cues  # noqa: E402
 from streams.core.sentiment import polarity_doc  # noqa: E402
 from streams.core.text import prepare  # noqa: E402
-from streams.scoring import analyse  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
 TWCS = DATA / "twcs" / "twcs_5k.csv"

@@ -28,9 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from streams.commands.ingest import MeteredSink  # noqa: E402
 from streams.config import parse_brands  # noqa: E402
 from streams.events import SocialEvent  # noqa: E402
-from streams.ingest import MeteredSink  # noqa: E402
 from streams.metrics import SourceMetrics  # noqa: E402
 from streams.sources.bluesky import BlueskyConnector  # noqa: E402
 from tests.jetstream_fake import encode, post, repost, uri  # noqa: E402

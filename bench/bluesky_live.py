@@ -29,8 +29,8 @@ from kafka import KafkaConsumer
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from streams.broker import EmbeddedBroker, create_topics, free_port  # noqa: E402
 from streams.config import TopicNames, settings_from  # noqa: E402
+from streams.plumbing.broker import EmbeddedBroker, create_topics, free_port  # noqa: E402
 from tests.jetstream_fake import BRAND_DID, JANE, encode, post, uri  # noqa: E402
 
 

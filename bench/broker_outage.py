@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from streams.broker import EmbeddedBroker, create_topics
 from streams.config import settings_from
+from streams.plumbing.broker import EmbeddedBroker, create_topics
 from tests.integration.conftest import BRANDS_TOML
 from tests.integration.harness import Worker, event_record, produce
 

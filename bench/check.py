@@ -31,12 +31,12 @@ if str(ROOT) not in sys.path:
 import orjson  # noqa: E402
 from prometheus_client import CollectorRegistry  # noqa: E402
 
-from streams.check_client import engine_answer  # noqa: E402
+from streams.commands.check_client import engine_answer  # noqa: E402
 from streams.core.crisis import DeclaredCrisis  # noqa: E402
 from streams.engine import Engine  # noqa: E402
 from streams.events import Side  # noqa: E402
+from streams.plumbing.web import WebServer  # noqa: E402
 from streams.sources.files import load_events  # noqa: E402
-from streams.web import WebServer  # noqa: E402
 from streams.wire import check_answer  # noqa: E402
 from tests.unit.test_behaviour import BRANDS, HOUR, KNOWN_CASES, T0, message, post  # noqa: E402
 

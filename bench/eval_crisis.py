@@ -43,11 +43,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from streams.commands.scoring import CrisisStream  # noqa: E402
 from streams.core.crisis import crisis_match, crisis_signal  # noqa: E402
 from streams.core.crisis_expansion import DEFAULT_EXPANSION, ExpansionParams  # noqa: E402
 from streams.core.lang import detect_lang  # noqa: E402
 from streams.core.text import prepare  # noqa: E402
-from streams.scoring import CrisisStream  # noqa: E402
 
 DEV_EVENTS = ("2012_Sandy_Hurricane", "2013_Boston_Bombings", "2013_Alberta_Floods")
 HELD_OUT_EVENTS = ("2013_Oklahoma_Tornado", "2013_West_Texas_Explosion",

@@ -204,7 +204,7 @@ def cost(twcs: Path) -> int:
 def _model(directory: str | None) -> Any:
     if directory is None:
         return None
-    from streams.ml import ModelError, load_model
+    from streams.commands.ml import ModelError, load_model
 
     try:
         return load_model(directory)

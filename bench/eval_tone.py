@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from streams.check_client import engine_answer  # noqa: E402
+from streams.commands.check_client import engine_answer  # noqa: E402
 from streams.config import parse_brands  # noqa: E402
 from streams.core.brand import BrandsConfig  # noqa: E402
 from streams.engine import Engine  # noqa: E402

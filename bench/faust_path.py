@@ -11,12 +11,12 @@ shared machine where wall time is not.
 
 Variants (`--variants`, comma-separated, each run `--repeat` times, interleaved):
 
-    faust       faust.App with the worker's options before streams/lean_faust.py
+    faust       faust.App with the worker's options before streams/worker/lean_faust.py
                 (stream_wait_empty off, raw serializers), nothing else
-    faust+X+Y   the same with single parts of streams/lean_faust.py: `eager` (the
+    faust+X+Y   the same with single parts of streams/worker/lean_faust.py: `eager` (the
                 consumer's eager hand-over), `quietmon` (QuietMonitor), `raw` (the RawBytes
                 schema), or Faust's own `cython` (cython_optimizations=True)
-    worker      what the production worker uses: `streams.app.faust_options`,
+    worker      what the production worker uses: `streams.worker.app.faust_options`,
                 `lean_faust(app)` and the RawBytes input topic
 
     python bench/faust_path.py [--events 60000] [--variants faust,worker] [--repeat 2]
@@ -39,8 +39,8 @@ from typing import Any
 
 from _common import LiveTraffic, brand_names, make_plain_producer
 
-from streams.broker import EmbeddedBroker, create_topics
 from streams.config import settings_from
+from streams.plumbing.broker import EmbeddedBroker, create_topics
 
 BATCH_SIZE = 2000
 BATCH_WITHIN_SECONDS = 0.05
@@ -59,7 +59,7 @@ def child(args: argparse.Namespace) -> None:
                                "web_enabled": False, "stream_wait_empty": False,
                                "consumer_auto_offset_reset": "earliest"}
     if args.child == "worker":
-        from streams.app import faust_options, lean_faust
+        from streams.worker.app import faust_options, lean_faust
 
         options = {**faust_options(settings), "consumer_auto_offset_reset": "earliest"}
     else:
@@ -72,7 +72,7 @@ def child(args: argparse.Namespace) -> None:
         lean_faust(app)
     topics = settings.topics
     if args.child == "worker" or "+raw" in args.child:
-        from streams.lean_faust import RawBytes
+        from streams.worker.lean_faust import RawBytes
 
         topic = app.topic(topics.audience_messages, topics.brand_posts, schema=RawBytes(),
                           partitions=args.partitions)
@@ -117,7 +117,7 @@ def _experiment(options: dict[str, Any], features: list[str]) -> None:
         if feature == "cython":
             options["cython_optimizations"] = True
         elif feature == "quietmon":
-            from streams.lean_faust import QuietMonitor
+            from streams.worker.lean_faust import QuietMonitor
 
             options["Monitor"] = QuietMonitor
         elif feature == "raw":
@@ -125,7 +125,7 @@ def _experiment(options: dict[str, Any], features: list[str]) -> None:
         elif feature == "eager":
             from faust.transport.consumer import Consumer
 
-            from streams.lean_faust import eager_wait_first
+            from streams.worker.lean_faust import eager_wait_first
             Consumer.wait_first = eager_wait_first  # type: ignore[method-assign]
         else:
             raise SystemExit(f"unknown feature {feature!r}")

@@ -90,7 +90,7 @@ def generate(path: Path, events: int, brands: int = 100, seed: int = 9) -> None:
 
 def child(path: str, profile: str | None) -> None:
     """One report over `path`; prints a JSON line with the numbers."""
-    from streams.report import build_report
+    from streams.commands.report import build_report
     from streams.sources import files
 
     started = time.perf_counter()

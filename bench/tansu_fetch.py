@@ -25,7 +25,7 @@ from _common import LiveTraffic, brand_names, cpu_percent, make_async_producer, 
 from aiokafka import AIOKafkaConsumer
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from streams.broker import EmbeddedBroker
+from streams.plumbing.broker import EmbeddedBroker
 
 TOPICS = ("brandpulse.audience-messages", "brandpulse.brand-posts")
 PARTITIONS = 6

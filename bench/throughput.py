@@ -42,8 +42,8 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from streams.broker import EmbeddedBroker, create_topics, free_port
 from streams.config import Settings, TopicNames, settings_from
+from streams.plumbing.broker import EmbeddedBroker, create_topics, free_port
 
 START = 1_700_000_000.0  # event time of the first generated event (Nov 2023, a Tuesday)
 EVENTS_PER_HOUR_PER_RATE = 5.0  # scenario events per hour per unit of rate_per_hour (3 brands)
@@ -327,7 +327,7 @@ def run(args: argparse.Namespace) -> Report:
     """Broker up, events produced once, then stages a, b, c (and a profiled c) in turn."""
     import uvloop
 
-    from streams.replay import replay
+    from streams.commands.replay import replay
 
     defaults = Settings()
     report = Report(
@@ -399,7 +399,7 @@ def run(args: argparse.Namespace) -> Report:
 
 
 def tansu_version() -> str:
-    from streams.broker import tansu_binary
+    from streams.plumbing.broker import tansu_binary
 
     try:
         out = subprocess.run([str(tansu_binary()), "--version"], capture_output=True,

@@ -3,7 +3,7 @@
 Usage: .venv/bin/python bench/volume_spikes.py [TWCS_CSV] [--show N]
 
 Every brand of the file (outbound authors) is monitored; the alert is evaluated every 15 s
-of event time as Prometheus would on scraped gauges (streams/spikes.py). TWCS has no
+of event time as Prometheus would on scraped gauges (streams/commands/spikes.py). TWCS has no
 labelled incidents, so every firing counts as a false alarm (an upper bound: some are real
 bursts). A brand-week is one brand during one ISO week in which it received at least one
 audience message after its first 24 h (before that it has no baseline and cannot fire).
@@ -19,10 +19,10 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from streams.commands.spikes import replay_spikes
 from streams.core import volume
 from streams.events import Side
 from streams.sources.twcs import load_twcs
-from streams.spikes import replay_spikes
 
 DEFAULT = Path("/work/shared/data/twcs/twcs_5k.csv")
 

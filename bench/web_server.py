@@ -2,7 +2,7 @@
 
   wsgiref     the former server (wsgiref + ThreadingMixIn, prometheus_client's WSGI app)
   aiohttp     aiohttp.web in its own thread and loop, same single-flight renderer
-  brandpulse  streams.web.WebServer (hand-written asyncio HTTP/1.1)
+  brandpulse  streams.plumbing.web.WebServer (hand-written asyncio HTTP/1.1)
 
 Each server runs in a child process (this script with `--child KIND`) serving a registry of
 `--brands` brands x 3 platforms. The parent then, on 127.0.0.1:
@@ -61,7 +61,7 @@ def realistic_registry(brands: int) -> Any:
 # -- servers (child process) -------------------------------------------------------------------
 
 def serve_wsgiref(registry: Any) -> int:
-    """The server streams/metrics.py ran before streams/web.py (thread per connection)."""
+    """The server streams/metrics.py ran before streams/plumbing/web.py (thread per connection)."""
     from socketserver import ThreadingMixIn
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -84,7 +84,7 @@ def serve_aiohttp(registry: Any) -> int:
 
     from aiohttp import web
 
-    from streams.web import MetricsRenderer
+    from streams.plumbing.web import MetricsRenderer
 
     renderer = MetricsRenderer(registry, ThreadPoolExecutor(2))
 
@@ -114,7 +114,7 @@ def serve_aiohttp(registry: Any) -> int:
 
 
 def serve_brandpulse(registry: Any) -> int:
-    from streams.web import Limits, WebServer
+    from streams.plumbing.web import Limits, WebServer
 
     server = WebServer(registry, limits=Limits(idle_timeout=IDLE_TIMEOUT,
                                                header_timeout=HEAD_TIMEOUT))

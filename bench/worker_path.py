@@ -1,6 +1,6 @@
 """CPU per event of the worker's own path, stage by stage, without Kafka or Faust's stream.
 
-Drives the code the agent (streams/agents.py) runs per batch with the live traffic of
+Drives the code the agent (streams/worker/agents.py) runs per batch with the live traffic of
 bench/live.py (events stamped "now", 100 brands, one hot brand at 50 %, replies 1-5 s
 later), on a simulated wall clock advancing at `--rate` events/s in batches of
 `--batch-seconds` (the agent's `batch_within_seconds`). Every stage is the worker's own
@@ -18,7 +18,7 @@ code, timed per batch with perf_counter and reported in µs per event:
     metrics     what `publish` does once the writes are acknowledged: events_consumed,
                 record (Tally + dispatch + label lookups), processed, batch_processed
     tick        runtime.refresh_gauges once per simulated second (snapshots), per event
-    render      one full /metrics render as a plain scrape gets it (streams/web.py) per
+    render      one full /metrics render as a plain scrape gets it (streams/plumbing/web.py) per
                 simulated second, per event
 
 The same brands file, traffic seed and clock make two runs (two commits) comparable; the
@@ -135,17 +135,17 @@ class _FaustProducer:
 async def run(args: argparse.Namespace) -> dict[str, float]:
     from prometheus_client.exposition import choose_encoder, generate_latest
 
-    from streams import agents
-    from streams.agents import AfterDelivery, key_mismatch
     from streams.engine import Engine
-    from streams.gauges import GaugeFeed
     from streams.metrics import BrandpulseMetrics
+    from streams.worker import agents
+    from streams.worker.agents import AfterDelivery, key_mismatch
+    from streams.worker.gauges import GaugeFeed
     try:
         from streams.metrics import TextRenderer
     except ImportError:  # before the text renderer
         TextRenderer = None  # type: ignore[assignment,misc]
-    from streams.state import StateStore
     from streams.wire import decode_input
+    from streams.worker.state import StateStore
 
     names = brand_names(args.brands)
     tmp = Path(tempfile.mkdtemp(prefix="bench-worker-path-"))
@@ -164,7 +164,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
     app.producer = producer
     store = StateStore(app, settings, brands, metrics)
     published = AfterDelivery()
-    # what /metrics runs for a plain scrape (streams/web.py MetricsRenderer)
+    # what /metrics runs for a plain scrape (streams/plumbing/web.py MetricsRenderer)
     encoder, _ = choose_encoder("")
     render = TextRenderer() if TextRenderer is not None and encoder is generate_latest \
         else encoder

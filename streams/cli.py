@@ -60,7 +60,7 @@ WORKER_URL_ENV = "BRANDPULSE_WORKER_URL"
 def check_broker(broker_url: str, timeout: float = BROKER_CHECK_SECONDS) -> None:
     """Fail fast, in one line, when no bootstrap server of `broker_url` accepts a TCP
     connection (the Kafka clients would retry for 30 s and end in a long traceback)."""
-    from streams.broker import bootstrap_servers
+    from streams.plumbing.broker import bootstrap_servers
 
     servers = bootstrap_servers(broker_url)
     for server in servers:
@@ -73,7 +73,7 @@ def check_broker(broker_url: str, timeout: float = BROKER_CHECK_SECONDS) -> None
 
 def broker_unreachable(broker_url: str) -> RuntimeFailure:
     """The one line every command gives when the broker cannot be reached."""
-    from streams.broker import bootstrap_servers
+    from streams.plumbing.broker import bootstrap_servers
 
     return RuntimeFailure(
         f"cannot reach the broker at {', '.join(bootstrap_servers(broker_url))}. Fix: start "
@@ -116,12 +116,12 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     unsigned mode) it stops at once: it would believe forged control and share records."""
     import asyncio
 
-    from streams.agents import tune_garbage_collector
-    from streams.app import create_app
-    from streams.health import run_until_exit
     from streams.metrics import BrandpulseMetrics
-    from streams.web import WebServer
-    from streams.worker import Worker
+    from streams.plumbing.web import WebServer
+    from streams.worker.agents import tune_garbage_collector
+    from streams.worker.app import create_app
+    from streams.worker.health import run_until_exit
+    from streams.worker.process import Worker
 
     try:
         import uvloop  # not on Windows (a platform marker in pyproject.toml)
@@ -152,7 +152,7 @@ def run_worker(settings: Settings, brands: BrandsConfig, loglevel: str = "info")
     print(f"brandpulse worker: metrics on http://{shown}:{port}/metrics, "
           f"brand API on http://{shown}:{port}/api/brands, "
           f"probes /healthz /readyz /startupz (listening on {settings.metrics_host})", flush=True)
-    tune_garbage_collector()  # streams/agents.py: the worker's heap and allocation rate
+    tune_garbage_collector()  # streams/worker/agents.py: the worker's heap and allocation rate
     try:
         # A crash (e.g. the broker lost the state) ends with one stderr line and exit 75.
         worker = Worker(app, loglevel=loglevel, quiet=True)
@@ -173,7 +173,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from streams.broker import create_topics
+    from streams.plumbing.broker import create_topics
 
     settings = _settings(args)
     check_broker(settings.broker)
@@ -263,7 +263,7 @@ def _instant(value: str | None, flag: str) -> float | None:
 def cmd_report(args: argparse.Namespace) -> int:
     import orjson
 
-    from streams.report import (
+    from streams.commands.report import (
         build_report,
         competitors,
         format_competitors,
@@ -308,11 +308,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from streams.replay import format_summary, replay
+    from streams.commands.replay import format_summary, replay
 
     settings = _settings(args)
     if args.synthetic:
-        from streams.demo import demo_events
+        from streams.commands.demo import demo_events
 
         events = demo_events()
     else:
@@ -344,7 +344,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from streams.scoring import NOT_ANALYSED, CrisisStream, score_text
+    from streams.commands.scoring import NOT_ANALYSED, CrisisStream, score_text
 
     model = _load_model(args.model) if args.model else None
     if args.file not in (None, "-"):
@@ -395,7 +395,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def _load_model(directory: str) -> Any:
     """The user's transformer model (the [ml] extra); its mistakes are one line, exit 2."""
-    from streams.ml import ModelError, load_model
+    from streams.commands.ml import ModelError, load_model
 
     try:
         return load_model(directory)
@@ -416,7 +416,7 @@ def cmd_crisis(args: argparse.Namespace) -> int:
     import os
     import time
 
-    from streams.control import declared_crises, send_crisis_command
+    from streams.commands.control import declared_crises, send_crisis_command
     from streams.core.crisis import CommandAction, CrisisCommand, DeclaredCrisis
     from streams.wire import format_rfc3339, parse_rfc3339
 
@@ -480,7 +480,7 @@ def cmd_crisis(args: argparse.Namespace) -> int:
 def _detected_lines(workers: Sequence[str]) -> str:
     """The detected crises of these workers, one line each: what it is called, its state
     and what its audience says about it (the global scope, shared, is listed once)."""
-    from streams.check_client import detected_crises
+    from streams.commands.check_client import detected_crises
 
     seen: set[str] = set()
     lines: list[str] = []
@@ -496,15 +496,15 @@ def _detected_lines(workers: Sequence[str]) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from streams.demo import run_demo
+    from streams.commands.demo import run_demo
 
     return run_demo(speed=args.speed, metrics_port=args.metrics_port, broker=args.broker,
                     stop_after=args.seconds)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    """Run one live connector until SIGINT/SIGTERM (streams/ingest.py); 0 after flushing."""
-    from streams.ingest import CONNECTORS, make_writer, run_ingest
+    """Run one live connector until SIGINT/SIGTERM (commands/ingest.py); 0 after flushing."""
+    from streams.commands.ingest import CONNECTORS, make_writer, run_ingest
 
     brands = load_brands(args.brands)
     registered = CONNECTORS[args.source]
@@ -536,9 +536,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     import orjson
 
-    from streams.check_client import check_offline, post_check
+    from streams.commands.check_client import check_offline, post_check
     from streams.core.text import clean
-    from streams.web import CHECK_TOKEN_ENV
+    from streams.plumbing.web import CHECK_TOKEN_ENV
     from streams.wire import format_rfc3339
 
     if not clean(args.text).strip():
@@ -599,7 +599,7 @@ def _ingest_parsers(commands: Any, debug: argparse.ArgumentParser, connectors: b
     sources = ingest.add_subparsers(dest="source", required=True)
     if not connectors:
         return
-    from streams.ingest import CONNECTORS
+    from streams.commands.ingest import CONNECTORS
 
     for name, connector in CONNECTORS.items():
         p = sources.add_parser(name, help=connector.help, parents=[debug])

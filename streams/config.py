@@ -390,7 +390,7 @@ class TopicNames:
 
 
 def changelog_topic(app_id: str) -> str:
-    """The state changelog's topic (compacted; streams/state.py). The name is the one the
+    """The state changelog's topic (compacted; streams/worker/state.py). The name is the one the
     worker's former Faust table used, so state written before is read on upgrade."""
     return f"{app_id}-sla-state-changelog"
 

@@ -446,7 +446,7 @@ class Engine:
     def take_changes(self) -> Iterator[tuple[str, RecordKey, list[Any] | None]]:
         """(brand, record key, row or None for a deletion) changed since the last call.
         A brand's totals come after its other records: the state layer writes them in
-        the same transaction (streams/state.py)."""
+        the same transaction (streams/worker/state.py)."""
         for name, state in list(self._brands.items()):
             if state.book.dirty:
                 for key, row in state.book.take_changes().items():

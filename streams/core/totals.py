@@ -3,7 +3,7 @@
 Why state and not process memory: a count that lives only in the process restarts at 0
 on every restart and rebalance, and a count updated apart from the state that remembers
 its event is lost or doubled by a crash between the two. `BrandTotals` is persisted with
-the brand's other records, in the same write (streams/state.py), so "applied" and
+the brand's other records, in the same write (streams/worker/state.py), so "applied" and
 "counted" are one fact: after a crash, an event is either in the restored state with its
 counts, or in neither and applied again (docs/metrics.md, "Exactness").
 

@@ -1,12 +1,12 @@
 """The connector contract: what a live source implements and the helpers every one shares.
 
 A connector (`bluesky.py`, `mastodon.py`, `webhook.py`) reads a network and hands validated
-`SocialEvent`s to a `SourceSink`; `streams.ingest` gives it the sink (Kafka or a JSONL
+`SocialEvent`s to a `SourceSink`; `streams.commands.ingest` gives it the sink (Kafka or a JSONL
 file, counted) and runs it. A new source is one file here, a class with the `Connector`
-shape, and one line in `streams.ingest.CONNECTORS`: the class names its subcommand, adds
+shape, and one line in `streams.commands.ingest.CONNECTORS`: the class names its subcommand, adds
 its own command-line arguments and builds itself from them.
 
-Why a module of its own: the sources sit below `streams.ingest` (which imports them to
+Why a module of its own: the sources sit below `streams.commands.ingest` (which imports them to
 register them), so what they share cannot live there.
 
 At-least-once: a connector saves its resume position (`CursorFile`) only after `flush()`

@@ -48,7 +48,7 @@ import orjson
 
 from streams.config import BrandsConfig, ConfigError
 from streams.events import MAX_FUTURE_SKEW_SECONDS, AudienceKind, Side, SocialEvent, beyond_skew
-from streams.ratelog import RateLimitedLog
+from streams.plumbing.ratelog import RateLimitedLog
 from streams.sources.base import (
     MAX_RECORD_BYTES,
     MAX_TEXT_CHARS,

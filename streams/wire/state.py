@@ -2,7 +2,7 @@
 
 Transaction markers: key 0x1F "begin"|"commit" 0x1F writer, value [3, writer, seq]. Their
 keys name no brand, and a commit key per writer keeps only its newest value under log
-compaction, which is all the reader needs (streams/state.py, `ChangelogReplay`).
+compaction, which is all the reader needs (streams/worker/state.py, `ChangelogReplay`).
 
 Whatever a worker reads back from a changelog topic is data, never code: every key and
 value is parsed with orjson and checked field by field before it reaches the core, and
@@ -13,7 +13,7 @@ Key:   brand 0x1F hour 0x1F tag 0x1F record id
        (tag: a audience, p post, o orphan; c the brand's clock, hour 0, id "clock";
         s a scheduled post not yet out, hour 0; t the brand's totals, hour 0, id "totals")
 Value: [3, writer, seq, *row] (written in transaction `seq` of `writer`, see
-       streams/state.py), or [2, *row] (no transaction: always committed), with the rows
+       streams/worker/state.py), or [2, *row] (no transaction: always committed), with the rows
        of `ReplyBook.take_changes`; the totals row of streams/core/totals.py; behaviour
        features as described in streams/core/behaviour.py. Fields added since version 2
        first shipped are trailing and optional, so older rows still decode: audience rows

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker, create_topics, tansu_binary
 from streams.config import settings_from
+from streams.plumbing.broker import EmbeddedBroker, create_topics, tansu_binary
 
 from .harness import INTERNAL_KEY
 

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streams.broker import EmbeddedBroker, create_topics
 from streams.config import settings_from
+from streams.plumbing.broker import EmbeddedBroker, create_topics
 from streams.wire import format_rfc3339
 from tests.integration.harness import Worker, event_record, parse_metrics
 
@@ -142,7 +142,7 @@ class Load(threading.Thread):
             raise RuntimeError(f"the load failed: {self.error!r}") from self.error
 
     def run(self) -> None:
-        from streams.replay import make_producer
+        from streams.commands.replay import make_producer
 
         try:
             # 50 ms linger: tansu reads every stored batch on each fetch (docs/tansu.md).

@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
-from streams.broker import free_port
 from streams.config import TopicNames
+from streams.plumbing.broker import free_port
 
 TOPICS = TopicNames()
 #: Yesterday (UTC): hand-written events are dated then, inside every brand's retention

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.broker import EmbeddedBroker
+from streams.plumbing.broker import EmbeddedBroker
 
 from .harness import RECENT_DAY, TOPICS, Worker, consume_all, event_record, produce, wait_until
 

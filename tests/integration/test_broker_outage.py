@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from kafka.admin import KafkaAdminClient
 
-from streams.broker import EmbeddedBroker, create_topics
 from streams.config import settings_from
-from streams.health import EX_TEMPFAIL, PROBE_INTERVAL_SECONDS
+from streams.plumbing.broker import EmbeddedBroker, create_topics
+from streams.worker.health import EX_TEMPFAIL, PROBE_INTERVAL_SECONDS
 
 from .harness import RECENT_DAY, Worker, event_record, wait_until
 

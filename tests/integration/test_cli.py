@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.plumbing.broker import EmbeddedBroker, free_port
 from streams.sources.jsonl import write_jsonl
 from streams.sources.synthetic import generate_scenario
 

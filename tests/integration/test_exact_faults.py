@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import tansu_binary
+from streams.plumbing.broker import tansu_binary
 from tests.integration.exact import FAULTS, FaultResult, Timing, run_scenario
 
 pytestmark = pytest.mark.broker

@@ -19,10 +19,10 @@ from typing import Any
 import orjson
 from kafka import KafkaProducer
 
+from streams.commands.report import build_report
 from streams.config import load_brands
 from streams.engine import Engine
 from streams.events import Side, SocialEvent
-from streams.report import build_report
 from streams.wire import encode_event, format_rfc3339, sign_record
 from tests.integration.harness import (
     INTERNAL_KEY,

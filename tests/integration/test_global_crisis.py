@@ -14,9 +14,9 @@ import orjson
 import pytest
 from kafka import KafkaProducer
 
-from streams.broker import EmbeddedBroker
-from streams.ownership import brand_partition
+from streams.plumbing.broker import EmbeddedBroker
 from streams.wire import format_rfc3339, sign_record
+from streams.worker.ownership import brand_partition
 
 from .harness import (
     TOPICS,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.plumbing.broker import EmbeddedBroker, free_port
 from tests.jetstream_fake import BRAND_DID, JANE, FakeJetstream, post, uri
 
 from .harness import Worker, parse_metrics, wait_until

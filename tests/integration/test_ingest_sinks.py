@@ -11,9 +11,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.commands.ingest import KafkaSink
 from streams.events import AudienceKind, Side, SocialEvent
-from streams.ingest import KafkaSink
+from streams.plumbing.broker import EmbeddedBroker, free_port
 
 from .harness import TOPICS, consume_all, post_signed, start_ingest, wait_until
 from .test_ingest_sources import PAGE, feed

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.plumbing.broker import EmbeddedBroker, free_port
 from tests.unit.test_mastodon import (
     BRAND,
     BRAND_MENTION,

@@ -17,13 +17,13 @@ import orjson
 import pytest
 import yaml
 
-from streams.broker import EmbeddedBroker, free_port
+from streams.commands.control import send_crisis_command
+from streams.commands.demo import demo_events
+from streams.commands.replay import replay
 from streams.config import settings_from
-from streams.control import send_crisis_command
 from streams.core.crisis import CommandAction, CrisisCommand, DeclaredCrisis
-from streams.demo import demo_events
 from streams.events import Side, SocialEvent
-from streams.replay import replay
+from streams.plumbing.broker import EmbeddedBroker, free_port
 from streams.sources.synthetic import write_scenario_brands_toml
 from streams.wire import format_rfc3339, parse_rfc3339
 from tests.ops.conftest import start_prometheus, stop_process

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.broker import EmbeddedBroker
-from streams.ownership import brand_partition
+from streams.plumbing.broker import EmbeddedBroker
+from streams.worker.ownership import brand_partition
 
 from .harness import RECENT_DAY, Worker, event_record, produce, wait_for_split, wait_until
 

@@ -13,9 +13,9 @@ import streams.metrics as metrics_module
 from streams.core.crisis import CommandAction, CrisisCommand, DeclaredCrisis
 from streams.engine import Engine
 from streams.events import Rejection, ScheduledPost
-from streams.gauges import GaugeFeed
 from streams.metrics import BrandpulseMetrics, SourceMetrics
 from streams.sources.synthetic import crisis_window, generate_scenario, scenario_brands
+from streams.worker.gauges import GaugeFeed
 from tests.ops import metric_contract as contract
 from tests.unit.counting import Counts
 

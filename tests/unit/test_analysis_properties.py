@@ -7,6 +7,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from streams.commands.scoring import analyse, score_lines, score_text
 from streams.core.crisis import CrisisDetector, DeclaredCrisis, crisis_match
 from streams.core.lang import LANGS, detect_lang
 from streams.core.promo import tone_deaf_reason
@@ -14,7 +15,6 @@ from streams.core.sentiment import polarity
 from streams.core.similarity import TemplatedReplyDetector, simhash
 from streams.core.text import _TOKEN_RE, fold, prepare, tokenize
 from streams.core.topics import TopicAlignment
-from streams.scoring import analyse, score_lines, score_text
 
 # Text biased towards what breaks tokenisers: accents, apostrophes, emoji, punctuation,
 # surrogates-free arbitrary Unicode, and words our lexicons know.

@@ -3,10 +3,11 @@
 Every module of `streams/` has a layer, declared once in LAYERS (a package's entry covers
 its modules); a module may import its own layer's modules and lower layers only:
 
-    events, ratelog, kafka_crc  →  core  →  wire, config, engine  →  metrics, sources
-      →  worker parts  →  runtime  →  agents  →  app, worker  →  tools  →  cli
+    events, plumbing.ratelog, plumbing.kafka_crc  →  core  →  wire, config, engine
+      →  metrics, sources  →  plumbing, worker parts  →  worker.runtime  →  worker.agents
+      →  worker.app, worker.process  →  commands  →  cli
 
-The tools (report, replay, ingest, demo...) sit above the worker so that the worker never
+The commands (report, replay, ingest, demo...) sit above the worker so that the worker never
 depends on an offline command. The core is pure: no Faust, Kafka, Prometheus or
 JSON-library import. A new module without a layer fails `test_every_module_has_a_layer`.
 """
@@ -24,23 +25,26 @@ ROOT = Path(streams.__file__).parent
 
 LAYERS: dict[str, int] = {
     # the event model and leaf utilities (standard library only)
-    "streams.events": 0, "streams.ratelog": 0, "streams.kafka_crc": 0,
+    "streams.events": 0, "streams.plumbing.ratelog": 0, "streams.plumbing.kafka_crc": 0,
+    "streams.plumbing": 0, "streams.worker": 0, "streams.commands": 0,  # package docstrings
     # the pure domain
     "streams.core": 1,
     # codecs, configuration, the engine over the core
     "streams.wire": 2, "streams.config": 2, "streams.engine": 2,
     # what the worker and the connectors report, and the connectors
     "streams.metrics": 3, "streams.sources": 3,
-    # the worker's parts and the plumbing they share
-    "streams.broker": 4, "streams.web": 4, "streams.health": 4, "streams.ownership": 4,
-    "streams.state": 4, "streams.gauges": 4, "streams.api": 4, "streams.lean_faust": 4,
-    "streams.runtime": 5,
-    "streams.agents": 6,
-    "streams.app": 7, "streams.worker": 7,
-    # the offline tools and the live ingest, over everything but the command line
-    "streams.replay": 8, "streams.report": 8, "streams.scoring": 8, "streams.ml": 8,
-    "streams.spikes": 8, "streams.check_client": 8, "streams.control": 8,
-    "streams.ingest": 8, "streams.demo": 8,
+    # the plumbing over configuration and metrics
+    "streams.plumbing.broker": 4, "streams.plumbing.web": 4,
+    # the worker: its parts, then the runtime, the agents, the app and the process
+    "streams.worker.health": 4, "streams.worker.ownership": 4, "streams.worker.state": 4,
+    "streams.worker.gauges": 4, "streams.worker.api": 4, "streams.worker.lean_faust": 4,
+    "streams.worker.runtime": 5,
+    "streams.worker.agents": 6,
+    "streams.worker.app": 7, "streams.worker.process": 7,
+    # the commands: offline tools and the live ingest, over everything but the command line
+    "streams.commands.replay": 8, "streams.commands.report": 8, "streams.commands.scoring": 8,
+    "streams.commands.ml": 8, "streams.commands.spikes": 8, "streams.commands.check_client": 8,
+    "streams.commands.control": 8, "streams.commands.ingest": 8, "streams.commands.demo": 8,
     "streams.cli": 9,
 }
 #: The package's own __init__ (its version): importable from anywhere.
@@ -81,10 +85,8 @@ def imports(path: Path, root: Path = ROOT) -> Iterator[str]:
 def layer(module: str) -> int | None:
     if module == "streams":
         return ROOT_LAYER
-    for prefix, level in LAYERS.items():
-        if module == prefix or module.startswith(prefix + "."):
-            return level
-    return None
+    matches = [p for p in LAYERS if module == p or module.startswith(p + ".")]
+    return LAYERS[max(matches, key=len)] if matches else None  # the most specific entry
 
 
 def modules(root: Path = ROOT) -> dict[str, list[str]]:
@@ -115,8 +117,8 @@ def test_no_import_runs_back_up() -> None:
 
 def test_an_import_back_up_is_caught_in_a_synthetic_graph() -> None:
     graph = {"streams.events": [], "streams.core.text": ["streams.events"],
-             "streams.sources.base": ["streams.ingest"]}
-    assert upward_imports(graph) == ["streams.sources.base → streams.ingest"]
+             "streams.sources.base": ["streams.commands.ingest"]}
+    assert upward_imports(graph) == ["streams.sources.base → streams.commands.ingest"]
 
 
 def test_an_import_back_up_planted_in_a_copy_of_the_tree_is_caught(tmp_path: Path) -> None:
@@ -125,12 +127,12 @@ def test_an_import_back_up_planted_in_a_copy_of_the_tree_is_caught(tmp_path: Pat
     assert not upward_imports(modules(copy))
     engine = copy / "engine.py"
     engine.write_text(engine.read_text(encoding="utf-8")
-                      + "\n\ndef late() -> None:\n    from streams import ingest\n",
+                      + "\n\ndef late() -> None:\n    from streams.commands import ingest\n",
                       encoding="utf-8")
     events = copy / "events.py"
     events.write_text(events.read_text(encoding="utf-8") + "\nfrom .core import text\n",
                       encoding="utf-8")
-    assert upward_imports(modules(copy)) == ["streams.engine → streams.ingest",
+    assert upward_imports(modules(copy)) == ["streams.engine → streams.commands.ingest",
                                              "streams.events → streams.core",
                                              "streams.events → streams.core.text"]
 

@@ -17,9 +17,9 @@ import pytest
 from aiohttp import web
 from prometheus_client import generate_latest
 
+from streams.commands.ingest import JsonlSink, MeteredSink
 from streams.config import ConfigError, parse_brands
 from streams.events import AudienceKind, Side, SocialEvent
-from streams.ingest import JsonlSink, MeteredSink
 from streams.metrics import SourceMetrics
 from streams.sources.base import Backoff, CursorFile, SinkUnavailable
 from streams.sources.bluesky import (
@@ -263,7 +263,7 @@ async def test_disconnect_resumes_from_the_cursor_without_gap(tmp_path: Path) ->
 
 
 async def test_unreachable_jetstream_backs_off_and_stops(tmp_path: Path) -> None:
-    from streams.broker import free_port
+    from streams.plumbing.broker import free_port
 
     connector = BlueskyConnector(BRANDS, f"ws://127.0.0.1:{free_port()}/subscribe", None,
                                  Backoff(0.01, 0.05))

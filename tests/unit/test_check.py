@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from streams.check_client import engine_answer
+from streams.commands.check_client import engine_answer
 from streams.core.behaviour import ToneDeafPost
 from streams.core.check import (
     BrandState,

@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from streams import cli
-from streams.replay import ReplayStats, format_summary
+from streams.commands.replay import ReplayStats, format_summary
 
 TWCS_HEADER = ("tweet_id,author_id,inbound,created_at,text,response_tweet_id,"
                "in_response_to_tweet_id\n")
@@ -158,7 +158,7 @@ def test_crisis_and_worker_without_the_internal_key_stop_in_one_line(
 def test_replay_exits_1_with_a_readable_summary_when_deliveries_fail(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
-    import streams.replay
+    import streams.commands.replay
 
     def failing(events: Any, *args: Any, **kwargs: Any) -> ReplayStats:
         stats = ReplayStats(sent=len(events), brand_posts=1, audience_messages=len(events) - 1,
@@ -166,7 +166,7 @@ def test_replay_exits_1_with_a_readable_summary_when_deliveries_fail(
         stats.errors.append("KafkaTimeoutError: Batch expired")
         return stats
 
-    monkeypatch.setattr(streams.replay, "replay", failing)
+    monkeypatch.setattr(streams.commands.replay, "replay", failing)
     monkeypatch.setattr(cli, "check_broker", lambda broker: None)
     code = cli.main(["replay", "--synthetic", "--broker", "kafka://127.0.0.1:9"])
     err = capsys.readouterr().err
@@ -231,7 +231,7 @@ def test_every_argument_has_help_and_partitions_only_where_used() -> None:
 def test_ending_a_crisis_never_declared_fails_in_one_line(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """`crisis end "No Such Crisis"` used to exit 0 while every worker ignored it."""
-    import streams.control as control
+    import streams.commands.control as control
     from streams.core.crisis import CrisisCommand, DeclaredCrisis
 
     monkeypatch.setenv("BRANDPULSE_INTERNAL_KEY", "k" * 64)

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from streams.commands.report import build_report, competitors, format_competitors
 from streams.config import ConfigError, parse_brands
 from streams.core.sentiment import polarity
 from streams.core.totals import Count
 from streams.engine import Engine
 from streams.events import Side, SocialEvent
-from streams.report import build_report, competitors, format_competitors
 
 BRANDS = parse_brands({"brand": [
     {"name": "skyco", "group": "airlines", "handles": {"twitter": ["skyco"]}},

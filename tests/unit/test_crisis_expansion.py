@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from streams.commands.scoring import CrisisStream, score_lines
 from streams.config import parse_brands
 from streams.core.behaviour import BehaviourBook, BrandBehaviour
 from streams.core.crisis_expansion import (
@@ -22,7 +23,6 @@ from streams.core.sla import RecordTag
 from streams.core.text import prepare
 from streams.engine import Engine
 from streams.events import Rejection, Side, SocialEvent
-from streams.scoring import CrisisStream, score_lines
 from streams.wire import decode_state, encode_state_key, encode_state_value
 from tests.unit.test_state_restore import persist, restore
 

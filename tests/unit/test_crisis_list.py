@@ -15,12 +15,12 @@ import orjson
 import pytest
 
 from streams import cli
-from streams.api import ApiViews
 from streams.core.behaviour import SentimentContext
 from streams.core.conversation import ConversationSnapshot, Window
 from streams.core.crisis import CrisisStatus, DeclaredCrisis
 from streams.core.crisis_content import CrisisAbout
 from streams.engine import BrandSnapshot, GlobalCrisis
+from streams.worker.api import ApiViews
 from tests.unit.test_metrics import snapshot as metrics_snapshot
 
 SINCE = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
@@ -116,12 +116,12 @@ def worker() -> Iterator[tuple[str, list[ApiViews]]]:
 @pytest.fixture
 def declared(monkeypatch: pytest.MonkeyPatch) -> None:
     """`crisis list` with one declared crisis on the control topic, no broker needed."""
-    import streams.control
+    import streams.commands.control
 
     monkeypatch.setenv("BRANDPULSE_INTERNAL_KEY", "k" * 32)
     monkeypatch.delenv(cli.WORKER_URL_ENV, raising=False)
     monkeypatch.setattr(cli, "check_broker", lambda *a, **k: None)
-    monkeypatch.setattr(streams.control, "declared_crises", lambda *a, **k: [
+    monkeypatch.setattr(streams.commands.control, "declared_crises", lambda *a, **k: [
         DeclaredCrisis("Storm", ("storm",), ("stormalma",), None, SINCE)])
 
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from streams.commands.demo import DEMO_DAYS, demo_events
+from streams.commands.report import build_report
 from streams.core.crisis import crisis_signal
 from streams.core.similarity import TemplatedReplyDetector
-from streams.demo import DEMO_DAYS, demo_events
 from streams.events import Side, SocialEvent
-from streams.report import build_report
 from streams.sources.synthetic import (
     CRISIS_BRAND,
     crisis_window,

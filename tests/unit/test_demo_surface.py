@@ -11,10 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.config import parse_brands
-from streams.core.sla import MessageCounted
-from streams.core.totals import BrandTotals
-from streams.demo import (
+from streams.commands.demo import (
     DEFAULT_METRICS_PORT,
     SUMMARY_LEGEND,
     choose_metrics_port,
@@ -22,8 +19,11 @@ from streams.demo import (
     port_is_free,
     read_metrics,
 )
+from streams.config import parse_brands
+from streams.core.sla import MessageCounted
+from streams.core.totals import BrandTotals
 from streams.metrics import BrandpulseMetrics
-from streams.web import WebServer
+from streams.plumbing.web import WebServer
 
 
 def test_summary_never_shows_nan_and_has_the_new_columns() -> None:
@@ -82,13 +82,13 @@ def test_a_taken_port_is_refused_in_one_line_or_replaced_by_a_free_one() -> None
 
 
 def test_the_default_port_taken_means_a_free_port_said_in_one_line(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import streams.demo
+    import streams.commands.demo
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        monkeypatch.setattr(streams.demo, "DEFAULT_METRICS_PORT", taken)
+        monkeypatch.setattr(streams.commands.demo, "DEFAULT_METRICS_PORT", taken)
         port, note = choose_metrics_port(None)
     assert port is not None and port != taken
     assert note is not None and f"on port {port} instead" in note
@@ -145,8 +145,8 @@ class _FakeWorker:
 
 def _run_demo_without_processes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                                 exit_code: int | None) -> tuple[int, Path]:
-    import streams.demo as demo
-    import streams.replay
+    import streams.commands.demo as demo
+    import streams.commands.replay
 
     workdir = tmp_path / "brandpulse-demo-x"
 
@@ -160,7 +160,7 @@ def _run_demo_without_processes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     monkeypatch.setattr(demo, "_scrape", lambda port: {})
     monkeypatch.setattr(demo.subprocess, "Popen",
                         lambda *args, **kwargs: _FakeWorker(exit_code))
-    monkeypatch.setattr(streams.replay, "replay", lambda **kwargs: None)
+    monkeypatch.setattr(streams.commands.replay, "replay", lambda **kwargs: None)
     code = demo.run_demo(metrics_port=0, broker="kafka://127.0.0.1:9", stop_after=0.5)
     return code, workdir
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from streams.commands.report import build_report
 from streams.config import parse_brands
 from streams.core.sla import SlaBreached
 from streams.engine import Engine
 from streams.events import Rejection, RejectReason, Side, SocialEvent
-from streams.report import build_report
 from streams.wire import parse_rfc3339
 
 BRANDS = parse_brands({"brand": [

@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 import orjson
 import pytest
 
-from streams import agents
 from streams.config import parse_brands
 from streams.core.shared_crisis import CrisisShare
 from streams.engine import Engine
@@ -23,6 +22,7 @@ from streams.wire import (
     parse_rfc3339,
     sign_record,
 )
+from streams.worker import agents
 
 NOW = 1_800_000_150.0
 BRANDS = parse_brands({"brand": [{"name": "acme", "handles": {"twitter": ["Acme"]}}]})

@@ -12,8 +12,8 @@ from faust.exceptions import ConsistencyError
 from faust.tables.recovery import E_PERSISTED_OFFSET
 from faust.types import TP
 
-from streams.broker import free_port
-from streams.health import (
+from streams.plumbing.broker import free_port
+from streams.worker.health import (
     EX_SOFTWARE,
     EX_TEMPFAIL,
     BrokerStateLost,
@@ -123,7 +123,7 @@ def test_crash_exit_other_reasons() -> None:
 
 WORKER = """
 import sys
-from streams.health import BrokerStateLost, run_until_exit
+from streams.worker.health import BrokerStateLost, run_until_exit
 
 class Worker:
     crash_reason = None
@@ -150,7 +150,7 @@ def test_run_until_exit_exit_codes(crash: bool, code: int) -> None:
 
 HANGING = """
 import threading, time
-from streams.health import BrokerStateLost, run_until_exit
+from streams.worker.health import BrokerStateLost, run_until_exit
 
 class Worker:
     crash_reason = None

@@ -1,4 +1,4 @@
-"""A live source is one file and one line: its class in `streams.ingest.CONNECTORS` names
+"""A live source is one file and one line: its class in `streams.commands.ingest.CONNECTORS` names
 its subcommand, adds its own arguments and builds itself; the CLI knows no source by name."""
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import ClassVar
 
 import pytest
 
-from streams import cli, ingest
+from streams import cli
+from streams.commands import ingest
 from streams.config import BrandsConfig
 from streams.sources.base import ConnectorClass, SourceSink
 
@@ -79,7 +80,7 @@ def test_a_new_source_is_one_class_registered_in_one_line(
 def test_commands_other_than_ingest_do_not_import_the_connectors() -> None:
     probe = ("import sys; from streams.cli import build_parser; "
              "build_parser(connectors=False).parse_args(['crisis', 'list']); "
-             "print(sorted(m for m in sys.modules if m.startswith(('streams.ingest', "
+             "print(sorted(m for m in sys.modules if m.startswith(('streams.commands.ingest', "
              "'streams.sources', 'aiohttp'))))")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                             check=True)

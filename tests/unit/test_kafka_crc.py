@@ -8,7 +8,7 @@ from kafka.record import default_records
 from kafka.record.default_records import DefaultRecordBatch, DefaultRecordBatchBuilder
 from kafka.record.util import crc32c_py
 
-from streams.kafka_crc import crc32c, use_fast_crc32c
+from streams.plumbing.kafka_crc import crc32c, use_fast_crc32c
 
 
 def test_the_c_checksum_equals_kafka_pythons_own_on_every_kind_of_buffer() -> None:

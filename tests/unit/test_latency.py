@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from streams.agents import AfterDelivery
-from streams.app import set_fetch_max_wait
 from streams.cli import _settings, build_parser
 from streams.config import ConfigError, settings_from
-from streams.web import WebServer
+from streams.plumbing.web import WebServer
+from streams.worker.agents import AfterDelivery
+from streams.worker.app import set_fetch_max_wait
 from tests.unit.test_web import realistic_registry, request, serve  # noqa: F401  (fixture)
 
 

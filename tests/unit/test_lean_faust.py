@@ -1,4 +1,4 @@
-"""Faust's per-event work left out (streams/lean_faust.py): same events, same results.
+"""Faust's per-event work left out (streams/worker/lean_faust.py): same events, same results.
 
 The eager hand-over must give what mode's `Service.wait_first` gives in every case the
 consumer meets (the callback completes at once, waits then completes, fails, is overtaken
@@ -17,9 +17,9 @@ import pytest
 from faust.types import TP, Message
 from mode import Service
 
-from streams.app import create_app
 from streams.config import parse_brands, settings_from
-from streams.lean_faust import QuietMonitor, RawBytes, eager_wait_first
+from streams.worker.app import create_app
+from streams.worker.lean_faust import QuietMonitor, RawBytes, eager_wait_first
 
 BRANDS = parse_brands({"brand": [
     {"name": "acme", "handles": {"twitter": ["acmecare"]}, "sla_seconds": 600}]})

@@ -14,7 +14,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from streams.cli import main
-from streams.ml import INSTALL_HINT, MissingExtraError, ModelError, load_model
+from streams.commands.ml import INSTALL_HINT, MissingExtraError, ModelError, load_model
 from tests.unit.ml_tiny import build_model_dir
 
 TEXTS = ["the movie was good", "bad service", "the flight", "Good GOOD", "really bad bad",

@@ -8,9 +8,7 @@ from typing import Any
 
 import pytest
 
-from streams.config import TopicNames
-from streams.events import AudienceKind, Side, SocialEvent
-from streams.replay import (
+from streams.commands.replay import (
     Pacer,
     bootstrap_servers,
     format_progress,
@@ -18,6 +16,8 @@ from streams.replay import (
     next_target,
     replay,
 )
+from streams.config import TopicNames
+from streams.events import AudienceKind, Side, SocialEvent
 from streams.wire import encode_event
 
 

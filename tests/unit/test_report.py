@@ -13,9 +13,9 @@ import orjson
 import pytest
 
 from streams.cli import main
+from streams.commands.report import build_report, quantile
 from streams.config import parse_brands
 from streams.events import Side, SocialEvent
-from streams.report import build_report, quantile
 from streams.sources.files import load_events
 
 TWCS_SAMPLE = "twcs/twcs_5k.csv"  # in the evaluation data (the `shared_data` fixture)
@@ -215,7 +215,7 @@ def test_event_file_streams_jsonl_and_counts_bytes(tmp_path: Path) -> None:
 def test_quantile_sketch_within_its_relative_error_on_random_data() -> None:
     import random
 
-    from streams.report import QuantileSketch
+    from streams.commands.report import QuantileSketch
 
     rng = random.Random(3)
     for draw in (lambda: rng.lognormvariate(6, 2), lambda: rng.expovariate(1 / 900),
@@ -234,7 +234,7 @@ def test_quantile_sketch_within_its_relative_error_on_random_data() -> None:
 
 
 def test_quantile_sketch_is_exact_for_small_samples_and_bounded_after() -> None:
-    from streams.report import QuantileSketch
+    from streams.commands.report import QuantileSketch
 
     sketch = QuantileSketch(exact_limit=10)
     assert sketch.quantile(0.5) is None

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from streams.commands.report import TABLE_LEGEND, build_report, format_csv, format_table
 from streams.config import parse_brands
 from streams.core.sla import ExpiredUnanswered, LateReply
 from streams.engine import Engine
 from streams.events import Side, SocialEvent
-from streams.report import TABLE_LEGEND, build_report, format_csv, format_table
 from streams.sources.files import open_events
 
 DAY = 86400.0

@@ -15,15 +15,15 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streams import gauges
-from streams.api import ApiViews
 from streams.config import parse_brands, settings_from
 from streams.engine import Engine
 from streams.events import AudienceKind, Side, SocialEvent
 from streams.metrics import BrandpulseMetrics
-from streams.ownership import Ownership, brand_partition
-from streams.runtime import Runtime
 from streams.wire import encode_state_key, encode_state_value
+from streams.worker import gauges
+from streams.worker.api import ApiViews
+from streams.worker.ownership import Ownership, brand_partition
+from streams.worker.runtime import Runtime
 
 T0 = 1_790_000_000.0  # in the past: state rows dated after the wall clock are refused
 BRANDS = parse_brands({"brand": [
@@ -176,8 +176,8 @@ def test_every_observation_kind_has_one_handler_in_every_sink() -> None:
     import typing
 
     from streams import engine as engine_module
+    from streams.commands.report import _Tallies
     from streams.core.totals import BrandTotals
-    from streams.report import _Tallies
 
     kinds = set(typing.get_args(engine_module.AnyObservation))
     assert kinds == set(engine_module._METHOD_NAMES)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from streams.commands.scoring import score_text
 from streams.core import sentiment
 from streams.core import sentiment_model as sm
 from streams.core.text import prepare
-from streams.scoring import score_text
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = sm.Spec(bits=4, char_min=3, char_max=0, bigrams=True)

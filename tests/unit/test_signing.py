@@ -120,7 +120,7 @@ def test_a_worker_without_a_key_refuses_to_start_unless_explicitly_unsigned() ->
 
 
 def test_brandpulse_crisis_signs_what_it_sends(monkeypatch: pytest.MonkeyPatch) -> None:
-    from streams import control
+    from streams.commands import control
     from streams.core.crisis import CommandAction, CrisisCommand, DeclaredCrisis
 
     sent: list[tuple[str, bytes, list[tuple[str, bytes]]]] = []

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streams.api import brand_view
+from streams.commands.report import build_report
 from streams.config import ConfigError, parse_brands
 from streams.core.sla import (
     AgentStats,
@@ -28,9 +28,9 @@ from streams.core.sla import (
 from streams.engine import Engine
 from streams.events import AudienceKind, Rejection, Side, SocialEvent
 from streams.metrics import BrandpulseMetrics
-from streams.report import build_report
 from streams.sources.files import load_events
 from streams.wire import decode_state, encode_state_key, encode_state_value
+from streams.worker.api import brand_view
 from tests.unit.counting import Counts
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC).timestamp()  # a Monday, 10:00 UTC

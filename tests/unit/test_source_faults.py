@@ -19,9 +19,9 @@ import orjson
 import pytest
 from aiohttp import web
 
-from streams.ingest import JsonlSink, MeteredSink
+from streams.commands.ingest import JsonlSink, MeteredSink
 from streams.metrics import SourceMetrics
-from streams.ratelog import RateLimitedLog
+from streams.plumbing.ratelog import RateLimitedLog
 from streams.sources.base import Backoff, CursorFile, Deadlines, PeerTimeout, Stopped, wait_for_peer
 from streams.sources.bluesky import (
     FUTURE_CURSOR,

@@ -22,9 +22,7 @@ from streams.core.totals import Count, Timing
 from streams.engine import Engine
 from streams.events import Rejection, Side, SocialEvent
 from streams.metrics import BrandpulseMetrics
-from streams.ownership import brand_partition
 from streams.sources.synthetic import scenario_brands
-from streams.state import ChangelogReplay, StateStore
 from streams.wire import (
     MARKER_PREFIX,
     MarkerKind,
@@ -33,6 +31,8 @@ from streams.wire import (
     encode_state_value,
     state_key_brand,
 )
+from streams.worker.ownership import brand_partition
+from streams.worker.state import ChangelogReplay, StateStore
 from tests.unit.test_state_restore import restore
 
 BRANDS = scenario_brands()

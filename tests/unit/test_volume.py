@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from streams.commands.demo import DEMO_DAYS
+from streams.commands.spikes import replay_spikes
 from streams.config import parse_brands
 from streams.core import volume
 from streams.core.volume import (
@@ -17,7 +19,6 @@ from streams.core.volume import (
     baseline,
     spike_score,
 )
-from streams.demo import DEMO_DAYS
 from streams.engine import Engine
 from streams.events import Side, SocialEvent
 from streams.sources.synthetic import (
@@ -26,7 +27,6 @@ from streams.sources.synthetic import (
     generate_scenario,
     scenario_brands,
 )
-from streams.spikes import replay_spikes
 
 BRANDS = parse_brands({"brand": [{"name": "acme", "handles": {"twitter": ["acme"]}}]})
 T0 = 1_780_000_000 // 3600 * 3600  # an hour boundary

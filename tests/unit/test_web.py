@@ -1,4 +1,4 @@
-"""The worker's HTTP server (streams/web.py): routes, methods, probes, limits, and a burst of
+"""The worker's HTTP server (plumbing/web.py): routes, methods, probes, limits, and a burst of
 scrapes and of idle connections with bounded threads. No assertion on speed: only on what
 is answered and on the resources held."""
 
@@ -23,7 +23,7 @@ from streams.cli import _settings, build_parser
 from streams.config import ConfigError, Settings, parse_brands, settings_from
 from streams.core.totals import BrandTotals, Timing
 from streams.metrics import BrandpulseMetrics
-from streams.web import Limits, Request, Response, WebServer, json_response
+from streams.plumbing.web import Limits, Request, Response, WebServer, json_response
 
 BRANDS = {"acme": {"brand": "acme", "robot_score": 0.25}, "globex": {"brand": "globex"}}
 

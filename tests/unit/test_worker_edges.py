@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from streams.ratelog import RepeatFilter
+from streams.plumbing.ratelog import RepeatFilter
 
 
 class Clock:
@@ -84,7 +84,7 @@ def test_a_broker_outage_flood_is_cut_to_one_line_then_a_summary_every_30_s() ->
 
 
 def test_the_filter_leaves_other_loggers_and_quiet_levels_alone() -> None:
-    with logged("streams.health", "faust.worker") as ((ours, info), out, repeat):
+    with logged("streams.worker.health", "faust.worker") as ((ours, info), out, repeat):
         for _ in range(50):
             ours.warning("broker %s", "unreachable")  # our own lines: rate-limited at source
             info.info("Signal received: %s", "SIGTERM")  # INFO: opt-in verbosity, untouched
@@ -111,7 +111,7 @@ def test_a_summary_line_drops_the_traceback_and_formats_its_arguments() -> None:
 
 STOPPING = """
 import signal, sys, threading, time
-from streams.health import BrokerStateLost, exit_after_stop_grace, run_until_exit
+from streams.worker.health import BrokerStateLost, exit_after_stop_grace, run_until_exit
 
 class Worker:
     crash_reason = None
@@ -151,7 +151,7 @@ def test_a_crashed_worker_asked_to_stop_keeps_its_crash_code() -> None:
 
 EARLY = """
 import sys, time
-from streams.health import run_until_exit
+from streams.worker.health import run_until_exit
 
 class Worker:
     crash_reason = None
@@ -182,7 +182,7 @@ def test_a_signal_before_faust_handles_signals_exits_0_at_once(sig: signal.Signa
 
 THREADS = """
 import asyncio, threading
-from streams.health import run_until_exit
+from streams.worker.health import run_until_exit
 
 class Worker:
     crash_reason = None
@@ -219,7 +219,7 @@ def test_a_worker_logging_to_a_file_writes_no_terminal_escape_codes() -> None:
     """Faust's spinner wrote cursor hide/show codes into the demo's worker.log."""
     import faust
 
-    from streams.worker import Worker
+    from streams.worker.process import Worker
 
     app = faust.App("brandpulse-test-spinner", broker="kafka://127.0.0.1:1")
     assert Worker(app, stdout=io.StringIO(), quiet=True).spinner is None
@@ -228,11 +228,11 @@ def test_a_worker_logging_to_a_file_writes_no_terminal_escape_codes() -> None:
 
 def test_the_broker_coming_back_is_info_and_going_away_a_warning(
         caplog: pytest.LogCaptureFixture) -> None:
-    from streams.broker import free_port
-    from streams.health import BrokerWatch
+    from streams.plumbing.broker import free_port
+    from streams.worker.health import BrokerWatch
 
     watch = BrokerWatch([f"127.0.0.1:{free_port()}"], "g", [("in", 0)], lambda up: None)
-    with caplog.at_level(logging.INFO, logger="streams.health"):
+    with caplog.at_level(logging.INFO, logger="streams.worker.health"):
         watch._set(True)
         watch._set(False)
     assert [(r.levelno, r.getMessage()) for r in caplog.records] == [

@@ -1,4 +1,4 @@
-"""The worker's collector settings (streams.agents.tune_garbage_collector), in a child
+"""The worker's collector settings (streams.worker.agents.tune_garbage_collector), in a child
 process so that this test run's own collector stays as it is."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 
 CHECK = """
 import gc
-from streams.agents import GC_THRESHOLDS, tune_garbage_collector
+from streams.worker.agents import GC_THRESHOLDS, tune_garbage_collector
 before = gc.get_threshold()
 tune_garbage_collector()
 assert gc.get_threshold() == GC_THRESHOLDS != before, (before, gc.get_threshold())

@@ -7,13 +7,13 @@ from collections import Counter
 
 from kafka import KafkaConsumer, TopicPartition
 
-from streams.broker import bootstrap_servers
+from streams.commands.replay import make_producer
 from streams.config import Settings
 from streams.core.brand import BrandsConfig
 from streams.core.crisis import CrisisCommand, DeclaredCrisis
 from streams.engine import Engine
-from streams.kafka_crc import use_fast_crc32c
-from streams.replay import make_producer
+from streams.plumbing.broker import bootstrap_servers
+from streams.plumbing.kafka_crc import use_fast_crc32c
 from streams.wire import RecordVerifier, encode_crisis_command, sign_record
 
 

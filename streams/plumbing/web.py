@@ -47,7 +47,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder, generate_latest
 
 from streams.metrics import TextRenderer
-from streams.ratelog import RateLimitedLog
+from streams.plumbing.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 

@@ -146,7 +146,7 @@ def create_topics(settings: Settings, timeout: float = 30.0) -> list[str]:
         changelog_topic(settings.app_id): settings.partitions,
     }
     # Shares older than the global detector's window (25 h) are history nobody reads; the
-    # state changelog keeps each record's newest value (streams/state.py).
+    # state changelog keeps each record's newest value (streams/worker/state.py).
     configs = {topics.crisis_shares: {"retention.ms": str(CRISIS_SHARE_RETENTION_MS)},
                changelog_topic(settings.app_id): {"cleanup.policy": "compact"}}
     deadline = time.monotonic() + timeout

@@ -12,12 +12,12 @@ from typing import Any
 import faust
 from faust.types import TP
 
-from streams.agents import register_agents
 from streams.config import Settings
 from streams.core.brand import BrandsConfig
-from streams.lean_faust import QuietMonitor, lean_faust
 from streams.metrics import BrandpulseMetrics
-from streams.runtime import Runtime
+from streams.worker.agents import register_agents
+from streams.worker.lean_faust import QuietMonitor, lean_faust
+from streams.worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

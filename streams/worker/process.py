@@ -14,8 +14,8 @@ from typing import Any
 
 import faust
 
-from streams.health import STOP_GRACE_SECONDS, exit_after_stop_grace
-from streams.ratelog import RepeatFilter
+from streams.plumbing.ratelog import RepeatFilter
+from streams.worker.health import STOP_GRACE_SECONDS, exit_after_stop_grace
 
 
 def _is_terminal(stream: Any) -> bool:

@@ -1,10 +1,10 @@
 """What the agents and timers of one worker share, built from small parts.
 
     engine      all owned brands' state (streams/engine.py), the only door to the core
-    ownership   assigned partitions, so owned brands (streams/ownership.py)
-    store       the state changelog: persist changes, recover brands (streams/state.py)
-    feed        latest snapshot per brand for /metrics (streams/gauges.py)
-    views       what /api serves (streams/api.py)
+    ownership   assigned partitions, so owned brands (streams/worker/ownership.py)
+    store       the state changelog: persist changes, recover brands (streams/worker/state.py)
+    feed        latest snapshot per brand for /metrics (streams/worker/gauges.py)
+    views       what /api serves (streams/worker/api.py)
     metrics     every metric (streams/metrics.py)
 
 The runtime only sequences them: a rebalance releases brands everywhere at once, a
@@ -27,17 +27,17 @@ from typing import Any
 
 import faust
 
-from streams.api import ApiViews
 from streams.config import Settings
 from streams.core.brand import BrandsConfig
 from streams.core.totals import FrozenTotals
 from streams.engine import Engine
-from streams.gauges import GaugeFeed
-from streams.health import Health
-from streams.lean_faust import RawBytes
 from streams.metrics import BrandpulseMetrics
-from streams.ownership import Ownership
-from streams.state import StateStore
+from streams.worker.api import ApiViews
+from streams.worker.gauges import GaugeFeed
+from streams.worker.health import Health
+from streams.worker.lean_faust import RawBytes
+from streams.worker.ownership import Ownership
+from streams.worker.state import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class Runtime:
         self.probes: Health | None = None  # liveness and readiness, set by the agents
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """/healthz: the event loop is alive (see streams/health.py)."""
+        """/healthz: the event loop is alive (see streams/worker/health.py)."""
         return self.probes.health() if self.probes else (True, {"starting": True})
 
     def ready(self) -> tuple[bool, dict[str, Any]]:
@@ -144,7 +144,7 @@ class Runtime:
         # The cyclic collector would walk the growing state again and again while it is
         # rebuilt (seconds per full pass at a million messages, stalling the heartbeat);
         # rebuilt state holds no cycles, so collect once at the end and freeze it out of
-        # every later collection (streams/agents.py, tune_garbage_collector).
+        # every later collection (streams/worker/agents.py, tune_garbage_collector).
         gc.disable()
         try:
             restored = await self.store.recover(partitions, self.wall, self)

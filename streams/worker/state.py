@@ -37,7 +37,6 @@ from typing import Any, Protocol
 
 import faust
 
-from streams.broker import bootstrap_servers
 from streams.config import Settings, changelog_topic
 from streams.core.brand import BrandsConfig
 from streams.core.sla import RecordTag
@@ -45,7 +44,7 @@ from streams.core.totals import FrozenTotals
 from streams.engine import Engine
 from streams.events import Rejection
 from streams.metrics import BrandpulseMetrics
-from streams.ownership import brand_partition
+from streams.plumbing.broker import bootstrap_servers
 from streams.wire import (
     MARKER_PREFIX,
     MarkerKind,
@@ -57,6 +56,7 @@ from streams.wire import (
     read_txn,
     state_key_brand,
 )
+from streams.worker.ownership import brand_partition
 
 log = logging.getLogger(__name__)
 #: Records per fetch while recovering, and bytes per partition fetch: large, since

@@ -19,11 +19,9 @@ import faust
 from aiokafka import AIOKafkaConsumer
 from faust.types import TP
 
-from streams.broker import bootstrap_servers
 from streams.core.behaviour import ToneDeafPost
 from streams.events import Rejection, RejectReason, Side
-from streams.health import HEARTBEAT_SECONDS, BrokerWatch, Health
-from streams.runtime import Runtime
+from streams.plumbing.broker import bootstrap_servers
 from streams.wire import (
     RecordVerifier,
     dead_letter_record,
@@ -32,6 +30,8 @@ from streams.wire import (
     sign_record,
     tone_deaf_alert,
 )
+from streams.worker.health import HEARTBEAT_SECONDS, BrokerWatch, Health
+from streams.worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 LAG_INTERVAL_SECONDS = 5.0

@@ -27,10 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from streams.broker import EmbeddedBroker, create_topics, free_port
 from streams.config import ENVIRONMENT, settings_from
+from streams.plumbing.broker import EmbeddedBroker, create_topics, free_port
+from streams.plumbing.web import CHECK_TOKEN_ENV
 from streams.sources.synthetic import generate_scenario, write_scenario_brands_toml
-from streams.web import CHECK_TOKEN_ENV
 
 DEMO_DAYS = 2.0
 SUMMARY_EVERY_SECONDS = 5.0
@@ -159,7 +159,7 @@ DEMO_DRAFTS = (
 
 def check_drafts(port: int, token: str) -> list[str]:
     """One line per demo draft: the verdict the worker's POST /api/check gives it now."""
-    from streams.check_client import post_check
+    from streams.commands.check_client import post_check
     from streams.config import ConfigError
 
     lines = []
@@ -215,7 +215,7 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
 
     `metrics_port` None: 9100, or a free port when 9100 is taken (said in one line); a
     given port that is taken ends the demo before anything starts (exit code 2)."""
-    from streams.replay import replay
+    from streams.commands.replay import replay
 
     port, note = choose_metrics_port(metrics_port)
     if port is None:

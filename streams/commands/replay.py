@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
-from streams.broker import bootstrap_servers
 from streams.config import TopicNames
 from streams.events import Side, SocialEvent
+from streams.plumbing.broker import bootstrap_servers
 from streams.wire import encode_event
 
 DEFAULT_MAX_GAP_SECONDS = 5.0  # wall-clock cap for any single event-time gap
@@ -43,10 +43,10 @@ class Producer(Protocol):
 def make_producer(broker: str, linger_ms: int = 5, batch_size: int | None = None,
                   **overrides: Any) -> Any:
     """A KafkaProducer for `broker`; idempotence off (kafka-python 3 enables it by default),
-    record checksums in C (streams/kafka_crc.py)."""
+    record checksums in C (streams/plumbing/kafka_crc.py)."""
     from kafka import KafkaProducer
 
-    from streams.kafka_crc import use_fast_crc32c
+    from streams.plumbing.kafka_crc import use_fast_crc32c
 
     use_fast_crc32c()
 

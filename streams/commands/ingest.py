@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from streams.config import ConfigError, TopicNames
 from streams.events import MAX_FUTURE_SKEW_SECONDS, Side, SocialEvent, beyond_skew
 from streams.metrics import SourceMetrics
-from streams.ratelog import RateLimitedLog
+from streams.plumbing.ratelog import RateLimitedLog
 from streams.sources.base import (
     FUTURE_TIMESTAMP,
     OVERSIZED,
@@ -69,7 +69,7 @@ class EventWriter(Protocol):
 # --- Writers ----------------------------------------------------------------------------
 
 class KafkaSink:
-    """The two input topics, keyed by brand, encoded like `streams.replay` (its producer).
+    """The two input topics, keyed by brand, encoded like `streams.commands.replay` (its producer).
 
     acks=all: `flush()` returns only once the broker has every emitted event, so a cursor
     saved after it never skips an event. A send the producer refuses (buffer full for
@@ -78,7 +78,7 @@ class KafkaSink:
 
     def __init__(self, broker: str, source: str, topics: TopicNames | None = None,
                  producer: Any = None, flush_timeout: float = 30.0) -> None:
-        from streams.replay import make_producer
+        from streams.commands.replay import make_producer
 
         self.topics = topics or TopicNames()
         self.flush_timeout = flush_timeout
@@ -259,7 +259,7 @@ def run_ingest(connector: Connector, sink: EventWriter, metrics_port: int,
     flushed once more (events a connector emitted after its last flush) and closed. A
     failing final flush (broker gone) ends with one line on stderr and exit 75.
     """
-    from streams.web import WebServer
+    from streams.plumbing.web import WebServer
 
     metrics = metrics or SourceMetrics()
     metered = MeteredSink(sink, metrics, connector.source)
