@@ -137,7 +137,7 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
 
     from streams.engine import Engine
     from streams.metrics import BrandpulseMetrics
-    from streams.worker.process import agents
+    from streams.worker import agents
     from streams.worker.agents import AfterDelivery, key_mismatch
     from streams.worker.gauges import GaugeFeed
     try:

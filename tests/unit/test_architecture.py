@@ -26,7 +26,7 @@ ROOT = Path(streams.__file__).parent
 LAYERS: dict[str, int] = {
     # the event model and leaf utilities (standard library only)
     "streams.events": 0, "streams.plumbing.ratelog": 0, "streams.plumbing.kafka_crc": 0,
-    "streams.plumbing": 0, "streams.worker.process": 0, "streams.commands": 0,  # package docstrings
+    "streams.plumbing": 0, "streams.worker": 0, "streams.commands": 0,  # package docstrings
     # the pure domain
     "streams.core": 1,
     # codecs, configuration, the engine over the core

@@ -22,7 +22,7 @@ from streams.wire import (
     parse_rfc3339,
     sign_record,
 )
-from streams.worker.process import agents
+from streams.worker import agents
 
 NOW = 1_800_000_150.0
 BRANDS = parse_brands({"brand": [{"name": "acme", "handles": {"twitter": ["Acme"]}}]})

@@ -20,7 +20,7 @@ from streams.engine import Engine
 from streams.events import AudienceKind, Side, SocialEvent
 from streams.metrics import BrandpulseMetrics
 from streams.wire import encode_state_key, encode_state_value
-from streams.worker.process import gauges
+from streams.worker import gauges
 from streams.worker.api import ApiViews
 from streams.worker.ownership import Ownership, brand_partition
 from streams.worker.runtime import Runtime
