@@ -96,7 +96,7 @@ class Sampler(threading.Thread):
         # (~7,000 samples) costs the worker ~0.1 s of GIL per render on this machine; a
         # real Prometheus pays that every 15 s, a 10 Hz poll would pay it ten times a
         # second. Every `full_every` s the whole page, as Prometheus reads it: a new brand's
-        # first increments wait for a scrape that saw its series at 0 (streams/metrics.py).
+        # first increments wait for a scrape that saw its series at 0 (BrandCounters).
         self.names = (REPLY_POSTS, CONSUMED)
         self.full_every_polls = max(1, round(full_every / interval))
 

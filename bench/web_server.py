@@ -61,7 +61,7 @@ def realistic_registry(brands: int) -> Any:
 # -- servers (child process) -------------------------------------------------------------------
 
 def serve_wsgiref(registry: Any) -> int:
-    """The server streams/metrics.py ran before streams/plumbing/web.py (thread per connection)."""
+    """The server the worker ran before streams/plumbing/web.py (thread per connection)."""
     from socketserver import ThreadingMixIn
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 

@@ -539,7 +539,7 @@ class MetricsRenderer:
         self.registry = registry
         self.pool = pool
         self.renders = 0  # completed or failed, for tests and benchmarks
-        self._text = TextRenderer()  # generate_latest's output, cheaper (streams/metrics.py)
+        self._text = TextRenderer()  # generate_latest's output, cheaper (streams/metrics/render.py)
         self._running: dict[tuple[str, bool, tuple[str, ...]], asyncio.Task[bytes]] = {}
         self._queued: dict[tuple[str, bool, tuple[str, ...]], asyncio.Task[bytes]] = {}
 

@@ -5,7 +5,7 @@
     store       the state changelog: persist changes, recover brands (streams/worker/state.py)
     feed        latest snapshot per brand for /metrics (streams/worker/gauges.py)
     views       what /api serves (streams/worker/api.py)
-    metrics     every metric (streams/metrics.py)
+    metrics     every metric (streams/metrics/worker.py)
 
 The runtime only sequences them: a rebalance releases brands everywhere at once, a
 recovery rebuilds the missing ones from whole changelog partitions before their events
