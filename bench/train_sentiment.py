@@ -52,6 +52,7 @@ from streams.core import sentiment, sentiment_model  # noqa: E402
 from streams.core.sentiment_model import (  # noqa: E402
     CLASSES,
     FEATURE_VERSION,
+    ClusterTable,
     SentimentModel,
     SentimentModels,
     Spec,
@@ -63,13 +64,20 @@ SEED = 22
 #: Per language: features, regularisation C, class weights. Chosen on the tune halves:
 #: English reads words and word pairs (character n-grams lowered SemEval), French, with
 #: 2,000 training tweets, gains most from character n-grams (morphology, spelling).
-SPECS = {"en": Spec(bits=18, char_min=3, char_max=0, bigrams=True),
+SPECS = {"en": Spec(bits=18, char_min=3, char_max=0, bigrams=True, clusters=(4, 8, 12, 16)),
          "fr": Spec(bits=18, char_min=3, char_max=5, bigrams=False)}
-C = {"en": 0.03, "fr": 1.0}
+C = {"en": 0.03, "fr": 0.3}
+#: The dense (lexicon) columns are multiplied by this while training and their weights by
+#: it on export (the runtime reads the same features): the L2 penalty then shrinks those
+#: few strong features less than the many hashed ones.
+DENSE_SCALE = {"en": 1.0, "fr": 1.0}
 #: English training tweets are 40 % positive and 16 % negative, the reverse of brand
 #: traffic and of SemEval-2017's test: classes are weighted to balance. French is balanced.
 CLASS_WEIGHT: dict[str, str | None] = {"en": "balanced", "fr": None}
 C_GRID = {"en": (0.01, 0.03, 0.1), "fr": (0.1, 0.3, 1.0)}
+#: Share of the training rows held out (stratified, seeded) to choose C with `--grid`:
+#: choices of the model's capacity are made on training data, not on the tune halves.
+VALIDATION_SHARE = 0.2
 OFFSETS = tuple(round(x * 0.1, 1) for x in range(-8, 9))
 #: The tune halves that choose each language's settings (C, class offsets): their mean
 #: macro-F1. English: SemEval-2017 and airline together, so the class offsets do not fit
@@ -125,7 +133,23 @@ def _rows(dev_dir: Path, mirrors: Path) -> tuple[list[tuple[str, str, str]], dic
     return rows, provenance, tune
 
 
-def _features(rows: list[tuple[str, str, str]], spec: Spec) -> sp.csr_matrix:
+def cluster_table(root: Path) -> ClusterTable:
+    """CMU ARK's word clusters as the runtime reads them: sorted crc32 of each word, its
+    path's index; of two words with one crc32 (a handful), the more frequent is kept."""
+    best: dict[int, tuple[int, str]] = {}
+    for path, word, count in data.ark_clusters(root):
+        h = ClusterTable.word_hash(word)
+        if h not in best or count > best[h][0]:
+            best[h] = (count, path)
+    paths = sorted({path for _, path in best.values()})
+    index = {path: i for i, path in enumerate(paths)}
+    hashes = sorted(best)
+    return ClusterTable(array("I", hashes), array("H", [index[best[h][1]] for h in hashes]),
+                        paths)
+
+
+def _features(rows: list[tuple[str, str, str]], spec: Spec,
+              clusters: ClusterTable | None = None) -> sp.csr_matrix:
     n_cols = spec.size + len(dense_names())
     indptr, indices, values = [0], [], []
     for text, _, lang in rows:
@@ -133,7 +157,7 @@ def _features(rows: list[tuple[str, str, str]], spec: Spec) -> sp.csr_matrix:
         inputs = sentiment.model_inputs(doc, lang)
         assert inputs is not None
         score, view = inputs
-        for index, value in sentiment_model.features(doc, score, view, spec):
+        for index, value in sentiment_model.features(doc, score, view, spec, clusters):
             indices.append(index)
             values.append(value)
         indptr.append(len(indices))
@@ -141,6 +165,27 @@ def _features(rows: list[tuple[str, str, str]], spec: Spec) -> sp.csr_matrix:
                             np.array(indptr)), shape=(len(rows), n_cols))
     matrix.sum_duplicates()
     return matrix
+
+
+def _scale_dense(x: sp.csr_matrix, spec: Spec, factor: float) -> sp.csr_matrix:
+    if factor == 1.0:
+        return x
+    d = np.ones(x.shape[1])
+    d[spec.size :] = factor
+    return (x @ sp.diags(d)).tocsr()
+
+
+def _validation_f1(x: sp.csr_matrix, y: np.ndarray, c: float, class_weight: str | None
+                   ) -> float:
+    """Macro-F1 on a stratified, seeded share of the training rows, fitted on the rest."""
+    order = np.random.RandomState(SEED).permutation(len(y))
+    held = np.zeros(len(y), dtype=bool)
+    for cls in range(len(CLASSES)):
+        members = order[y[order] == cls]
+        held[members[: round(len(members) * VALIDATION_SHARE)]] = True
+    model = _fit(x[~held], y[~held], c, class_weight)
+    predicted = model.decision_function(x[held]).argmax(axis=1)
+    return data.macro_f1([CLASSES[i] for i in y[held]], [CLASSES[i] for i in predicted])
 
 
 def _fit(x: sp.csr_matrix, y: np.ndarray, c: float, class_weight: str | None
@@ -175,19 +220,31 @@ def _best_offsets(parts: list[tuple[np.ndarray, list[str]]]
     return best
 
 
-def _export(fitted: dict[str, LogisticRegression], offsets: dict[str, tuple[float, float]]
+def _export(fitted: dict[str, LogisticRegression], offsets: dict[str, tuple[float, float]],
+            clusters: ClusterTable | None
             ) -> tuple[dict[str, np.ndarray], SentimentModels]:
     """Arrays of the .npz file (int16 hashed weights, one scale per class) and the same
     models as the runtime builds them."""
-    meta = {"feature_version": FEATURE_VERSION, "dense": list(dense_names()),
-            "classes": list(CLASSES),
-            "languages": {lang: SPECS[lang].__dict__ for lang in fitted}}
+    meta: dict[str, object] = {
+        "feature_version": FEATURE_VERSION, "dense": list(dense_names()),
+        "classes": list(CLASSES),
+        "languages": {lang: SPECS[lang].__dict__ for lang in fitted}}
+    uses_clusters = clusters is not None and any(SPECS[lang].clusters for lang in fitted)
+    if uses_clusters:
+        assert clusters is not None
+        meta["clusters"] = {"paths": list(clusters.paths),
+                            "source": f"{data.ARK.repo} 50mpaths2 (git blob "
+                                      f"{data.ARK_CLUSTERS_BLOB[:12]})"}
     arrays = {"meta": np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)}
+    if uses_clusters:
+        assert clusters is not None
+        arrays["clusters.hashes"] = np.array(clusters.hashes, dtype=np.uint32)
+        arrays["clusters.ids"] = np.array(clusters.ids, dtype=np.uint16)
     models = {}
     for lang, model in fitted.items():
         spec = SPECS[lang]
         coef = model.coef_.T.astype(np.float64)  # (features, classes)
-        hashed, dense = coef[: spec.size], coef[spec.size :].copy()
+        hashed, dense = coef[: spec.size], coef[spec.size :].copy() * DENSE_SCALE[lang]
         neg, pos = offsets[lang]
         dense[dense_names().index("bias")] += (neg, 0.0, pos)
         # int16: int8 lost ~0.01 macro-F1 (most weights are small next to the largest).
@@ -201,7 +258,8 @@ def _export(fitted: dict[str, LogisticRegression], offsets: dict[str, tuple[floa
             spec, array("h", arrays[f"{lang}.hashed"].tobytes()),
             tuple(float(v) for v in arrays[f"{lang}.scale"]),  # type: ignore[arg-type]
             array("f", arrays[f"{lang}.dense"].tobytes()),
-            tuple(float(v) for v in arrays[f"{lang}.intercept"]))  # type: ignore[arg-type]
+            tuple(float(v) for v in arrays[f"{lang}.intercept"]),  # type: ignore[arg-type]
+            clusters if spec.clusters else None)
     return arrays, SentimentModels(models, meta)
 
 
@@ -292,8 +350,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "streams/data/sentiment_model.npz")
     parser.add_argument("--card", type=Path, default=ROOT / "streams/data/SENTIMENT_MODEL.md")
     parser.add_argument("--grid", action="store_true",
-                        help=f"choose C per language among {C_GRID} on the tune halves "
-                             f"(else {C})")
+                        help=f"choose C per language among {C_GRID} on a held-out "
+                             f"{VALIDATION_SHARE:.0%} of the training rows (else {C})")
     parser.add_argument("--no-french", action="store_true",
                         help="English model only (French falls back to the lexicon)")
     args = parser.parse_args(argv[1:])
@@ -304,6 +362,7 @@ def main(argv: list[str]) -> int:
     start = time.perf_counter()
     rows, provenance, tune = _rows(args.dev_dir, args.mirrors)
     print(json.dumps(provenance, indent=1))
+    clusters = cluster_table(args.mirrors) if any(s.clusters for s in SPECS.values()) else None
     fitted: dict[str, LogisticRegression] = {}
     offsets: dict[str, tuple[float, float]] = {}
     chosen: dict[str, object] = {"seed": SEED}
@@ -312,29 +371,32 @@ def main(argv: list[str]) -> int:
             continue
         spec = SPECS[lang]
         train = [r for r in rows if r[2] == lang]
-        x = _features(train, spec)
+        scale = DENSE_SCALE[lang]
+        x = _scale_dense(_features(train, spec, clusters), spec, scale)
         y = np.array([CLASSES.index(label) for _, label, _ in train])
-        tune_parts = [(_features(tune[name], spec), [label for _, label, _ in tune[name]])
-                      for name in TUNE_SETS[lang]]
+        tune_parts = [(_scale_dense(_features(tune[name], spec, clusters), spec, scale),
+                       [label for _, label, _ in tune[name]]) for name in TUNE_SETS[lang]]
         print(f"{lang}: {x.shape[0]} rows, {x.nnz} non-zeros "
               f"({time.perf_counter() - start:.0f} s)")
-        best: tuple[float, float, LogisticRegression] | None = None
-        for c in (C_GRID[lang] if args.grid else (C[lang],)):
-            model = _fit(x, y, c, CLASS_WEIGHT[lang])
-            f1 = _mean_f1([(model.decision_function(tx), gold) for tx, gold in tune_parts])
-            print(f"{lang} C={c}: mean tune macro-F1 of {TUNE_SETS[lang]} {f1:.4f} "
-                  f"({time.perf_counter() - start:.0f} s)")
-            if best is None or f1 > best[1]:
-                best = (c, f1, model)
-        assert best is not None
-        fitted[lang] = best[2]
+        validation: dict[str, float] = {}
+        c_best = C[lang]
+        if args.grid:
+            for c in C_GRID[lang]:
+                validation[str(c)] = round(_validation_f1(x, y, c, CLASS_WEIGHT[lang]), 4)
+                print(f"{lang} C={c}: macro-F1 on {VALIDATION_SHARE:.0%} of the training rows "
+                      f"{validation[str(c)]:.4f} ({time.perf_counter() - start:.0f} s)")
+            c_best = max(C_GRID[lang], key=lambda c: validation[str(c)])
+        model = _fit(x, y, c_best, CLASS_WEIGHT[lang])
+        fitted[lang] = model
         offsets[lang], f1 = _best_offsets(
-            [(best[2].decision_function(tx), gold) for tx, gold in tune_parts])
-        print(f"{lang}: class offsets (negative, positive) {offsets[lang]} -> {f1:.4f}")
-        chosen[lang] = {"C": best[0], "class_weight": CLASS_WEIGHT[lang],
+            [(model.decision_function(tx), gold) for tx, gold in tune_parts])
+        print(f"{lang}: C={c_best}, class offsets (negative, positive) {offsets[lang]} -> "
+              f"mean tune macro-F1 {f1:.4f}")
+        chosen[lang] = {"C": c_best, "validation_macro_f1_by_C": validation,
+                        "class_weight": CLASS_WEIGHT[lang], "dense_scale": scale,
                         "class_offsets": offsets[lang], "spec": spec.__dict__,
                         "training_rows": len(train)}
-    arrays, _ = _export(fitted, offsets)
+    arrays, _ = _export(fitted, offsets, clusters)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out, **arrays)  # type: ignore[arg-type]
     reloaded = sentiment_model.load(args.out)
