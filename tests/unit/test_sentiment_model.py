@@ -269,6 +269,11 @@ def test_shipped_model_is_loaded_and_used() -> None:
     assert models is not None, "streams/data/sentiment_model.npz did not load"
     assert set(models.by_lang) == {"en", "fr"}
     assert models.metadata["feature_version"] == sm.FEATURE_VERSION
+    # English reads CMU ARK's word clusters ("gr8" shares "great"'s cluster prefixes).
+    en = models.by_lang["en"]
+    assert en.spec.clusters and en.clusters is not None and len(en.clusters.hashes) > 200_000
+    assert en.clusters.path("gr8") is not None and en.clusters.path("zzqxv") is None
+    assert not models.by_lang["fr"].spec.clusters
     doc = prepare(SAMPLES[0])
     score, view = sentiment.model_inputs(doc, "en")  # type: ignore[misc]
     model = models.for_lang("en")
