@@ -6,10 +6,12 @@ the project's runtime needs none of the first three):
     python3 -m venv /tmp/trainvenv
     /tmp/trainvenv/bin/pip install numpy scipy scikit-learn 'vaderSentiment>=3.3.2,<3.4'
     # snapshots: fetch github:cbaziotis/datastories-semeval2017-task4,
-    #            github:cardiffnlp/tweeteval, github:cardiffnlp/xlm-t  (under /work/.mirror)
+    #            github:cardiffnlp/tweeteval, github:cardiffnlp/xlm-t,
+    #            github:felipebravom/AffectiveTweets (CMU ARK's word clusters, checked
+    #            identical to brendano/ark-tweet-nlp's)  (under /work/.mirror)
     PYTHONPATH=. /tmp/trainvenv/bin/python bench/train_sentiment.py [--mirrors DIR]
         [--dev-dir /work/shared/data/sentiment] [--out streams/data/sentiment_model.npz]
-        [--card streams/data/SENTIMENT_MODEL.md] [--grid]
+        [--card streams/data/SENTIMENT_MODEL.md] [--grid] [--validate]
 
 Training data, training splits only, read by repository and pinned commit
 (`bench/_sentiment_data.py`): English, the SemEval-2013..2016 Task 4A releases (the pool

@@ -1,7 +1,8 @@
 """Trained three-class sentiment models shipped with the package (issue 22).
 
 One multinomial logistic regression per language (English, French) over hashed word
-unigrams and bigrams, hashed character n-grams of words, and the lexicon's own evidence
+unigrams and bigrams, hashed character n-grams of words, hashed word-cluster paths (CMU
+ARK's Brown clusters of English tweets, `ClusterTable`), and the lexicon's own evidence
 (its polarity, sentiment words, negators, intensifiers, emoji, "!"). The lexicon reads
 opinion words well but has no notion of what a topic or a phrasing usually means; the
 weights, learnt from public labelled tweets
