@@ -10,6 +10,7 @@ ignored: TweetEval rewrote handles to "@user").
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import re
 import subprocess
@@ -45,6 +46,20 @@ XLMT = Source(
     "cardiffnlp/xlm-t", "874214d64d96599eb869a033c22ec2cc57d19256",
     "repository Apache-2.0 (LICENSE, covers data/); French tweets from DEFT-2017 "
     "(Benamara et al. 2017)")
+
+#: CMU ARK's Brown clusters of 56 million English tweets (Owoputi et al., NAACL 2013):
+#: 216,856 words in 1,000 clusters. ark-tweet-nlp ships them as
+#: src/main/resources/cmu/arktweetnlp/50mpaths2 (git blob 96aa63c0…), a file its snapshot
+#: leaves out (over the size limit); AffectiveTweets carried the same file gzipped at this
+#: commit, and `ark_clusters` checks that it is byte-identical to ark-tweet-nlp's blob.
+ARK = Source(
+    "brendano/ark-tweet-nlp", "72755ccd1b29ba8e1dbbb49efe57ba9723c0013b",
+    "Apache-2.0 (LICENSE.txt: the authors' own files under src/, which hold the clusters; "
+    "the tagger package as a whole is GPL through its dependencies, not used here)")
+ARK_CLUSTERS_BLOB = "96aa63c000d7f5f73d7db0c63c675592a2ea1350"
+ARK_CLUSTERS_CARRIER = Source(
+    "felipebravom/AffectiveTweets", "730dbf5d8a0b5b1eca6a020758594d3f1950f797",
+    "carrier only: resources/50mpaths2.txt.gz, identical to ark-tweet-nlp's 50mpaths2")
 
 SEMEVAL_FILES = tuple(
     f"dataset/Subtask_A/downloaded/twitter-{name}-A.tsv"
@@ -94,6 +109,30 @@ def semeval_train(root: Path = MIRRORS) -> list[tuple[str, str]]:
 def tweeteval_val(root: Path = MIRRORS) -> list[tuple[str, str]]:
     """TweetEval sentiment validation split (drawn from the same SemEval-2013..2016 pool)."""
     return _text_labels(TWEETEVAL, "datasets/sentiment/val", root)
+
+
+def ark_clusters(root: Path = MIRRORS) -> list[tuple[str, str, int]]:
+    """(bit path, word, count) of CMU ARK's 50mpaths2 Brown clusters, verified to be the
+    file ark-tweet-nlp ships (same git blob id)."""
+    git_dir = ARK_CLUSTERS_CARRIER.git_dir(root)
+    if not git_dir.exists():
+        raise FileNotFoundError(f"{git_dir}: no snapshot of {ARK_CLUSTERS_CARRIER.repo} "
+                                f"(fetch github:{ARK_CLUSTERS_CARRIER.repo})")
+    done = subprocess.run(["git", "--git-dir", str(git_dir), "show",
+                           f"{ARK_CLUSTERS_CARRIER.commit}:resources/50mpaths2.txt.gz"],
+                          capture_output=True, check=True)
+    raw = gzip.decompress(done.stdout)
+    blob = hashlib.sha1(b"blob %d\0" % len(raw) + raw).hexdigest()
+    if blob != ARK_CLUSTERS_BLOB:
+        raise ValueError(f"50mpaths2 from {ARK_CLUSTERS_CARRIER.repo}: git blob {blob}, "
+                         f"not ark-tweet-nlp's {ARK_CLUSTERS_BLOB}")
+    rows = []
+    for line in raw.decode("utf-8").split("\n"):  # not splitlines: words hold \x1c, \u2028
+        if not line:
+            continue
+        path, word, count = line.split("\t")
+        rows.append((path, word, int(count)))
+    return rows
 
 
 def xlmt_french(split: str, root: Path = MIRRORS) -> list[tuple[str, str]]:

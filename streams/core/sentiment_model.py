@@ -1,7 +1,8 @@
 """Trained three-class sentiment models shipped with the package (issue 22).
 
 One multinomial logistic regression per language (English, French) over hashed word
-unigrams and bigrams, hashed character n-grams of words, and the lexicon's own evidence
+unigrams and bigrams, hashed character n-grams of words, hashed word-cluster paths (CMU
+ARK's Brown clusters of English tweets, `ClusterTable`), and the lexicon's own evidence
 (its polarity, sentiment words, negators, intensifiers, emoji, "!"). The lexicon reads
 opinion words well but has no notion of what a topic or a phrasing usually means; the
 weights, learnt from public labelled tweets
@@ -21,6 +22,7 @@ Prometheus import, no randomness, no clock.
 from __future__ import annotations
 
 import ast
+import bisect
 import json
 import math
 import re
@@ -28,7 +30,7 @@ import sys
 import zipfile
 import zlib
 from array import array
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from operator import itemgetter, xor
@@ -41,6 +43,7 @@ __all__ = [
     "DEFAULT_PATH",
     "FEATURE_VERSION",
     "LANG_MODEL",
+    "ClusterTable",
     "LexiconView",
     "ModelFileError",
     "SentimentModel",
@@ -120,6 +123,10 @@ class Spec:
     char_min: int = 3  # character n-grams of "<word>", lengths char_min..char_max
     char_max: int = 5  # (char_max < char_min: none)
     bigrams: bool = True
+    #: Word-cluster features (the file's `ClusterTable`): for a word in the table, the
+    #: prefixes of its cluster's bit path of these lengths (a length past the path's end:
+    #: the whole path), each a hashed feature. Empty: no cluster features.
+    clusters: tuple[int, ...] = ()
 
     @property
     def size(self) -> int:
@@ -139,6 +146,53 @@ def _crc(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
+class ClusterTable:
+    """Word clusters (Brown clusters of English tweets): a word's cluster is a bit path
+    such as "0110111000110"; words with a common prefix are used alike. Stored as the
+    sorted crc32 of each word and, in the same order, its path's index: a word absent
+    from the table has no cluster (a crc32 collision with one of the ~217,000 words is
+    one chance in ~20,000). Read once per spelling, through the model's memo."""
+
+    __slots__ = ("hashes", "ids", "paths")
+
+    def __init__(self, hashes: array, ids: array, paths: Sequence[str]) -> None:
+        if len(hashes) != len(ids):
+            raise ModelFileError(f"cluster table: {len(hashes)} words, {len(ids)} paths")
+        if hashes.itemsize != 4:
+            raise ModelFileError("cluster table: word hashes must be 4-byte integers")
+        if ids and max(ids) >= len(paths):
+            raise ModelFileError("cluster table: a word points past the path list")
+        if any(a >= b for a, b in pairwise(hashes)):
+            raise ModelFileError("cluster table: word hashes are not sorted and unique")
+        self.hashes = hashes
+        self.ids = ids
+        self.paths = tuple(paths)
+
+    @staticmethod
+    def word_hash(word: str) -> int:
+        return zlib.crc32(word.encode("utf-8"))
+
+    def _find(self, word: str) -> str | None:
+        h = zlib.crc32(word.encode("utf-8"))
+        hashes = self.hashes
+        i = bisect.bisect_left(hashes, h)
+        if i < len(hashes) and hashes[i] == h:
+            return self.paths[self.ids[i]]
+        return None
+
+    def path(self, token: str) -> str | None:
+        """The cluster path of a token (lower-case, as `prepare` gives it); a hashtag
+        absent from the table is looked up without its "#". Handles and links: none (the
+        model merges them into one key each)."""
+        first = token[0]
+        if first == "@" or token.startswith(("http", "www.")):
+            return None
+        found = self._find(token)
+        if found is None and first == "#" and len(token) > 1:
+            found = self._find(token[1:])
+        return found
+
+
 def _unigram_key(token: str) -> str:
     """Mentions, links and numbers share one key each: handles and URLs are names, not
     opinions, and would otherwise spread over the table."""
@@ -152,12 +206,13 @@ def _unigram_key(token: str) -> str:
     return token
 
 
-def token_features(token: str, view: LexiconView, spec: Spec
+def token_features(token: str, view: LexiconView, spec: Spec,
+                   clusters: ClusterTable | None = None
                    ) -> tuple[int, list[tuple[int, float]]]:
     """The token's hash (for bigrams) and its features as (index, value) pairs.
 
     Indices below ``spec.size`` are hashed buckets; ``spec.size + k`` is dense feature k
-    (``dense_names``)."""
+    (``dense_names``). ``clusters`` is read when ``spec.clusters`` asks for it."""
     mask = spec.size - 1
     key = _unigram_key(token)
     h = _crc("u\x00" + key)
@@ -168,6 +223,12 @@ def token_features(token: str, view: LexiconView, spec: Spec
         for n in range(spec.char_min, spec.char_max + 1):
             for i in range(len(padded) - n + 1):
                 feats.append((_crc("c\x00" + padded[i : i + n]) & mask, 1.0))
+    if spec.clusters and clusters is not None:
+        path = clusters.path(token)
+        if path is not None:
+            # dict.fromkeys: each distinct prefix once, in a fixed order.
+            for prefix in dict.fromkeys(path[:n] for n in spec.clusters):
+                feats.append((_crc("k\x00" + prefix) & mask, 1.0))
     dense = spec.size
     value = view.valence(token)
     if value is not None and value != 0.0:
@@ -236,8 +297,8 @@ def message_features(doc: Doc, lexicon_score: float, has_sentiment_word: bool, s
     return feats
 
 
-def features(doc: Doc, lexicon_score: float, view: LexiconView, spec: Spec
-             ) -> list[tuple[int, float]]:
+def features(doc: Doc, lexicon_score: float, view: LexiconView, spec: Spec,
+             clusters: ClusterTable | None = None) -> list[tuple[int, float]]:
     """Every feature of a message as (index, value) pairs, repeats included: what the
     training script fits, and what `SentimentModel.logits` evaluates through its memo."""
     out: list[tuple[int, float]] = []
@@ -245,7 +306,7 @@ def features(doc: Doc, lexicon_score: float, view: LexiconView, spec: Spec
     sentiment_word = False
     mask = spec.size - 1
     for token in doc.tokens:
-        h, feats = token_features(token, view, spec)
+        h, feats = token_features(token, view, spec, clusters)
         hashes.append(h)
         out.extend(feats)
         if not sentiment_word:
@@ -274,18 +335,22 @@ def polarity_of(probabilities: tuple[float, float, float]) -> float:
 class SentimentModel:
     """The weights of one language's model and the per-spelling memo that evaluates it."""
 
-    __slots__ = ("columns", "dense", "intercept", "mask", "memo", "resets", "rows", "scale",
-                 "spec")
+    __slots__ = ("clusters", "columns", "dense", "intercept", "mask", "memo", "resets", "rows",
+                 "scale", "spec")
 
     def __init__(self, spec: Spec, hashed: array, scale: tuple[float, float, float],
-                 dense: array, intercept: tuple[float, float, float]) -> None:
+                 dense: array, intercept: tuple[float, float, float],
+                 clusters: ClusterTable | None = None) -> None:
         if len(hashed) != spec.size * 3:
             raise ModelFileError(f"hashed table has {len(hashed)} values, "
                                  f"expected {spec.size * 3}")
         if len(dense) != len(_DENSE) * 3:
             raise ModelFileError(f"dense table has {len(dense)} values, "
                                  f"expected {len(_DENSE) * 3}")
+        if spec.clusters and clusters is None:
+            raise ModelFileError("the model reads word clusters and has no cluster table")
         self.spec = spec
+        self.clusters = clusters if spec.clusters else None
         # int16 weights of each class, by bucket (value × scale[class]); the file stores
         # them row-major (bucket, class).
         self.columns = (hashed[0::3], hashed[1::3], hashed[2::3])
@@ -325,7 +390,7 @@ class SentimentModel:
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
             self.resets += 1
-        h, feats = token_features(token, view, self.spec)
+        h, feats = token_features(token, view, self.spec, self.clusters)
         value = view.valence(token)
         a, b, c = self._dot(feats)
         mask = self.mask
@@ -336,7 +401,7 @@ class SentimentModel:
     def logits_explicit(self, doc: Doc, lexicon_score: float, view: LexiconView
                         ) -> tuple[float, float, float]:
         """Logits from the explicit feature list (no memo): the reference for tests."""
-        a, b, c = self._dot(features(doc, lexicon_score, view, self.spec))
+        a, b, c = self._dot(features(doc, lexicon_score, view, self.spec, self.clusters))
         i0, i1, i2 = self.intercept
         return a + i0, b + i1, c + i2
 
@@ -439,11 +504,12 @@ class SentimentModels:
 # --- file format: a .npz (zip of .npy arrays) read without numpy --------------------------
 
 _NPY_MAGIC: Final = b"\x93NUMPY"
-_DTYPES: Final = {"|i1": "b", "|u1": "B", "<i2": "h", "<f4": "f"}
+_DTYPES: Final = {"|i1": "b", "|u1": "B", "<i2": "h", "<u2": "H", "<u4": "I", "<f4": "f"}
 
 
 def _read_npy(data: bytes, name: str) -> array:
-    """One 1-D .npy array (int8, uint8, little-endian int16 or float32) as an ``array``."""
+    """One 1-D .npy array (int8, uint8, little-endian int16, uint16, uint32 or float32) as
+    an ``array``."""
     if not data.startswith(_NPY_MAGIC) or len(data) < 10:
         raise ModelFileError(f"{name}: not a .npy array")
     major = data[6]
@@ -463,14 +529,18 @@ def _read_npy(data: bytes, name: str) -> array:
     shape = header.get("shape")
     if code is None or header.get("fortran_order") or not isinstance(shape, tuple) \
             or len(shape) != 1:
-        raise ModelFileError(f"{name}: expected a 1-D int8/uint8/int16/float32 array, "
+        raise ModelFileError(f"{name}: expected a 1-D int8/uint8/(u)int16/uint32/float32 array, "
                              f"got {header.get('descr')} {shape}")
     out = array(code)
+    if code == "I" and out.itemsize != 4:
+        out = array("L")  # platforms whose C unsigned int is not 4 bytes
+        if out.itemsize != 4:
+            raise ModelFileError(f"{name}: no 4-byte unsigned array type here")
     payload = data[start + header_len :]
     if len(payload) != shape[0] * out.itemsize:
         raise ModelFileError(f"{name}: truncated array")
     out.frombytes(payload)
-    if code in ("h", "f") and sys.byteorder == "big":
+    if out.itemsize > 1 and sys.byteorder == "big":
         out.byteswap()
     return out
 
@@ -478,7 +548,9 @@ def _read_npy(data: bytes, name: str) -> array:
 def load(path: Path | str = DEFAULT_PATH) -> SentimentModels:
     """Read a model file; `ModelFileError` names what is wrong (missing, corrupt, other
     feature version). Arrays are named ``meta`` and ``<lang>.{hashed,scale,dense,
-    intercept}`` for each language listed in ``meta["languages"]``."""
+    intercept}`` for each language listed in ``meta["languages"]``; a model reading word
+    clusters also needs ``clusters.hashes`` (uint32), ``clusters.ids`` (uint16) and
+    ``meta["clusters"]["paths"]``."""
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
@@ -492,7 +564,8 @@ def load(path: Path | str = DEFAULT_PATH) -> SentimentModels:
         raise ModelFileError(f"{path}: no metadata array")
     try:
         meta = json.loads(arrays["meta"].tobytes().decode("utf-8"))
-        specs = {lang: Spec(**spec) for lang, spec in meta["languages"].items()}
+        specs = {lang: Spec(**{**spec, "clusters": tuple(spec.get("clusters", ()))})
+                 for lang, spec in meta["languages"].items()}
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelFileError(f"{path}: bad metadata ({exc})") from exc
     if meta.get("feature_version") != FEATURE_VERSION:
@@ -500,6 +573,15 @@ def load(path: Path | str = DEFAULT_PATH) -> SentimentModels:
                              f"this code reads {FEATURE_VERSION}")
     if list(meta.get("dense", [])) != list(_DENSE):
         raise ModelFileError(f"{path}: dense features differ from this code's")
+    table = None
+    if "clusters.hashes" in arrays:
+        try:
+            table = ClusterTable(arrays["clusters.hashes"], arrays.get("clusters.ids", array("H")),
+                                 [str(p) for p in meta["clusters"]["paths"]])
+        except (KeyError, TypeError) as exc:
+            raise ModelFileError(f"{path}: bad cluster metadata ({exc})") from exc
+        except ModelFileError as exc:
+            raise ModelFileError(f"{path}: {exc}") from exc
     models = {}
     for lang, spec in specs.items():
         parts = {}
@@ -517,7 +599,7 @@ def load(path: Path | str = DEFAULT_PATH) -> SentimentModels:
         try:
             models[lang] = SentimentModel(spec, parts["hashed"], (scale[0], scale[1], scale[2]),
                                           parts["dense"],
-                                          (intercept[0], intercept[1], intercept[2]))
+                                          (intercept[0], intercept[1], intercept[2]), table)
         except ModelFileError as exc:
             raise ModelFileError(f"{path}: {lang}: {exc}") from exc
     return SentimentModels(models, meta)

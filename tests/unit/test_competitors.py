@@ -70,8 +70,9 @@ def test_report_group_puts_competitors_side_by_side_with_their_share_of_voice() 
     assert sky["first_response_seconds"]["p50"] == 120.0
     expected = (polarity("@skyco hello there", "en") + polarity(f"@skyco {BAD}", "en")
                 + polarity("@skyco hello again", "en")) / 3
-    assert sky["sentiment"] == pytest.approx(expected)
-    assert jet["sentiment"] == pytest.approx(polarity(f"@jetco {BAD}", "en"))
+    # The report rounds to six decimals (json_number): up to 5e-7 off the exact mean.
+    assert sky["sentiment"] == pytest.approx(expected, abs=1e-6)
+    assert jet["sentiment"] == pytest.approx(polarity(f"@jetco {BAD}", "en"), abs=1e-6)
     table = format_competitors(section, legend=False).splitlines()
     assert table[0].split()[:4] == ["airlines", "msgs", "sov", "need"]
     assert table[3].split()[:3] == ["skyco", "3", "0.75"]

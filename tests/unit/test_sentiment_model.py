@@ -91,7 +91,8 @@ def test_polarity_label_is_the_most_probable_class() -> None:
 
 
 def _npy(values: array) -> bytes:
-    descr = {"b": "|i1", "B": "|u1", "h": "<i2", "f": "<f4"}[values.typecode]
+    descr = {"b": "|i1", "B": "|u1", "h": "<i2", "H": "<u2", "I": "<u4",
+             "f": "<f4"}[values.typecode]
     header = repr({"descr": descr, "fortran_order": False, "shape": (len(values),)})
     header += " " * (63 - (10 + len(header)) % 64) + "\n"
     return (b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode()
@@ -142,6 +143,71 @@ def test_numpy_written_file_reads_the_same(tmp_path: Path) -> None:
                            "en.intercept": np.zeros(3, dtype=np.float32)})
     loaded = sm.load(path).by_lang["en"]
     assert loaded.logits(prepare("bad"), -0.5, VIEW) == pytest.approx((2, 1, 0))
+
+
+CLUSTERED = sm.Spec(bits=4, char_min=3, char_max=0, bigrams=False, clusters=(2, 8))
+CLUSTER_WORDS = {"great": "0110", "gr8": "0110", "awful": "1110", "#blessed": "0111"}
+
+
+def _cluster_table() -> sm.ClusterTable:
+    paths = sorted(set(CLUSTER_WORDS.values()))
+    pairs = sorted((sm.ClusterTable.word_hash(w), paths.index(p))
+                   for w, p in CLUSTER_WORDS.items())
+    return sm.ClusterTable(array("I", [h for h, _ in pairs]), array("H", [i for _, i in pairs]),
+                           paths)
+
+
+def test_cluster_table_lookup() -> None:
+    table = _cluster_table()
+    assert table.path("great") == table.path("gr8") == "0110"
+    assert table.path("awful") == "1110" and table.path("meh") is None
+    assert table.path("#great") == "0110"  # a hashtag absent from the table: its body
+    assert table.path("#blessed") == "0111"
+    assert table.path("@great") is None and table.path("http://t.co/great") is None
+    with pytest.raises(sm.ModelFileError, match="sorted"):
+        sm.ClusterTable(array("I", [5, 3]), array("H", [0, 0]), ["0"])
+    with pytest.raises(sm.ModelFileError, match="past the path list"):
+        sm.ClusterTable(array("I", [3, 5]), array("H", [0, 1]), ["0"])
+
+
+def test_cluster_features_share_weights_between_words_of_a_cluster(tmp_path: Path) -> None:
+    table = _cluster_table()
+    # Prefixes of "0110" of lengths 2 and 8 (the whole path): two hashed features.
+    _, feats = sm.token_features("gr8", VIEW, CLUSTERED, table)
+    assert len(feats) == 3
+    assert sm.token_features("gr8", VIEW, CLUSTERED, table)[1][1:] == \
+        sm.token_features("great", VIEW, CLUSTERED, table)[1][1:]
+    assert len(sm.token_features("gr8", VIEW, CLUSTERED)[1]) == 1  # no table: no clusters
+    hashed = array("h", [0] * (CLUSTERED.size * 3))
+    for index, _ in feats[1:]:
+        hashed[3 * index + 2] += 2  # positive, × scale 0.5
+    dense = array("f", [0.0] * (len(DENSE) * 3))
+    with pytest.raises(sm.ModelFileError, match="cluster table"):
+        sm.SentimentModel(CLUSTERED, hashed, (0.5, 0.5, 0.5), dense, (0.0, 0.0, 0.0))
+    model = sm.SentimentModel(CLUSTERED, hashed, (0.5, 0.5, 0.5), dense, (0.0, 0.0, 0.0), table)
+    doc = prepare("so gr8")
+    unigram = model.weight(sm.token_features("gr8", VIEW, CLUSTERED, table)[1][0][0])
+    assert model.logits(doc, 0.0, VIEW) == pytest.approx(model.logits_explicit(doc, 0.0, VIEW))
+    assert model.logits(doc, 0.0, VIEW)[2] - unigram[2] >= 2.0 - 1e-9
+    # The file keeps the table: same logits after a round trip.
+    path = tmp_path / "m.npz"
+    meta = _meta(CLUSTERED, clusters={"paths": list(table.paths)})
+    arrays = {"meta": array("B", json.dumps(meta).encode()), "en.hashed": hashed,
+              "en.scale": array("f", model.scale), "en.dense": dense,
+              "en.intercept": array("f", [0.0, 0.0, 0.0]), "clusters.hashes": table.hashes,
+              "clusters.ids": table.ids}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, values in arrays.items():
+            archive.writestr(f"{name}.npy", _npy(values))
+    loaded = sm.load(path).by_lang["en"]
+    assert loaded.spec == CLUSTERED and loaded.clusters is not None
+    assert loaded.logits(doc, 0.0, VIEW) == pytest.approx(model.logits(doc, 0.0, VIEW))
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, values in arrays.items():
+            if not name.startswith("clusters."):
+                archive.writestr(f"{name}.npy", _npy(values))
+    with pytest.raises(sm.ModelFileError, match="cluster table"):
+        sm.load(path)
 
 
 @pytest.mark.parametrize("damage", ["missing", "garbage", "truncated", "no-dense",
@@ -203,6 +269,11 @@ def test_shipped_model_is_loaded_and_used() -> None:
     assert models is not None, "streams/data/sentiment_model.npz did not load"
     assert set(models.by_lang) == {"en", "fr"}
     assert models.metadata["feature_version"] == sm.FEATURE_VERSION
+    # English reads CMU ARK's word clusters ("gr8" shares "great"'s cluster prefixes).
+    en = models.by_lang["en"]
+    assert en.spec.clusters and en.clusters is not None and len(en.clusters.hashes) > 200_000
+    assert en.clusters.path("gr8") is not None and en.clusters.path("zzqxv") is None
+    assert not models.by_lang["fr"].spec.clusters
     doc = prepare(SAMPLES[0])
     score, view = sentiment.model_inputs(doc, "en")  # type: ignore[misc]
     model = models.for_lang("en")
