@@ -101,7 +101,7 @@ HELD_OUT_NOTE = (
     "halves themselves (the lexicon scores 0.605 / 0.620 on them).")
 #: Measured after training (not an input of it); see the card.
 COST_NOTE = (
-    "**Cost** (shared 2-core VM under other engineers' load, load average 5-7: every "
+    "**Cost** (shared 2-core VM, load average 5-7: every "
     "figure below is inflated about 2x against the quiet runs of docs/analysis.md). "
     "`PYTHONPATH=. python bench/analysis.py --worker-path --repeat 5` (5,000 TWCS texts, the "
     "worker's audience path, CPU time per message), this model, the previous model "
