@@ -126,6 +126,20 @@ def test_status_records_survive_the_wire() -> None:
     assert isinstance(decode_input(bad, Side.BRAND, BRANDS, 65536), Rejection)
 
 
+async def test_a_status_record_goes_with_the_brand_posts(tmp_path: Path) -> None:
+    from streams.commands.ingest import JsonlSink, encode_record, record_side
+
+    status = parsed("resolved").events[0]
+    assert record_side(status) is Side.BRAND
+    assert decode_input(encode_record(status), Side.BRAND, BRANDS, 65536) == status
+    sink = JsonlSink(tmp_path / "out.jsonl")
+    await sink.emit(status)
+    await sink.flush()
+    await sink.close()
+    line = orjson.loads((tmp_path / "out.jsonl").read_bytes())
+    assert (line["side"], line["kind"], line["thread"]) == ("brand", "resolved", THREAD)
+
+
 # --- signature, through the real server -------------------------------------------------
 
 def test_signature_is_hmac_sha256_of_timestamp_dot_body() -> None:
