@@ -165,9 +165,10 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def serving() -> AsyncIterator[Server]:
+async def serving(**options: Any) -> AsyncIterator[Server]:
     sink = ListSink(source="chatwoot")
-    connector = ChatwootConnector(BRANDS, "127.0.0.1", 0, secret=SECRET, clock=lambda: NOW)
+    connector = ChatwootConnector(BRANDS, "127.0.0.1", 0, secret=SECRET, clock=lambda: NOW,
+                                  **options)
     stop = asyncio.Event()
     task = asyncio.create_task(connector.run(sink, stop))
     await asyncio.wait_for(connector.started.wait(), 10)
@@ -320,3 +321,14 @@ def test_threads_resolutions_and_totals_are_exact_through_a_restart() -> None:
     # follow-up (the brand had replied before it).
     assert responses(restarted.ingest(message(Side.BRAND, "r2", T0 + 1500), wall)) == [
         ("FirstResponse", 300.0), ("NextResponse", 300.0)]
+
+
+async def test_the_webhook_servers_bounds_apply_to_the_chatwoot_route() -> None:
+    async with serving(max_body_bytes=4096) as server:
+        big = orjson.dumps({**FIXTURES["incoming"], "content": "x" * 5000})
+        assert (await server.post(big))[0] == 413
+        assert server.sink.reasons == ["oversized"] and server.sink.emitted == []
+        async with server.http.get(server.url + "/chatwoot") as answer:
+            assert answer.status == 405
+        async with server.http.post(server.url + "/meta", data=b"{}") as answer:
+            assert answer.status == 404  # only the Chatwoot route is served
