@@ -332,3 +332,22 @@ async def test_the_webhook_servers_bounds_apply_to_the_chatwoot_route() -> None:
             assert answer.status == 405
         async with server.http.post(server.url + "/meta", data=b"{}") as answer:
             assert answer.status == 404  # only the Chatwoot route is served
+
+
+def test_state_rows_of_conversations_are_checked_field_by_field() -> None:
+    from streams.core.sla import RecordTag
+    from streams.wire import decode_state, encode_state_key, encode_state_value
+
+    hour = int(T0 // 3600)
+    good = ["chatwoot", T0 + 10, T0, False]
+    key = encode_state_key("acme", (hour, RecordTag.STATUS, "12/45@resolved@1"))
+    assert not isinstance(decode_state(key, encode_state_value(good), BRANDS, NOW), Rejection)
+    for bad in (["chatwoot", T0 + 10, T0 + 20, False],  # opened after the change
+                ["twitter", T0 + 10, T0, False],  # not one of the brand's platforms
+                ["chatwoot", T0 + 10, T0, "no"], ["chatwoot", T0 + 10, T0]):
+        assert isinstance(decode_state(key, encode_state_value(bad), BRANDS, NOW), Rejection)
+    audience = encode_state_key("acme", (hour, RecordTag.AUDIENCE, "9001"))
+    row = ["chatwoot", T0, True, None, False, False, None, "default", None, False, False]
+    for thread, accepted in ((THREAD, True), ("", False), (45, False), ("x" * 300, False)):
+        decoded = decode_state(audience, encode_state_value([*row, thread]), BRANDS, NOW)
+        assert isinstance(decoded, Rejection) is not accepted, thread
