@@ -28,7 +28,8 @@ def build() -> db.Dashboard:
     d = add_row(d, "SLO and error budget", _slo_and_budget())
     d = add_row(d, "Backlog", _backlog())
     d = add_row(d, "Policies, follow-ups and agents", _policies_and_follow_ups() + _agents())
-    return add_row(d, "Conversation", _conversation())
+    d = add_row(d, "Conversation", _conversation())
+    return add_row(d, "Inbox conversations", _inbox())
 
 
 def _first_response() -> list[timeseries.Panel]:
@@ -251,6 +252,49 @@ def _agents() -> list[timeseries.Panel]:
                 ),
             ],
             w=24,
+        ),
+    ]
+
+
+def _inbox() -> list[timeseries.Panel]:
+    """Inbox conversations (brandpulse ingest chatwoot): resolution time and reopens."""
+    return [
+        ts(
+            "Resolution time p50 / p90 (24h)",
+            "From an inbox conversation's creation to its resolution (business hours when "
+            "the brand's SLA uses them); every resolution counts, a reopened one again.",
+            [
+                query(
+                    "histogram_quantile(0.5, sum by (brand, le) (rate("
+                    f"brandpulse_conversation_resolution_seconds_bucket{{{B}}}[1d])))",
+                    "{{brand}} p50",
+                ),
+                query(
+                    "histogram_quantile(0.9, sum by (brand, le) (rate("
+                    f"brandpulse_conversation_resolution_seconds_bucket{{{B}}}[1d])))",
+                    "{{brand}} p90",
+                ),
+            ],
+            unit="s",
+            w=12,
+        ),
+        ts(
+            "Resolved and reopened conversations (24h)",
+            "Resolutions, and resolved conversations opened again (a customer wrote back, "
+            "or an agent reopened it): reopened / resolved is the reopen rate.",
+            [
+                query(
+                    "sum by (brand) (increase("
+                    f"brandpulse_conversation_resolution_seconds_count{{{B}}}[1d]))",
+                    "{{brand}} resolved",
+                ),
+                query(
+                    "sum by (brand) (increase("
+                    f"brandpulse_conversations_reopened_total{{{B}}}[1d]))",
+                    "{{brand}} reopened",
+                ),
+            ],
+            w=12,
         ),
     ]
 

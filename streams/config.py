@@ -45,7 +45,7 @@ AGENT_INITIALS = re.compile(r"[A-Za-z]{1,3}")  # as streams.core.similarity read
 MIN_INTERNAL_KEY_BYTES = 32
 _HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 KNOWN_PLATFORMS = ("twitter", "instagram", "facebook", "tiktok", "linkedin", "youtube", "bluesky",
-                   "mastodon", "other")
+                   "mastodon", "chatwoot", "other")
 # Bluesky accounts: a DID (did:plc:<24 base32 chars> or did:web:<host>) works offline; a handle
 # (acme.bsky.social) is resolved to its DID by the Bluesky source when it starts.
 BLUESKY_DID = re.compile(r"did:(?:plc:[a-z2-7]{24}|web:[a-z0-9.%-]+(?::[a-z0-9.%-]+)*)")

@@ -45,6 +45,8 @@ from streams.core.sla import (
     DEFAULT_BREACH_GRACE_SECONDS,
     AgentStats,
     Backlog,
+    ConversationReopened,
+    ConversationResolved,
     DuplicateEvent,
     ExpiredUnanswered,
     FirstResponse,
@@ -65,6 +67,7 @@ from streams.core.volume import NO_VOLUME, VolumeSnapshot, volume_snapshot
 from streams.events import (
     MAX_FUTURE_SKEW_SECONDS,
     AnyBrandRecord,
+    ConversationStatus,
     PostWithdrawal,
     Rejection,
     RejectReason,
@@ -95,6 +98,8 @@ class ObservationSink(Protocol):
     def on_language_counted(self, o: LanguageCounted, n: int) -> None: ...
     def on_templated_reply(self, o: TemplatedReply, n: int) -> None: ...
     def on_tone_deaf_post(self, o: ToneDeafPost, n: int) -> None: ...
+    def on_conversation_resolved(self, o: ConversationResolved, n: int) -> None: ...
+    def on_conversation_reopened(self, o: ConversationReopened, n: int) -> None: ...
 
 
 _HANDLERS: dict[type, Callable[[ObservationSink, Any, int], None]] = {
@@ -110,6 +115,8 @@ _HANDLERS: dict[type, Callable[[ObservationSink, Any, int], None]] = {
     LanguageCounted: ObservationSink.on_language_counted,
     TemplatedReply: ObservationSink.on_templated_reply,
     ToneDeafPost: ObservationSink.on_tone_deaf_post,
+    ConversationResolved: ObservationSink.on_conversation_resolved,
+    ConversationReopened: ObservationSink.on_conversation_reopened,
 }
 _METHOD_NAMES = {kind: handler.__name__ for kind, handler in _HANDLERS.items()}
 
@@ -237,6 +244,8 @@ class Engine:
 
     def ingest(self, event: AnyBrandRecord, wall: float = 0.0) -> list[AnyObservation]:
         """Apply one validated, admitted event; returns what it changed worth counting."""
+        if isinstance(event, ConversationStatus):
+            return self._status(event, wall)
         if not isinstance(event, SocialEvent):
             self.schedule(event)
             return []
@@ -273,6 +282,26 @@ class Engine:
         else:
             book.dirty.clear()
         return observations
+
+    def _status(self, status: ConversationStatus, wall: float) -> list[AnyObservation]:
+        """An inbox conversation resolved or reopened: through the brand's clock and book
+        like an event, so it is deduplicated, persisted and counted with its state."""
+        state = self._state(status.brand)
+        if state.book.is_late(status.created_at, wall):
+            found: list[AnyObservation] = [LateEvent(status.brand)]
+        else:
+            if status.created_at > state.clock.watermark:
+                state.clock_moved = True
+            now = state.clock.observe(status.created_at, wall)
+            found = list(state.book.add_status(status, now))
+            self._schedule(status.brand, state)
+            self._touched.add(status.brand)
+        if self.persisted:
+            for observation in found:
+                dispatch(observation, state.totals)
+        else:
+            state.book.dirty.clear()
+        return found
 
     def ingest_all(self, events: Iterable[SocialEvent], wall: float = math.inf
                    ) -> Iterator[AnyObservation | Rejection]:

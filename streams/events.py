@@ -125,4 +125,26 @@ class PostWithdrawal:
     created_at: float
 
 
-AnyBrandRecord = SocialEvent | ScheduledPost | PostWithdrawal
+# --- Inbox conversations: a `resolved` or `reopened` kind on the brand-posts topic --------
+
+STATUS_KINDS = ("resolved", "reopened")
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationStatus:
+    """An inbox conversation (Chatwoot) was resolved, or reopened after a resolution.
+
+    `id` names this one status change (the conversation and when it changed), so a sender's
+    retry is a duplicate; `thread` is the conversation, as the `in_reply_to` of its messages
+    (codec: streams/wire/scheduled.py; counted: streams/core/sla.py `add_status`)."""
+
+    id: str
+    brand: str
+    platform: str
+    thread: str
+    created_at: float  # when the status changed (event time)
+    opened_at: float  # when the conversation was created
+    reopened: bool = False
+
+
+AnyBrandRecord = SocialEvent | ScheduledPost | PostWithdrawal | ConversationStatus

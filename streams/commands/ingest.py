@@ -21,8 +21,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
+
 from streams.config import ConfigError, TopicNames
-from streams.events import MAX_FUTURE_SKEW_SECONDS, Side, SocialEvent, beyond_skew
+from streams.events import (
+    MAX_FUTURE_SKEW_SECONDS,
+    ConversationStatus,
+    Side,
+    SocialEvent,
+    beyond_skew,
+)
 from streams.metrics import SourceMetrics
 from streams.plumbing.ratelog import RateLimitedLog
 from streams.sources.base import (
@@ -33,10 +41,11 @@ from streams.sources.base import (
     SinkUnavailable,
 )
 from streams.sources.bluesky import BlueskyConnector
+from streams.sources.chatwoot import ChatwootConnector
 from streams.sources.jsonl import DEFAULT_MAX_LINE_BYTES, event_to_line
 from streams.sources.mastodon import MastodonConnector
 from streams.sources.webhook import WebhookConnector
-from streams.wire import encode_event
+from streams.wire import encode_event, status_to_dict
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,7 @@ CONNECTORS: dict[str, ConnectorClass] = {c.source: c for c in (
     BlueskyConnector,
     MastodonConnector,
     WebhookConnector,
+    ChatwootConnector,
 )}
 #: The size bound of one event as written (its wire JSON): the worker's and the JSONL
 #: reader's bound (Settings.max_event_bytes), so nothing written is refused downstream (a
@@ -58,10 +68,27 @@ EX_TEMPFAIL = 75  # sysexits.h: events not saved; a restart replays them from th
 CLOSED_LATE = -1  # a clean stop whose sink did not close in time (a thread to abandon)
 
 
+#: What a connector hands a sink: an event, or an inbox conversation's status change (a
+#: brand-posts record of kind resolved/reopened, streams/wire/scheduled.py).
+SourceRecord = SocialEvent | ConversationStatus
+
+
+def encode_record(record: SourceRecord) -> bytes:
+    """The topic value of what a connector emits."""
+    if isinstance(record, ConversationStatus):
+        return orjson.dumps(status_to_dict(record))
+    return encode_event(record)
+
+
+def record_side(record: SourceRecord) -> Side:
+    """Status changes travel with the brand's posts."""
+    return Side.BRAND if isinstance(record, ConversationStatus) else record.side
+
+
 class EventWriter(Protocol):
     """The storage half of a sink (KafkaSink, JsonlSink): no counting, see MeteredSink."""
 
-    async def emit(self, event: SocialEvent) -> None: ...
+    async def emit(self, event: SourceRecord) -> None: ...
     async def flush(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -96,11 +123,11 @@ class KafkaSink:
         if len(self._failures) < 100:
             self._failures.append(f"{type(exc).__name__}: {exc}")
 
-    async def emit(self, event: SocialEvent) -> None:
-        topic = (self.topics.brand_posts if event.side is Side.BRAND
+    async def emit(self, event: SourceRecord) -> None:
+        topic = (self.topics.brand_posts if record_side(event) is Side.BRAND
                  else self.topics.audience_messages)
         try:
-            future = self._producer.send(topic, value=encode_event(event),
+            future = self._producer.send(topic, value=encode_record(event),
                                          key=event.brand.encode("utf-8"))
         except Exception as exc:
             raise SinkUnavailable(f"broker refused the event: {type(exc).__name__}: {exc}") \
@@ -135,9 +162,11 @@ class JsonlSink:
                               f"({exc.strerror or exc}). Fix: pass --out a writable file") \
                 from None
 
-    async def emit(self, event: SocialEvent) -> None:
+    async def emit(self, event: SourceRecord) -> None:
+        line = (event_to_line(event) if isinstance(event, SocialEvent) else orjson.dumps(
+            {"side": "brand", **status_to_dict(event)}, option=orjson.OPT_APPEND_NEWLINE))
         try:
-            self._file.write(event_to_line(event))
+            self._file.write(line)
         except OSError as exc:
             raise SinkUnavailable(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
@@ -170,18 +199,18 @@ class MeteredSink:
         self.faults = faults or RateLimitedLog(log)
         metrics.initialise(source)
 
-    async def emit(self, event: SocialEvent) -> None:
+    async def emit(self, event: SourceRecord) -> None:
         if beyond_skew(event.created_at, self.clock(), self.max_future_skew):
             self.rejected(FUTURE_TIMESTAMP, f"{event.id}: created_at {event.created_at:.0f} "
                           f"beyond the wall clock + {self.max_future_skew:.0f} s")
             return
-        size = len(encode_event(event))
+        size = len(encode_record(event))
         if size > MAX_EVENT_BYTES:
             self.rejected(OVERSIZED, f"{event.id[:200]}: event of {size} bytes > "
                           f"{MAX_EVENT_BYTES} (the worker's bound)")
             return
         await self.writer.emit(event)
-        self.metrics.event(self.source, event.side.value, event.created_at)
+        self.metrics.event(self.source, record_side(event).value, event.created_at)
 
     async def flush(self) -> None:
         await self.writer.flush()

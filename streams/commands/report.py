@@ -21,6 +21,8 @@ from streams.core.behaviour import LanguageCounted, TemplatedReply, ToneDeafPost
 from streams.core.conversation import robot_score, with_evidence
 from streams.core.policy import DEFAULT_POLICY
 from streams.core.sla import (
+    ConversationReopened,
+    ConversationResolved,
     DuplicateEvent,
     ExpiredUnanswered,
     FirstResponse,
@@ -262,6 +264,13 @@ class _Tallies:
         tally.tone_deaf_count += n
         tally.tone_deaf.append({"post_id": o.post_id, "reason": o.reason,
                                 "crisis": o.crisis, "explanation": o.explanation})
+
+    def on_conversation_resolved(self, o: ConversationResolved, n: int) -> None:
+        """Not in the report: inbox status changes reach the workers only (a JSONL file
+        holds messages and posts)."""
+
+    def on_conversation_reopened(self, o: ConversationReopened, n: int) -> None:
+        """Not in the report (see on_conversation_resolved)."""
 
 
 def _in_period(events: Iterable[SocialEvent], since: float | None,

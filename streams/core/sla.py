@@ -9,6 +9,7 @@ its bucket is a duplicate and changes nothing. Definitions are in docs/metrics.m
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 import re
@@ -22,7 +23,7 @@ from streams.core.conversation import DAY, HOUR, HourCounts, hour_of
 from streams.core.policy import DEFAULT_POLICY, SlaPolicy, select_policy
 from streams.core.similarity import agent_signature
 from streams.core.volume import WINDOW_SECONDS, RecentCounts
-from streams.events import AudienceKind, Side, SocialEvent
+from streams.events import AudienceKind, ConversationStatus, Side, SocialEvent
 
 DEFAULT_BREACH_GRACE_SECONDS = 60.0
 #: Per-agent statistics of the live view cover this many event-time hours (whole buckets).
@@ -43,6 +44,11 @@ _MENTION = re.compile(
 # whatever the text says (a handle renamed, a brand listed by its DID only). Elsewhere
 # `mention` is only the default kind, and the text must @-name a handle of the brand.
 _RESOLVED_MENTION_PLATFORMS = frozenset({"bluesky", "mastodon", "instagram"})
+#: Inbox platforms, where `in_reply_to` names the conversation (a thread), not a message:
+#: a customer message joins its conversation, and the brand's next reply in it answers
+#: every message of the conversation created at or before that reply (docs/metrics.md,
+#: "Inbox conversations"). Elsewhere a reply answers the one message it replies to.
+THREADED_PLATFORMS = frozenset({"chatwoot"})
 
 
 # --- What the book reports back: one small record per thing worth counting -------------
@@ -113,6 +119,24 @@ class LateReply:
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationResolved:
+    """An inbox conversation was resolved: from its creation to the resolution, counted in
+    business hours when the brand's SLA uses them (docs/metrics.md)."""
+
+    brand: str
+    platform: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationReopened:
+    """A resolved inbox conversation was opened again."""
+
+    brand: str
+    platform: str
+
+
+@dataclass(frozen=True, slots=True)
 class DuplicateEvent:
     brand: str
 
@@ -124,7 +148,8 @@ class LateEvent:
 
 Observation = (
     MessageCounted | PostCounted | FirstResponse | NextResponse | SlaBreached
-    | ExpiredUnanswered | LateReply | DuplicateEvent | LateEvent
+    | ExpiredUnanswered | LateReply | DuplicateEvent | LateEvent | ConversationResolved
+    | ConversationReopened
 )
 
 
@@ -177,13 +202,14 @@ class AudienceRecord:
 
     __slots__ = ("agent", "answered_at", "breached", "created_at", "deadline", "expired",
                  "features", "followup", "id", "late_replied", "platform", "policy",
-                 "requires_reply", "risk_at")
+                 "requires_reply", "risk_at", "thread")
 
     def __init__(self, id: str, platform: str, created_at: float, requires_reply: bool,
                  deadline: float, answered_at: float | None = None, breached: bool = False,
                  expired: bool = False, policy: SlaPolicy | None = None,
                  agent: str | None = None, followup: bool = False,
-                 risk_at: float = math.inf, late_replied: bool = False) -> None:
+                 risk_at: float = math.inf, late_replied: bool = False,
+                 thread: str | None = None) -> None:
         self.id = id
         self.platform = platform
         self.created_at = created_at
@@ -198,13 +224,17 @@ class AudienceRecord:
         self.followup = followup  # a follow-up in a thread the brand had answered
         self.risk_at = risk_at  # when it passes at_risk_share of its target
         self.late_replied = late_replied  # expired unanswered, then its late reply was counted
+        self.thread = thread  # its conversation, on THREADED_PLATFORMS
 
     def row(self) -> list[Any]:
         """The persisted row (see streams/wire.py)."""
-        return [self.platform, self.created_at, self.requires_reply, self.answered_at,
-                self.breached, self.expired, self.features,
-                DEFAULT_POLICY if self.policy is None else self.policy.name, self.agent,
-                self.followup, self.late_replied]
+        row = [self.platform, self.created_at, self.requires_reply, self.answered_at,
+               self.breached, self.expired, self.features,
+               DEFAULT_POLICY if self.policy is None else self.policy.name, self.agent,
+               self.followup, self.late_replied]
+        if self.thread is not None:  # 12 fields only where there is a conversation
+            row.append(self.thread)
+        return row
 
     @property
     def pending(self) -> bool:
@@ -218,7 +248,7 @@ class Bucket:
     depends on what it changed, never on how much the bucket already holds.
     """
 
-    __slots__ = ("agents", "audience", "counts", "orphans", "posts")
+    __slots__ = ("agents", "audience", "counts", "orphans", "posts", "statuses")
 
     def __init__(self) -> None:
         self.audience: dict[str, AudienceRecord] = {}
@@ -230,6 +260,8 @@ class Bucket:
         self.counts = HourCounts()
         # agent -> its replies posted and first responses to messages created this hour
         self.agents: dict[str, AgentHour] = {}
+        # conversation status change id -> [platform, created_at, opened_at, reopened]
+        self.statuses: dict[str, list[Any]] = {}
 
     def agent(self, name: str) -> AgentHour:
         found = self.agents.get(name)
@@ -258,6 +290,7 @@ class RecordTag(StrEnum):
     CLOCK = "c"  # the brand's event-time clock (one per brand, kept by the engine)
     SCHEDULED = "s"  # a scheduled post not yet out (hour 0; streams/core/scheduled.py)
     TOTALS = "t"  # the brand's cumulative counts (hour 0; streams/core/totals.py)
+    STATUS = "r"  # an inbox conversation resolved or reopened (`add_status`)
 
 
 RecordKey = tuple[int, RecordTag, str]  # (hour, tag, id) within one brand
@@ -299,6 +332,10 @@ class ReplyBook:
         self._at_risk: dict[str, str] = {}  # id -> platform: pending, past risk, not breached
         self._reply_posts: dict[str, int] = {}  # brand reply id -> hour (follow-up detection)
         self.recent = RecentCounts()  # audience messages per minute (streams/core/volume.py)
+        # THREADED_PLATFORMS: conversation -> ids of its messages that need a reply, and
+        # the brand's replies in it, (time, agent) sorted by time (rebuilt on restore)
+        self._thread_members: dict[str, set[str]] = {}
+        self._thread_replies: dict[str, list[tuple[float, str | None]]] = {}
 
     # -- helpers -------------------------------------------------------------------------
     def deadline_for(self, created_at: float, sla_seconds: float | None = None) -> float:
@@ -419,10 +456,13 @@ class ReplyBook:
         bucket = self._bucket(hour)
         if event.id in bucket.audience:
             return [DuplicateEvent(self.name)]
+        thread = event.in_reply_to if event.platform in THREADED_PLATFORMS else None
+        followup = needs_reply and (
+            self._answered_thread(event.in_reply_to, now) if thread is None
+            else self._replied_before(thread, event.created_at, now))
         record = self._new_record(
             event.id, event.platform, event.created_at,
-            self.policy_for(event) if needs_reply else None,
-            followup=needs_reply and self._answered_thread(event.in_reply_to, now))
+            self.policy_for(event) if needs_reply else None, followup=followup, thread=thread)
         bucket.audience[event.id] = record
         self.recent.add(event.created_at)
         self.dirty.add((hour, RecordTag.AUDIENCE, event.id))
@@ -431,6 +471,9 @@ class ReplyBook:
         if needs_reply:
             bucket.counts.requiring_reply += 1
             self._tracked[event.id] = record
+            if thread is not None:
+                self._thread_members.setdefault(thread, set()).add(event.id)
+                early_reply = self._reply_after(thread, event.created_at) or early_reply
             if early_reply is not None:
                 observations.extend(self._answer(record, *early_reply, was_pending=False))
             else:
@@ -464,6 +507,9 @@ class ReplyBook:
         # What is due by now expires first, as the live timer would have done: a reply
         # after the expiry is a late reply even when no event came in between.
         observations.extend(self.advance(now))
+        if event.platform in THREADED_PLATFORMS:
+            observations.extend(self._answer_thread(target, event.created_at, agent))
+            return observations
         expired_created = self._expired.pop(target, None)
         if expired_created is not None:
             expired_record = self._tracked.get(target)
@@ -486,16 +532,79 @@ class ReplyBook:
         elif record.pending:
             observations.extend(self._answer(record, event.created_at, agent))
         elif record.answered_at is not None and event.created_at < record.answered_at:
-            # An earlier reply delivered after a later one: keep the true first response.
-            message_bucket = self.buckets[hour_of(record.created_at)]
-            if record.agent is not None:
-                self._count_answer(message_bucket, record, -1)
-            record.answered_at = event.created_at
-            record.agent = agent
-            if agent is not None:
-                self._count_answer(message_bucket, record, +1)
-            self._changed(record)
+            self._earlier_answer(record, event.created_at, agent)
         return observations
+
+    def _earlier_answer(self, record: AudienceRecord, reply_at: float, agent: str | None
+                        ) -> None:
+        """An earlier reply delivered after a later one: keep the true first response."""
+        message_bucket = self.buckets[hour_of(record.created_at)]
+        if record.agent is not None:
+            self._count_answer(message_bucket, record, -1)
+        record.answered_at = reply_at
+        record.agent = agent
+        if agent is not None:
+            self._count_answer(message_bucket, record, +1)
+        self._changed(record)
+
+    # -- inbox conversations (THREADED_PLATFORMS) -------------------------------------------
+    def _reply_after(self, thread: str, created_at: float) -> tuple[float, str | None] | None:
+        """The brand's first reply in the conversation at or after `created_at`, if seen."""
+        replies = self._thread_replies.get(thread)
+        if not replies:
+            return None
+        i = bisect.bisect_left(replies, created_at, key=lambda reply: reply[0])
+        return replies[i] if i < len(replies) else None
+
+    def _replied_before(self, thread: str, created_at: float, now: float) -> bool:
+        """Had the brand replied in the conversation before this message (a follow-up), by a
+        reply still in retention (the horizon of `_answered_thread`)?"""
+        oldest = hour_of(now - self.retention_seconds)
+        return any(at < created_at and hour_of(at) >= oldest
+                   for at, _ in self._thread_replies.get(thread, ()))
+
+    def _answer_thread(self, thread: str, reply_at: float, agent: str | None
+                       ) -> list[Observation]:
+        """A brand reply in a conversation answers each of its messages created at or
+        before it: a pending one now, an expired one late, an answered one earlier."""
+        bisect.insort(self._thread_replies.setdefault(thread, []), (reply_at, agent),
+                      key=lambda reply: reply[0])
+        observations: list[Observation] = []
+        members = [self._tracked[i] for i in self._thread_members.get(thread, ())
+                   if i in self._tracked]
+        for record in sorted(members, key=lambda r: (r.created_at, r.id)):
+            if record.created_at > reply_at:
+                continue
+            if record.pending:
+                observations.extend(self._answer(record, reply_at, agent))
+            elif record.id in self._expired:
+                created = self._expired.pop(record.id)
+                record.late_replied = True
+                self._changed(record)
+                observations.append(LateReply(self.name, record.platform,
+                                              max(0.0, reply_at - created)))
+            elif record.answered_at is not None and reply_at < record.answered_at:
+                self._earlier_answer(record, reply_at, agent)
+        return observations
+
+    def add_status(self, status: ConversationStatus, now: float) -> list[Observation]:
+        """Record a conversation resolved (its resolution time observed) or reopened (counted);
+        a status change already recorded is a duplicate."""
+        if self.is_late(status.created_at, now):
+            return [LateEvent(self.name)]
+        hour = hour_of(status.created_at)
+        bucket = self._bucket(hour)
+        if status.id in bucket.statuses:
+            return [DuplicateEvent(self.name)]
+        bucket.statuses[status.id] = [status.platform, status.created_at, status.opened_at,
+                                      status.reopened]
+        self.dirty.add((hour, RecordTag.STATUS, status.id))
+        if status.reopened:
+            return [ConversationReopened(self.name, status.platform)]
+        hours = self.brand.business_hours
+        seconds = (max(0.0, status.created_at - status.opened_at) if hours is None
+                   else hours.seconds_between(status.opened_at, status.created_at))
+        return [ConversationResolved(self.name, status.platform, seconds)]
 
     def set_features(self, event: SocialEvent, features: Any) -> None:
         """Keep what behaviour analysis derived from a just-added event, to persist it."""
@@ -586,6 +695,27 @@ class ReplyBook:
             if self._orphan_index.get(target, (0, None))[1] == hour:
                 del self._orphan_index[target]
             dirty.add((hour, RecordTag.ORPHAN, target))
+        for status_id in bucket.statuses:
+            dirty.add((hour, RecordTag.STATUS, status_id))
+        self._forget_threads(bucket)
+
+    def _forget_threads(self, bucket: Bucket) -> None:
+        """Take a dropped bucket's conversation messages and replies out of the indexes."""
+        for message_id, record in bucket.audience.items():
+            thread = record.thread
+            members = None if thread is None else self._thread_members.get(thread)
+            if thread is not None and members is not None:
+                members.discard(message_id)
+                if not members:
+                    del self._thread_members[thread]
+        for platform, created_at, target, _, agent in bucket.posts.values():
+            if platform not in THREADED_PLATFORMS or target not in self._thread_replies:
+                continue
+            replies = self._thread_replies[target]
+            if (created_at, agent) in replies:
+                replies.remove((created_at, agent))
+            if not replies:
+                del self._thread_replies[target]
 
     def _update_risk(self, now: float) -> None:
         """Move the pending messages whose risk time `now` has passed into the at-risk set."""
@@ -675,6 +805,9 @@ class ReplyBook:
                 elif tag is RecordTag.POST:
                     post = bucket.posts.get(record_id)
                     row = None if post is None else list(post)
+                elif tag is RecordTag.STATUS:
+                    status = bucket.statuses.get(record_id)
+                    row = None if status is None else list(status)
                 else:
                     reply = bucket.orphans.get(record_id)
                     row = None if reply is None else list(reply)
@@ -697,11 +830,12 @@ class ReplyBook:
                 policy_name, agent, followup = row[7:10] if len(row) > 7 else (
                     DEFAULT_POLICY, None, False)
                 late_replied = len(row) > 10 and row[10]
+                thread = row[11] if len(row) > 11 else None
                 record = self._new_record(
                     record_id, platform, created_at,
                     self.policy_named(policy_name) if needs else None, answered_at=answered_at,
                     breached=breached, expired=expired, agent=agent, followup=followup,
-                    late_replied=late_replied)
+                    late_replied=late_replied, thread=thread)
                 record.features = features
                 self.latest_loaded = max(self.latest_loaded, created_at)
                 bucket.audience[record_id] = record
@@ -709,6 +843,8 @@ class ReplyBook:
                     continue
                 counts.requiring_reply += 1
                 self._tracked[record_id] = record
+                if thread is not None:
+                    self._thread_members.setdefault(thread, set()).add(record_id)
                 if answered_at is not None:
                     counts.answered += 1
                     if agent is not None:
@@ -728,12 +864,19 @@ class ReplyBook:
                 else:
                     counts.replies += 1
                     self._reply_posts[record_id] = hour
+                    if row[0] in THREADED_PLATFORMS:
+                        self._thread_replies.setdefault(row[2], []).append((row[1], post[4]))
                     if post[4] is not None:
                         bucket.agent(post[4]).replies += 1
+            elif tag is RecordTag.STATUS:
+                bucket.statuses[record_id] = list(row)
+                self.latest_loaded = max(self.latest_loaded, row[1])
             else:
                 bucket.orphans[record_id] = (row[0], row[1] if len(row) > 1 else None)
                 orphans.append((hour, record_id, row[0]))
         self._expired = dict(sorted(self._expired.items(), key=lambda item: item[1]))
+        for replies in self._thread_replies.values():
+            replies.sort(key=lambda reply: reply[0])
         self.recent = RecentCounts()
         if self.latest_loaded > -math.inf:  # the last window's messages, oldest first
             recent_from = self.latest_loaded - WINDOW_SECONDS

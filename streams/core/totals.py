@@ -29,6 +29,9 @@ from streams.core.behaviour import (
 from streams.core.brand import BrandConfig
 from streams.core.lang import LANGS
 from streams.core.sla import (
+    THREADED_PLATFORMS,
+    ConversationReopened,
+    ConversationResolved,
     DuplicateEvent,
     ExpiredUnanswered,
     FirstResponse,
@@ -66,6 +69,7 @@ class Count(StrEnum):
     NEGATIVE = "audience_negative_messages"  # (none): analysed messages reading negative
     AGENT_REPLIES = "agent_replies"  # agent
     AGENT_SLA_MET = "agent_sla_met"  # agent
+    REOPENED = "conversations_reopened"  # platform (inbox platforms only)
 
 
 class Timing(StrEnum):
@@ -75,6 +79,7 @@ class Timing(StrEnum):
     FIRST_RESPONSE_BUSINESS = "first_response_business_seconds"  # platform, policy
     NEXT_RESPONSE = "next_response_seconds"  # platform
     AGENT_FIRST_RESPONSE = "agent_first_response_seconds"  # agent
+    RESOLUTION = "conversation_resolution_seconds"  # platform (inbox platforms only)
 
 
 #: The labels after `brand` of each counter and histogram, in key order.
@@ -92,10 +97,12 @@ LABELS: dict[str, tuple[str, ...]] = {
     Count.NEGATIVE: (),
     Count.AGENT_REPLIES: ("agent",),
     Count.AGENT_SLA_MET: ("agent",),
+    Count.REOPENED: ("platform",),
     Timing.FIRST_RESPONSE: ("platform", "policy"),
     Timing.FIRST_RESPONSE_BUSINESS: ("platform", "policy"),
     Timing.NEXT_RESPONSE: ("platform",),
     Timing.AGENT_FIRST_RESPONSE: ("agent",),
+    Timing.RESOLUTION: ("platform",),
 }
 CountKey = tuple[str, ...]  # (Count value, *label values)
 TimingKey = tuple[str, ...]  # (Timing value, *label values)
@@ -135,6 +142,7 @@ def count_series(config: BrandConfig) -> list[CountKey]:
         *((Count.LANGUAGE, lang) for lang in LANGS),
         (Count.NEGATIVE,),
         *((name, a) for name in (Count.AGENT_REPLIES, Count.AGENT_SLA_MET) for a in agents),
+        *((Count.REOPENED, p) for p in inbox_platforms(config)),
     ]
 
 
@@ -147,7 +155,13 @@ def timing_series(config: BrandConfig) -> list[TimingKey]:
           for p in platforms for policy in policies),
         *((Timing.NEXT_RESPONSE, p) for p in platforms),
         *((Timing.AGENT_FIRST_RESPONSE, a) for a in agent_labels(config)),
+        *((Timing.RESOLUTION, p) for p in inbox_platforms(config)),
     ]
+
+
+def inbox_platforms(config: BrandConfig) -> list[str]:
+    """The brand's platforms whose conversations are resolved and reopened (an inbox)."""
+    return [p for p in config.platforms if p in THREADED_PLATFORMS]
 
 
 class BrandTotals:
@@ -228,6 +242,12 @@ class BrandTotals:
 
     def on_tone_deaf_post(self, o: ToneDeafPost, n: int) -> None:
         self.add((Count.TONE_DEAF, o.reason), n)
+
+    def on_conversation_resolved(self, o: ConversationResolved, n: int) -> None:
+        self.observe((Timing.RESOLUTION, o.platform), o.seconds, n)
+
+    def on_conversation_reopened(self, o: ConversationReopened, n: int) -> None:
+        self.add((Count.REOPENED, o.platform), n)
 
     # -- state -----------------------------------------------------------------------------
     def frozen(self) -> FrozenTotals:

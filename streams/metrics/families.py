@@ -106,6 +106,9 @@ BRAND_HELP: dict[str, str] = {
                           "answered, to the brand's next reply.",
     Timing.AGENT_FIRST_RESPONSE: "First-response time of the first replies signed by each "
                                  "listed agent.",
+    Count.REOPENED: "Resolved inbox conversations opened again.",
+    Timing.RESOLUTION: "Time from an inbox conversation's creation to its resolution, in "
+                       "business hours when the brand's SLA uses them.",
 }
 BUCKET_BOUNDS = tuple(floatToGoString(b) for b in (*RESPONSE_BUCKETS, math.inf))
 

@@ -35,7 +35,7 @@ import resource
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,7 @@ from streams.config import BrandsConfig, ConfigError, is_listen_host
 from streams.events import (
     MAX_FUTURE_SKEW_SECONDS,
     AudienceKind,
+    ConversationStatus,
     Rejection,
     RejectReason,
     Side,
@@ -434,9 +435,7 @@ class WebhookConnector:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         head_timeout: float = HEAD_TIMEOUT_SECONDS, body_timeout: float = BODY_TIMEOUT_SECONDS,
     ) -> None:
-        if not (meta_app_secret or events_secret):
-            raise ConfigError(f"{ENV_APP_SECRET}/{ENV_EVENTS_SECRET}: neither is set, so no "
-                              "webhook route would accept anything. Fix: set at least one")
+        self._check_secrets(meta_app_secret, events_secret)
         self.brands = brands
         self.accounts = MetaAccounts.from_brands(brands)
         self.host, self.port = host, port
@@ -456,6 +455,14 @@ class WebhookConnector:
         self._sink: SourceSink | None = None
         #: Set once the socket listens; `port` then holds the bound port (useful with 0).
         self.started = asyncio.Event()
+
+    @staticmethod
+    def _check_secrets(meta_app_secret: str | None, events_secret: str | None) -> None:
+        """Refuse to start with no route to serve (a subclass serving its own routes, such
+        as streams/sources/chatwoot.py, checks its own secret instead)."""
+        if not (meta_app_secret or events_secret):
+            raise ConfigError(f"{ENV_APP_SECRET}/{ENV_EVENTS_SECRET}: neither is set, so no "
+                              "webhook route would accept anything. Fix: set at least one")
 
     # routes -----------------------------------------------------------------------------
 
@@ -547,6 +554,13 @@ class WebhookConnector:
         if not header:
             self.sink.rejected(Reject.BAD_SIGNATURE, f"{request.path}: no {SIGNATURE_HEADER}")
             return _json(401, {"error": f"missing {SIGNATURE_HEADER}"})
+        return await self._verified_body(request, lambda body: signature_ok(secret, body, header))
+
+    async def _verified_body(self, request: web.Request, verify: Callable[[bytes], bool]
+                             ) -> bytes | web.Response:
+        """The raw body, read within the size bound and BODY_TIMEOUT_SECONDS, if `verify`
+        accepts the bytes received (decompressed after the check); the error response
+        otherwise (401 on a failed check). Shared by every signed route of the sources."""
         if request.content_length is not None and request.content_length > self._max_body:
             return self._too_large(request, request.content_length)
         try:
@@ -561,7 +575,7 @@ class WebhookConnector:
             self.sink.rejected(Reject.INCOMPLETE_BODY, f"{request.path}: {exc or 'reset'}")
             return _closing(_json(400, {"error": "incomplete body"}))
         # The signature covers the bytes received (aiohttp does not decompress them here).
-        if not signature_ok(secret, body, header):
+        if not verify(body):
             self.sink.rejected(Reject.BAD_SIGNATURE, f"{request.path}: signature mismatch")
             return _json(401, {"error": "bad signature"})
         encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
@@ -628,7 +642,7 @@ class WebhookConnector:
             return _json(400, {"accepted": 0, "rejected": bad})
         return await self._deliver(events, [], {"rejected": bad})
 
-    async def _deliver(self, events: list[SocialEvent], skipped: list[str],
+    async def _deliver(self, events: Sequence[SocialEvent | ConversationStatus], skipped: list[str],
                        report: dict[str, Any]) -> web.Response:
         """Emit, flush, and only then acknowledge; 503 while the sink cannot take them."""
         from streams.sources.base import SinkUnavailable
@@ -637,7 +651,7 @@ class WebhookConnector:
         keys = {(event.platform, event.id) for event in events}
         while busy := {self._delivering[k] for k in keys if k in self._delivering}:
             await asyncio.wait(busy)  # a concurrent request delivers some of these ids
-        fresh: list[SocialEvent] = []
+        fresh: list[SocialEvent | ConversationStatus] = []
         seen: set[tuple[str, str]] = set()
         for event in events:
             key = (event.platform, event.id)

@@ -36,7 +36,13 @@ from streams.wire.events import (
     load_record,
     parse_rfc3339,
 )
-from streams.wire.scheduled import decode_input, schedule_from_dict, schedule_to_dict
+from streams.wire.scheduled import (
+    decode_input,
+    schedule_from_dict,
+    schedule_to_dict,
+    status_from_dict,
+    status_to_dict,
+)
 from streams.wire.shares import (
     CRISIS_RETENTION_SECONDS,
     MAX_BUCKET_MESSAGES,
@@ -115,6 +121,8 @@ __all__ = [
     "schedule_to_dict",
     "sign_record",
     "state_key_brand",
+    "status_from_dict",
+    "status_to_dict",
     "tone_deaf_alert",
     "verify_record",
 ]

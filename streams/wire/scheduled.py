@@ -1,4 +1,5 @@
-"""Scheduled brand posts on the brand-posts topic: a `scheduled` or `withdrawn` kind.
+"""Scheduled brand posts on the brand-posts topic: a `scheduled` or `withdrawn` kind; and
+inbox conversation status changes: a `resolved` or `reopened` kind.
 
 Decoding never raises: a bad record is a `Rejection` with a bounded reason (dead-lettered
 and counted by the worker like any bad input).
@@ -13,7 +14,9 @@ from streams.events import (
     MAX_SCHEDULE_AHEAD_SECONDS,
     MAX_SCHEDULED_TEXT_CHARS,
     POST_KINDS,
+    STATUS_KINDS,
     AnyBrandRecord,
+    ConversationStatus,
     PostWithdrawal,
     Rejection,
     RejectReason,
@@ -23,6 +26,7 @@ from streams.events import (
 from streams.wire.events import (
     event_from_dict,
     format_rfc3339,
+    identifier,
     load_record,
     missing_field,
     parse_rfc3339,
@@ -36,6 +40,8 @@ def decode_input(raw: bytes | None, side: Side, brands: BrandsConfig | None, max
     if isinstance(record, Rejection):
         return record
     if side is Side.BRAND and type(record) is dict and record.get("kind") is not None:
+        if record["kind"] in STATUS_KINDS:
+            return status_from_dict(record, brands)
         return schedule_from_dict(record, brands)
     return event_from_dict(record, side, brands)
 
@@ -86,3 +92,36 @@ def schedule_to_dict(record: ScheduledPost | PostWithdrawal) -> dict[str, Any]:
     return out
 
 
+
+
+def status_from_dict(record: dict[str, Any], brands: BrandsConfig | None
+                     ) -> ConversationStatus | Rejection:
+    """Validate a brand-post record of kind `resolved` or `reopened`: the brand-post fields
+    (id, brand, platform, created_at), the conversation (`thread`) and when it was created
+    (`opened_at`, not after `created_at`)."""
+    base = event_from_dict({**record, "kind": None, "author": record.get("author", "brand")},
+                           Side.BRAND, brands)
+    if isinstance(base, Rejection):
+        return base
+    thread = identifier(record.get("thread"))
+    if thread is None:
+        return missing_field("thread")
+    raw_at = record.get("opened_at")
+    if type(raw_at) is not str:
+        return missing_field("opened_at")
+    try:
+        opened_at = parse_rfc3339(raw_at)
+    except ValueError as exc:
+        return Rejection(RejectReason.SCHEMA, f"opened_at: {exc}"[:200])
+    if opened_at > base.created_at:
+        return Rejection(RejectReason.SCHEMA, "opened_at is after created_at")
+    return ConversationStatus(base.id, base.brand, base.platform, thread, base.created_at,
+                              opened_at, record["kind"] == "reopened")
+
+
+def status_to_dict(record: ConversationStatus) -> dict[str, Any]:
+    """The brand-posts record of a conversation status change (inverse of the above)."""
+    return {"kind": "reopened" if record.reopened else "resolved", "id": record.id,
+            "brand": record.brand, "platform": record.platform, "author": record.brand,
+            "thread": record.thread, "created_at": format_rfc3339(record.created_at),
+            "opened_at": format_rfc3339(record.opened_at)}

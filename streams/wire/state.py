@@ -186,7 +186,8 @@ def decode_state_record(raw_key: Any, raw_value: Any, brands: BrandsConfig, not_
                else _check_row(tag, row, config.handles, not_after))
     if problem is not None:
         return _bad(problem)
-    if tag in (RecordTag.AUDIENCE, RecordTag.POST) and hour_of(row[1]) != hour:
+    timed = (RecordTag.AUDIENCE, RecordTag.POST, RecordTag.STATUS)
+    if tag in timed and hour_of(row[1]) != hour:
         return _bad("state row's time is not in its key's hour")
     if tag in (RecordTag.SCHEDULED, RecordTag.TOTALS) and hour != 0:
         return _bad("a scheduled post's or totals key has hour 0")
@@ -260,9 +261,15 @@ def _check_row(tag: RecordTag, row: list[Any], platforms: frozenset[str] | Any,
         return None if good else "bad clock row"
     if tag is RecordTag.SCHEDULED:
         return _scheduled_row(row, platforms, not_after)
+    if tag is RecordTag.STATUS:  # [platform, created_at, opened_at, reopened]
+        good = (len(row) == 4 and row[0] in platforms and _time(row[1], not_after)
+                and _time(row[2], row[1]) and type(row[3]) is bool)
+        return None if good else "bad conversation status row"
     if tag is RecordTag.AUDIENCE:
-        if len(row) not in (7, 10, 11):
-            return "audience row needs 7, 10 or 11 fields"
+        if len(row) not in (7, 10, 11, 12):
+            return "audience row needs 7, 10, 11 or 12 fields"
+        if len(row) == 12 and not (type(row[11]) is str and 0 < len(row[11]) <= MAX_ID_LENGTH):
+            return "bad audience conversation"
         platform, created_at, needs, answered_at, breached, expired, features = row[:7]
         if len(row) > 7 and not (type(row[7]) is str and 0 < len(row[7]) <= _MAX_POLICY_NAME
                                  and _agent(row[8]) and type(row[9]) is bool

@@ -52,7 +52,11 @@ REPLAY_SECONDS = 25.0
 # tests/ops/test_promql_data.py proves those queries on data written for them.
 NOT_IN_SCENARIO = {"brandpulse_late_events_total", "brandpulse_messages_expired_unanswered_total",
                    "kafka_consumergroup_lag", "brandpulse_crisis_info",
-                   "brandpulse_audience_volume_terms_info"}
+                   "brandpulse_audience_volume_terms_info",
+                   # no demo brand has an inbox: tests/integration/test_ingest_chatwoot.py
+                   "brandpulse_conversation_resolution_seconds_bucket",
+                   "brandpulse_conversation_resolution_seconds_count",
+                   "brandpulse_conversations_reopened_total"}
 
 
 def prometheus_config(worker_ports: list[int], ingest_port: int) -> str:

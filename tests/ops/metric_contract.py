@@ -34,6 +34,9 @@ CORE: dict[str, MetricType] = {
     "brandpulse_agent_replies_total": "counter",
     "brandpulse_agent_first_response_seconds": "histogram",
     "brandpulse_agent_sla_met_total": "counter",
+    # inbox conversations (brandpulse ingest chatwoot)
+    "brandpulse_conversation_resolution_seconds": "histogram",
+    "brandpulse_conversations_reopened_total": "counter",
     # audience volume against the brand's baseline
     "brandpulse_audience_volume_rate": "gauge",
     "brandpulse_audience_volume_baseline": "gauge",
@@ -99,6 +102,8 @@ LABELS: dict[str, tuple[str, ...]] = {
     "brandpulse_agent_replies_total": ("brand", "agent"),
     "brandpulse_agent_first_response_seconds": ("brand", "agent"),
     "brandpulse_agent_sla_met_total": ("brand", "agent"),
+    "brandpulse_conversation_resolution_seconds": ("brand", "platform"),
+    "brandpulse_conversations_reopened_total": ("brand", "platform"),
     "brandpulse_unanswered_messages": ("brand", "platform"),
     "brandpulse_audience_volume_rate": ("brand",),
     "brandpulse_audience_volume_baseline": ("brand",),

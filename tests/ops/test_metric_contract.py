@@ -10,11 +10,12 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 import streams.metrics as metrics_module
+from streams.config import parse_brands
 from streams.core.crisis import CommandAction, CrisisCommand, DeclaredCrisis
 from streams.engine import Engine
-from streams.events import Rejection, ScheduledPost
+from streams.events import ConversationStatus, Rejection, ScheduledPost
 from streams.metrics import BrandpulseMetrics, SourceMetrics
-from streams.sources.synthetic import crisis_window, generate_scenario, scenario_brands
+from streams.sources.synthetic import SCENARIO_BRANDS, crisis_window, generate_scenario
 from streams.worker.gauges import GaugeFeed
 from tests.ops import metric_contract as contract
 from tests.unit.counting import Counts
@@ -24,7 +25,9 @@ def _exercised_worker_metrics() -> BrandpulseMetrics:
     """A worker's metrics after a day and more of the demo scenario with a storm and a
     scheduled sale, as the worker drives them: every family has samples, so its labels
     show."""
-    brands = scenario_brands()
+    # The demo brands and a Chatwoot inbox, whose conversations are resolved and reopened.
+    brands = parse_brands({**SCENARIO_BRANDS, "brand": [
+        *SCENARIO_BRANDS["brand"], {"name": "desk", "handles": {"chatwoot": ["12"]}}]})
     metrics = BrandpulseMetrics(CollectorRegistry())
     metrics.initialise(("audience", "posts"), brands.get)
     engine = Engine(brands)
@@ -41,6 +44,10 @@ def _exercised_worker_metrics() -> BrandpulseMetrics:
                   end)
     observations = [o for o in engine.ingest_all(events, end + 60)
                     if not isinstance(o, Rejection)]
+    for status_id, reopened in (("12/1@resolved", False), ("12/1@reopened", True)):
+        observations += engine.ingest(ConversationStatus(
+            status_id, "desk", "chatwoot", "12/1", end - 60 + reopened, end - 3600, reopened),
+            end + 60)
     counts = Counts(metrics, brands.get)
     counts.record(observations)
     for brand in brands:

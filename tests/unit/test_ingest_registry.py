@@ -43,7 +43,7 @@ class TideGauge:
 
 
 def test_every_registered_connector_is_a_subcommand_with_its_own_arguments() -> None:
-    assert set(ingest.CONNECTORS) == {"bluesky", "mastodon", "webhook"}
+    assert set(ingest.CONNECTORS) == {"bluesky", "mastodon", "webhook", "chatwoot"}
     parser = cli.build_parser()
     args = parser.parse_args(["ingest", "webhook", "--brands", "b.toml", "--out", "x.jsonl",
                               "--listen", "127.0.0.1:0"])
