@@ -31,7 +31,8 @@ from streams.sources.bluesky import (
     BlueskyConnector,
 )
 from streams.sources.jsonl import read_jsonl
-from streams.sources.mastodon import BrandAccount, MastodonConnector
+from streams.sources.mastodon import MastodonConnector
+from streams.sources.mastodon_wire import BrandAccount
 from streams.sources.webhook import WebhookConnector, sign
 from tests.jetstream_fake import (
     BOB,
@@ -381,6 +382,8 @@ class BrandsInstance:
         self.notifications: dict[str, list[dict[str, Any]]] = {t: [] for t in accounts}
         self.streams: dict[str, int] = dict.fromkeys(accounts, 0)
         self.closing = asyncio.Event()
+        self.queries: list[dict[str, str]] = []  # of the notifications endpoint
+        self.links = True
 
     def _token(self, request: web.Request) -> str:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
@@ -392,12 +395,31 @@ class BrandsInstance:
         return web.json_response(self.accounts[self._token(request)][0])
 
     async def notifications_page(self, request: web.Request) -> web.Response:
+        """Mastodon's paging: `since_id` the newest page above it, `min_id` the page just
+        above it, `max_id` below it, `limit` at most 40, newest first, with a Link header
+        (next: max_id of the oldest item, prev: min_id of the newest) when `links`."""
         token = self._token(request)
-        since = request.query.get("since_id")
-        rows = [n for n in self.notifications[token]
-                if since is None or (len(n["id"]), n["id"]) > (len(since), since)]
-        return web.json_response(sorted(rows, key=lambda n: (len(n["id"]), n["id"]),
-                                        reverse=True)[:40])
+        query = request.query
+        self.queries.append(dict(query))
+
+        def key(row_id: str) -> tuple[int, str]:
+            return (len(row_id), row_id)
+
+        rows = sorted(self.notifications[token], key=lambda n: key(n["id"]))
+        for name in ("since_id", "min_id"):
+            if name in query:
+                rows = [n for n in rows if key(n["id"]) > key(query[name])]
+        if "max_id" in query:
+            rows = [n for n in rows if key(n["id"]) < key(query["max_id"])]
+        limit = min(40, int(query.get("limit", "40")))
+        rows = rows[:limit] if "min_id" in query else rows[-limit:]
+        rows.reverse()
+        headers = {}
+        if rows and self.links:
+            path = f"http://{request.host}/api/v1/notifications?types[]=mention"
+            headers["Link"] = (f'<{path}&max_id={rows[-1]["id"]}>; rel="next", '
+                               f'<{path}&min_id={rows[0]["id"]}>; rel="prev"')
+        return web.json_response(rows, headers=headers)
 
     async def statuses_page(self, request: web.Request) -> web.Response:
         self._token(request)
@@ -517,6 +539,71 @@ async def test_an_oversized_rest_status_is_rejected_and_the_cursor_passes_it(
     assert max(len(line) for line in m.out.read_bytes().splitlines()) < 64 * 1024
     assert orjson.loads(cursor.read_text())["brands"]["acme"]["notifications"] == "4"
     assert fake.streams["a"] == 1  # no reconnect over it
+
+
+async def catch_up_once(fake: BrandsInstance, tmp_path: Path, cursor: Path | None,
+                        caplog: pytest.LogCaptureFixture, until: Callable[[Metered], bool],
+                        **options: Any) -> tuple[Metered, MastodonConnector]:
+    """One connector run against `fake` until `until(metered)`, then stopped."""
+    runner, base = await fake.start()
+    tmp_path.mkdir(exist_ok=True)
+    m = Metered(tmp_path, "mastodon")
+    connector = MastodonConnector(base, [brand_account("acme", "a")], cursor,
+                                  backoff_factory=QuickBackoff, checkpoint_seconds=0.05,
+                                  **options)
+    stop = asyncio.Event()
+    task = asyncio.create_task(connector.run(m.sink, stop))
+    try:
+        with caplog.at_level(logging.WARNING):
+            await wait_until(lambda: until(m) or task.done())
+        stop.set()
+        fake.closing.set()
+        await asyncio.wait_for(task, 5)
+    finally:
+        await runner.cleanup()
+    return m, connector
+
+
+@pytest.mark.parametrize("links", [True, False])
+async def test_a_catch_up_page_too_large_to_read_is_narrowed_and_its_item_skipped(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, links: bool) -> None:
+    """Ten mentions after the cursor, the fifth of 100 kB, under a 64 KiB page bound (the
+    40 MiB default, scaled down): the page cannot be read, so it is read again forward from
+    the cursor in smaller pages down to one item; that item is rejected `oversized` (its
+    id from the Link header, or from the body's first bytes without one), the cursor moves
+    past it, the nine others are written once, and no reconnect happens. A restart from
+    the saved cursor asks for nothing at or before it."""
+    fake = BrandsInstance({"a": (m_account("1", "acme"), "ok")})
+    fake.links = links
+    fake.notifications["a"] = [m_mention(str(n), str(100 + n), "x" * 100_000 if n == 5
+                                         else f"help {n}") for n in range(1, 11)]
+    cursor = tmp_path / "cursor"
+    cursor.write_text('{"brands": {"acme": {"handle": "acme@mastodon.example", '
+                      '"notifications": "0", "statuses": null}}}')
+
+    def saved() -> str | None:
+        return orjson.loads(cursor.read_text())["brands"]["acme"]["notifications"]
+
+    m, connector = await catch_up_once(
+        fake, tmp_path, cursor, caplog, lambda m: len(m.ids()) >= 9 and saved() == "10",
+        max_page_bytes=64 * 1024)
+    host = connector.host
+    assert m.ids() == [f"{host}/{100 + n}" for n in range(1, 11) if n != 5]
+    assert m.rejected("oversized") == 1
+    assert saved() == "10"
+    assert fake.streams["a"] == 1 and m.value("brandpulse_source_reconnects_total") == 0
+    limits = [q.get("limit") for q in fake.queries]
+    assert limits[:4] == ["40", "20", "10", "5"] and "1" in limits
+    assert len(fake.queries) < 20  # a bounded number of requests, no loop
+    assert warnings_from(caplog, "reading it again in smaller pages") == 1
+    assert warnings_from(caplog, "rejected (oversized)") == 1
+    # a restart resumes after the skipped item: one request, nothing narrowed, nothing new
+    fake.queries.clear()
+    fake.closing.clear()
+    again, _ = await catch_up_once(fake, tmp_path / "again", cursor, caplog,
+                                   lambda _: bool(fake.queries), max_page_bytes=64 * 1024)
+    assert [q.get("since_id") for q in fake.queries] == ["10"]
+    assert again.ids() == [] and again.rejected("oversized") == 0
 
 
 async def test_sigterm_stops_mastodon_ingest_waiting_on_a_silent_instance(
