@@ -48,6 +48,7 @@ from streams.events import (
     SocialEvent,
     beyond_skew,
 )
+from streams.plumbing.ratelog import AcceptExhaustion
 from streams.sources.jsonl import parse_line
 from streams.sources.meta import MetaAccounts, Reject, Skip, parse_meta_payload
 
@@ -182,6 +183,8 @@ class WebhookConnector:
         self.head_timeout = head_timeout
         self.body_timeout = body_timeout
         self.refused_connections = 0
+        #: accept() failing for want of descriptors: logged once, then summarised.
+        self.exhaustion = AcceptExhaustion(log, "webhook")
         self._sink: SourceSink | None = None
         #: Set once the socket listens; `port` then holds the bound port (useful with 0).
         self.started = asyncio.Event()
@@ -229,10 +232,12 @@ class WebhookConnector:
                                lingering_time=LINGER_SECONDS)
         await runner.setup()
         listening: asyncio.Server | None = None
+        loop = asyncio.get_running_loop()
+        self.exhaustion.install(loop)
         try:
             server = runner.server
             assert server is not None
-            listening = await asyncio.get_running_loop().create_server(
+            listening = await loop.create_server(
                 lambda: self._protocol(server), self.host, self.port, reuse_address=True)
             self.port = int(listening.sockets[0].getsockname()[1])
             for line in self.describe_routes():
@@ -246,6 +251,7 @@ class WebhookConnector:
             if listening is not None:
                 listening.close()
             await runner.cleanup()
+            self.exhaustion.uninstall(loop)
             sink.connected(False)
 
     # handlers ---------------------------------------------------------------------------
