@@ -53,6 +53,7 @@ from streams.sources.base import (
     CursorFile,
     Deadlines,
     add_cursor_argument,
+    cursor_path,
     wait_for_peer,
 )
 from streams.sources.mastodon_rest import (
@@ -151,10 +152,11 @@ class MastodonConnector:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, brands: BrandsConfig) -> MastodonConnector:
-        """args.instance, args.cursor_file (or None); the tokens from the environment."""
+        """args.instance, args.cursor_file (else the state directory's); the tokens from
+        the environment."""
         instance = instance_url(args.instance or "")
         accounts = brand_accounts(brands, os.environ)
-        return cls(instance, accounts, getattr(args, "cursor_file", None))
+        return cls(instance, accounts, cursor_path(getattr(args, "cursor_file", None), SOURCE))
 
     def __init__(self, instance: str, accounts: list[BrandAccount],
                  cursor_path: str | os.PathLike[str] | None = None, *,

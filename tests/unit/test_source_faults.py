@@ -769,3 +769,61 @@ async def test_the_signature_covers_the_compressed_bytes(tmp_path: Path) -> None
         too_big = await server.post(bomb, {"Content-Encoding": "gzip"})
     assert (over_plain, over_raw, too_big) == (401, 200, 413)
     assert server.m.ids() == ["gz-1"]
+
+
+# --- Where cursors live (issue 25) ---------------------------------------------------------
+
+def test_the_cursor_defaults_to_the_state_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        ) -> None:
+    """Not the current directory: $BRANDPULSE_STATE_DIR, else $XDG_STATE_HOME/brandpulse,
+    else ~/.local/state/brandpulse; --cursor-file wins; an old ./brandpulse-<source>.cursor
+    is still used, with a warning, until it is moved."""
+    from streams.sources.base import cursor_path, state_dir
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    assert state_dir({}) == home / ".local" / "state" / "brandpulse"
+    assert state_dir({"XDG_STATE_HOME": str(tmp_path / "xdg")}) == tmp_path / "xdg" / "brandpulse"
+    assert state_dir({"XDG_STATE_HOME": "relative"}) == home / ".local" / "state" / "brandpulse"
+    assert state_dir({"BRANDPULSE_STATE_DIR": str(tmp_path / "s"),
+                      "XDG_STATE_HOME": str(tmp_path / "xdg")}) == tmp_path / "s"
+    monkeypatch.chdir(tmp_path)
+    path = cursor_path(None, "bluesky", {"XDG_STATE_HOME": str(tmp_path / "xdg")})
+    assert path == tmp_path / "xdg" / "brandpulse" / "bluesky.cursor" and path.parent.is_dir()
+    assert cursor_path("here.cursor", "bluesky", {}) == Path("here.cursor")
+    (tmp_path / "brandpulse-mastodon.cursor").write_text("{}")
+    with caplog.at_level(logging.WARNING):
+        legacy = cursor_path(None, "mastodon", {"BRANDPULSE_STATE_DIR": str(tmp_path / "s")})
+    assert legacy == Path("brandpulse-mastodon.cursor")
+    assert warnings_from(caplog, "move it to") == 1
+
+
+async def test_bluesky_ingest_without_cursor_file_saves_in_the_state_directory(
+        tmp_path: Path) -> None:
+    """`brandpulse ingest bluesky` run from another directory: the cursor lands in
+    $BRANDPULSE_STATE_DIR, nothing in the current directory."""
+    t0 = now_us() - 60 * S
+    fake = FakeJetstream([question(t0, 0)])
+    url = await fake.start()
+    brands = tmp_path / "brands.toml"
+    brands.write_text(f'[[brand]]\nname = "acme"\nhandles = {{ bluesky = ["{BRAND_DID}"] }}\n')
+    state, cwd = tmp_path / "state", tmp_path / "elsewhere"
+    cwd.mkdir()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streams.cli", "ingest", "bluesky", "--brands", str(brands),
+        "--url", url, "--out", str(tmp_path / "out.jsonl"), "--metrics-port", "0",
+        cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "BRANDPULSE_STATE_DIR": str(state),
+             "PYTHONPATH": str(Path(__file__).parents[2])})
+    try:
+        await wait_until(lambda: (state / "bluesky.cursor").exists(), 20)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await fake.stop()
+    assert int((state / "bluesky.cursor").read_text()) == t0
+    assert list(cwd.iterdir()) == []
