@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -375,7 +376,9 @@ def m_mention(notification_id: str, status_id: str, text: str) -> dict[str, Any]
 class BrandsInstance:
     """A fake Mastodon instance serving several brand accounts, each with its token and a
     behaviour: "ok" (catch-up, then heartbeats), "silent" (the user stream never sends its
-    status line), "refused" (401 on everything, a revoked token)."""
+    status line), "mute" (status and headers, then nothing), "hostile" (`hostile` events
+    on the first stream, then heartbeats), "refused" (401 on everything, a revoked
+    token)."""
 
     def __init__(self, accounts: dict[str, tuple[dict[str, Any], str]]) -> None:
         self.accounts = accounts  # token -> (Account, behaviour)
@@ -384,6 +387,7 @@ class BrandsInstance:
         self.closing = asyncio.Event()
         self.queries: list[dict[str, str]] = []  # of the notifications endpoint
         self.links = True
+        self.hostile: list[bytes] = []  # SSE events a "hostile" stream sends first
 
     def _token(self, request: web.Request) -> str:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
@@ -432,6 +436,12 @@ class BrandsInstance:
             await self.closing.wait()  # never a status line
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
+        if self.accounts[token][1] == "mute":  # headers, then not a byte
+            await self.closing.wait()
+            return response
+        if self.accounts[token][1] == "hostile" and self.streams[token] == 1:
+            for event in self.hostile:
+                await response.write(event)
         for _ in range(400):
             if self.closing.is_set():
                 break
@@ -539,6 +549,47 @@ async def test_an_oversized_rest_status_is_rejected_and_the_cursor_passes_it(
     assert max(len(line) for line in m.out.read_bytes().splitlines()) < 64 * 1024
     assert orjson.loads(cursor.read_text())["brands"]["acme"]["notifications"] == "4"
     assert fake.streams["a"] == 1  # no reconnect over it
+
+
+def sse(name: str, data: bytes) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"
+
+
+async def test_hostile_stream_events_are_counted_once_logged_and_passed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """On the live stream: 50 events over the 1 MiB bound (one a single endless line), 50
+    of malformed JSON, then a real mention. Each is counted by reason, one log line a
+    reason, the mention is written once, the stream is never reconnected."""
+    fake = BrandsInstance({"a": (m_account("1", "acme"), "hostile")})
+    big = orjson.dumps(m_mention("7", "107", "x" * 1_100_000))
+    fake.hostile = [sse("notification", big) for _ in range(49)]
+    fake.hostile.append(b"data: " + b"y" * 1_200_000)  # no newline for over a MiB...
+    fake.hostile.append(b"\n\n")  # ...then the end of that event
+    fake.hostile += [sse("notification", b"{not json") for _ in range(50)]
+    fake.hostile.append(sse("notification", orjson.dumps(m_mention("8", "108", "help"))))
+    m, connector = await catch_up_once(fake, tmp_path, None, caplog,
+                                       lambda m: len(m.ids()) >= 1)
+    assert m.ids() == [f"{connector.host}/108"]
+    assert m.rejected("oversized") == 50 and m.rejected("malformed_json") == 50
+    assert fake.streams["a"] == 1 and m.value("brandpulse_source_reconnects_total") == 0
+    assert warnings_from(caplog, "rejected (oversized)") == 1
+    assert warnings_from(caplog, "rejected (malformed_json)") == 1
+    assert sum(r.levelno >= logging.WARNING for r in caplog.records) == 2
+
+
+async def test_a_mute_stream_reconnects_at_its_idle_deadline_logged_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A stream that sends its headers and then nothing (no `:thump`): dropped at the idle
+    deadline, each drop a counted reconnect with `connected` 0, one log line however many
+    drops (then a summary at most every 30 s: at most 2 lines a minute)."""
+    fake = BrandsInstance({"a": (m_account("1", "acme"), "mute")})
+    m, _ = await catch_up_once(fake, tmp_path, None, caplog,
+                               lambda m: fake.streams["a"] >= 6,
+                               deadlines=Deadlines(connect=1, answer=1, idle=0.2))
+    assert m.value("brandpulse_source_reconnects_total") >= 5
+    assert m.value("brandpulse_source_connected") == 0
+    assert warnings_from(caplog, "no data nor heartbeat for 0.2 s") == 1
+    assert sum(r.levelno >= logging.WARNING for r in caplog.records) == 1
 
 
 async def catch_up_once(fake: BrandsInstance, tmp_path: Path, cursor: Path | None,
@@ -827,3 +878,53 @@ async def test_bluesky_ingest_without_cursor_file_saves_in_the_state_directory(
         await fake.stop()
     assert int((state / "bluesky.cursor").read_text()) == t0
     assert list(cwd.iterdir()) == []
+
+
+async def test_sigterm_stops_webhook_ingest_holding_unfinished_requests(
+        tmp_path: Path) -> None:
+    """`brandpulse ingest webhook` with clients that never finish (half a head, half a
+    body, and one request waiting on nothing): SIGTERM ends it within 5 s, exit 0."""
+    brands = tmp_path / "brands.toml"
+    brands.write_text('[[brand]]\nname = "acme"\nhandles = { twitter = ["acme"] }\n')
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streams.cli", "ingest", "webhook", "--brands", str(brands),
+        "--listen", f"127.0.0.1:{port}", "--out", str(tmp_path / "out.jsonl"),
+        "--metrics-port", "0", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "BRANDPULSE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+             "PYTHONPATH": str(Path(__file__).parents[2])})
+    writers: list[asyncio.StreamWriter] = []
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # until it listens
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writers.append(writer)  # and one connection that sends nothing at all
+            break
+        assert writers, "the webhook server did not start"
+        body = events_body("never")
+        for data in (b"POST /events HT", b"POST /events HTTP/1.1\r\nHost: x\r\n",
+                     signed_head(body) + body[:15], signed_head(body) + body[:40]):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(data)
+            await writer.drain()
+            writers.append(writer)
+        await asyncio.sleep(0.3)  # the server has them all (not a timed assertion)
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        code = await asyncio.wait_for(process.wait(), 10)
+        seconds = time.monotonic() - started
+    finally:
+        for writer in writers:
+            writer.close()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    stderr = (await process.stderr.read()).decode()  # type: ignore[union-attr]
+    assert code == 0 and "Traceback" not in stderr, stderr
+    assert seconds < 5, seconds
