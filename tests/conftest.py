@@ -53,3 +53,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
 # loaded CI machine would turn it into a flake).
 hypothesis_settings.register_profile("brandpulse", deadline=None)
 hypothesis_settings.load_profile("brandpulse")
+
+
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connectors started without --cursor-file keep their cursor in a temporary state
+    directory (children inherit it), never in the home of whoever runs the tests."""
+    monkeypatch.setenv("BRANDPULSE_STATE_DIR", str(tmp_path_factory.mktemp("state")))

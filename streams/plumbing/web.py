@@ -47,7 +47,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder, generate_latest
 
 from streams.metrics import TextRenderer
-from streams.plumbing.ratelog import RateLimitedLog
+from streams.plumbing.ratelog import AcceptExhaustion, RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,8 @@ class WebServer:
         self._idle: dict[asyncio.Task[Any], None] = {}
         self.evicted = 0  # idle connections closed to admit a new one (tests, benchmarks)
         self._faults = RateLimitedLog(log)
+        #: accept() failing for want of descriptors: logged once, then summarised.
+        self.exhaustion = AcceptExhaustion(log, "web server")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
@@ -227,6 +229,7 @@ class WebServer:
         def run() -> None:
             loop = asyncio.new_event_loop()
             self._loop = loop
+            self.exhaustion.install(loop)
             try:
                 self._server = loop.run_until_complete(asyncio.start_server(
                     self._serve_connection, self.host, self.port,

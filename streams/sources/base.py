@@ -21,7 +21,7 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -81,11 +81,57 @@ class ConnectorClass(Protocol):
     def from_args(self, args: argparse.Namespace, brands: BrandsConfig) -> Connector: ...
 
 
+#: The directory of the cursor files, when set (else the XDG state directory).
+STATE_DIR_ENV = "BRANDPULSE_STATE_DIR"
+
+
+def state_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """Where a connector keeps its resume position: $BRANDPULSE_STATE_DIR, else
+    $XDG_STATE_HOME/brandpulse, else ~/.local/state/brandpulse.
+
+    Why not the current directory: a service started from another directory (systemd,
+    cron, a shell elsewhere) would silently start a fresh cursor there and replay or miss.
+    The XDG base directory specification names $XDG_STATE_HOME for state that should
+    persist between restarts but is not worth a backup, which is what a cursor is.
+    """
+    env = os.environ if environ is None else environ
+    if env.get(STATE_DIR_ENV):
+        return Path(env[STATE_DIR_ENV]).expanduser()
+    xdg = env.get("XDG_STATE_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "state"
+    return base / "brandpulse"
+
+
 def add_cursor_argument(parser: argparse.ArgumentParser, source: str) -> None:
     """--cursor-file, for the sources that resume from a saved position."""
-    parser.add_argument("--cursor-file", default=f"brandpulse-{source}.cursor",
-                        help=f"resume position, saved after each flush "
-                             f"(default ./brandpulse-{source}.cursor)")
+    parser.add_argument("--cursor-file", default=None,
+                        help=f"resume position, saved after each flush (default "
+                             f"{source}.cursor in ${STATE_DIR_ENV}, else "
+                             f"$XDG_STATE_HOME/brandpulse, else ~/.local/state/brandpulse)")
+
+
+def cursor_path(given: str | None, source: str,
+                environ: Mapping[str, str] | None = None) -> Path:
+    """The --cursor-file given, else `<state_dir>/<source>.cursor`, its directory created.
+
+    A cursor left by an older version in the current directory
+    (`brandpulse-<source>.cursor`) is still used, with a warning, until it is moved.
+    """
+    if given:
+        return Path(given)
+    path = state_dir(environ) / f"{source}.cursor"
+    legacy = Path(f"brandpulse-{source}.cursor")
+    if not path.exists() and legacy.is_file():
+        log.warning("%s: using the cursor file %s in the current directory; move it to %s "
+                    "(the default now) or pass --cursor-file", source, legacy.resolve(), path)
+        return legacy
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise ConfigError(f"cursor directory {path.parent}: cannot create it "
+                          f"({exc.strerror or exc}). Fix: set {STATE_DIR_ENV} to a writable "
+                          "directory, or pass --cursor-file") from None
+    return path
 
 
 # --- Helpers for connectors -------------------------------------------------------------

@@ -60,6 +60,7 @@ from streams.sources.base import (
     SourceSink,
     Stopped,
     add_cursor_argument,
+    cursor_path,
     wait_for_peer,
 )
 from streams.wire import parse_rfc3339
@@ -377,7 +378,7 @@ class BlueskyConnector:
         if not any(bluesky_dids(b) for b in brands):
             raise ConfigError("brands: no brand has a bluesky handle. Fix: add "
                               'handles = { bluesky = ["did:plc:..."] } to the brands to follow')
-        cursor = CursorFile(args.cursor_file) if getattr(args, "cursor_file", None) else None
+        cursor = CursorFile(cursor_path(getattr(args, "cursor_file", None), SOURCE))
         return cls(brands, url, cursor)
 
     def __init__(self, brands: BrandsConfig, url: str = DEFAULT_URL,

@@ -50,7 +50,7 @@ def test_every_registered_connector_is_a_subcommand_with_its_own_arguments() -> 
     assert (args.source, args.listen, args.metrics_port) == ("webhook", "127.0.0.1:0", None)
     args = parser.parse_args(["ingest", "mastodon", "--brands", "b.toml", "--broker",
                               "kafka://h:9092", "--instance", "https://m.example"])
-    assert (args.instance, args.cursor_file) == ("https://m.example", "brandpulse-mastodon.cursor")
+    assert (args.instance, args.cursor_file) == ("https://m.example", None)  # state dir
     with pytest.raises(SystemExit):
         parser.parse_args(["ingest", "webhook", "--brands", "b.toml", "--out", "x",
                            "--instance", "https://m.example"])  # mastodon's, not webhook's

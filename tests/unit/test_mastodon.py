@@ -19,15 +19,13 @@ from aiohttp import web
 
 from streams.config import BrandConfig, BrandsConfig, ConfigError
 from streams.events import AudienceKind, Side, SocialEvent
-from streams.sources.mastodon import (
+from streams.sources.mastodon import MastodonConnector, brand_accounts, token_variable
+from streams.sources.mastodon_wire import (
     BrandAccount,
-    MastodonConnector,
     Rejected,
     SseParser,
     StatusMapper,
-    brand_accounts,
     html_to_text,
-    token_variable,
 )
 
 DOMAIN = "mastodon.example"

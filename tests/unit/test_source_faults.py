@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import Callable
@@ -31,7 +32,8 @@ from streams.sources.bluesky import (
     BlueskyConnector,
 )
 from streams.sources.jsonl import read_jsonl
-from streams.sources.mastodon import BrandAccount, MastodonConnector
+from streams.sources.mastodon import MastodonConnector
+from streams.sources.mastodon_wire import BrandAccount
 from streams.sources.webhook import WebhookConnector, sign
 from tests.jetstream_fake import (
     BOB,
@@ -374,13 +376,18 @@ def m_mention(notification_id: str, status_id: str, text: str) -> dict[str, Any]
 class BrandsInstance:
     """A fake Mastodon instance serving several brand accounts, each with its token and a
     behaviour: "ok" (catch-up, then heartbeats), "silent" (the user stream never sends its
-    status line), "refused" (401 on everything, a revoked token)."""
+    status line), "mute" (status and headers, then nothing), "hostile" (`hostile` events
+    on the first stream, then heartbeats), "refused" (401 on everything, a revoked
+    token)."""
 
     def __init__(self, accounts: dict[str, tuple[dict[str, Any], str]]) -> None:
         self.accounts = accounts  # token -> (Account, behaviour)
         self.notifications: dict[str, list[dict[str, Any]]] = {t: [] for t in accounts}
         self.streams: dict[str, int] = dict.fromkeys(accounts, 0)
         self.closing = asyncio.Event()
+        self.queries: list[dict[str, str]] = []  # of the notifications endpoint
+        self.links = True
+        self.hostile: list[bytes] = []  # SSE events a "hostile" stream sends first
 
     def _token(self, request: web.Request) -> str:
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
@@ -392,12 +399,31 @@ class BrandsInstance:
         return web.json_response(self.accounts[self._token(request)][0])
 
     async def notifications_page(self, request: web.Request) -> web.Response:
+        """Mastodon's paging: `since_id` the newest page above it, `min_id` the page just
+        above it, `max_id` below it, `limit` at most 40, newest first, with a Link header
+        (next: max_id of the oldest item, prev: min_id of the newest) when `links`."""
         token = self._token(request)
-        since = request.query.get("since_id")
-        rows = [n for n in self.notifications[token]
-                if since is None or (len(n["id"]), n["id"]) > (len(since), since)]
-        return web.json_response(sorted(rows, key=lambda n: (len(n["id"]), n["id"]),
-                                        reverse=True)[:40])
+        query = request.query
+        self.queries.append(dict(query))
+
+        def key(row_id: str) -> tuple[int, str]:
+            return (len(row_id), row_id)
+
+        rows = sorted(self.notifications[token], key=lambda n: key(n["id"]))
+        for name in ("since_id", "min_id"):
+            if name in query:
+                rows = [n for n in rows if key(n["id"]) > key(query[name])]
+        if "max_id" in query:
+            rows = [n for n in rows if key(n["id"]) < key(query["max_id"])]
+        limit = min(40, int(query.get("limit", "40")))
+        rows = rows[:limit] if "min_id" in query else rows[-limit:]
+        rows.reverse()
+        headers = {}
+        if rows and self.links:
+            path = f"http://{request.host}/api/v1/notifications?types[]=mention"
+            headers["Link"] = (f'<{path}&max_id={rows[-1]["id"]}>; rel="next", '
+                               f'<{path}&min_id={rows[0]["id"]}>; rel="prev"')
+        return web.json_response(rows, headers=headers)
 
     async def statuses_page(self, request: web.Request) -> web.Response:
         self._token(request)
@@ -410,6 +436,12 @@ class BrandsInstance:
             await self.closing.wait()  # never a status line
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
+        if self.accounts[token][1] == "mute":  # headers, then not a byte
+            await self.closing.wait()
+            return response
+        if self.accounts[token][1] == "hostile" and self.streams[token] == 1:
+            for event in self.hostile:
+                await response.write(event)
         for _ in range(400):
             if self.closing.is_set():
                 break
@@ -517,6 +549,112 @@ async def test_an_oversized_rest_status_is_rejected_and_the_cursor_passes_it(
     assert max(len(line) for line in m.out.read_bytes().splitlines()) < 64 * 1024
     assert orjson.loads(cursor.read_text())["brands"]["acme"]["notifications"] == "4"
     assert fake.streams["a"] == 1  # no reconnect over it
+
+
+def sse(name: str, data: bytes) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + data + b"\n\n"
+
+
+async def test_hostile_stream_events_are_counted_once_logged_and_passed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """On the live stream: 50 events over the 1 MiB bound (one a single endless line), 50
+    of malformed JSON, then a real mention. Each is counted by reason, one log line a
+    reason, the mention is written once, the stream is never reconnected."""
+    fake = BrandsInstance({"a": (m_account("1", "acme"), "hostile")})
+    big = orjson.dumps(m_mention("7", "107", "x" * 1_100_000))
+    fake.hostile = [sse("notification", big) for _ in range(49)]
+    fake.hostile.append(b"data: " + b"y" * 1_200_000)  # no newline for over a MiB...
+    fake.hostile.append(b"\n\n")  # ...then the end of that event
+    fake.hostile += [sse("notification", b"{not json") for _ in range(50)]
+    fake.hostile.append(sse("notification", orjson.dumps(m_mention("8", "108", "help"))))
+    m, connector = await catch_up_once(fake, tmp_path, None, caplog,
+                                       lambda m: len(m.ids()) >= 1)
+    assert m.ids() == [f"{connector.host}/108"]
+    assert m.rejected("oversized") == 50 and m.rejected("malformed_json") == 50
+    assert fake.streams["a"] == 1 and m.value("brandpulse_source_reconnects_total") == 0
+    assert warnings_from(caplog, "rejected (oversized)") == 1
+    assert warnings_from(caplog, "rejected (malformed_json)") == 1
+    assert sum(r.levelno >= logging.WARNING for r in caplog.records) == 2
+
+
+async def test_a_mute_stream_reconnects_at_its_idle_deadline_logged_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A stream that sends its headers and then nothing (no `:thump`): dropped at the idle
+    deadline, each drop a counted reconnect with `connected` 0, one log line however many
+    drops (then a summary at most every 30 s: at most 2 lines a minute)."""
+    fake = BrandsInstance({"a": (m_account("1", "acme"), "mute")})
+    m, _ = await catch_up_once(fake, tmp_path, None, caplog,
+                               lambda m: fake.streams["a"] >= 6,
+                               deadlines=Deadlines(connect=1, answer=1, idle=0.2))
+    assert m.value("brandpulse_source_reconnects_total") >= 5
+    assert m.value("brandpulse_source_connected") == 0
+    assert warnings_from(caplog, "no data nor heartbeat for 0.2 s") == 1
+    assert sum(r.levelno >= logging.WARNING for r in caplog.records) == 1
+
+
+async def catch_up_once(fake: BrandsInstance, tmp_path: Path, cursor: Path | None,
+                        caplog: pytest.LogCaptureFixture, until: Callable[[Metered], bool],
+                        **options: Any) -> tuple[Metered, MastodonConnector]:
+    """One connector run against `fake` until `until(metered)`, then stopped."""
+    runner, base = await fake.start()
+    tmp_path.mkdir(exist_ok=True)
+    m = Metered(tmp_path, "mastodon")
+    connector = MastodonConnector(base, [brand_account("acme", "a")], cursor,
+                                  backoff_factory=QuickBackoff, checkpoint_seconds=0.05,
+                                  **options)
+    stop = asyncio.Event()
+    task = asyncio.create_task(connector.run(m.sink, stop))
+    try:
+        with caplog.at_level(logging.WARNING):
+            await wait_until(lambda: until(m) or task.done())
+        stop.set()
+        fake.closing.set()
+        await asyncio.wait_for(task, 5)
+    finally:
+        await runner.cleanup()
+    return m, connector
+
+
+@pytest.mark.parametrize("links", [True, False])
+async def test_a_catch_up_page_too_large_to_read_is_narrowed_and_its_item_skipped(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, links: bool) -> None:
+    """Ten mentions after the cursor, the fifth of 100 kB, under a 64 KiB page bound (the
+    40 MiB default, scaled down): the page cannot be read, so it is read again forward from
+    the cursor in smaller pages down to one item; that item is rejected `oversized` (its
+    id from the Link header, or from the body's first bytes without one), the cursor moves
+    past it, the nine others are written once, and no reconnect happens. A restart from
+    the saved cursor asks for nothing at or before it."""
+    fake = BrandsInstance({"a": (m_account("1", "acme"), "ok")})
+    fake.links = links
+    fake.notifications["a"] = [m_mention(str(n), str(100 + n), "x" * 100_000 if n == 5
+                                         else f"help {n}") for n in range(1, 11)]
+    cursor = tmp_path / "cursor"
+    cursor.write_text('{"brands": {"acme": {"handle": "acme@mastodon.example", '
+                      '"notifications": "0", "statuses": null}}}')
+
+    def saved() -> str | None:
+        return orjson.loads(cursor.read_text())["brands"]["acme"]["notifications"]
+
+    m, connector = await catch_up_once(
+        fake, tmp_path, cursor, caplog, lambda m: len(m.ids()) >= 9 and saved() == "10",
+        max_page_bytes=64 * 1024)
+    host = connector.host
+    assert m.ids() == [f"{host}/{100 + n}" for n in range(1, 11) if n != 5]
+    assert m.rejected("oversized") == 1
+    assert saved() == "10"
+    assert fake.streams["a"] == 1 and m.value("brandpulse_source_reconnects_total") == 0
+    limits = [q.get("limit") for q in fake.queries]
+    assert limits[:4] == ["40", "20", "10", "5"] and "1" in limits
+    assert len(fake.queries) < 20  # a bounded number of requests, no loop
+    assert warnings_from(caplog, "reading it again in smaller pages") == 1
+    assert warnings_from(caplog, "rejected (oversized)") == 1
+    # a restart resumes after the skipped item: one request, nothing narrowed, nothing new
+    fake.queries.clear()
+    fake.closing.clear()
+    again, _ = await catch_up_once(fake, tmp_path / "again", cursor, caplog,
+                                   lambda _: bool(fake.queries), max_page_bytes=64 * 1024)
+    assert [q.get("since_id") for q in fake.queries] == ["10"]
+    assert again.ids() == [] and again.rejected("oversized") == 0
 
 
 async def test_sigterm_stops_mastodon_ingest_waiting_on_a_silent_instance(
@@ -682,3 +820,111 @@ async def test_the_signature_covers_the_compressed_bytes(tmp_path: Path) -> None
         too_big = await server.post(bomb, {"Content-Encoding": "gzip"})
     assert (over_plain, over_raw, too_big) == (401, 200, 413)
     assert server.m.ids() == ["gz-1"]
+
+
+# --- Where cursors live (issue 25) ---------------------------------------------------------
+
+def test_the_cursor_defaults_to_the_state_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        ) -> None:
+    """Not the current directory: $BRANDPULSE_STATE_DIR, else $XDG_STATE_HOME/brandpulse,
+    else ~/.local/state/brandpulse; --cursor-file wins; an old ./brandpulse-<source>.cursor
+    is still used, with a warning, until it is moved."""
+    from streams.sources.base import cursor_path, state_dir
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("HOME", str(home))
+    assert state_dir({}) == home / ".local" / "state" / "brandpulse"
+    assert state_dir({"XDG_STATE_HOME": str(tmp_path / "xdg")}) == tmp_path / "xdg" / "brandpulse"
+    assert state_dir({"XDG_STATE_HOME": "relative"}) == home / ".local" / "state" / "brandpulse"
+    assert state_dir({"BRANDPULSE_STATE_DIR": str(tmp_path / "s"),
+                      "XDG_STATE_HOME": str(tmp_path / "xdg")}) == tmp_path / "s"
+    monkeypatch.chdir(tmp_path)
+    path = cursor_path(None, "bluesky", {"XDG_STATE_HOME": str(tmp_path / "xdg")})
+    assert path == tmp_path / "xdg" / "brandpulse" / "bluesky.cursor" and path.parent.is_dir()
+    assert cursor_path("here.cursor", "bluesky", {}) == Path("here.cursor")
+    (tmp_path / "brandpulse-mastodon.cursor").write_text("{}")
+    with caplog.at_level(logging.WARNING):
+        legacy = cursor_path(None, "mastodon", {"BRANDPULSE_STATE_DIR": str(tmp_path / "s")})
+    assert legacy == Path("brandpulse-mastodon.cursor")
+    assert warnings_from(caplog, "move it to") == 1
+
+
+async def test_bluesky_ingest_without_cursor_file_saves_in_the_state_directory(
+        tmp_path: Path) -> None:
+    """`brandpulse ingest bluesky` run from another directory: the cursor lands in
+    $BRANDPULSE_STATE_DIR, nothing in the current directory."""
+    t0 = now_us() - 60 * S
+    fake = FakeJetstream([question(t0, 0)])
+    url = await fake.start()
+    brands = tmp_path / "brands.toml"
+    brands.write_text(f'[[brand]]\nname = "acme"\nhandles = {{ bluesky = ["{BRAND_DID}"] }}\n')
+    state, cwd = tmp_path / "state", tmp_path / "elsewhere"
+    cwd.mkdir()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streams.cli", "ingest", "bluesky", "--brands", str(brands),
+        "--url", url, "--out", str(tmp_path / "out.jsonl"), "--metrics-port", "0",
+        cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "BRANDPULSE_STATE_DIR": str(state),
+             "PYTHONPATH": str(Path(__file__).parents[2])})
+    try:
+        await wait_until(lambda: (state / "bluesky.cursor").exists(), 20)
+        process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        await fake.stop()
+    assert int((state / "bluesky.cursor").read_text()) == t0
+    assert list(cwd.iterdir()) == []
+
+
+async def test_sigterm_stops_webhook_ingest_holding_unfinished_requests(
+        tmp_path: Path) -> None:
+    """`brandpulse ingest webhook` with clients that never finish (half a head, half a
+    body, and one request waiting on nothing): SIGTERM ends it within 5 s, exit 0."""
+    brands = tmp_path / "brands.toml"
+    brands.write_text('[[brand]]\nname = "acme"\nhandles = { twitter = ["acme"] }\n')
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "streams.cli", "ingest", "webhook", "--brands", str(brands),
+        "--listen", f"127.0.0.1:{port}", "--out", str(tmp_path / "out.jsonl"),
+        "--metrics-port", "0", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "BRANDPULSE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+             "PYTHONPATH": str(Path(__file__).parents[2])})
+    writers: list[asyncio.StreamWriter] = []
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # until it listens
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writers.append(writer)  # and one connection that sends nothing at all
+            break
+        assert writers, "the webhook server did not start"
+        body = events_body("never")
+        for data in (b"POST /events HT", b"POST /events HTTP/1.1\r\nHost: x\r\n",
+                     signed_head(body) + body[:15], signed_head(body) + body[:40]):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(data)
+            await writer.drain()
+            writers.append(writer)
+        await asyncio.sleep(0.3)  # the server has them all (not a timed assertion)
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        code = await asyncio.wait_for(process.wait(), 10)
+        seconds = time.monotonic() - started
+    finally:
+        for writer in writers:
+            writer.close()
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    stderr = (await process.stderr.read()).decode()  # type: ignore[union-attr]
+    assert code == 0 and "Traceback" not in stderr, stderr
+    assert seconds < 5, seconds

@@ -21,11 +21,10 @@ import pytest
 from streams.config import ConfigError, parse_brands
 from streams.events import AudienceKind, Side, SocialEvent
 from streams.sources.base import SinkUnavailable
+from streams.sources.meta import MetaAccounts, parse_meta_payload
 from streams.sources.webhook import (
-    MetaAccounts,
     WebhookConnector,
     parse_listen,
-    parse_meta_payload,
     sign,
     signature_ok,
 )
