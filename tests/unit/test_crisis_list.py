@@ -74,6 +74,15 @@ def test_a_brand_view_says_what_its_own_crisis_is_about() -> None:
     assert api.get("/api/brands/acme")["crisis"]["terms"] == ["storm"]  # type: ignore[index]
 
 
+def test_a_brand_view_gives_its_event_time_in_rfc3339_as_the_check_does() -> None:
+    """/api/brands/NAME gave `event_time` as an epoch float while the check speaks RFC 3339."""
+    api = ApiViews()
+    api.update([replace(snapshot("acme"), now=SINCE + 0.25), replace(snapshot("calmco"),
+                                                                      now=-math.inf)])
+    assert api.get("/api/brands/acme")["event_time"] == "2023-11-14T22:13:20.250Z"  # type: ignore[index]
+    assert api.get("/api/brands/calmco")["event_time"] is None  # type: ignore[index]
+
+
 def test_the_brands_route_lists_the_brands_own_crises_in_one_request() -> None:
     answer = views().get("/api/brands")
     assert answer is not None
