@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from streams import cli
+from streams.cli import common
 from streams.commands.replay import ReplayStats, format_summary
 
 TWCS_HEADER = ("tweet_id,author_id,inbound,created_at,text,response_tweet_id,"
@@ -167,7 +168,7 @@ def test_replay_exits_1_with_a_readable_summary_when_deliveries_fail(
         return stats
 
     monkeypatch.setattr(streams.commands.replay, "replay", failing)
-    monkeypatch.setattr(cli, "check_broker", lambda broker: None)
+    monkeypatch.setattr(common, "check_broker", lambda broker: None)
     code = cli.main(["replay", "--synthetic", "--broker", "kafka://127.0.0.1:9"])
     err = capsys.readouterr().err
     assert code == 1
@@ -235,7 +236,7 @@ def test_ending_a_crisis_never_declared_fails_in_one_line(
     from streams.core.crisis import CrisisCommand, DeclaredCrisis
 
     monkeypatch.setenv("BRANDPULSE_INTERNAL_KEY", "k" * 64)
-    monkeypatch.setattr(cli, "check_broker", lambda *args, **kwargs: None)
+    monkeypatch.setattr(common, "check_broker", lambda *args, **kwargs: None)
     monkeypatch.setattr(control, "declared_crises",
                         lambda settings, **kwargs: [DeclaredCrisis("Storm", ("storm",))])
     sent: list[CrisisCommand] = []

@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from streams import cli
+from streams.cli import common
 from streams.core.behaviour import SentimentContext
 from streams.core.conversation import ConversationSnapshot, Window
 from streams.core.crisis import CrisisStatus, DeclaredCrisis
@@ -129,7 +130,7 @@ def declared(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("BRANDPULSE_INTERNAL_KEY", "k" * 32)
     monkeypatch.delenv(cli.WORKER_URL_ENV, raising=False)
-    monkeypatch.setattr(cli, "check_broker", lambda *a, **k: None)
+    monkeypatch.setattr(common, "check_broker", lambda *a, **k: None)
     monkeypatch.setattr(streams.commands.control, "declared_crises", lambda *a, **k: [
         DeclaredCrisis("Storm", ("storm",), ("stormalma",), None, SINCE)])
 
