@@ -47,10 +47,11 @@ legend: need reply = messages requiring an answer, since the start; answered = o
   overdue) over the last 24 h of event time; robot = robot score 0-1 (24 h); crisis = 1
   while the brand's own audience shows a crisis (the line under the table says whether one
   is detected across brands, which every brand's posts are judged against); tone-deaf =
-  promotional or jokey posts published during either; tmpl = share of templated replies
-  (24 h); align = topic alignment of broadcasts with the audience (7 days); vol x =
-  audience messages of the last 15 min against the brand's 7-day hourly mean (the storm's
-  burst makes psycho's a spike: BrandMentionVolumeSpike); '-' = not enough data yet."""
+  promotional or jokey posts published during either; tmpl = share of replies that
+  near-duplicate another (24 h; the robot pastes one line, the other desks write theirs);
+  align = topic alignment of broadcasts with the audience (7 days); vol x = audience
+  messages of the last 15 min against the brand's 7-day hourly mean (the storm's burst
+  makes psycho's a spike: BrandMentionVolumeSpike); '-' = not enough data yet."""
 
 
 def demo_events(days: float = DEMO_DAYS, end: float | None = None) -> list:
