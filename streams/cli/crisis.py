@@ -6,10 +6,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import streams.cli.common as common
 from streams.cli.common import InputError, settings_of
 from streams.config import ConfigError
+
+if TYPE_CHECKING:
+    from streams.core.crisis import DeclaredCrisis
 
 #: Where `brandpulse crisis list` asks for detected crises when --worker is not given:
 #: comma-separated base URLs of workers' metrics ports.
@@ -88,18 +92,30 @@ def cmd_crisis(args: argparse.Namespace) -> int:
             tuple(h.lstrip("#") for h in args.hashtags.split(",") if h), args.region,
             when(args.start, now) or now, when(args.end, None)))
     else:
-        # Ending a name never declared would be a no-op every worker ignores: say so instead.
-        declared = [c.name for c in declared_crises(settings)]
-        if args.name not in declared:
-            known = ", ".join(repr(n) for n in declared) or "none"
-            raise InputError(f"crisis end: no crisis named {args.name!r} was declared "
-                             f"(declared: {known}). Fix: use a name from brandpulse crisis "
-                             "list (names are case-sensitive)")
+        _check_active(args.name, declared_crises(settings), now)
         command = CrisisCommand(CommandAction.END,
                                 DeclaredCrisis(args.name, end=when(args.end, now)))
     send_crisis_command(settings, command)
     print(f"{args.action}: {args.name}")
     return 0
+
+
+def _check_active(name: str, declared: Sequence[DeclaredCrisis], now: float) -> None:
+    """`crisis end NAME` needs NAME declared and not ended (as `crisis list` folds the
+    control topic). Why: ending a name never declared is a no-op every worker ignores, and
+    ending an ended crisis again would move its end to now, reopening it in between."""
+    from streams.wire import format_rfc3339
+
+    crisis = next((c for c in declared if c.name == name), None)
+    if crisis is None:
+        known = ", ".join(repr(c.name) for c in declared) or "none"
+        raise InputError(f"crisis end: no crisis named {name!r} was declared "
+                         f"(declared: {known}). Fix: use a name from brandpulse crisis "
+                         "list (names are case-sensitive)")
+    if crisis.end is not None and crisis.end <= now:
+        raise InputError(f"crisis end: {name!r} already ended at {format_rfc3339(crisis.end)}"
+                         ". Fix: nothing to end (brandpulse crisis list shows the ongoing "
+                         "ones)")
 
 
 def _detected_lines(workers: Sequence[str]) -> str:
