@@ -29,15 +29,16 @@ from streams.cli.common import (
     EXIT_USAGE,
     InputError,
     RuntimeFailure,
-    check_broker,
     settings_of,
 )
 from streams.cli.crisis import WORKER_URL_ENV
 from streams.cli.worker import run_worker
 from streams.config import ConfigError
 
+# What callers outside the package use. The broker check is `common.check_broker`, the one
+# name every command calls (so a test replaces it there).
 __all__ = ["EXIT_RUNTIME", "EXIT_USAGE", "WORKER_URL_ENV", "InputError", "RuntimeFailure",
-           "build_parser", "check_broker", "main", "run_worker", "settings_of"]
+           "build_parser", "main", "run_worker", "settings_of"]
 
 
 class Command(NamedTuple):
@@ -120,7 +121,6 @@ def _version() -> str:
         from streams import __version__
 
         return __version__
-
 
 
 def _one_line(exc: BaseException) -> str:
