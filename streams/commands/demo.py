@@ -24,6 +24,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +47,11 @@ legend: need reply = messages requiring an answer, since the start; answered = o
   overdue) over the last 24 h of event time; robot = robot score 0-1 (24 h); crisis = 1
   while the brand's own audience shows a crisis (the line under the table says whether one
   is detected across brands, which every brand's posts are judged against); tone-deaf =
-  promotional or jokey posts published during either; tmpl = share of templated replies
-  (24 h); align = topic alignment of broadcasts with the audience (7 days); vol x =
-  audience messages of the last 15 min against the brand's 7-day hourly mean (the storm's
-  burst makes psycho's a spike: BrandMentionVolumeSpike); '-' = not enough data yet."""
+  promotional or jokey posts published during either; tmpl = share of replies that
+  near-duplicate another (24 h; the robot pastes one line, the other desks write theirs);
+  align = topic alignment of broadcasts with the audience (7 days); vol x = audience
+  messages of the last 15 min against the brand's 7-day hourly mean (the storm's burst
+  makes psycho's a spike: BrandMentionVolumeSpike); '-' = not enough data yet."""
 
 
 def demo_events(days: float = DEMO_DAYS, end: float | None = None) -> list:
@@ -104,7 +106,9 @@ def read_metrics(port: int) -> dict[tuple[str, str], float]:
     appears (`BrandCounters`: Prometheus' rate() must see a series start at 0). The demo
     is that first scrape, so its first summary printed need 0, answered 0 and breaches 0
     beside 14-34 customers waiting (a gauge, shown at once)."""
-    return _scrape(port) if _scrape(port) else {}
+    if not _scrape(port):  # the first scrape: new brands' counters at 0
+        return {}
+    return _scrape(port)
 
 
 def _cell(value: float, width: int, digits: int) -> str:
@@ -209,14 +213,136 @@ def _raise_interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+@dataclass
+class _Demo:
+    """What one demo run started, so that `stop` can end each part (bounded in time)."""
+
+    workdir: Path
+    port: int
+    embedded: EmbeddedBroker | None = None
+    worker: subprocess.Popen[bytes] | None = None
+    worker_log: Any = None
+    sender: threading.Thread | None = None
+    stop_sending: threading.Event = field(default_factory=threading.Event)
+    keep: bool = False  # the folder outlives the demo only when its logs explain a failure
+
+    def start_broker(self, broker: str | None) -> str:
+        """The broker's URL, with the topics created: `broker`, or the embedded one."""
+        if broker is None:
+            self.embedded = EmbeddedBroker(log_path=str(self.workdir / "broker.log"))
+            self.embedded.start()
+            broker = self.embedded.url
+        create_topics(settings_from(broker=broker))
+        print(f"broker     {broker}" + (" (embedded tansu)" if self.embedded else ""))
+        return broker
+
+    def start_worker(self, broker_url: str, brands_path: Path) -> str:
+        """Start the worker on `broker_url`, print how to reach it; the check token."""
+        settings = settings_from(broker=broker_url)
+        self.worker_log = open(self.workdir / "worker.log", "wb")  # noqa: SIM115
+        command = [sys.executable, "-m", "streams.cli", "worker", "--broker", broker_url,
+                   "--brands", str(brands_path), "--metrics-port", str(self.port),
+                   "--metrics-host", METRICS_HOST,
+                   "--app-id", f"brandpulse-demo-{os.getpid()}",
+                   "--data-dir", str(self.workdir / "worker-data")]
+        if self.embedded:
+            command.append("--tansu-compat")
+        # The check route is write-shaped: authenticated. An exported token is kept, so a
+        # check typed in another terminal works; else one for this demo, printed below.
+        token = os.environ.get(CHECK_TOKEN_ENV) or secrets.token_urlsafe(24)
+        # Control and share records are signed (streams/wire/signing.py): the user's key, or
+        # one for this demo, in a file that `brandpulse crisis` can be given.
+        key = settings.internal_key or secrets.token_hex(32)
+        key_path = self.workdir / "internal.key"
+        key_path.touch(mode=0o600)
+        key_path.write_text(key)
+        self.worker = subprocess.Popen(command, stdout=self.worker_log,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       start_new_session=True,
+                                       env={**os.environ, CHECK_TOKEN_ENV: token,
+                                            INTERNAL_KEY_ENV: key})
+        port = self.port
+        print(f"metrics    http://{METRICS_HOST}:{port}/metrics")
+        print(f"check      {CHECK_TOKEN_ENV}={token} brandpulse check --brand psycho "
+              f"--url http://{METRICS_HOST}:{port}/api/check \"Flash sale: 30% off, shop now!\"")
+        print(f"crisis     BRANDPULSE_INTERNAL_KEY=$(cat {key_path}) brandpulse crisis "
+              f"declare NAME --keywords ... --broker {broker_url}")
+        pids = f"worker pid {self.worker.pid}" + (
+            f", broker pid {self.embedded.process.pid}"
+            if self.embedded is not None and self.embedded.process is not None else "")
+        print(f"logs       {self.workdir} ({pids}; removed when the demo stops)")
+        return token
+
+    def start_replay(self, broker_url: str, speed: float) -> None:
+        """The scenario replayed in a thread (its plan printed first, with the legend)."""
+        from streams.commands.replay import replay
+
+        events = demo_events()
+        print(f"scenario   {len(events)} events over {DEMO_DAYS:g} days of event time, "
+              f"replayed at {speed:g}x (about {DEMO_DAYS * 86400 / speed / 60:.0f} min); "
+              "a storm hits the psycho brand's audience past halfway; then the worker keeps "
+              "running in live time until Ctrl-C")
+        print(SUMMARY_LEGEND, flush=True)
+        self.sender = threading.Thread(
+            target=replay, daemon=True,
+            kwargs={"events": _until(events, self.stop_sending), "broker": broker_url,
+                    "topics": settings_from(broker=broker_url).topics, "speed": speed,
+                    "total": len(events), "progress": False})
+        self.sender.start()
+
+    def summarise(self, token: str, stop_after: float | None) -> int:
+        """A summary every SUMMARY_EVERY_SECONDS until `stop_after` (or forever); 1 when
+        the worker exits."""
+        assert self.worker is not None and self.sender is not None
+        started = time.monotonic()
+        replaying = True
+        while stop_after is None or time.monotonic() - started < stop_after:
+            time.sleep(min(SUMMARY_EVERY_SECONDS,
+                           max(0.1, (stop_after or 1e9) - (time.monotonic() - started))))
+            if self.worker.poll() is not None:
+                self.keep = True
+                print(f"worker exited with code {self.worker.returncode}; "
+                      f"see {self.workdir}/worker.log")
+                return 1
+            if replaying and not self.sender.is_alive():
+                replaying = False
+                print("\nreplay done: the worker keeps running in live time (customers keep "
+                      "waiting, SLAs keep passing); Ctrl-C to stop", flush=True)
+            values = read_metrics(self.port)
+            if values:
+                print(f"\n-- {time.strftime('%H:%M:%S')} "
+                      f"({'replaying' if self.sender.is_alive() else 'replay done, live'})")
+                print(format_summary(values))
+                print("\n".join(check_drafts(self.port, token)), flush=True)
+        return 0
+
+    def stop(self) -> None:
+        """Stop the replay (10 s), the worker (15 s) and the broker (10 s); remove the
+        folder unless kept."""
+        self.stop_sending.set()
+        if self.sender is not None:
+            self.sender.join(10)
+        if self.worker is not None and self.worker.poll() is None:
+            self.worker.terminate()
+            try:
+                self.worker.wait(15)
+            except subprocess.TimeoutExpired:
+                self.worker.kill()
+                self.worker.wait(5)
+        if self.embedded is not None:
+            self.embedded.stop()
+        if self.worker_log is not None:
+            self.worker_log.close()
+        if not self.keep:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
 def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str | None = None,
              stop_after: float | None = None) -> int:
     """Run until Ctrl-C, SIGTERM or SIGHUP (or `stop_after` seconds); the exit code.
 
     `metrics_port` None: 9100, or a free port when 9100 is taken (said in one line); a
     given port that is taken ends the demo before anything starts (exit code 2)."""
-    from streams.commands.replay import replay
-
     port, note = choose_metrics_port(metrics_port)
     if port is None:
         print(f"brandpulse demo: {note}", file=sys.stderr)
@@ -227,114 +353,28 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
     if threading.current_thread() is threading.main_thread():
         handled = {signal.SIGINT: signal.getsignal(signal.SIGINT)}
         handled.update((sig, signal.signal(sig, _raise_interrupt)) for sig in STOP_SIGNALS)
-    workdir = Path(tempfile.mkdtemp(prefix="brandpulse-demo-"))
-    keep = False  # the folder outlives the demo only when its logs explain a failure
-    brands_path = workdir / "brands.toml"
+    demo = _Demo(Path(tempfile.mkdtemp(prefix="brandpulse-demo-")), port)
+    brands_path = demo.workdir / "brands.toml"
     write_scenario_brands_toml(brands_path)
-    embedded: EmbeddedBroker | None = None
-    worker: subprocess.Popen[bytes] | None = None
-    worker_log: Any = None
-    stop = threading.Event()
-    sender: threading.Thread | None = None
     try:
         if note:
             print(note)
-        embedded = None if broker else EmbeddedBroker(log_path=str(workdir / "broker.log"))
-        if embedded is not None:
-            embedded.start()
-        broker_url = broker or embedded.url  # type: ignore[union-attr]
-        settings = settings_from(broker=broker_url)
-        create_topics(settings)
-        print(f"broker     {broker_url}" + (" (embedded tansu)" if embedded else ""))
-        worker_log = open(workdir / "worker.log", "wb")  # noqa: SIM115
-        command = [sys.executable, "-m", "streams.cli", "worker", "--broker", broker_url,
-                   "--brands", str(brands_path), "--metrics-port", str(port),
-                   "--metrics-host", METRICS_HOST,
-                   "--app-id", f"brandpulse-demo-{os.getpid()}",
-                   "--data-dir", str(workdir / "worker-data")]
-        if embedded:
-            command.append("--tansu-compat")
-        # The check route is write-shaped: authenticated. An exported token is kept, so a
-        # check typed in another terminal works; else one for this demo, printed below.
-        token = os.environ.get(CHECK_TOKEN_ENV) or secrets.token_urlsafe(24)
-        # Control and share records are signed (streams/wire/signing.py): the user's key, or
-        # one for this demo, in a file that `brandpulse crisis` can be given.
-        key = settings.internal_key or secrets.token_hex(32)
-        key_path = workdir / "internal.key"
-        key_path.touch(mode=0o600)
-        key_path.write_text(key)
-        worker = subprocess.Popen(command, stdout=worker_log, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, start_new_session=True,
-                                  env={**os.environ, CHECK_TOKEN_ENV: token,
-                                       INTERNAL_KEY_ENV: key})
-        print(f"metrics    http://{METRICS_HOST}:{port}/metrics")
-        print(f"check      {CHECK_TOKEN_ENV}={token} brandpulse check --brand psycho "
-              f"--url http://{METRICS_HOST}:{port}/api/check \"Flash sale: 30% off, shop now!\"")
-        print(f"crisis     BRANDPULSE_INTERNAL_KEY=$(cat {key_path}) brandpulse crisis "
-              f"declare NAME --keywords ... --broker {broker_url}")
-        pids = f"worker pid {worker.pid}" + (
-            f", broker pid {embedded.process.pid}"
-            if embedded is not None and embedded.process is not None else "")
-        print(f"logs       {workdir} ({pids}; removed when the demo stops)")
-        events = demo_events()
-        print(f"scenario   {len(events)} events over {DEMO_DAYS:g} days of event time, "
-              f"replayed at {speed:g}x (about {DEMO_DAYS * 86400 / speed / 60:.0f} min); "
-              "a storm hits the psycho brand's audience past halfway; then the worker keeps "
-              "running in live time until Ctrl-C")
-        print(SUMMARY_LEGEND, flush=True)
-        sender = threading.Thread(
-            target=replay, daemon=True,
-            kwargs={"events": _until(events, stop), "broker": broker_url,
-                    "topics": settings.topics, "speed": speed, "total": len(events),
-                    "progress": False})
-        sender.start()
-        started = time.monotonic()
-        replaying = True
-        while stop_after is None or time.monotonic() - started < stop_after:
-            time.sleep(min(SUMMARY_EVERY_SECONDS,
-                           max(0.1, (stop_after or 1e9) - (time.monotonic() - started))))
-            if worker.poll() is not None:
-                keep = True
-                print(f"worker exited with code {worker.returncode}; see {workdir}/worker.log")
-                return 1
-            if replaying and not sender.is_alive():
-                replaying = False
-                print("\nreplay done: the worker keeps running in live time (customers keep "
-                      "waiting, SLAs keep passing); Ctrl-C to stop", flush=True)
-            values = read_metrics(port)
-            if values:
-                print(f"\n-- {time.strftime('%H:%M:%S')} "
-                      f"({'replaying' if sender.is_alive() else 'replay done, live'})")
-                print(format_summary(values))
-                print("\n".join(check_drafts(port, token)), flush=True)
-        return 0
+        broker_url = demo.start_broker(broker)
+        token = demo.start_worker(broker_url, brands_path)
+        demo.start_replay(broker_url, speed)
+        return demo.summarise(token, stop_after)
     except KeyboardInterrupt as interrupt:
         with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
             print(f"\nstopping ({str(interrupt) or 'Ctrl-C'})…", flush=True)
         return 0
     except Exception:
-        keep = True  # its logs (broker.log, worker.log) say why
+        demo.keep = True  # its logs (broker.log, worker.log) say why
         raise
     finally:
-        # Cleanup is bounded (join 10 s, worker 15 s, broker 10 s) and not interruptible:
-        # a second signal must not leave the worker or the broker running.
+        # Cleanup is bounded and not interruptible: a second signal must not leave the
+        # worker or the broker running.
         for sig in handled:
             signal.signal(sig, signal.SIG_IGN)
-        stop.set()
-        if sender is not None:
-            sender.join(10)
-        if worker is not None and worker.poll() is None:
-            worker.terminate()
-            try:
-                worker.wait(15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait(5)
-        if embedded is not None:
-            embedded.stop()
-        if worker_log is not None:
-            worker_log.close()
-        if not keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+        demo.stop()
         for sig, previous in handled.items():
             signal.signal(sig, previous)

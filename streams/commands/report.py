@@ -311,67 +311,72 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
     end = engine.stream_time
     result: dict[str, Any] = {}
     for name, tally in sorted(tallies.items(), key=lambda item: (item[0].casefold(), item[0])):
-        if not (tally.messages or tally.broadcasts or tally.replies):
-            continue
-        times = tally.first_response_seconds
-        has_state = engine.has_brand(name)
-        snapshot = engine.snapshot(name, engine.brand_now(name, end)) if has_state else None
-        backlog = snapshot.backlog if snapshot is not None else {}
-        posts = tally.broadcasts + tally.replies
-        share_broadcast = tally.broadcasts / posts if posts else math.nan
-        # The live definition (docs/metrics.md): answered / (answered + overdue), i.e. over
-        # the messages decided by the end of the input; those still inside their SLA wait.
-        decided = tally.requires_reply - (engine.book(name).undecided() if has_state else 0)
-        share_answered = tally.answered / decided if decided > 0 else math.nan
-        share_templated = tally.templated_replies / tally.replies if tally.replies else math.nan
-        behaviour = snapshot.behaviour if snapshot is not None else None
-        row: dict[str, Any] = {
-            "messages": tally.messages,
-            "requires_reply": tally.requires_reply,
-            "answered": tally.answered,
-            "unanswered": sum(b.unanswered for b in backlog.values()),
-            "expired_unanswered": tally.expired_unanswered,
-            "late_replies": tally.late_replies,
-            "sla_breaches": tally.breaches,
-            "first_response_seconds": {"p50": times.quantile(0.5),
-                                       "p90": times.quantile(0.9)},
-        }
-        config = brands.get(name)
-        if config is not None and config.group is not None:
-            row["group"] = config.group
-        if config is not None and config.business_hours is not None:
-            business = tally.first_response_business_seconds
-            row["first_response_business_seconds"] = {"p50": business.quantile(0.5),
-                                                       "p90": business.quantile(0.9)}
-        row.update({
-            "posts": {"broadcast": tally.broadcasts, "reply": tally.replies},
-            "broadcast_ratio": json_number(share_broadcast),
-            "reply_rate": json_number(share_answered),
-            # Over the whole input, not a rolling window: a report covers a period.
-            "templated_reply_ratio": json_number(share_templated),
-            "robot_score": json_number(robot_score(
-                with_evidence(share_broadcast, posts),
-                with_evidence(share_answered, max(decided, 0)),
-                with_evidence(share_templated, tally.replies))),
-            "tone_deaf_count": tally.tone_deaf_count,
-            "negative_messages": tally.negative,
-            # Mean over the input's analysed messages in a language we read (not rolling).
-            "sentiment": json_number(tally.sentiment_sum / tally.sentiment_n
-                                     if tally.sentiment_n else math.nan),
-            "tone_deaf_posts": list(tally.tone_deaf),  # the last TONE_DEAF_EXAMPLES
-            "languages": tally.languages,
-            "topic_alignment": (json_number(behaviour.topic_alignment)
-                                if behaviour is not None else None),
-            "top_audience_terms": ([term for term, _ in behaviour.top_audience_terms]
-                                   if behaviour is not None else []),
-            "next_response_seconds": {"p50": tally.next_response_seconds.quantile(0.5),
-                                      "p90": tally.next_response_seconds.quantile(0.9),
-                                      "count": len(tally.next_response_seconds)},
-            "policies": _policies_section(tally, brands.get(name)),
-            "agents": _agents_section(tally, brands.get(name)),
-        })
-        result[name] = row
+        if tally.messages or tally.broadcasts or tally.replies:
+            result[name] = _brand_row(engine, name, tally, end)
     return {"brands": result, "rejected": rejected}
+
+
+def _brand_row(engine: Engine, name: str, tally: BrandTally, end: float) -> dict[str, Any]:
+    """One brand's row of the report, from its tallies and the engine's state at `end`."""
+    brands = engine.brands
+    times = tally.first_response_seconds
+    has_state = engine.has_brand(name)
+    snapshot = engine.snapshot(name, engine.brand_now(name, end)) if has_state else None
+    backlog = snapshot.backlog if snapshot is not None else {}
+    posts = tally.broadcasts + tally.replies
+    share_broadcast = tally.broadcasts / posts if posts else math.nan
+    # The live definition (docs/metrics.md): answered / (answered + overdue), i.e. over
+    # the messages decided by the end of the input; those still inside their SLA wait.
+    decided = tally.requires_reply - (engine.book(name).undecided() if has_state else 0)
+    share_answered = tally.answered / decided if decided > 0 else math.nan
+    share_templated = tally.templated_replies / tally.replies if tally.replies else math.nan
+    behaviour = snapshot.behaviour if snapshot is not None else None
+    row: dict[str, Any] = {
+        "messages": tally.messages,
+        "requires_reply": tally.requires_reply,
+        "answered": tally.answered,
+        "unanswered": sum(b.unanswered for b in backlog.values()),
+        "expired_unanswered": tally.expired_unanswered,
+        "late_replies": tally.late_replies,
+        "sla_breaches": tally.breaches,
+        "first_response_seconds": {"p50": times.quantile(0.5),
+                                   "p90": times.quantile(0.9)},
+    }
+    config = brands.get(name)
+    if config is not None and config.group is not None:
+        row["group"] = config.group
+    if config is not None and config.business_hours is not None:
+        business = tally.first_response_business_seconds
+        row["first_response_business_seconds"] = {"p50": business.quantile(0.5),
+                                                   "p90": business.quantile(0.9)}
+    row.update({
+        "posts": {"broadcast": tally.broadcasts, "reply": tally.replies},
+        "broadcast_ratio": json_number(share_broadcast),
+        "reply_rate": json_number(share_answered),
+        # Over the whole input, not a rolling window: a report covers a period.
+        "templated_reply_ratio": json_number(share_templated),
+        "robot_score": json_number(robot_score(
+            with_evidence(share_broadcast, posts),
+            with_evidence(share_answered, max(decided, 0)),
+            with_evidence(share_templated, tally.replies))),
+        "tone_deaf_count": tally.tone_deaf_count,
+        "negative_messages": tally.negative,
+        # Mean over the input's analysed messages in a language we read (not rolling).
+        "sentiment": json_number(tally.sentiment_sum / tally.sentiment_n
+                                 if tally.sentiment_n else math.nan),
+        "tone_deaf_posts": list(tally.tone_deaf),  # the last TONE_DEAF_EXAMPLES
+        "languages": tally.languages,
+        "topic_alignment": (json_number(behaviour.topic_alignment)
+                            if behaviour is not None else None),
+        "top_audience_terms": ([term for term, _ in behaviour.top_audience_terms]
+                               if behaviour is not None else []),
+        "next_response_seconds": {"p50": tally.next_response_seconds.quantile(0.5),
+                                  "p90": tally.next_response_seconds.quantile(0.9),
+                                  "count": len(tally.next_response_seconds)},
+        "policies": _policies_section(tally, brands.get(name)),
+        "agents": _agents_section(tally, brands.get(name)),
+    })
+    return row
 
 
 #: What share of voice is taken of: (report field, share field).

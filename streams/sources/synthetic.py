@@ -17,6 +17,9 @@
 * `airhead` answers most messages but broadcasts daily filler (coffee, weekend moods)
   unrelated to what its audience talks about: low topic alignment.
 
+Every desk but the robot's composes its answers as healthy's does, so the templated-reply
+ratio singles out the robot.
+
 During the crisis (and an hour either side) the other brands pause their scheduled
 broadcasts, as careful social teams do, so that the tone-deaf posts are the psycho's.
 The crisis takes place in scenarios of at least `CRISIS_MIN_DURATION_SECONDS`, at
@@ -43,6 +46,26 @@ from typing import Any
 
 from streams.config import BrandsConfig, parse_brands
 from streams.events import AudienceKind, Side, SocialEvent
+from streams.sources.synthetic_texts import (
+    ACKNOWLEDGEMENTS,
+    ACTIONS,
+    AIRHEAD_BROADCASTS,
+    BROADCASTS,
+    CLOSINGS,
+    CRISIS_MESSAGES,
+    DAYS,
+    DIAGNOSES,
+    FOLLOW_UPS,
+    GREETINGS,
+    MESSAGES,
+    PRODUCTS,
+    PSYCHO_BROADCASTS,
+    PSYCHO_CRISIS_BROADCASTS,
+    ROBOT_BROADCASTS,
+    SLOW_OPENERS,
+    USERS,
+    WEEKDAYS,
+)
 
 HOUR = 3600.0
 EARLY_REPLY_MAX_GAP_SECONDS = 600.0
@@ -81,242 +104,6 @@ SCENARIO_BRANDS: dict[str, Any] = {
     ],
 }
 
-_USERS = ("alex", "sam", "lea", "hugo", "maria", "tom", "chloe", "nina", "omar", "yuki",
-          "jules", "ines", "lucas", "emma", "noah", "zoe")
-_PRODUCTS = ("sneakers", "headphones", "coffee maker", "savings account", "phone plan",
-             "backpack", "desk lamp")
-# (topic, English, French) audience messages; {h} is the brand handle, {n} a number.
-_MESSAGES = (
-    ("order", "@{h} my order #{n} still hasn't arrived, any news?",
-     "@{h} ma commande n°{n} n'est toujours pas arrivée, des nouvelles ?"),
-    ("billing", "@{h} I was charged twice this month, can you check?",
-     "@{h} j'ai été débité deux fois ce mois-ci, vous pouvez vérifier ?"),
-    ("app", "@{h} the app crashes every time I open my basket",
-     "@{h} l'appli plante dès que j'ouvre mon panier"),
-    ("address", "@{h} how do I change the delivery address on order {n}?",
-     "@{h} comment changer l'adresse de livraison de la commande {n} ?"),
-    ("praise", "@{h} love the new {p}, great job!",
-     "@{h} j'adore les nouveaux {p}, bravo !"),
-    ("stock", "@{h} will the {p} be back in stock soon?",
-     "@{h} les {p} seront bientôt de retour en stock ?"),
-)
-# What an agent writes: one diagnosis and one action per topic, each drawn separately, so
-# that (with greetings, acknowledgements and closings) two answers rarely coincide; the
-# canned answer (`_ANSWERS`) is what a lazy desk pastes: topic -> one sentence.
-_ANSWERS = {
-    "en": {"order": "I've checked order {n}: it ships tomorrow morning.",
-           "billing": "I can see the double charge, the refund is on its way.",
-           "app": "A fix is rolling out today, updating the app should solve it.",
-           "address": "You can change it under Orders > {n} > Delivery until it ships.",
-           "praise": "Thank you so much, we'll pass it on to the team!",
-           "stock": "The {p} are back next Tuesday, you can set an alert on the page."},
-    "fr": {"order": "J'ai vérifié la commande {n} : elle part demain matin.",
-           "billing": "Je vois le double débit, le remboursement est en cours.",
-           "app": "Un correctif arrive aujourd'hui, mettez l'appli à jour.",
-           "address": "Vous pouvez la modifier dans Commandes > {n} > Livraison.",
-           "praise": "Merci beaucoup, on transmet à l'équipe !",
-           "stock": "Les {p} reviennent mardi prochain, activez l'alerte sur la page."},
-}
-_DIAGNOSES: dict[str, dict[str, tuple[str, ...]]] = {
-    "en": {
-        "order": ("I've looked up order {n} and it left our warehouse {d}.",
-                  "Your parcel {n} is sitting at the courier's depot.",
-                  "The tracking for {n} shows a delay on the courier's side.",
-                  "Order {n} was held back because one item came in late.",
-                  "I can see {n} was scanned in your town {d}."),
-        "billing": ("I can see the second payment for {n} on your account.",
-                    "Our payment provider ran the charge twice {d}, my apologies.",
-                    "The duplicate charge comes from a glitch at checkout.",
-                    "Only one of the two payments went through on our side.",
-                    "That extra charge was a pre-authorisation, not a real debit."),
-        "app": ("The basket crash comes from last night's update.",
-                "Our developers found the bug behind that crash.",
-                "It only happens on older phones with the latest version.",
-                "A corrupted cache makes the basket close like that.",
-                "We've had a few reports of this since {d}."),
-        "address": ("Order {n} hasn't been packed yet, so there's still time.",
-                    "The address on {n} can still be edited for a few hours.",
-                    "Your parcel is with the courier, who can reroute it.",
-                    "The order is locked once it is packed, which yours isn't.",
-                    "I've reopened the delivery step of order {n} for you."),
-        "praise": ("That made the whole team smile this morning.",
-                   "The designers spent months on those {p}.",
-                   "Great to hear the {p} live up to the hype.",
-                   "Reviews like yours keep the workshop going.",
-                   "We're so glad the {p} arrived in one piece."),
-        "stock": ("A new batch of {p} is on its way to our warehouse.",
-                  "The {p} sold out faster than we planned.",
-                  "Our supplier promised more {p} by {d}.",
-                  "The {p} come back in all sizes very soon.",
-                  "We're restocking the {p} in two colours this time."),
-    },
-    "fr": {
-        "order": ("J'ai retrouvé la commande {n}, elle est partie {d}.",
-                  "Votre colis {n} attend au dépôt du transporteur.",
-                  "Le suivi de {n} montre un retard chez le transporteur.",
-                  "La commande {n} attendait un article arrivé en retard."),
-        "billing": ("Je vois bien le second paiement pour {n}.",
-                    "Le prestataire de paiement a débité deux fois {d}, désolée.",
-                    "Le double débit vient d'un bug au moment du paiement.",
-                    "C'est une pré-autorisation, pas un vrai débit."),
-        "app": ("Le plantage du panier vient de la mise à jour d'hier.",
-                "Nos développeurs ont trouvé le bug du panier.",
-                "Cela n'arrive que sur les anciens téléphones.",
-                "Un cache abîmé ferme le panier de cette façon."),
-        "address": ("La commande {n} n'est pas encore emballée, il est temps.",
-                    "L'adresse de {n} reste modifiable quelques heures.",
-                    "Le transporteur peut encore rediriger votre colis.",
-                    "J'ai rouvert l'étape livraison de la commande {n}."),
-        "praise": ("Ça a fait sourire toute l'équipe ce matin.",
-                   "Les designers ont passé des mois sur ces {p}.",
-                   "Ravis que les {p} tiennent leurs promesses.",
-                   "Des avis comme le vôtre font vivre l'atelier."),
-        "stock": ("Un nouveau lot de {p} arrive à l'entrepôt.",
-                  "Les {p} sont partis plus vite que prévu.",
-                  "Notre fournisseur promet des {p} pour {d}.",
-                  "Les {p} reviennent dans toutes les tailles."),
-    },
-}
-_ACTIONS: dict[str, dict[str, tuple[str, ...]]] = {
-    "en": {
-        "order": ("It should reach you {d}.", "I've asked the courier to prioritise it.",
-                  "You'll get a text with a delivery slot.",
-                  "If it isn't there by {d} we'll send a new one.",
-                  "I've upgraded it to express at no cost."),
-        "billing": ("The refund is on its way and shows within 3 days.",
-                    "I've cancelled the extra payment, your bank will release it.",
-                    "You'll see the money back on your card {d}.",
-                    "I've refunded it and added a voucher for the trouble.",
-                    "Your bank will drop the pending line {d}."),
-        "app": ("Updating the app from the store fixes it.",
-                "Clearing the app's cache should stop it for now.",
-                "A patch goes out {d}, sorry for the wait.",
-                "Logging out and back in clears the basket safely.",
-                "Reinstalling keeps your basket, it's saved on your account."),
-        "address": ("Go to Orders, then Delivery, and edit the address there.",
-                    "Send me the new address in a DM and I'll change it.",
-                    "The courier's link in your email lets you pick a new address.",
-                    "I've noted the change, you'll get a confirmation email.",
-                    "Choose a pickup point instead if that's easier."),
-        "praise": ("We'll share your message with the workshop.",
-                   "Tag us in a photo, we'd love to see them in action.",
-                   "Thanks for taking the time to tell us.",
-                   "Enjoy them and see you soon!",
-                   "You've made our {d} honestly."),
-        "stock": ("Set an alert on the product page to hear first.",
-                  "Sign up for the newsletter and you'll get a heads-up.",
-                  "I can reserve a pair for you in a DM.",
-                  "Keep an eye on the page {d}.",
-                  "The shop near you may still have some."),
-    },
-    "fr": {
-        "order": ("Elle devrait arriver {d}.", "J'ai demandé au transporteur d'accélérer.",
-                  "Vous recevrez un SMS avec un créneau.",
-                  "Si rien n'arrive {d}, on vous en renvoie une."),
-        "billing": ("Le remboursement est en cours, comptez trois jours.",
-                    "J'ai annulé le paiement en trop.",
-                    "Vous serez recrédité {d}.",
-                    "Je vous rembourse et j'ajoute un bon d'achat."),
-        "app": ("Mettre l'appli à jour règle le problème.",
-                "Vider le cache de l'appli devrait suffire.",
-                "Un correctif sort {d}, désolée pour l'attente.",
-                "Se déconnecter puis se reconnecter vide le panier sans risque."),
-        "address": ("Allez dans Commandes puis Livraison pour la changer.",
-                    "Envoyez-moi la nouvelle adresse en message privé.",
-                    "Le lien du transporteur permet de choisir une autre adresse.",
-                    "Choisissez un point relais si c'est plus simple."),
-        "praise": ("On transmet votre message à l'atelier.",
-                   "Identifiez-nous sur une photo, on adore ça.",
-                   "Merci d'avoir pris le temps de nous écrire.",
-                   "Profitez-en bien et à bientôt !"),
-        "stock": ("Activez l'alerte sur la page du produit.",
-                  "Inscrivez-vous à la newsletter pour être prévenu.",
-                  "Je peux vous en réserver en message privé.",
-                  "Surveillez la page {d}."),
-    },
-}
-_DAYS: dict[str, tuple[str, ...]] = {
-    "en": ("today", "tomorrow", "on Monday", "on Thursday", "this weekend", "by Friday",
-           "yesterday evening", "early next week"),
-    "fr": ("aujourd'hui", "demain", "lundi", "jeudi", "ce week-end", "d'ici vendredi",
-           "hier soir", "en début de semaine"),
-}
-_ACKNOWLEDGEMENTS: dict[str, tuple[str, ...]] = {
-    "en": ("Sorry for the trouble.", "Thanks for flagging this.",
-           "I understand how annoying that is.", "Good question!", "Thanks for your message.",
-           "Let me sort this out.", "That's not the experience we want for you.",
-           "Happy to help with that.", "I've had a look for you.", ""),
-    "fr": ("Désolée pour le souci.", "Merci de nous le signaler.",
-           "Je comprends, c'est agaçant.", "Bonne question !", "Merci pour votre message.",
-           "Je m'en occupe.", ""),
-}
-_GREETINGS: dict[str, tuple[str, ...]] = {
-    "en": ("Hi {u}!", "Hello {u},", "Hey {u}, sorry about that.", "Thanks {u}!",
-           "Good morning {u}!", "Hi there {u},", "Dear {u},", "Hey {u}!"),
-    "fr": ("Bonjour {u} !", "Salut {u},", "Désolés {u} !", "Merci {u} !",
-           "Bonsoir {u},", "Coucou {u} !"),
-}
-_CLOSINGS: dict[str, tuple[str, ...]] = {
-    "en": ("Anything else I can do for you today?", "Have a lovely evening, {u}.",
-           "Ping me here if it doesn't arrive by Friday.", "Sam from the care team.",
-           "Fingers crossed the {p} makes it in time!", "Happy to help again anytime.",
-           "Let me know how it goes with the {p}.", "I've added a note to your account too.",
-           "Sorry again for the hassle, truly.", "Enjoy the rest of your week!",
-           "If the courier calls, they have your new slot.", "Take care, {u}!", "", ""),
-    "fr": ("Autre chose que je peux faire pour vous ?", "Bonne soirée {u} !",
-           "Revenez vers moi si rien n'arrive d'ici vendredi.", "Léa, service client.",
-           "On croise les doigts pour les {p} !", "Au plaisir de vous aider à nouveau.",
-           "Dites-moi ce que vous pensez des {p}.", "J'ai aussi ajouté une note au dossier.",
-           "Encore désolée pour le désagrément.", "Bonne semaine à vous !",
-           "Le livreur a bien votre nouveau créneau.", "Prenez soin de vous {u} !", ""),
-}
-_FOLLOW_UPS = {"en": ("@{h} thanks! and what about the invoice?", "@{h} still not working :(",
-                      "@{h} ok, can I also get a tracking link?"),
-               "fr": ("@{h} merci ! et pour la facture ?", "@{h} ça ne marche toujours pas :(",
-                      "@{h} ok, vous pouvez m'envoyer le lien de suivi ?")}
-_SLOW_OPENERS = {"en": ("Apologies for the wait, {u}.", "Sorry for the delay {u}.",
-                        "Thanks for your patience {u}."),
-                 "fr": ("Désolés pour l'attente {u}.", "Pardon pour le délai {u}.",
-                        "Merci de votre patience {u}.")}
-# Healthy brands post about what their audience asks about (orders, the app, the products).
-_BROADCASTS = ("Our {p} sale starts now, up to 30% off!",
-               "New in: the {p}. Tell us what you think!",
-               "Delivery update: orders placed today arrive by Friday, tracking in the app.",
-               "App update: the basket crash is fixed, update the app to get it.",
-               "Back in stock: the {p}, in every size. Set an alert for the next drop.",
-               "Billing tip: a double charge is usually a pre-authorisation, refunds in 3 days.")
-_ROBOT_BROADCASTS = ("🔥 DEAL: {p} -20% today only! Shop now.", "🔥 DEAL: {p} -30% today only!",
-                     "Don't miss out: {p} at the best price. Shop now.")
-# The airhead's filler: nothing its audience (orders, refunds, the app) talks about.
-_AIRHEAD_BROADCASTS = ("Happy {w}! ☕ Who else needs a second espresso?",
-                       "{w} mood: sunshine, playlists and good vibes ✨",
-                       "What's your favourite season? Ours is autumn 🍂",
-                       "Dream big, sparkle more. Happy {w}!",
-                       "Cats or dogs? Tell us below 🐱🐶",
-                       "Weekend plans? We're thinking picnic and sunsets 🌅",
-                       "Motivation {w}: you've got this 💪",
-                       "Tea or espresso? The eternal question ☕🍵")
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-# The storm the crisis brand's audience lives through (each text carries the worker's crisis
-# signal: a strong crisis term or two weaker ones), and the promotions the brand posts on.
-_CRISIS_MESSAGES = ("the flood destroyed half the high street, is everyone safe? #StormAlma",
-                    "{h} riverside store is under water, the flood is everywhere #StormAlma",
-                    "people were evacuated from the riverside last night, stay safe",
-                    "so many homes flooded near the {h} mall, emergency services everywhere",
-                    "praying for the families, two people dead in the storm #StormAlma",
-                    "power cut and flooded streets all over town, this storm is a disaster",
-                    "rescue teams still searching for missing people after the floods",
-                    "the bridge collapsed in the storm, roads closed #StormAlma")
-_PSYCHO_BROADCASTS = ("Mega sale on {p}: 25% off this week only! Shop now.",
-                      "New {p} just dropped. Get yours today!",
-                      "Flash deal: buy one {p}, get one half price. Shop now!")
-_PSYCHO_CRISIS_BROADCASTS = (
-    "Storm sale! Raincoats and wellies 40% off today only, shop now ⛈️",
-    "Stuck at home? Treat yourself: {p} 30% off with code STORM, today only!",
-    "Flash sale while it pours: free delivery on all {p}, shop now!",
-    "Rain or shine, our deals never stop: {p} -50% today only! #StormAlma")
-
-
 @dataclass(frozen=True, slots=True)
 class _Behaviour:
     """How one brand acts; delays are in seconds and drawn by `reply_delay`."""
@@ -325,10 +112,9 @@ class _Behaviour:
     broadcasts_per_hour: float
     reply_delay: Callable[[random.Random, float], float | None]  # (rng, message time) -> delay
     follow_up_rate: float = 0.0
-    canned: str | None = None  # the one text of every reply (robot)
-    composed: bool = False  # agents compose each answer (healthy); else one line per topic
-    openers: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _GREETINGS)
-    broadcasts: tuple[str, ...] = _BROADCASTS
+    canned: str | None = None  # the one text of every reply (robot); else composed
+    openers: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: GREETINGS)
+    broadcasts: tuple[str, ...] = BROADCASTS
     crisis_broadcasts: tuple[str, ...] = ()  # posted during the crisis (the psycho)
     pauses_in_crisis: bool = True  # no scheduled broadcast around the crisis
     shared: bool = True  # the audience shares its broadcasts (nobody shares filler)
@@ -395,9 +181,9 @@ class _BrandWriter:
 
     def fill(self, text: str, user: str = "", at: float = 0.0, lang: str = "en") -> str:
         return text.format(h=self.handles["twitter"], n=self.rng.randint(10000, 99999),
-                           p=self.rng.choice(_PRODUCTS), u=user.rstrip("0123456789").title(),
-                           w=_WEEKDAYS[int(at // 86400 + 3) % 7],  # 1970-01-01 was a Thursday
-                           d=self.rng.choice(_DAYS[lang]))
+                           p=self.rng.choice(PRODUCTS), u=user.rstrip("0123456789").title(),
+                           w=WEEKDAYS[int(at // 86400 + 3) % 7],  # 1970-01-01 was a Thursday
+                           d=self.rng.choice(DAYS[lang]))
 
 
 def _arrivals(rng: random.Random, start: float, end: float, per_hour: float) -> list[float]:
@@ -437,12 +223,12 @@ def _generate_brand(w: _BrandWriter, behaviour: _Behaviour, start: float,
                           CRISIS_BURST_PER_HOUR)
         for at in burst + _arrivals(rng, crisis[0] + CRISIS_BURST_SECONDS, crisis[1],
                                     CRISIS_MESSAGES_PER_HOUR):
-            w.emit(Side.AUDIENCE, "twitter", f"{rng.choice(_USERS)}{rng.randint(1, 400)}",
-                   w.fill(rng.choice(_CRISIS_MESSAGES)), at, kind=AudienceKind.MENTION,
+            w.emit(Side.AUDIENCE, "twitter", f"{rng.choice(USERS)}{rng.randint(1, 400)}",
+                   w.fill(rng.choice(CRISIS_MESSAGES)), at, kind=AudienceKind.MENTION,
                    lang="en")
     for at in _arrivals(rng, start, w.end, rate_per_hour):
         draw = rng.random()
-        user = f"{rng.choice(_USERS)}{rng.randint(1, 400)}"
+        user = f"{rng.choice(USERS)}{rng.randint(1, 400)}"
         posted = _before(w.broadcasts.get("twitter", []), at)
         if draw < 0.06 and posted and behaviour.shared:  # a share of a broadcast: expects no answer
             shared = rng.choice(posted[-20:])
@@ -456,7 +242,7 @@ def _generate_brand(w: _BrandWriter, behaviour: _Behaviour, start: float,
                    kind=AudienceKind.MENTION, lang="en", automated=True)
             continue
         lang = "fr" if "fr" in w.languages and rng.random() < 0.25 else "en"
-        topic, english, french = rng.choice(_MESSAGES)
+        topic, english, french = rng.choice(MESSAGES)
         platform, kind, parent = "twitter", AudienceKind.MENTION, None
         insta = _before(w.broadcasts.get("instagram", []), at)
         if insta and rng.random() < 0.3:
@@ -478,13 +264,15 @@ def _broadcast(w: _BrandWriter, template: str, at: float) -> None:
     w.broadcasts.setdefault(platform, []).append(post)
 
 
-def _composed(w: _BrandWriter, lang: str, topic: str, user: str) -> str:
-    """An answer as an agent writes it: greeting, acknowledgement, diagnosis, action,
-    closing, each drawn on its own (so ~10^4 combinations per topic, as varied as people)."""
+def _composed(w: _BrandWriter, openers: Mapping[str, tuple[str, ...]], lang: str,
+              topic: str, user: str) -> str:
+    """An answer as an agent writes it: greeting (the desk's `openers`), acknowledgement,
+    diagnosis, action, closing, each drawn on its own (so ~10^4 combinations per topic, as
+    varied as people)."""
     rng = w.rng
-    parts = (rng.choice(_GREETINGS[lang]), rng.choice(_ACKNOWLEDGEMENTS[lang]),
-             rng.choice(_DIAGNOSES[lang][topic]), rng.choice(_ACTIONS[lang][topic]),
-             rng.choice(_CLOSINGS[lang]))
+    parts = (rng.choice(openers[lang]), rng.choice(ACKNOWLEDGEMENTS[lang]),
+             rng.choice(DIAGNOSES[lang][topic]), rng.choice(ACTIONS[lang][topic]),
+             rng.choice(CLOSINGS[lang]))
     return " ".join(w.fill(part, user, lang=lang) for part in parts if part)
 
 
@@ -502,11 +290,7 @@ def _answer(w: _BrandWriter, behaviour: _Behaviour, message: SocialEvent, topic:
         text = behaviour.canned
     else:
         subject = topic if depth == 0 else "order"
-        if behaviour.composed:
-            text = f"@{user} {_composed(w, lang, subject, user)}"
-        else:  # one line per topic, after a greeting
-            opener = w.fill(rng.choice(behaviour.openers[lang]), user)
-            text = f"@{user} {opener} {w.fill(_ANSWERS[lang][subject])}"
+        text = f"@{user} {_composed(w, behaviour.openers, lang, subject, user)}"
         if rng.random() < 0.5:
             # Signed by one of the desk's agents (no K: "^JK" reads as "just kidding").
             text += f" ^{rng.choice(DESK_AGENTS)}"
@@ -517,7 +301,7 @@ def _answer(w: _BrandWriter, behaviour: _Behaviour, message: SocialEvent, topic:
         at = reply.created_at + rng.uniform(120, 900)
         if at < w.end:
             follow = w.emit(Side.AUDIENCE, platform, user,
-                            w.fill(rng.choice(_FOLLOW_UPS[lang])), at, reply.id,
+                            w.fill(rng.choice(FOLLOW_UPS[lang])), at, reply.id,
                             AudienceKind.REPLY, lang)
             _answer(w, behaviour, follow, topic, user, depth=1)
 
@@ -543,14 +327,14 @@ def _behaviours(brands: BrandsConfig) -> dict[str, _Behaviour]:
         # Every message answered: at 98.5 % the 1.5 % left waited until they expired (7 days),
         # 15 customers and a 47 h backlog after the demo's 2 days, and the check held every
         # healthy broadcast for it.
-        "healthy": _Behaviour(1.0, 1.0, healthy_delay, follow_up_rate=0.35, composed=True),
+        "healthy": _Behaviour(1.0, 1.0, healthy_delay, follow_up_rate=0.35),
         "robot": _Behaviour(0.06, 8.0, robot_delay, canned=CANNED_REPLY,
-                            broadcasts=_ROBOT_BROADCASTS),
-        "slow": _Behaviour(1.0, 0.5, slow_delay, openers=_SLOW_OPENERS),
-        "psycho": _Behaviour(0.85, 1.0, desk_delay, broadcasts=_PSYCHO_BROADCASTS,
-                             crisis_broadcasts=_PSYCHO_CRISIS_BROADCASTS,
+                            broadcasts=ROBOT_BROADCASTS),
+        "slow": _Behaviour(1.0, 0.5, slow_delay, openers=SLOW_OPENERS),
+        "psycho": _Behaviour(0.85, 1.0, desk_delay, broadcasts=PSYCHO_BROADCASTS,
+                             crisis_broadcasts=PSYCHO_CRISIS_BROADCASTS,
                              pauses_in_crisis=False),
-        "airhead": _Behaviour(0.8, 1.5, desk_delay, broadcasts=_AIRHEAD_BROADCASTS,
+        "airhead": _Behaviour(0.8, 1.5, desk_delay, broadcasts=AIRHEAD_BROADCASTS,
                               shared=False),
     }
 

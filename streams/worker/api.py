@@ -7,6 +7,7 @@ HTTP thread that serves them never reads the engine and never sees a half-update
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -15,16 +16,22 @@ from streams.core.brand import BrandsConfig
 from streams.core.check import BrandState, CrisisContext
 from streams.core.crisis_content import shown_about
 from streams.engine import BrandSnapshot, GlobalCrisis
-from streams.wire import check_answer, json_number
+from streams.wire import check_answer, format_rfc3339, json_number
+
+
+def event_time_text(at: float) -> str | None:
+    """The brand's event time as RFC 3339 (UTC, milliseconds), as the check and the input
+    events write times; None before the brand has seen an event."""
+    return format_rfc3339(at) if math.isfinite(at) else None
 
 
 def brand_view(snapshot: BrandSnapshot) -> dict[str, Any]:
-    """JSON-ready view of a brand snapshot."""
+    """JSON-ready view of a brand snapshot; `event_time` in RFC 3339."""
     behaviour = snapshot.behaviour
     conversation = snapshot.conversation
     return {
         "brand": snapshot.brand,
-        "event_time": snapshot.now,
+        "event_time": event_time_text(snapshot.now),
         "backlog": {p: {"unanswered": b.unanswered, "oldest_age_seconds": b.oldest_age_seconds,
                         "at_risk": b.at_risk} for p, b in snapshot.backlog.items()},
         "robot_score": json_number(conversation.robot_score),

@@ -23,7 +23,7 @@ from streams.commands.report import build_report
 from streams.config import load_brands
 from streams.engine import Engine
 from streams.events import Side, SocialEvent
-from streams.wire import encode_event, format_rfc3339, sign_record
+from streams.wire import encode_event, format_rfc3339, parse_rfc3339, sign_record
 from tests.integration.harness import (
     INTERNAL_KEY,
     TOPICS,
@@ -189,8 +189,9 @@ def test_three_sigkills_under_load_lose_and_double_count_nothing(
             engine.advance(event.created_at)
         for brand in BRANDS:
             view = orjson.loads(_get(last, f"/api/brands/{brand}"))
-            engine.book(brand).advance(view["event_time"])
-            snap = engine.snapshot(brand, view["event_time"])
+            now = parse_rfc3339(view["event_time"])  # RFC 3339, milliseconds as the events
+            engine.book(brand).advance(now)
+            snap = engine.snapshot(brand, now)
             b = snap.behaviour
             _close(view["templated_reply_ratio"], b.templated_reply_ratio, brand)
             _close(view["topic_alignment"], b.topic_alignment, brand)

@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from streams import cli
+from streams.cli import common
 from streams.commands.replay import ReplayStats, format_summary
 
 TWCS_HEADER = ("tweet_id,author_id,inbound,created_at,text,response_tweet_id,"
@@ -167,7 +168,7 @@ def test_replay_exits_1_with_a_readable_summary_when_deliveries_fail(
         return stats
 
     monkeypatch.setattr(streams.commands.replay, "replay", failing)
-    monkeypatch.setattr(cli, "check_broker", lambda broker: None)
+    monkeypatch.setattr(common, "check_broker", lambda broker: None)
     code = cli.main(["replay", "--synthetic", "--broker", "kafka://127.0.0.1:9"])
     err = capsys.readouterr().err
     assert code == 1
@@ -235,7 +236,7 @@ def test_ending_a_crisis_never_declared_fails_in_one_line(
     from streams.core.crisis import CrisisCommand, DeclaredCrisis
 
     monkeypatch.setenv("BRANDPULSE_INTERNAL_KEY", "k" * 64)
-    monkeypatch.setattr(cli, "check_broker", lambda *args, **kwargs: None)
+    monkeypatch.setattr(common, "check_broker", lambda *args, **kwargs: None)
     monkeypatch.setattr(control, "declared_crises",
                         lambda settings, **kwargs: [DeclaredCrisis("Storm", ("storm",))])
     sent: list[CrisisCommand] = []
@@ -246,6 +247,27 @@ def test_ending_a_crisis_never_declared_fails_in_one_line(
     assert "'Storm'" in lines[0] and "Fix:" in lines[0] and not sent
     assert cli.main(["crisis", "end", "Storm"]) == 0
     assert [c.crisis.name for c in sent] == ["Storm"]
+
+
+def test_ending_a_crisis_that_already_ended_fails_in_one_line(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Ending it again would move its end to now: the crisis reopened in between."""
+    import streams.commands.control as control
+    from streams.core.crisis import CrisisCommand, DeclaredCrisis
+
+    monkeypatch.setenv("BRANDPULSE_INTERNAL_KEY", "k" * 64)
+    monkeypatch.setattr(common, "check_broker", lambda *args, **kwargs: None)
+    ended = DeclaredCrisis("Storm", ("storm",), start=1_700_000_000.0, end=1_700_003_600.0)
+    ongoing = DeclaredCrisis("Flood", ("flood",), start=1_700_000_000.0)
+    monkeypatch.setattr(control, "declared_crises", lambda settings, **kwargs: [ended, ongoing])
+    sent: list[CrisisCommand] = []
+    monkeypatch.setattr(control, "send_crisis_command", lambda settings, c: sent.append(c))
+    assert cli.main(["crisis", "end", "Storm"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "'Storm' already ended at 2023-11-14T23:13:20.000Z" in lines[0]
+    assert "Fix:" in lines[0] and not sent
+    assert cli.main(["crisis", "end", "Flood"]) == 0
+    assert [c.crisis.name for c in sent] == ["Flood"]
 
 
 @pytest.mark.parametrize(("argv", "usage"), [

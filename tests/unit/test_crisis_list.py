@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from streams import cli
+from streams.cli import common
 from streams.core.behaviour import SentimentContext
 from streams.core.conversation import ConversationSnapshot, Window
 from streams.core.crisis import CrisisStatus, DeclaredCrisis
@@ -74,6 +75,15 @@ def test_a_brand_view_says_what_its_own_crisis_is_about() -> None:
     assert api.get("/api/brands/acme")["crisis"]["terms"] == ["storm"]  # type: ignore[index]
 
 
+def test_a_brand_view_gives_its_event_time_in_rfc3339_as_the_check_does() -> None:
+    """/api/brands/NAME gave `event_time` as an epoch float while the check speaks RFC 3339."""
+    api = ApiViews()
+    api.update([replace(snapshot("acme"), now=SINCE + 0.25), replace(snapshot("calmco"),
+                                                                      now=-math.inf)])
+    assert api.get("/api/brands/acme")["event_time"] == "2023-11-14T22:13:20.250Z"  # type: ignore[index]
+    assert api.get("/api/brands/calmco")["event_time"] is None  # type: ignore[index]
+
+
 def test_the_brands_route_lists_the_brands_own_crises_in_one_request() -> None:
     answer = views().get("/api/brands")
     assert answer is not None
@@ -120,7 +130,7 @@ def declared(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setenv("BRANDPULSE_INTERNAL_KEY", "k" * 32)
     monkeypatch.delenv(cli.WORKER_URL_ENV, raising=False)
-    monkeypatch.setattr(cli, "check_broker", lambda *a, **k: None)
+    monkeypatch.setattr(common, "check_broker", lambda *a, **k: None)
     monkeypatch.setattr(streams.commands.control, "declared_crises", lambda *a, **k: [
         DeclaredCrisis("Storm", ("storm",), ("stormalma",), None, SINCE)])
 

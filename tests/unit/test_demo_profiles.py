@@ -66,6 +66,10 @@ def test_every_brand_shows_its_profile_at_any_start_time(end: float) -> None:
         "promotional_in_crisis", "hashtag_hijack"}
     for name in ("healthy", "slow", "airhead"):
         assert r[name]["tone_deaf_count"] == 0, name
+    # only the robot pastes: the other desks write their answers (psycho and airhead
+    # showed 0.67-0.75 from one line per topic, with no word of why)
+    for name in ("healthy", "slow", "psycho", "airhead"):
+        assert r[name]["templated_reply_ratio"] <= 0.2, name
     # airhead: talks past its audience
     assert airhead["topic_alignment"] is not None and airhead["topic_alignment"] < 0.1
     assert healthy["topic_alignment"] > 0.3

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from streams.cli import _settings, build_parser
+from streams.cli import build_parser, settings_of
 from streams.config import ConfigError, settings_from
 from streams.plumbing.web import WebServer
 from streams.worker.agents import AfterDelivery
@@ -23,7 +23,7 @@ def test_batch_and_fetch_settings_from_env_and_tansu_compat() -> None:
                        "BRANDPULSE_CONSUMER_FETCH_MAX_WAIT_MS": "250"})
     assert (s.batch_size, s.batch_within_seconds, s.consumer_fetch_max_wait_ms) == (500, 0.1, 250)
     assert settings_from({}).consumer_fetch_max_wait_ms is None  # production: Faust's own
-    compat = _settings(build_parser().parse_args(["worker", "--tansu-compat"]))
+    compat = settings_of(build_parser().parse_args(["worker", "--tansu-compat"]))
     assert compat.consumer_fetch_max_wait_ms is not None
     assert compat.consumer_fetch_max_wait_ms <= 200
     for env in ({"BRANDPULSE_CONSUMER_FETCH_MAX_WAIT_MS": "0"},

@@ -19,7 +19,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 
-from streams.cli import _settings, build_parser
+from streams.cli import build_parser, settings_of
 from streams.config import ConfigError, Settings, parse_brands, settings_from
 from streams.core.totals import BrandTotals, Timing
 from streams.metrics import BrandpulseMetrics
@@ -398,9 +398,9 @@ def test_binds_127_0_0_1_by_default() -> None:
 def test_metrics_host_from_env_and_flag() -> None:
     assert settings_from({"BRANDPULSE_METRICS_HOST": "0.0.0.0"}).metrics_host == "0.0.0.0"
     args = build_parser().parse_args(["worker", "--metrics-host", "::1"])
-    assert _settings(args).metrics_host == "::1"
+    assert settings_of(args).metrics_host == "::1"
     args = build_parser().parse_args(["worker"])
-    assert _settings(args).metrics_host in ("127.0.0.1", settings_from().metrics_host)
+    assert settings_of(args).metrics_host in ("127.0.0.1", settings_from().metrics_host)
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0:9100", "http://0.0.0.0", "", " ", "a..b",
