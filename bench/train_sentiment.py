@@ -412,7 +412,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--no-french", action="store_true",
                         help="English model only (French falls back to the lexicon)")
     args = parser.parse_args(argv[1:])
-    if len(sentiment._ENGLISH.lexicon) < 5000:
+    if len(sentiment.ENGLISH.lexicon) < 5000:
         print("vaderSentiment is not installed here: the lexicon features would differ from "
               "the runtime's", file=sys.stderr)
         return 2

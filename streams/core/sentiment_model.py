@@ -21,12 +21,10 @@ Prometheus import, no randomness, no clock.
 
 from __future__ import annotations
 
-import ast
 import bisect
 import json
 import math
 import re
-import sys
 import zipfile
 import zlib
 from array import array
@@ -37,6 +35,7 @@ from operator import itemgetter, xor
 from pathlib import Path
 from typing import Final
 
+from streams.core.npy import NpyError, read_npy
 from streams.core.text import DATA_DIR, Doc
 
 __all__ = [
@@ -503,48 +502,6 @@ class SentimentModels:
 
 # --- file format: a .npz (zip of .npy arrays) read without numpy --------------------------
 
-_NPY_MAGIC: Final = b"\x93NUMPY"
-_DTYPES: Final = {"|i1": "b", "|u1": "B", "<i2": "h", "<u2": "H", "<u4": "I", "<f4": "f"}
-
-
-def _read_npy(data: bytes, name: str) -> array:
-    """One 1-D .npy array (int8, uint8, little-endian int16, uint16, uint32 or float32) as
-    an ``array``."""
-    if not data.startswith(_NPY_MAGIC) or len(data) < 10:
-        raise ModelFileError(f"{name}: not a .npy array")
-    major = data[6]
-    if major == 1:
-        header_len, start = int.from_bytes(data[8:10], "little"), 10
-    elif major in (2, 3):
-        header_len, start = int.from_bytes(data[8:12], "little"), 12
-    else:
-        raise ModelFileError(f"{name}: .npy version {major} not supported")
-    try:
-        header = ast.literal_eval(data[start : start + header_len].decode("latin-1"))
-    except (ValueError, SyntaxError) as exc:
-        raise ModelFileError(f"{name}: bad .npy header") from exc
-    if not isinstance(header, dict):
-        raise ModelFileError(f"{name}: bad .npy header")
-    code = _DTYPES.get(str(header.get("descr")))
-    shape = header.get("shape")
-    if code is None or header.get("fortran_order") or not isinstance(shape, tuple) \
-            or len(shape) != 1:
-        raise ModelFileError(f"{name}: expected a 1-D int8/uint8/(u)int16/uint32/float32 array, "
-                             f"got {header.get('descr')} {shape}")
-    out = array(code)
-    if code == "I" and out.itemsize != 4:
-        out = array("L")  # platforms whose C unsigned int is not 4 bytes
-        if out.itemsize != 4:
-            raise ModelFileError(f"{name}: no 4-byte unsigned array type here")
-    payload = data[start + header_len :]
-    if len(payload) != shape[0] * out.itemsize:
-        raise ModelFileError(f"{name}: truncated array")
-    out.frombytes(payload)
-    if out.itemsize > 1 and sys.byteorder == "big":
-        out.byteswap()
-    return out
-
-
 def load(path: Path | str = DEFAULT_PATH) -> SentimentModels:
     """Read a model file; `ModelFileError` names what is wrong (missing, corrupt, other
     feature version). Arrays are named ``meta`` and ``<lang>.{hashed,scale,dense,
@@ -554,10 +511,12 @@ def load(path: Path | str = DEFAULT_PATH) -> SentimentModels:
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
-            arrays = {name.removesuffix(".npy"): _read_npy(archive.read(name), name)
+            arrays = {name.removesuffix(".npy"): read_npy(archive.read(name), name)
                       for name in archive.namelist()}
     except FileNotFoundError as exc:
         raise ModelFileError(f"{path}: no such file") from exc
+    except NpyError as exc:
+        raise ModelFileError(f"{path}: {exc}") from exc
     except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
         raise ModelFileError(f"{path}: unreadable ({exc})") from exc
     if "meta" not in arrays:

@@ -35,7 +35,7 @@ def test_unseen_spelling_scores_as_after_a_fresh_memo() -> None:
     text = "@shop98765 my order 98765 is late again, awful service #98765"
     first = sentiment.polarity(text, "en")
     assert first < 0
-    language = sentiment._LANGUAGES["en"]
+    language = sentiment.LANGUAGES["en"]
     language.memo.clear()
     language.active = set(language.fixed_active)
     assert sentiment.polarity(text, "en") == first

@@ -223,12 +223,12 @@ def test_service_failure_reports_without_opinion_words() -> None:
 def test_memo_reset_mid_message_does_not_change_the_score(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import streams.core.sentiment as module
+    import streams.core.sentiment_lexicon as module
 
     text = "great awful good bad terrible nice lovely horrible fine, mais c'est nul"
     expected = [polarity(text, lang) for lang in ("en", "fr")]
     monkeypatch.setattr(module, "_MEMO_LIMIT", 3)
-    for language in module._LANGUAGES.values():
+    for language in module.LANGUAGES.values():
         language.memo.clear()
         language.active = set(language.fixed_active)
     assert [polarity(text, lang) for lang in ("en", "fr")] == expected
