@@ -38,7 +38,8 @@ from streams.core.conversation import (
     conversation_snapshot,
     with_evidence,
 )
-from streams.core.crisis import CrisisCommand, CrisisStatus, DeclaredCrisis
+from streams.core.crisis import CrisisCommand, DeclaredCrisis
+from streams.core.crisis_detector import CrisisStatus
 from streams.core.scheduled import NO_ALARM, ScheduledAlarm, ScheduledQueue
 from streams.core.shared_crisis import CrisisShare
 from streams.core.sla import (

@@ -19,11 +19,11 @@ from streams.core.brand import GLOBAL_SCOPE
 from streams.core.crisis import (
     CommandAction,
     CrisisCommand,
-    CrisisDetector,
     DeclaredCrisis,
     crisis_match,
 )
 from streams.core.crisis_content import NOTHING_LEARNED, CrisisAbout, CrisisContent
+from streams.core.crisis_detector import CrisisDetector
 from streams.core.crisis_expansion import CrisisExpansion, expansion_inputs, support_key
 from streams.core.lang import detect_lang
 from streams.core.promo import ToneDeafReason, tone_verdict

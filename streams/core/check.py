@@ -27,8 +27,9 @@ from enum import StrEnum
 from typing import Any, Final
 
 from streams.core.behaviour import GLOBAL, BehaviourSnapshot, detected_crisis
-from streams.core.crisis import CrisisStatus, DeclaredCrisis
+from streams.core.crisis import DeclaredCrisis
 from streams.core.crisis_content import NOTHING_LEARNED, CrisisAbout, crisis_vocabulary
+from streams.core.crisis_detector import CrisisStatus
 from streams.core.promo import ToneVerdict, tone_verdict
 from streams.core.sla import Backlog
 from streams.core.text import prepare

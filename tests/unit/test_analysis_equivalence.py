@@ -26,7 +26,7 @@ import streams.core.behaviour as behaviour_module
 import streams.core.shared_crisis as shared_crisis_module
 import streams.core.text as text_module
 import streams.core.topics as topics_module
-from streams.core.crisis import CrisisDetector, CrisisStatus
+from streams.core.crisis_detector import CrisisDetector, CrisisStatus
 from streams.core.text import _TOKEN_RE, content_tokens, fold, prepare, tokenize
 from streams.core.topics import MIN_TERM_LENGTH, TopicProfile, profile_terms
 from streams.engine import Engine
