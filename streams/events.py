@@ -104,7 +104,7 @@ POST_KINDS = ("scheduled", "withdrawn")
 @dataclass(frozen=True, slots=True)
 class ScheduledPost:
     """A brand post that will go out at `scheduled_at`; queued until the post with the
-    same id is published or a `withdrawn` record names it (codec: streams/wire/scheduled.py)."""
+    same id is published or a `withdrawn` record names it (codec: streams/wire/events.py)."""
 
     id: str
     brand: str

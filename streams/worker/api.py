@@ -7,15 +7,26 @@ HTTP thread that serves them never reads the engine and never sees a half-update
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from streams.core.behaviour import BehaviourSnapshot, detected_crisis
 from streams.core.brand import BrandsConfig
-from streams.core.check import BrandState, CrisisContext
+from streams.core.check import BrandState, CrisisContext, check_at_wall
 from streams.core.crisis_content import shown_about
 from streams.engine import BrandSnapshot, GlobalCrisis
-from streams.wire import check_answer, json_number
+from streams.wire import CheckError, json_number, parse_draft, result_to_json
+
+
+def check_answer(body: Any, brands: BrandsConfig, context: CrisisContext,
+                 states: Mapping[str, BrandState], wall: float) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON) of one check request: the request decoded (streams/wire/check.py),
+    judged (streams/core/check.py), the answer encoded. What POST /api/check returns, and
+    `brandpulse check` offline."""
+    draft = parse_draft(body, brands, wall)
+    if isinstance(draft, CheckError):
+        return draft.status, {"error": draft.message}
+    return 200, result_to_json(check_at_wall(draft, context, states, wall))
 
 
 def brand_view(snapshot: BrandSnapshot) -> dict[str, Any]:
