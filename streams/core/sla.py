@@ -12,15 +12,29 @@ from __future__ import annotations
 import heapq
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
+from streams.core.agent_stats import AgentStats, window_stats
 from streams.core.brand import BrandConfig
 from streams.core.conversation import DAY, HOUR, HourCounts, hour_of
 from streams.core.policy import DEFAULT_POLICY, SlaPolicy, select_policy
 from streams.core.similarity import agent_signature
+from streams.core.sla_observations import (
+    DuplicateEvent,
+    ExpiredUnanswered,
+    FirstResponse,
+    LateEvent,
+    LateReply,
+    MessageCounted,
+    NextResponse,
+    Observation,
+    PostCounted,
+    PostKind,
+    SlaBreached,
+)
+from streams.core.sla_records import AudienceRecord, Bucket, RecordKey, RecordTag
 from streams.core.volume import WINDOW_SECONDS, RecentCounts
 from streams.events import AudienceKind, Side, SocialEvent
 
@@ -45,111 +59,6 @@ _MENTION = re.compile(
 _RESOLVED_MENTION_PLATFORMS = frozenset({"bluesky", "mastodon", "instagram"})
 
 
-# --- What the book reports back: one small record per thing worth counting -------------
-
-@dataclass(frozen=True, slots=True)
-class MessageCounted:
-    brand: str
-    platform: str
-    requires_reply: bool
-
-
-class PostKind(StrEnum):
-    """A brand post starts a conversation (broadcast) or answers in one (reply)."""
-
-    BROADCAST = "broadcast"
-    REPLY = "reply"
-
-
-@dataclass(frozen=True, slots=True)
-class PostCounted:
-    brand: str
-    platform: str
-    kind: PostKind
-    agent: str | None = None  # initials the reply is signed with
-
-
-@dataclass(frozen=True, slots=True)
-class FirstResponse:
-    brand: str
-    platform: str
-    seconds: float
-    business_seconds: float | None  # None when the brand has no business hours
-    within_sla: bool
-    policy: str = DEFAULT_POLICY  # the SLA policy the message was judged against
-    agent: str | None = None  # who signed the first reply
-
-
-@dataclass(frozen=True, slots=True)
-class NextResponse:
-    """The brand answered a customer's follow-up in a thread it had already answered."""
-
-    brand: str
-    platform: str
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class SlaBreached:
-    brand: str
-    platform: str
-    policy: str = DEFAULT_POLICY
-
-
-@dataclass(frozen=True, slots=True)
-class ExpiredUnanswered:
-    brand: str
-    platform: str
-
-
-@dataclass(frozen=True, slots=True)
-class LateReply:
-    """The first reply to a message that had already expired unanswered: it stays counted
-    as expired (its first response is not observed), the late reply is counted apart."""
-
-    brand: str
-    platform: str
-    seconds: float  # reply time - message time
-
-
-@dataclass(frozen=True, slots=True)
-class DuplicateEvent:
-    brand: str
-
-
-@dataclass(frozen=True, slots=True)
-class LateEvent:
-    brand: str
-
-
-Observation = (
-    MessageCounted | PostCounted | FirstResponse | NextResponse | SlaBreached
-    | ExpiredUnanswered | LateReply | DuplicateEvent | LateEvent
-)
-
-
-def quantile(sorted_values: Sequence[float], q: float) -> float | None:
-    """Linear-interpolated quantile (numpy's default); None for no values."""
-    if not sorted_values:
-        return None
-    position = (len(sorted_values) - 1) * q
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    fraction = position - low
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
-
-
-@dataclass(frozen=True, slots=True)
-class AgentStats:
-    """One agent's replies and first responses (see docs/metrics.md, per-agent)."""
-
-    replies: int
-    first_responses: int
-    first_response_p50: float | None
-    first_response_p90: float | None
-    sla_met_share: float | None  # within target / first responses; None without any
-
-
 def requires_reply(event: SocialEvent, brand: BrandConfig) -> bool:
     """Does this audience message expect an answer from the brand?
 
@@ -171,97 +80,6 @@ def requires_reply(event: SocialEvent, brand: BrandConfig) -> bool:
 
 
 # --- State ---------------------------------------------------------------------------
-
-class AudienceRecord:
-    """One audience message as the SLA sees it."""
-
-    __slots__ = ("agent", "answered_at", "breached", "created_at", "deadline", "expired",
-                 "features", "followup", "id", "late_replied", "platform", "policy",
-                 "requires_reply", "risk_at")
-
-    def __init__(self, id: str, platform: str, created_at: float, requires_reply: bool,
-                 deadline: float, answered_at: float | None = None, breached: bool = False,
-                 expired: bool = False, policy: SlaPolicy | None = None,
-                 agent: str | None = None, followup: bool = False,
-                 risk_at: float = math.inf, late_replied: bool = False) -> None:
-        self.id = id
-        self.platform = platform
-        self.created_at = created_at
-        self.requires_reply = requires_reply
-        self.deadline = deadline
-        self.answered_at = answered_at
-        self.breached = breached
-        self.expired = expired
-        self.features: Any = None  # what behaviour analysis kept of the text (persisted)
-        self.policy = policy  # the SLA policy judging it (None: needs no reply)
-        self.agent = agent  # who signed the first reply
-        self.followup = followup  # a follow-up in a thread the brand had answered
-        self.risk_at = risk_at  # when it passes at_risk_share of its target
-        self.late_replied = late_replied  # expired unanswered, then its late reply was counted
-
-    def row(self) -> list[Any]:
-        """The persisted row (see streams/wire.py)."""
-        return [self.platform, self.created_at, self.requires_reply, self.answered_at,
-                self.breached, self.expired, self.features,
-                DEFAULT_POLICY if self.policy is None else self.policy.name, self.agent,
-                self.followup, self.late_replied]
-
-    @property
-    def pending(self) -> bool:
-        return self.requires_reply and self.answered_at is None and not self.expired
-
-
-class Bucket:
-    """Everything created during one event-time hour: the unit of retention.
-
-    Persistence is per record (see `ReplyBook.take_changes`), so what a batch writes
-    depends on what it changed, never on how much the bucket already holds.
-    """
-
-    __slots__ = ("agents", "audience", "counts", "orphans", "posts")
-
-    def __init__(self) -> None:
-        self.audience: dict[str, AudienceRecord] = {}
-        # id -> [platform, created_at, reply-to, behaviour features, agent]
-        # Post rows are tuples of atoms: kept for days, untracked by the cyclic collector.
-        self.posts: dict[str, tuple[Any, ...]] = {}
-        # unseen message id -> (earliest reply time, its agent)
-        self.orphans: dict[str, tuple[float, str | None]] = {}
-        self.counts = HourCounts()
-        # agent -> its replies posted and first responses to messages created this hour
-        self.agents: dict[str, AgentHour] = {}
-
-    def agent(self, name: str) -> AgentHour:
-        found = self.agents.get(name)
-        if found is None:
-            found = self.agents[name] = AgentHour()
-        return found
-
-
-class AgentHour:
-    """One agent's share of one hour bucket: derived from its records, never persisted."""
-
-    __slots__ = ("met", "replies", "samples")
-
-    def __init__(self) -> None:
-        self.replies = 0
-        self.met = 0
-        self.samples: list[float] = []  # first-response seconds
-
-
-class RecordTag(StrEnum):
-    """The kinds of persisted record, one state key each: (brand, hour, tag, id)."""
-
-    AUDIENCE = "a"
-    POST = "p"
-    ORPHAN = "o"
-    CLOCK = "c"  # the brand's event-time clock (one per brand, kept by the engine)
-    SCHEDULED = "s"  # a scheduled post not yet out (hour 0; streams/core/scheduled.py)
-    TOTALS = "t"  # the brand's cumulative counts (hour 0; streams/core/totals.py)
-
-
-RecordKey = tuple[int, RecordTag, str]  # (hour, tag, id) within one brand
-
 
 @dataclass(frozen=True, slots=True)
 class Backlog:
@@ -448,7 +266,7 @@ class ReplyBook:
         target = event.in_reply_to
         # Auto-responders sign nothing and answer nothing (as Sprinklr, Zendesk).
         agent = None if target is None or event.automated else agent_signature(event.text)
-        bucket.posts[event.id] = (event.platform, event.created_at, target, None, agent)
+        bucket.posts[event.id] = (event.platform, event.created_at, target, agent)
         self.dirty.add((hour, RecordTag.POST, event.id))
         if target is None:
             bucket.counts.broadcasts += 1
@@ -496,16 +314,6 @@ class ReplyBook:
                 self._count_answer(message_bucket, record, +1)
             self._changed(record)
         return observations
-
-    def set_features(self, event: SocialEvent, features: Any) -> None:
-        """Keep what behaviour analysis derived from a just-added event, to persist it."""
-        hour = hour_of(event.created_at)
-        bucket = self.buckets[hour]
-        if event.side is Side.AUDIENCE:
-            bucket.audience[event.id].features = features
-        else:
-            row = bucket.posts[event.id]
-            bucket.posts[event.id] = (*row[:3], features, *row[4:])
 
     # -- clock ---------------------------------------------------------------------------
     def next_due(self) -> float:
@@ -617,28 +425,11 @@ class ReplyBook:
 
     def agent_stats(self, now: float) -> dict[str, AgentStats]:
         """Per agent, over the last AGENT_WINDOW_HOURS event-time hours (whole buckets):
-        replies signed, first responses to messages created then, their p50/p90 and the
-        share within target. Cost: one sort of the window's first-response times."""
+        replies signed, first responses to messages created then (streams/core/
+        agent_stats.py)."""
         first_hour = hour_of(now) - (AGENT_WINDOW_HOURS - 1)
-        replies: dict[str, int] = {}
-        met: dict[str, int] = {}
-        samples: dict[str, list[float]] = {}
-        for hour, bucket in self.buckets.items():
-            if hour < first_hour or not bucket.agents:
-                continue
-            for agent, stats in bucket.agents.items():
-                replies[agent] = replies.get(agent, 0) + stats.replies
-                met[agent] = met.get(agent, 0) + stats.met
-                samples.setdefault(agent, []).extend(stats.samples)
-        result: dict[str, AgentStats] = {}
-        for agent in sorted(replies):
-            values = sorted(samples[agent])
-            if not (replies[agent] or values):
-                continue
-            result[agent] = AgentStats(replies[agent], len(values), quantile(values, 0.5),
-                                       quantile(values, 0.9),
-                                       met[agent] / len(values) if values else None)
-        return result
+        return window_stats(bucket.agents for hour, bucket in self.buckets.items()
+                            if hour >= first_hour and bucket.agents)
 
     @property
     def pending(self) -> int:
@@ -648,6 +439,11 @@ class ReplyBook:
         """Messages still inside their SLA (neither answered, breached nor expired): the
         ones a reply rate leaves out."""
         return sum(1 for r in self._tracked.values() if r.pending and not r.breached)
+
+    @property
+    def oldest_hour(self) -> int | None:
+        """The oldest hour bucket kept (None: none); older ones are gone with their records."""
+        return self._oldest_hour
 
     def hour_counts(self) -> dict[int, HourCounts]:
         return {hour: bucket.counts for hour, bucket in self.buckets.items()}
@@ -686,23 +482,23 @@ class ReplyBook:
         """Rebuild the book (records, indexes, counts) from persisted rows, in any order.
 
         Rows are trusted to have the shapes `take_changes` writes (the wire codec checks
-        them before they get here); rows written before policies and agents (7-field
-        audience, 4-field post, 1-field orphan rows) get the default policy and no agent."""
+        them before they get here; the engine takes the behaviour features out); rows
+        written before policies and agents (6-field audience, 3-field post, 1-field orphan
+        rows) get the default policy and no agent."""
         orphans: list[tuple[int, str, float]] = []
         for hour, tag, record_id, row in rows:
             bucket = self._bucket(hour)
             counts = bucket.counts
             if tag is RecordTag.AUDIENCE:
-                platform, created_at, needs, answered_at, breached, expired, features = row[:7]
-                policy_name, agent, followup = row[7:10] if len(row) > 7 else (
+                platform, created_at, needs, answered_at, breached, expired = row[:6]
+                policy_name, agent, followup = row[6:9] if len(row) > 6 else (
                     DEFAULT_POLICY, None, False)
-                late_replied = len(row) > 10 and row[10]
+                late_replied = len(row) > 9 and row[9]
                 record = self._new_record(
                     record_id, platform, created_at,
                     self.policy_named(policy_name) if needs else None, answered_at=answered_at,
                     breached=breached, expired=expired, agent=agent, followup=followup,
                     late_replied=late_replied)
-                record.features = features
                 self.latest_loaded = max(self.latest_loaded, created_at)
                 bucket.audience[record_id] = record
                 if not needs:
@@ -720,7 +516,7 @@ class ReplyBook:
                 elif expired and answered_at is None and not late_replied:
                     self._expired[record_id] = created_at
             elif tag is RecordTag.POST:
-                post = tuple(row) if len(row) > 4 else (*row, None)
+                post = tuple(row) if len(row) > 3 else (*row, None)
                 bucket.posts[record_id] = post
                 self.latest_loaded = max(self.latest_loaded, row[1])
                 if row[2] is None:
@@ -728,8 +524,8 @@ class ReplyBook:
                 else:
                     counts.replies += 1
                     self._reply_posts[record_id] = hour
-                    if post[4] is not None:
-                        bucket.agent(post[4]).replies += 1
+                    if post[3] is not None:
+                        bucket.agent(post[3]).replies += 1
             else:
                 bucket.orphans[record_id] = (row[0], row[1] if len(row) > 1 else None)
                 orphans.append((hour, record_id, row[0]))
@@ -746,18 +542,6 @@ class ReplyBook:
             known = self._orphan_index.get(target)
             if known is None or reply_at < known[0]:
                 self._orphan_index[target] = (reply_at, hour)
-
-    def analysed(self) -> list[tuple[float, Side, str, Any]]:
-        """(created_at, side, id, features) of every kept record that behaviour analysis
-        saw, in event-time order: the input that rebuilds behaviour state after a restart."""
-        history: list[tuple[float, Side, str, Any]] = []
-        for bucket in self.buckets.values():
-            history.extend((r.created_at, Side.AUDIENCE, r.id, r.features)
-                           for r in bucket.audience.values() if r.features is not None)
-            history.extend((row[1], Side.BRAND, post_id, row[3])
-                           for post_id, row in bucket.posts.items() if row[3] is not None)
-        history.sort(key=lambda item: item[0])
-        return history
 
 
 def _policy(record: AudienceRecord) -> str:

@@ -213,7 +213,7 @@ def _run_engine(events: list[Any], brands: Any) -> list[Any]:
     for brand in sorted(engine.active_brands()):
         out.append(repr(engine.snapshot(brand, engine.brand_now(brand, engine.stream_time))))
         out.append(engine.behaviour.brand(brand).crisis.status())
-        out.append(engine.book(brand).analysed())
+        out.append(sorted(engine.features(brand).items()))  # type: ignore[union-attr]
     out.append(engine.behaviour.global_crisis.detector.status())
     return out
 

@@ -19,6 +19,7 @@ from streams.core.crisis_expansion import (
     message_hashtags,
     support_key,
 )
+from streams.core.features import Analysed, AudienceFeatures
 from streams.core.sla import RecordTag
 from streams.core.text import prepare
 from streams.engine import Engine
@@ -183,18 +184,21 @@ def test_replayed_features_rebuild_the_state_of_the_uninterrupted_run() -> None:
     for event in _events(1):
         _, features = book.on_event(event)
         # as the wire stores them: JSON lists
-        history.append((event.created_at, Side.AUDIENCE, event.id,
-                        orjson.loads(orjson.dumps(features))))
+        history.append(Analysed(event.created_at, Side.AUDIENCE, event.id,
+                                AudienceFeatures.from_rest(
+                                    orjson.loads(orjson.dumps(features.at_rest())))))
     live = book.brand("acme")
     assert "zorbix" in live.expansion.promoted_tags()
-    assert any(f[2] and not f[6] for _, _, _, f in history)  # some messages were expanded
-    history.sort(key=lambda item: item[0])
+    assert any(f.crisis_signal and not f.static_signal  # type: ignore[union-attr]
+               for _, _, _, f in history)  # some messages were expanded
+    history.sort(key=lambda item: item.at)
     rebuilt = BrandBehaviour("acme")
-    rebuilt.replay(history)
+    rebuilt.restore(history)
     assert rebuilt.expansion.state() == live.expansion.state()
     assert_same_status(rebuilt.crisis.status(), live.crisis.status())
     old = BrandBehaviour("acme")  # rows written before the expansion: 6 fields
-    old.replay([(at, side, i, f[:6]) for at, side, i, f in history])
+    old.restore([Analysed(at, side, i, AudienceFeatures.from_rest(f.at_rest()[:6]))
+                 for at, side, i, f in history])
     assert_same_status(old.crisis.status(), live.crisis.status())
     assert len(old.expansion) == 0
 
