@@ -11,8 +11,9 @@ tracks (`gc.get_objects()` after a collection), the time of a full collection (m
 5) and the resident memory they add.
 
 `engine`: the same measures per event persisted through the engine (the offline path,
-`take_changes` after each batch of 50, all events within retention), for the working
-tree's `streams` and for revision REV's (default HEAD, extracted with `git archive`).
+`take_changes` after each batch of 50, all events within retention), live and after the
+whole state is persisted and restored into a fresh engine, for the working tree's
+`streams` and for revision REV's (default HEAD, extracted with `git archive`).
 """
 
 from __future__ import annotations
@@ -77,11 +78,12 @@ def _shape(shape: str, n: int) -> dict[str, float]:
     return _measure(build, n)
 
 
-def _engine(n: int) -> dict[str, float]:
+def _engine(n: int, restored: bool) -> dict[str, float]:
     from streams.config import parse_brands
     from streams.engine import Engine
     from streams.events import Side, SocialEvent
     from streams.sources.synthetic import SCENARIO_BRANDS, generate_scenario
+    from streams.wire import decode_state, encode_state_key, encode_state_value
 
     brands = parse_brands(SCENARIO_BRANDS)
     sample = generate_scenario(1_780_000_000.0, 86400, seed=7, rate_per_hour=20)
@@ -89,6 +91,24 @@ def _engine(n: int) -> dict[str, float]:
     step = 6 * 86400 / n  # all within the 7-day retention: everything stays kept
 
     def build(count: int) -> Engine:
+        live = run(count)
+        if not restored:
+            return live
+        table = {encode_state_key(brand, key): encode_state_value(row)
+                 for brand, key, row in live.take_changes() if row is not None}
+        del live
+        rows: dict[str, list[Any]] = {}
+        wall = start + count * step
+        for key, value in table.items():
+            decoded = decode_state(key, value, brands, wall + 300)
+            rows.setdefault(decoded[0], []).append(decoded[1:])  # type: ignore[index]
+        del table
+        engine = Engine(brands)
+        for brand, brand_rows in rows.items():
+            engine.restore_brand(brand, brand_rows, wall)
+        return engine
+
+    def run(count: int) -> Engine:
         engine = Engine(brands)
         for i in range(count):
             model = sample[i % len(sample)]
@@ -99,7 +119,7 @@ def _engine(n: int) -> dict[str, float]:
             event = SocialEvent(model.side, f"e{i}", model.brand, model.platform,
                                 model.author, model.text, at, reply_to, model.kind)
             engine.ingest(event, at)
-            if i % 50 == 49:
+            if i % 50 == 49 and not restored:
                 engine.advance(at)
                 for _ in engine.take_changes():
                     pass
@@ -111,7 +131,7 @@ def _engine(n: int) -> dict[str, float]:
 def _child(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(args.root or ROOT))
     result = (_shape(args.shape, args.records) if args.shape
-              else _engine(args.events))
+              else _engine(args.events, args.restored))
     print(json.dumps(result))
     return 0
 
@@ -138,6 +158,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--root", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--shape", choices=SHAPES, help=argparse.SUPPRESS)
+    parser.add_argument("--restored", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv[1:])
     if args.child:
         return _child(args)
@@ -155,8 +176,11 @@ def main(argv: list[str]) -> int:
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.against, "streams"],
                                  check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-        print(_row(args.against, _run(["--events", str(args.events)], Path(tmp))))
-    print(_row("working tree", _run(["--events", str(args.events)])))
+        for restored in ([], ["--restored"]):
+            how = ", restored" if restored else ", live"
+            print(_row(args.against + how, _run(["--events", str(args.events), *restored],
+                                                 Path(tmp))))
+            print(_row("working tree" + how, _run(["--events", str(args.events), *restored])))
     return 0
 
 

@@ -238,7 +238,8 @@ class BrandBehaviour:
         restart). The expansion sees each message's static signal and hashtags again
         (features persisted before it have none), the detectors the signal decided when
         the message arrived."""
-        for at, _side, event_id, features in history:
+        for item in history:
+            at, event_id, features = item.at, item.event_id, item.features()
             if isinstance(features, AudienceFeatures):
                 if features.static_signal is not None and features.hashtags is not None:
                     static, tags = features.static_signal, features.hashtags

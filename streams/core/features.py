@@ -62,13 +62,18 @@ class AudienceFeatures(NamedTuple):
         the expansion, so that a restored record is written back as it was read)."""
         return tuple(self) if self.hashtags is not None else tuple(self)[:_LEGACY_AUDIENCE_FIELDS]
 
+    @staticmethod
+    def pack(values: Sequence[Any]) -> tuple[Any, ...]:
+        """The packed form of a persisted value (JSON: lists where tuples were)."""
+        if len(values) > _LEGACY_AUDIENCE_FIELDS:
+            return (values[0], values[1], values[2], values[3], values[4], tuple(values[5]),
+                    values[6], tuple(values[7]))
+        return values[0], values[1], values[2], values[3], values[4], tuple(values[5])
+
     @classmethod
     def from_rest(cls, values: Sequence[Any]) -> AudienceFeatures:
-        """The record of a kept or persisted (JSON: lists for tuples) value."""
-        if len(values) > _LEGACY_AUDIENCE_FIELDS:
-            return cls(values[0], values[1], values[2], values[3], values[4],
-                       tuple(values[5]), values[6], tuple(values[7]))
-        return cls(values[0], values[1], values[2], values[3], values[4], tuple(values[5]))
+        """The record of a packed or persisted value."""
+        return cls(*cls.pack(values))
 
 
 class PostFeatures(NamedTuple):
@@ -81,19 +86,30 @@ class PostFeatures(NamedTuple):
     def at_rest(self) -> tuple[Any, ...]:
         return tuple(self)
 
+    @staticmethod
+    def pack(values: Sequence[Any]) -> tuple[Any, ...]:
+        terms = values[0]
+        return None if terms is None else tuple(terms), values[1]
+
     @classmethod
     def from_rest(cls, values: Sequence[Any]) -> PostFeatures:
-        terms = values[0]
-        return cls(None if terms is None else tuple(terms), values[1])
+        return cls(*cls.pack(values))
 
 
 class Analysed(NamedTuple):
-    """One analysed event in a brand's history: what `BrandBehaviour.restore` replays."""
+    """One analysed event in a brand's history: what `BrandBehaviour.restore` replays. Its
+    features stay packed (the very tuple the brand's log keeps) until the replay names
+    them: a restore holds a partition's history at once."""
 
     at: float  # its created_at
     side: Side
     event_id: str
-    features: AudienceFeatures | PostFeatures
+    packed: tuple[Any, ...]
+
+    def features(self) -> AudienceFeatures | PostFeatures:
+        if self.side is Side.AUDIENCE:
+            return AudienceFeatures(*self.packed)
+        return PostFeatures(*self.packed)
 
 
 class FeatureLog:
@@ -116,7 +132,10 @@ class FeatureLog:
 
     def keep(self, side: Side, hour: int, event_id: str,
              features: AudienceFeatures | PostFeatures) -> None:
-        self._hour(hour)[side is Side.BRAND][event_id] = features.at_rest()
+        self.keep_packed(side, hour, event_id, features.at_rest())
+
+    def keep_packed(self, side: Side, hour: int, event_id: str, packed: tuple[Any, ...]) -> None:
+        self._hour(hour)[side is Side.BRAND][event_id] = packed
 
     def get(self, side: Side, hour: int, event_id: str) -> tuple[Any, ...] | None:
         """The packed features of an event, None when not analysed (or not kept)."""
@@ -172,16 +191,15 @@ def split_features(rows: Iterable[tuple[int, RecordTag, str, list[Any]]],
             if values is None:
                 kept.pop(record_id, None)
             else:
-                features = (AudienceFeatures.from_rest(values) if audience
-                            else PostFeatures.from_rest(values))
+                packed = AudienceFeatures.pack(values) if audience else PostFeatures.pack(values)
                 kept[record_id] = Analysed(row[1], Side.AUDIENCE if audience else Side.BRAND,
-                                           record_id, features)
+                                           record_id, packed)
         book_rows.append((hour, tag, record_id, row))
     history = []
     for hour, (audience_kept, posts_kept) in hours.items():
         for item in (*audience_kept.values(), *posts_kept.values()):
             history.append(item)
             if log is not None:
-                log.keep(item.side, hour, item.event_id, item.features)
+                log.keep_packed(item.side, hour, item.event_id, item.packed)
     history.sort(key=lambda item: item.at)
     return book_rows, history
