@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
-from streams.core.sla import RecordTag
+from streams.core.sla_records import RecordTag
 from streams.events import Side
 
 __all__ = [

@@ -38,6 +38,35 @@ from streams.core.sla_records import AudienceRecord, Bucket, RecordKey, RecordTa
 from streams.core.volume import WINDOW_SECONDS, RecentCounts
 from streams.events import AudienceKind, Side, SocialEvent
 
+#: Its own names, and the records and observations it works with (defined in
+#: sla_records.py and sla_observations.py), which importers of the SLA book take from here.
+__all__ = [
+    "AGENT_WINDOW_HOURS",
+    "DEFAULT_BREACH_GRACE_SECONDS",
+    "LATE_REPLY_HORIZON_SECONDS",
+    "MIN_RETENTION_SECONDS",
+    "AgentStats",
+    "AudienceRecord",
+    "Backlog",
+    "Bucket",
+    "DuplicateEvent",
+    "ExpiredUnanswered",
+    "FirstResponse",
+    "LateEvent",
+    "LateReply",
+    "MessageCounted",
+    "NextResponse",
+    "Observation",
+    "PostCounted",
+    "PostKind",
+    "RecordKey",
+    "RecordTag",
+    "ReplyBook",
+    "SlaBreached",
+    "hour_of",
+    "requires_reply",
+]
+
 DEFAULT_BREACH_GRACE_SECONDS = 60.0
 #: Per-agent statistics of the live view cover this many event-time hours (whole buckets).
 AGENT_WINDOW_HOURS = 24

@@ -28,7 +28,7 @@ from streams.core.behaviour import (
 )
 from streams.core.brand import BrandConfig
 from streams.core.lang import LANGS
-from streams.core.sla import (
+from streams.core.sla_observations import (
     DuplicateEvent,
     ExpiredUnanswered,
     FirstResponse,

@@ -40,7 +40,7 @@ from streams.core.conversation import hour_of
 from streams.core.crisis_expansion import MAX_TAG_LENGTH, MAX_TAGS_PER_MESSAGE
 from streams.core.features import AUDIENCE_FEATURES_AT, POST_FEATURES_AT
 from streams.core.lang import LANGS
-from streams.core.sla import RecordKey, RecordTag
+from streams.core.sla_records import RecordKey, RecordTag
 from streams.core.totals import RESPONSE_BUCKETS, count_series, timing_series
 from streams.events import (
     MAX_ID_LENGTH,
