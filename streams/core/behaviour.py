@@ -31,9 +31,9 @@ from streams.core.detectors import (
     CrisisWatch,
     RecentMood,
     TemplatedReplies,
-    TopicProfile,
+    TopicWatch,
 )
-from streams.core.features import Analysed, AudienceFeatures, PostFeatures
+from streams.core.features import Analysed, AudienceFeatures, PostFeatures, named
 from streams.core.lang import detect_lang
 from streams.core.promo import ToneDeafReason, tone_verdict
 from streams.core.sentiment import polarity_doc
@@ -184,7 +184,7 @@ class BrandBehaviour:
             CrisisWatch(self.crisis, self.content),
             AudienceSentiment(self.sentiment[SentimentContext.CRISIS],
                               self.sentiment[SentimentContext.NORMAL]),
-            TopicProfile(self.topics),
+            TopicWatch(self.topics),
             RecentMood(self.recent),
             self.engagement,
             TemplatedReplies(self.templated),
@@ -201,9 +201,12 @@ class BrandBehaviour:
         features = AudienceFeatures(lang, sentiment, signal, in_crisis,
                                     event.in_reply_to in self.engagement.broadcasts, terms,
                                     static_signal, tags)
-        for detector in self.detectors:
-            detector.on_audience(event.created_at, event.id, features)
+        self._apply_audience(event.created_at, event.id, features)
         return features
+
+    def _apply_audience(self, at: float, message_id: str, features: AudienceFeatures) -> None:
+        for detector in self.detectors:
+            detector.on_audience(at, message_id, features)
 
     def on_post(self, event: SocialEvent, doc: Doc, crises: list[DeclaredCrisis]
                 ) -> tuple[list[BehaviourObservation], PostFeatures]:
@@ -238,15 +241,14 @@ class BrandBehaviour:
         restart). The expansion sees each message's static signal and hashtags again
         (features persisted before it have none), the detectors the signal decided when
         the message arrived."""
-        for item in history:
-            at, event_id, features = item.at, item.event_id, item.features()
+        for at, side, event_id, packed in history:
+            features = named(side, packed)
             if isinstance(features, AudienceFeatures):
                 if features.static_signal is not None and features.hashtags is not None:
                     static, tags = features.static_signal, features.hashtags
                     self.expansion.observe(at, tags, static,
                                            support_key(features.terms) if static and tags else 0)
-                for detector in self.detectors:
-                    detector.on_audience(at, event_id, features)
+                self._apply_audience(at, event_id, features)
             else:
                 self._apply_post(at, event_id, features)
 

@@ -34,7 +34,7 @@ __all__ = [
     "CrisisWatch",
     "RecentMood",
     "TemplatedReplies",
-    "TopicProfile",
+    "TopicWatch",
 ]
 
 ENGAGEMENT_WINDOW_SECONDS = 7 * 86400
@@ -73,7 +73,9 @@ class CrisisWatch:
         """The detector advances with the messages it sees and when it is read."""
 
 
-class RollingMean(Protocol):
+class SentimentMean(Protocol):
+    """A rolling mean of sentiment (`streams.core.behaviour.RollingMean`)."""
+
     def add(self, at: float, value: float) -> None: ...
 
 
@@ -83,7 +85,7 @@ class AudienceSentiment:
 
     __slots__ = ("crisis", "normal")
 
-    def __init__(self, crisis: RollingMean, normal: RollingMean) -> None:
+    def __init__(self, crisis: SentimentMean, normal: SentimentMean) -> None:
         self.crisis = crisis
         self.normal = normal
 
@@ -98,7 +100,7 @@ class AudienceSentiment:
         """Each mean drops its old buckets when it is read."""
 
 
-class TopicProfile:
+class TopicWatch:
     """The audience's and the broadcasts' topic profiles (the airhead's alignment)."""
 
     __slots__ = ("topics",)

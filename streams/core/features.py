@@ -32,6 +32,7 @@ __all__ = [
     "AudienceFeatures",
     "FeatureLog",
     "PostFeatures",
+    "named",
     "split_features",
     "with_features",
 ]
@@ -96,20 +97,19 @@ class PostFeatures(NamedTuple):
         return cls(*cls.pack(values))
 
 
-class Analysed(NamedTuple):
-    """One analysed event in a brand's history: what `BrandBehaviour.restore` replays. Its
-    features stay packed (the very tuple the brand's log keeps) until the replay names
-    them: a restore holds a partition's history at once."""
+#: One analysed event of a brand's history, what `BrandBehaviour.restore` replays: (its
+#: created_at, side, id, packed features). The features stay packed, the very tuple the
+#: brand's log keeps, until the replay names them (`named`): a restore holds a whole
+#: brand's history at once, and builds it for every record it reads.
+Analysed = tuple[float, Side, str, tuple[Any, ...]]
 
-    at: float  # its created_at
-    side: Side
-    event_id: str
-    packed: tuple[Any, ...]
 
-    def features(self) -> AudienceFeatures | PostFeatures:
-        if self.side is Side.AUDIENCE:
-            return AudienceFeatures(*self.packed)
-        return PostFeatures(*self.packed)
+def named(side: Side, packed: tuple[Any, ...]) -> AudienceFeatures | PostFeatures:
+    """The record of packed features (6-field audience features get the defaults)."""
+    if side is Side.AUDIENCE:
+        return (AudienceFeatures._make(packed) if len(packed) > _LEGACY_AUDIENCE_FIELDS
+                else AudienceFeatures(*packed))
+    return PostFeatures._make(packed)
 
 
 class FeatureLog:
@@ -170,36 +170,46 @@ def with_features(audience: bool, row: list[Any], features: tuple[Any, ...] | No
 def split_features(rows: Iterable[tuple[int, RecordTag, str, list[Any]]],
                    log: FeatureLog | None
                    ) -> tuple[list[tuple[int, RecordTag, str, list[Any]]], list[Analysed]]:
-    """Take the features out of persisted SLA rows: (the book's rows, the analysed history
-    in event-time order). With a `log`, each record's features are kept in it, packed.
+    """Take the features out of persisted SLA rows (in place: the rows are the caller's
+    freshly decoded ones) and return (the book's rows, the analysed history in event-time
+    order). With a `log`, each record's features are kept in it, packed.
 
     The history's order is the one a replay needs to rebuild the detectors exactly: event
     time, and for equal times the rows' hour buckets in order of first appearance (any
     record kind opens one), audience before posts, then the rows' order."""
     book_rows: list[tuple[int, RecordTag, str, list[Any]]] = []
     hours: dict[int, tuple[dict[str, Analysed], dict[str, Analysed]]] = {}
-    for hour, tag, record_id, row in rows:
+    audience_tag, post_tag = RecordTag.AUDIENCE, RecordTag.POST
+    audience_side, brand_side = Side.AUDIENCE, Side.BRAND
+    pack_audience, pack_post = AudienceFeatures.pack, PostFeatures.pack
+    for entry in rows:
+        hour, tag, record_id, row = entry
         by_side = hours.get(hour)
         if by_side is None:
             by_side = hours[hour] = ({}, {})
-        if tag is RecordTag.AUDIENCE or tag is RecordTag.POST:
-            audience = tag is RecordTag.AUDIENCE
-            at = AUDIENCE_FEATURES_AT if audience else POST_FEATURES_AT
-            values = row[at]
-            row = row[:at] + row[at + 1:]
-            kept = by_side[not audience]
+        if tag is audience_tag:
+            values = row.pop(AUDIENCE_FEATURES_AT)
             if values is None:
-                kept.pop(record_id, None)
+                by_side[0].pop(record_id, None)
             else:
-                packed = AudienceFeatures.pack(values) if audience else PostFeatures.pack(values)
-                kept[record_id] = Analysed(row[1], Side.AUDIENCE if audience else Side.BRAND,
-                                           record_id, packed)
-        book_rows.append((hour, tag, record_id, row))
-    history = []
+                by_side[0][record_id] = (row[1], audience_side, record_id, pack_audience(values))
+        elif tag is post_tag:
+            values = row.pop(POST_FEATURES_AT)
+            if values is None:
+                by_side[1].pop(record_id, None)
+            else:
+                by_side[1][record_id] = (row[1], brand_side, record_id, pack_post(values))
+        book_rows.append(entry)
+    history: list[Analysed] = []
     for hour, (audience_kept, posts_kept) in hours.items():
-        for item in (*audience_kept.values(), *posts_kept.values()):
-            history.append(item)
-            if log is not None:
-                log.keep_packed(item.side, hour, item.event_id, item.packed)
-    history.sort(key=lambda item: item.at)
+        history.extend(audience_kept.values())
+        history.extend(posts_kept.values())
+        if log is not None:
+            for _, side, event_id, packed in (*audience_kept.values(), *posts_kept.values()):
+                log.keep_packed(side, hour, event_id, packed)
+    history.sort(key=_at)
     return book_rows, history
+
+
+def _at(item: Analysed) -> float:
+    return item[0]
