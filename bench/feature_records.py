@@ -12,7 +12,8 @@ tracks (`gc.get_objects()` after a collection), the time of a full collection (m
 
 `engine`: the same measures per event persisted through the engine (the offline path,
 `take_changes` after each batch of 50, all events within retention), live and after the
-whole state is persisted and restored into a fresh engine, for the working tree's
+whole state is persisted and restored into a fresh engine (with `restore_brand`'s time per
+record), for the working tree's
 `streams` and for revision REV's (default HEAD, extracted with `git archive`).
 """
 
@@ -89,6 +90,7 @@ def _engine(n: int, restored: bool) -> dict[str, float]:
     sample = generate_scenario(1_780_000_000.0, 86400, seed=7, rate_per_hour=20)
     start = 1_780_000_000.0
     step = 6 * 86400 / n  # all within the 7-day retention: everything stays kept
+    timing: dict[str, float] = {}
 
     def build(count: int) -> Engine:
         live = run(count)
@@ -97,6 +99,7 @@ def _engine(n: int, restored: bool) -> dict[str, float]:
         table = {encode_state_key(brand, key): encode_state_value(row)
                  for brand, key, row in live.take_changes() if row is not None}
         del live
+        records = len(table)
         rows: dict[str, list[Any]] = {}
         wall = start + count * step
         for key, value in table.items():
@@ -104,8 +107,10 @@ def _engine(n: int, restored: bool) -> dict[str, float]:
             rows.setdefault(decoded[0], []).append(decoded[1:])  # type: ignore[index]
         del table
         engine = Engine(brands)
+        started = time.perf_counter()
         for brand, brand_rows in rows.items():
             engine.restore_brand(brand, brand_rows, wall)
+        timing["restore_us_per_record"] = (time.perf_counter() - started) / records * 1e6
         return engine
 
     def run(count: int) -> Engine:
@@ -125,7 +130,7 @@ def _engine(n: int, restored: bool) -> dict[str, float]:
                     pass
         return engine
 
-    return _measure(build, n)
+    return {**_measure(build, n), **timing}
 
 
 def _child(args: argparse.Namespace) -> int:
@@ -145,8 +150,10 @@ def _run(extra: list[str], root: Path = ROOT) -> dict[str, float]:
 
 
 def _row(label: str, r: dict[str, float]) -> str:
+    restore = r.get("restore_us_per_record")
     return (f"| {label} | {r['tracked_per_record']:.2f} | {r['full_gc_ms']:.1f} | "
-            f"{r['rss_bytes_per_record']:.0f} |")
+            f"{r['rss_bytes_per_record']:.0f} |"
+            + ("" if restore is None else f" restore_brand {restore:.1f} µs / record |"))
 
 
 def main(argv: list[str]) -> int:
