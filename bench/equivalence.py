@@ -159,11 +159,17 @@ def _engine(emit: Callable[[str, Any], None]) -> None:
 
 
 def _features(engine: Any, event: Any) -> Any:
-    """The features the engine stored with the event's SLA record (what is persisted)."""
-    from streams.core.sla import hour_of
+    """The features the engine keeps to persist with the event's SLA record. Read from
+    both layouts, as the old revision may predate either: the brand's feature log
+    (streams/core/features.py, issue 25), or the SLA record itself before it."""
+    from streams.core.conversation import hour_of
     from streams.events import Side
 
-    bucket = engine.book(event.brand).buckets.get(hour_of(event.created_at))
+    hour = hour_of(event.created_at)
+    if hasattr(engine, "features"):
+        log = engine.features(event.brand)
+        return None if log is None else log.get(event.side, hour, event.id)
+    bucket = engine.book(event.brand).buckets.get(hour)
     if bucket is None:
         return None
     if event.side is Side.AUDIENCE:

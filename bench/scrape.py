@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from streams.config import BrandConfig
 from streams.core.behaviour import BehaviourSnapshot
 from streams.core.conversation import ConversationSnapshot
-from streams.core.sla import Backlog
+from streams.core.sla_records import Backlog
 from streams.engine import BrandSnapshot
 from streams.metrics import BrandpulseMetrics
 

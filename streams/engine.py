@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
+from streams.core.agent_stats import AgentStats
 from streams.core.behaviour import (
     GLOBAL,
     BehaviourBook,
@@ -36,15 +37,17 @@ from streams.core.clock import EventClock
 from streams.core.conversation import (
     ConversationSnapshot,
     conversation_snapshot,
+    hour_of,
     with_evidence,
 )
-from streams.core.crisis import CrisisCommand, CrisisStatus, DeclaredCrisis
+from streams.core.crisis import CrisisCommand, DeclaredCrisis
+from streams.core.crisis_detector import CrisisStatus
+from streams.core.features import FeatureLog, split_features, with_features
+from streams.core.reply_rule import requires_reply
 from streams.core.scheduled import NO_ALARM, ScheduledAlarm, ScheduledQueue
 from streams.core.shared_crisis import CrisisShare
-from streams.core.sla import (
-    DEFAULT_BREACH_GRACE_SECONDS,
-    AgentStats,
-    Backlog,
+from streams.core.sla import DEFAULT_BREACH_GRACE_SECONDS, Backlog, ReplyBook
+from streams.core.sla_observations import (
     ConversationReopened,
     ConversationResolved,
     DuplicateEvent,
@@ -56,12 +59,9 @@ from streams.core.sla import (
     NextResponse,
     Observation,
     PostCounted,
-    RecordKey,
-    RecordTag,
-    ReplyBook,
     SlaBreached,
-    requires_reply,
 )
+from streams.core.sla_records import RecordKey, RecordTag
 from streams.core.totals import NO_TOTALS, BrandTotals, FrozenTotals
 from streams.core.volume import NO_VOLUME, VolumeSnapshot, volume_snapshot
 from streams.events import (
@@ -156,12 +156,14 @@ _ENGINE_TAGS = frozenset((RecordTag.CLOCK, RecordTag.SCHEDULED, RecordTag.TOTALS
 
 
 class _Brand:
-    """One brand's SLA book, clock and place in the deadline heap."""
+    """One brand's SLA book, analysed features, clock and place in the deadline heap."""
 
-    __slots__ = ("book", "clock", "clock_moved", "queue", "scheduled", "totals", "version")
+    __slots__ = ("book", "clock", "clock_moved", "features", "queue", "scheduled", "totals",
+                 "version")
 
     def __init__(self, book: ReplyBook) -> None:
         self.book = book
+        self.features = FeatureLog()  # persisted with the book's records, dropped with them
         self.totals = BrandTotals(book.brand)  # its counters, persisted with the book
         self.queue = ScheduledQueue()  # scheduled posts not yet out
         self.clock = EventClock()
@@ -271,7 +273,8 @@ class Engine:
             if self.analyse_behaviour:
                 found, features = self.behaviour.on_event(event)
                 if self.persisted:
-                    book.set_features(event, features)
+                    state.features.keep(event.side, hour_of(event.created_at), event.id,
+                                        features)
                 observations.extend(found)
             self._schedule(event.brand, state)
             self._touched.add(event.brand)
@@ -416,6 +419,11 @@ class Engine:
         return volume_snapshot(hourly, first_hour, book.recent.count(now), now, negative,
                                terms)
 
+    def features(self, brand: str) -> FeatureLog | None:
+        """The analysed features the brand keeps to persist (None: no state here)."""
+        state = self._brands.get(brand)
+        return None if state is None else state.features
+
     def totals(self, brand: str) -> FrozenTotals:
         """The brand's cumulative counts (persisted with its state), frozen for a reader."""
         state = self._brands.get(brand)
@@ -478,8 +486,15 @@ class Engine:
         the same transaction (streams/worker/state.py)."""
         for name, state in list(self._brands.items()):
             if state.book.dirty:
+                features = state.features
                 for key, row in state.book.take_changes().items():
+                    hour, tag, record_id = key
+                    if row is not None and (tag is RecordTag.AUDIENCE or tag is RecordTag.POST):
+                        audience = tag is RecordTag.AUDIENCE
+                        row = with_features(audience, row, features.get(
+                            Side.AUDIENCE if audience else Side.BRAND, hour, record_id))
                     yield name, key, row
+                features.forget_before(state.book.oldest_hour)
             if state.clock_moved:
                 state.clock_moved = False
                 yield name, CLOCK_KEY, state.clock.state()
@@ -491,20 +506,22 @@ class Engine:
 
     def restore_brand(self, brand: str, rows: Iterable[tuple[int, RecordTag, str, list[Any]]],
                       wall: float) -> None:
-        """Rebuild a brand from its persisted rows: SLA records, then behaviour state from
-        their features, then its clock where the rows stop (so pending messages breach on
-        time even if no new event arrives)."""
+        """Rebuild a brand from its persisted rows: SLA records and their features, then
+        behaviour state by replaying the features, then its clock where the rows stop (so
+        pending messages breach on time even if no new event arrives)."""
         self.drop_brand(brand)
         rows = list(rows)
         if not rows:
             return  # nothing persisted: the brand starts with its first event
         state = self._state(brand)
-        state.book.restore(row for row in rows if row[1] not in _ENGINE_TAGS)
+        book_rows, history = split_features(
+            (row for row in rows if row[1] not in _ENGINE_TAGS), state.features)
+        state.book.restore(book_rows)
         state.queue.restore(brand, ((i, row) for _, tag, i, row in rows
                                     if tag is RecordTag.SCHEDULED))
         state.book.dirty.clear()
         if self.analyse_behaviour:
-            self.behaviour.brand(brand).replay(state.book.analysed())
+            self.behaviour.brand(brand).restore(history)
         for _, tag, _, row in rows:
             if tag is RecordTag.CLOCK:
                 state.clock.resume(row[0], row[1])

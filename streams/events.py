@@ -104,7 +104,7 @@ POST_KINDS = ("scheduled", "withdrawn")
 @dataclass(frozen=True, slots=True)
 class ScheduledPost:
     """A brand post that will go out at `scheduled_at`; queued until the post with the
-    same id is published or a `withdrawn` record names it (codec: streams/wire/scheduled.py)."""
+    same id is published or a `withdrawn` record names it (codec: streams/wire/events.py)."""
 
     id: str
     brand: str
@@ -136,7 +136,7 @@ class ConversationStatus:
 
     `id` names this one status change (the conversation and when it changed), so a sender's
     retry is a duplicate; `thread` is the conversation, as the `in_reply_to` of its messages
-    (codec: streams/wire/scheduled.py; counted: streams/core/sla.py `add_status`)."""
+    (codec: streams/wire/events.py; counted: streams/core/sla.py `add_status`)."""
 
     id: str
     brand: str

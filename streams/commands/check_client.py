@@ -15,7 +15,7 @@ from streams.core.check import BrandState
 from streams.core.crisis import CommandAction, CrisisCommand, DeclaredCrisis
 from streams.engine import Engine
 from streams.sources.files import open_events
-from streams.wire import check_answer
+from streams.worker.api import check_answer
 
 
 def post_check(url: str, token: str, body: dict[str, Any], timeout: float = 10.0

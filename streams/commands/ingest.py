@@ -69,7 +69,7 @@ CLOSED_LATE = -1  # a clean stop whose sink did not close in time (a thread to a
 
 
 #: What a connector hands a sink: an event, or an inbox conversation's status change (a
-#: brand-posts record of kind resolved/reopened, streams/wire/scheduled.py).
+#: brand-posts record of kind resolved/reopened, streams/wire/events.py).
 SourceRecord = SocialEvent | ConversationStatus
 
 

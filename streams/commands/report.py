@@ -17,10 +17,11 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from streams.config import BrandConfig, BrandsConfig
+from streams.core.agent_stats import quantile
 from streams.core.behaviour import LanguageCounted, TemplatedReply, ToneDeafPost
 from streams.core.conversation import robot_score, with_evidence
 from streams.core.policy import DEFAULT_POLICY
-from streams.core.sla import (
+from streams.core.sla_observations import (
     ConversationReopened,
     ConversationResolved,
     DuplicateEvent,
@@ -33,7 +34,6 @@ from streams.core.sla import (
     PostCounted,
     PostKind,
     SlaBreached,
-    quantile,
 )
 from streams.engine import Engine, dispatch
 from streams.events import Rejection, SocialEvent

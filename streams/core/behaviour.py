@@ -10,21 +10,30 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from streams.core.brand import GLOBAL_SCOPE
 from streams.core.crisis import (
     CommandAction,
     CrisisCommand,
-    CrisisDetector,
     DeclaredCrisis,
     crisis_match,
 )
 from streams.core.crisis_content import NOTHING_LEARNED, CrisisAbout, CrisisContent
+from streams.core.crisis_detector import CrisisDetector
 from streams.core.crisis_expansion import CrisisExpansion, expansion_inputs, support_key
+from streams.core.detectors import (
+    AudienceEngagement,
+    AudienceSentiment,
+    BrandDetector,
+    CrisisWatch,
+    RecentMood,
+    TemplatedReplies,
+    TopicWatch,
+)
+from streams.core.features import Analysed, AudienceFeatures, PostFeatures, named
 from streams.core.lang import detect_lang
 from streams.core.promo import ToneDeafReason, tone_verdict
 from streams.core.sentiment import polarity_doc
@@ -37,7 +46,6 @@ from streams.events import Side, SocialEvent
 
 SENTIMENT_BUCKET_SECONDS = 300
 SENTIMENT_WINDOW_SECONDS = 3600
-ENGAGEMENT_WINDOW_SECONDS = 7 * 86400
 GLOBAL = GLOBAL_SCOPE  # the crisis scope of the whole audience stream
 TONE_DEAF_REASONS = tuple(reason.value for reason in ToneDeafReason)  # metric labels
 
@@ -144,15 +152,6 @@ class BehaviourSnapshot:
     crisis_since: float | None = None  # when the active crisis started
 
 
-# What analysis keeps of one event, persisted with its SLA record so that behaviour state
-# is rebuilt exactly after a restart (see `BrandBehaviour.replay`). Plain lists: they are
-# written as JSON by the wire codec.
-#   audience: [lang, sentiment, crisis_signal, in_crisis, engaged_broadcast, terms,
-#              static_signal, hashtags]
-#     crisis_signal is what the crisis detectors counted (the stream-adaptive signal, see
-#     streams/core/crisis_expansion.py); static_signal and hashtags rebuild the expansion.
-#     Rows written before the expansion have the first 6 fields only.
-#   post:     [broadcast terms or None, reply fingerprint or None]
 MAX_TERMS_PER_EVENT = 32
 MAX_TERM_LENGTH = 40
 
@@ -166,7 +165,10 @@ def event_terms(doc: Doc) -> tuple[str, ...]:
 
 
 class BrandBehaviour:
-    """What the audience of one brand is going through, and how the brand behaves."""
+    """What the audience of one brand is going through, and how the brand behaves.
+
+    Analysis reads each event once (`on_audience`, `on_post`) into its features; the
+    detectors (streams/core/detectors.py) see only the features, live and on `restore`."""
 
     def __init__(self, brand: str) -> None:
         self.brand = brand
@@ -176,57 +178,48 @@ class BrandBehaviour:
         self.templated = TemplatedReplyDetector()
         self.topics = TopicAlignment()
         self.sentiment = {context: RollingMean() for context in SentimentContext}
-        self._broadcasts: dict[str, float] = {}  # broadcast id -> created_at (7 days)
-        self._engaged: dict[str, float] = {}  # audience reply id -> created_at, on broadcasts
+        self.engagement = AudienceEngagement()  # broadcasts and replies to them (7 days)
         self.recent = RecentAudience()  # the last minutes' mood and terms (volume spikes)
+        self.detectors: tuple[BrandDetector, ...] = (
+            CrisisWatch(self.crisis, self.content),
+            AudienceSentiment(self.sentiment[SentimentContext.CRISIS],
+                              self.sentiment[SentimentContext.NORMAL]),
+            TopicWatch(self.topics),
+            RecentMood(self.recent),
+            self.engagement,
+            TemplatedReplies(self.templated),
+        )
 
     def on_audience(self, event: SocialEvent, doc: Doc, lang: str, sentiment: float,
-                    static_signal: bool, in_crisis: bool) -> tuple[Any, ...]:
-        """Account for an audience message; returns its features (see above), whose third
-        field is its crisis signal: `static_signal` (`crisis_match(doc).signal`) or a
-        hashtag this audience stream promoted."""
+                    static_signal: bool, in_crisis: bool) -> AudienceFeatures:
+        """Account for an audience message; returns its features, whose crisis signal is
+        `static_signal` (`crisis_match(doc).signal`) or a hashtag this audience stream
+        promoted (the expansion decides it, so it sees the message first)."""
         terms = event_terms(doc)
         tags, key = expansion_inputs(doc, static_signal, terms)
         signal = self.expansion.observe(event.created_at, tags, static_signal, key)
-        features = (lang, sentiment, signal, in_crisis,
-                    event.in_reply_to in self._broadcasts, terms, static_signal, tags)
-        self._apply_audience(event.id, event.created_at, features)
+        features = AudienceFeatures(lang, sentiment, signal, in_crisis,
+                                    event.in_reply_to in self.engagement.broadcasts, terms,
+                                    static_signal, tags)
+        self._apply_audience(event.created_at, event.id, features)
         return features
 
-    def replay_audience(self, message_id: str, at: float, features: Sequence[Any]) -> None:
-        """Apply persisted features: the expansion sees the message's static signal and
-        hashtags again, the detectors the signal decided when it arrived."""
-        if len(features) > 6:
-            static_signal, tags = features[6], features[7]
-            self.expansion.observe(at, tags, static_signal,
-                                   support_key(features[5]) if static_signal and tags else 0)
-        self._apply_audience(message_id, at, features)
-
-    def _apply_audience(self, message_id: str, at: float, features: Sequence[Any]) -> None:
-        lang, sentiment, crisis_signal, in_crisis, engaged, terms = features[:6]
-        self.crisis.observe(at, crisis_signal, sentiment)
-        self.content.observe(at, bool(crisis_signal), terms,
-                             features[7] if len(features) > 7 else ())
-        if lang != "other":
-            context = SentimentContext.CRISIS if in_crisis else SentimentContext.NORMAL
-            self.sentiment[context].add(at, sentiment)
-        self.topics.add_audience_terms(at, terms)
-        self.recent.add(at, sentiment, terms)
-        if engaged:
-            self._engaged[message_id] = at
+    def _apply_audience(self, at: float, message_id: str, features: AudienceFeatures) -> None:
+        for detector in self.detectors:
+            detector.on_audience(at, message_id, features)
 
     def on_post(self, event: SocialEvent, doc: Doc, crises: list[DeclaredCrisis]
-                ) -> tuple[list[BehaviourObservation], tuple[Any, ...]]:
+                ) -> tuple[list[BehaviourObservation], PostFeatures]:
         """Account for a brand post; returns what it showed (templated, tone-deaf) and its
-        features (see above)."""
+        features."""
         at = event.created_at
         observations: list[BehaviourObservation] = []
         if event.in_reply_to is None:
-            features: tuple[Any, ...] = (event_terms(doc), None)
+            features = PostFeatures(event_terms(doc), None)
         else:
             fingerprint = None if event.automated else self.templated.fingerprint(doc)
-            features = (None, fingerprint)
-        if self.replay_post(event.id, at, features):
+            features = PostFeatures(None, fingerprint)
+        if self._apply_post(at, event.id, features):
             observations.append(TemplatedReply(self.brand))
         if not crises:
             return observations, features
@@ -237,31 +230,32 @@ class BrandBehaviour:
                 verdict.explanation or "", event.text))
         return observations, features
 
-    def replay_post(self, post_id: str, at: float, features: Sequence[Any]) -> bool:
-        """Apply a post's features; True when it is a reply with a near-duplicate."""
-        terms, fingerprint = features
-        if terms is not None:
-            self._broadcasts[post_id] = at
-            self.topics.add_broadcast_terms(at, terms)
-            return False
-        return fingerprint is not None and self.templated.add(at, fingerprint=fingerprint)
+    def _apply_post(self, at: float, post_id: str, features: PostFeatures) -> bool:
+        noteworthy = False
+        for detector in self.detectors:
+            noteworthy = detector.on_post(at, post_id, features) or noteworthy
+        return noteworthy
 
-    def replay(self, history: Iterable[tuple[float, Side, str, list[Any]]]) -> None:
-        """Rebuild state from persisted features in event-time order (after a restart)."""
-        for at, side, event_id, features in history:
-            if side is Side.AUDIENCE:
-                self.replay_audience(event_id, at, features)
+    def restore(self, history: Iterable[Analysed]) -> None:
+        """Rebuild every detector from persisted features in event-time order (after a
+        restart). The expansion sees each message's static signal and hashtags again
+        (features persisted before it have none), the detectors the signal decided when
+        the message arrived."""
+        for at, side, event_id, packed in history:
+            features = named(side, packed)
+            if isinstance(features, AudienceFeatures):
+                if features.static_signal is not None and features.hashtags is not None:
+                    static, tags = features.static_signal, features.hashtags
+                    self.expansion.observe(at, tags, static,
+                                           support_key(features.terms) if static and tags else 0)
+                self._apply_audience(at, event_id, features)
             else:
-                self.replay_post(event_id, at, features)
+                self._apply_post(at, event_id, features)
 
     def snapshot(self, now: float) -> BehaviourSnapshot:
-        self.topics.advance(now)
-        self.templated.advance(now)
-        horizon = now - ENGAGEMENT_WINDOW_SECONDS
-        for table in (self._broadcasts, self._engaged):
-            for key in [k for k, at in table.items() if at < horizon]:
-                del table[key]
-        broadcasts = len(self._broadcasts)
+        for detector in self.detectors:
+            detector.on_tick(now)
+        broadcasts = len(self.engagement.broadcasts)
         status = self.crisis.status()
         return BehaviourSnapshot(
             crisis_active=status.active,
@@ -270,8 +264,8 @@ class BrandBehaviour:
                                    if self.templated.reply_count else math.nan),
             templated_reply_count=self.templated.reply_count,
             topic_alignment=self.topics.alignment() if broadcasts else math.nan,
-            audience_replies_per_broadcast=(len(self._engaged) / broadcasts if broadcasts
-                                            else math.nan),
+            audience_replies_per_broadcast=(len(self.engagement.engaged) / broadcasts
+                                            if broadcasts else math.nan),
             top_audience_terms=self.topics.top_audience_terms(10),
             crisis_about=self.about(),
             crisis_state=status.state,
@@ -338,7 +332,7 @@ class BehaviourBook:
                 or any(c.is_active(at) for c in self.declared.values()))
 
     def on_event(self, event: SocialEvent
-                 ) -> tuple[list[BehaviourObservation], tuple[Any, ...]]:
+                 ) -> tuple[list[BehaviourObservation], AudienceFeatures | PostFeatures]:
         """Analyse one new event; returns what to count and the features to persist."""
         doc = prepare(event.text)
         behaviour = self.brand(event.brand)
@@ -349,8 +343,8 @@ class BehaviourBook:
             in_crisis = self.in_crisis(event.brand, event.created_at)
             features = behaviour.on_audience(event, doc, lang, sentiment,
                                              crisis_match(doc).signal, in_crisis)
-            # The global scope counts the signal of the brand's stream (features[2]).
-            self.global_crisis.observe(event.created_at, features[2], sentiment)
+            # The global scope counts the signal of the brand's stream.
+            self.global_crisis.observe(event.created_at, features.crisis_signal, sentiment)
             return [LanguageCounted(event.brand, lang, sentiment < NEGATIVE_BELOW,
                                     sentiment)], features
         return behaviour.on_post(event, doc, self.active_crises(event.brand, event.created_at))

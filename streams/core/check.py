@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Final
 
 from streams.core.behaviour import GLOBAL, BehaviourSnapshot, detected_crisis
-from streams.core.crisis import CrisisStatus, DeclaredCrisis
+from streams.core.crisis import DeclaredCrisis
 from streams.core.crisis_content import NOTHING_LEARNED, CrisisAbout, crisis_vocabulary
+from streams.core.crisis_detector import CrisisStatus
 from streams.core.promo import ToneVerdict, tone_verdict
-from streams.core.sla import Backlog
+from streams.core.sla_records import Backlog
 from streams.core.text import prepare
 from streams.core.topics import profile_terms
 
@@ -45,6 +46,7 @@ __all__ = [
     "Verdict",
     "brand_state",
     "check",
+    "check_at_wall",
     "scope_state",
 ]
 
@@ -274,6 +276,18 @@ def check(draft: Draft, context: CrisisContext, state: BrandState | None) -> Che
     verdict = max((f.verdict for f in findings), key=lambda v: v.rank, default=Verdict.OK)
     return CheckResult(draft, verdict, tuple(findings), tuple(crises), tone, now, at,
                        top[:TOP_TERMS_SHOWN], state is not None)
+
+
+def check_at_wall(draft: Draft, context: CrisisContext, states: Mapping[str, BrandState],
+                  wall: float) -> CheckResult:
+    """The check as asked at wall-clock `wall` (POST /api/check, `brandpulse check`): a
+    draft without a time goes out now, the wall clock rather than the stream's last event,
+    and a context that has seen no event yet reads the wall clock as its event time."""
+    if not math.isfinite(context.now):
+        context = replace(context, now=wall)
+    if draft.at is None:
+        draft = replace(draft, at=wall)
+    return check(draft, context, states.get(draft.brand))
 
 
 def _cue_text(tone: ToneVerdict) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 import sys
 from array import array
-from typing import Final
+from typing import Any, Final
 
 
 class NpyError(ValueError):
@@ -18,7 +18,7 @@ _NPY_MAGIC: Final = b"\x93NUMPY"
 _DTYPES: Final = {"|i1": "b", "|u1": "B", "<i2": "h", "<u2": "H", "<u4": "I", "<f4": "f"}
 
 
-def read_npy(data: bytes, name: str) -> array:
+def read_npy(data: bytes, name: str) -> array[Any]:
     """One 1-D .npy array (int8, uint8, little-endian int16, uint16, uint32 or float32) as
     an ``array``."""
     if not data.startswith(_NPY_MAGIC) or len(data) < 10:
@@ -42,7 +42,7 @@ def read_npy(data: bytes, name: str) -> array:
             or len(shape) != 1:
         raise NpyError(f"{name}: expected a 1-D int8/uint8/(u)int16/uint32/float32 array, "
                              f"got {header.get('descr')} {shape}")
-    out = array(code)
+    out: array[Any] = array(code)
     if code == "I" and out.itemsize != 4:
         out = array("L")  # platforms whose C unsigned int is not 4 bytes
         if out.itemsize != 4:

@@ -122,7 +122,10 @@ def _load_emoji(words: dict[str, float]) -> dict[str, float]:
     return out
 
 
-def _split_phrases(lexicon: dict[str, float]) -> tuple[dict[str, float], dict[str, list]]:
+Phrases = dict[str, list[tuple[tuple[str, ...], float]]]  # first token -> (rest, valence)
+
+
+def _split_phrases(lexicon: dict[str, float]) -> tuple[dict[str, float], Phrases]:
     """Separate single tokens from phrases; phrases are indexed by their first token."""
     from streams.core.text import _TOKEN_RE  # same tokeniser as messages: keys align
 

@@ -176,7 +176,8 @@ class ClusterTable:
         hashes = self.hashes
         i = bisect.bisect_left(hashes, h)
         if i < len(hashes) and hashes[i] == h:
-            return self.paths[self.ids[i]]
+            found: str = self.paths[self.ids[i]]
+            return found
         return None
 
     def path(self, token: str) -> str | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from streams.core.crisis import CrisisDetector, clamp_sentiment
+from streams.core.crisis_detector import CrisisDetector, clamp_sentiment
 
 __all__ = ["BucketCounts", "CrisisShare", "SharedCrisisScope"]
 

@@ -1,5 +1,6 @@
-"""Reply-time SLA of one brand: which messages need an answer, when they got one, and when
-they breached or expired.
+"""Reply-time SLA of one brand: when the messages that need an answer (core/reply_rule.py)
+got one, and when they breached or expired. Its records are core/sla_records.py, what it
+reports core/sla_observations.py, inbox conversations core/sla_threads.py.
 
 State lives in event-time hour buckets (by each item's `created_at`) so that it can be
 persisted one bucket per key, written once per batch, and dropped as a whole when it falls
@@ -9,21 +10,44 @@ its bucket is a duplicate and changes nothing. Definitions are in docs/metrics.m
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import math
-import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
+from collections.abc import Iterable
 from typing import Any
 
+from streams.core.agent_stats import AgentStats, window_stats
 from streams.core.brand import BrandConfig
 from streams.core.conversation import DAY, HOUR, HourCounts, hour_of
 from streams.core.policy import DEFAULT_POLICY, SlaPolicy, select_policy
 from streams.core.similarity import agent_signature
+from streams.core.sla_observations import (
+    ConversationReopened,
+    ConversationResolved,
+    DuplicateEvent,
+    ExpiredUnanswered,
+    FirstResponse,
+    LateEvent,
+    LateReply,
+    MessageCounted,
+    NextResponse,
+    Observation,
+    PostCounted,
+    PostKind,
+    SlaBreached,
+)
+from streams.core.sla_records import AudienceRecord, Backlog, Bucket, RecordKey, RecordTag
+from streams.core.sla_threads import THREADED_PLATFORMS, ConversationIndex
 from streams.core.volume import WINDOW_SECONDS, RecentCounts
-from streams.events import AudienceKind, ConversationStatus, Side, SocialEvent
+from streams.events import ConversationStatus, SocialEvent
+
+__all__ = [
+    "AGENT_WINDOW_HOURS",
+    "DEFAULT_BREACH_GRACE_SECONDS",
+    "LATE_REPLY_HORIZON_SECONDS",
+    "MIN_RETENTION_SECONDS",
+    "Backlog",
+    "ReplyBook",
+]
 
 DEFAULT_BREACH_GRACE_SECONDS = 60.0
 #: Per-agent statistics of the live view cover this many event-time hours (whole buckets).
@@ -34,273 +58,6 @@ MIN_RETENTION_SECONDS = 7 * DAY + HOUR
 # A reply to a message that expired unanswered is still matched (a late reply) up to this
 # long after the message; the ids of expired messages are kept that long, no longer.
 LATE_REPLY_HORIZON_SECONDS = 30 * DAY
-# Handles may hold inner dots (Instagram) but never end with one: "@delta." is @delta.
-# `@user`, or a fediverse `@user@domain` (Mastodon handles are user@domain).
-_MENTION = re.compile(
-    r"@([A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?(?:@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)?)")
-# Platforms whose live source marks a message `mention` only when the platform itself
-# names the brand's account (Bluesky's mention facet DID, Mastodon's mention notification,
-# Instagram's `mentions` field for the brand's account id): the mention is trusted as is,
-# whatever the text says (a handle renamed, a brand listed by its DID only). Elsewhere
-# `mention` is only the default kind, and the text must @-name a handle of the brand.
-_RESOLVED_MENTION_PLATFORMS = frozenset({"bluesky", "mastodon", "instagram"})
-#: Inbox platforms, where `in_reply_to` names the conversation (a thread), not a message:
-#: a customer message joins its conversation, and the brand's next reply in it answers
-#: every message of the conversation created at or before that reply (docs/metrics.md,
-#: "Inbox conversations"). Elsewhere a reply answers the one message it replies to.
-THREADED_PLATFORMS = frozenset({"chatwoot"})
-
-
-# --- What the book reports back: one small record per thing worth counting -------------
-
-@dataclass(frozen=True, slots=True)
-class MessageCounted:
-    brand: str
-    platform: str
-    requires_reply: bool
-
-
-class PostKind(StrEnum):
-    """A brand post starts a conversation (broadcast) or answers in one (reply)."""
-
-    BROADCAST = "broadcast"
-    REPLY = "reply"
-
-
-@dataclass(frozen=True, slots=True)
-class PostCounted:
-    brand: str
-    platform: str
-    kind: PostKind
-    agent: str | None = None  # initials the reply is signed with
-
-
-@dataclass(frozen=True, slots=True)
-class FirstResponse:
-    brand: str
-    platform: str
-    seconds: float
-    business_seconds: float | None  # None when the brand has no business hours
-    within_sla: bool
-    policy: str = DEFAULT_POLICY  # the SLA policy the message was judged against
-    agent: str | None = None  # who signed the first reply
-
-
-@dataclass(frozen=True, slots=True)
-class NextResponse:
-    """The brand answered a customer's follow-up in a thread it had already answered."""
-
-    brand: str
-    platform: str
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class SlaBreached:
-    brand: str
-    platform: str
-    policy: str = DEFAULT_POLICY
-
-
-@dataclass(frozen=True, slots=True)
-class ExpiredUnanswered:
-    brand: str
-    platform: str
-
-
-@dataclass(frozen=True, slots=True)
-class LateReply:
-    """The first reply to a message that had already expired unanswered: it stays counted
-    as expired (its first response is not observed), the late reply is counted apart."""
-
-    brand: str
-    platform: str
-    seconds: float  # reply time - message time
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationResolved:
-    """An inbox conversation was resolved: from its creation to the resolution, counted in
-    business hours when the brand's SLA uses them (docs/metrics.md)."""
-
-    brand: str
-    platform: str
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class ConversationReopened:
-    """A resolved inbox conversation was opened again."""
-
-    brand: str
-    platform: str
-
-
-@dataclass(frozen=True, slots=True)
-class DuplicateEvent:
-    brand: str
-
-
-@dataclass(frozen=True, slots=True)
-class LateEvent:
-    brand: str
-
-
-Observation = (
-    MessageCounted | PostCounted | FirstResponse | NextResponse | SlaBreached
-    | ExpiredUnanswered | LateReply | DuplicateEvent | LateEvent | ConversationResolved
-    | ConversationReopened
-)
-
-
-def quantile(sorted_values: Sequence[float], q: float) -> float | None:
-    """Linear-interpolated quantile (numpy's default); None for no values."""
-    if not sorted_values:
-        return None
-    position = (len(sorted_values) - 1) * q
-    low = math.floor(position)
-    high = min(low + 1, len(sorted_values) - 1)
-    fraction = position - low
-    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
-
-
-@dataclass(frozen=True, slots=True)
-class AgentStats:
-    """One agent's replies and first responses (see docs/metrics.md, per-agent)."""
-
-    replies: int
-    first_responses: int
-    first_response_p50: float | None
-    first_response_p90: float | None
-    sla_met_share: float | None  # within target / first responses; None without any
-
-
-def requires_reply(event: SocialEvent, brand: BrandConfig) -> bool:
-    """Does this audience message expect an answer from the brand?
-
-    Yes when it is addressed to the brand (a direct message, a comment on or reply in the
-    brand's conversation, a mention its source resolved from the platform's structure, or a
-    post that @-mentions one of the brand's handles on that platform), is not a share, is
-    not automated, and was not written by the brand itself.
-    """
-    if event.side is not Side.AUDIENCE or event.is_share or event.automated:
-        return False
-    if brand.is_own_handle(event.platform, event.author):
-        return False
-    if event.kind in (AudienceKind.DIRECT_MESSAGE, AudienceKind.COMMENT, AudienceKind.REPLY):
-        return True
-    if event.kind is AudienceKind.MENTION and event.platform in _RESOLVED_MENTION_PLATFORMS:
-        return True
-    handles = brand.handles.get(event.platform, frozenset())
-    return any(m.lower() in handles for m in _MENTION.findall(event.text))
-
-
-# --- State ---------------------------------------------------------------------------
-
-class AudienceRecord:
-    """One audience message as the SLA sees it."""
-
-    __slots__ = ("agent", "answered_at", "breached", "created_at", "deadline", "expired",
-                 "features", "followup", "id", "late_replied", "platform", "policy",
-                 "requires_reply", "risk_at", "thread")
-
-    def __init__(self, id: str, platform: str, created_at: float, requires_reply: bool,
-                 deadline: float, answered_at: float | None = None, breached: bool = False,
-                 expired: bool = False, policy: SlaPolicy | None = None,
-                 agent: str | None = None, followup: bool = False,
-                 risk_at: float = math.inf, late_replied: bool = False,
-                 thread: str | None = None) -> None:
-        self.id = id
-        self.platform = platform
-        self.created_at = created_at
-        self.requires_reply = requires_reply
-        self.deadline = deadline
-        self.answered_at = answered_at
-        self.breached = breached
-        self.expired = expired
-        self.features: Any = None  # what behaviour analysis kept of the text (persisted)
-        self.policy = policy  # the SLA policy judging it (None: needs no reply)
-        self.agent = agent  # who signed the first reply
-        self.followup = followup  # a follow-up in a thread the brand had answered
-        self.risk_at = risk_at  # when it passes at_risk_share of its target
-        self.late_replied = late_replied  # expired unanswered, then its late reply was counted
-        self.thread = thread  # its conversation, on THREADED_PLATFORMS
-
-    def row(self) -> list[Any]:
-        """The persisted row (see streams/wire.py)."""
-        row = [self.platform, self.created_at, self.requires_reply, self.answered_at,
-               self.breached, self.expired, self.features,
-               DEFAULT_POLICY if self.policy is None else self.policy.name, self.agent,
-               self.followup, self.late_replied]
-        if self.thread is not None:  # 12 fields only where there is a conversation
-            row.append(self.thread)
-        return row
-
-    @property
-    def pending(self) -> bool:
-        return self.requires_reply and self.answered_at is None and not self.expired
-
-
-class Bucket:
-    """Everything created during one event-time hour: the unit of retention.
-
-    Persistence is per record (see `ReplyBook.take_changes`), so what a batch writes
-    depends on what it changed, never on how much the bucket already holds.
-    """
-
-    __slots__ = ("agents", "audience", "counts", "orphans", "posts", "statuses")
-
-    def __init__(self) -> None:
-        self.audience: dict[str, AudienceRecord] = {}
-        # id -> [platform, created_at, reply-to, behaviour features, agent]
-        # Post rows are tuples of atoms: kept for days, untracked by the cyclic collector.
-        self.posts: dict[str, tuple[Any, ...]] = {}
-        # unseen message id -> (earliest reply time, its agent)
-        self.orphans: dict[str, tuple[float, str | None]] = {}
-        self.counts = HourCounts()
-        # agent -> its replies posted and first responses to messages created this hour
-        self.agents: dict[str, AgentHour] = {}
-        # conversation status change id -> [platform, created_at, opened_at, reopened]
-        self.statuses: dict[str, list[Any]] = {}
-
-    def agent(self, name: str) -> AgentHour:
-        found = self.agents.get(name)
-        if found is None:
-            found = self.agents[name] = AgentHour()
-        return found
-
-
-class AgentHour:
-    """One agent's share of one hour bucket: derived from its records, never persisted."""
-
-    __slots__ = ("met", "replies", "samples")
-
-    def __init__(self) -> None:
-        self.replies = 0
-        self.met = 0
-        self.samples: list[float] = []  # first-response seconds
-
-
-class RecordTag(StrEnum):
-    """The kinds of persisted record, one state key each: (brand, hour, tag, id)."""
-
-    AUDIENCE = "a"
-    POST = "p"
-    ORPHAN = "o"
-    CLOCK = "c"  # the brand's event-time clock (one per brand, kept by the engine)
-    SCHEDULED = "s"  # a scheduled post not yet out (hour 0; streams/core/scheduled.py)
-    TOTALS = "t"  # the brand's cumulative counts (hour 0; streams/core/totals.py)
-    STATUS = "r"  # an inbox conversation resolved or reopened (`add_status`)
-
-
-RecordKey = tuple[int, RecordTag, str]  # (hour, tag, id) within one brand
-
-
-@dataclass(frozen=True, slots=True)
-class Backlog:
-    unanswered: int
-    oldest_age_seconds: float  # 0 when nothing is waiting
-    at_risk: int = 0  # open, past at_risk_share of their target, not breached
 
 
 class ReplyBook:
@@ -332,10 +89,7 @@ class ReplyBook:
         self._at_risk: dict[str, str] = {}  # id -> platform: pending, past risk, not breached
         self._reply_posts: dict[str, int] = {}  # brand reply id -> hour (follow-up detection)
         self.recent = RecentCounts()  # audience messages per minute (streams/core/volume.py)
-        # THREADED_PLATFORMS: conversation -> ids of its messages that need a reply, and
-        # the brand's replies in it, (time, agent) sorted by time (rebuilt on restore)
-        self._thread_members: dict[str, set[str]] = {}
-        self._thread_replies: dict[str, list[tuple[float, str | None]]] = {}
+        self._threads = ConversationIndex()  # THREADED_PLATFORMS (rebuilt on restore)
 
     # -- helpers -------------------------------------------------------------------------
     def deadline_for(self, created_at: float, sla_seconds: float | None = None) -> float:
@@ -459,7 +213,8 @@ class ReplyBook:
         thread = event.in_reply_to if event.platform in THREADED_PLATFORMS else None
         followup = needs_reply and (
             self._answered_thread(event.in_reply_to, now) if thread is None
-            else self._replied_before(thread, event.created_at, now))
+            else self._threads.replied_before(
+                thread, event.created_at, hour_of(now - self.retention_seconds) * HOUR))
         record = self._new_record(
             event.id, event.platform, event.created_at,
             self.policy_for(event) if needs_reply else None, followup=followup, thread=thread)
@@ -472,8 +227,8 @@ class ReplyBook:
             bucket.counts.requiring_reply += 1
             self._tracked[event.id] = record
             if thread is not None:
-                self._thread_members.setdefault(thread, set()).add(event.id)
-                early_reply = self._reply_after(thread, event.created_at) or early_reply
+                self._threads.add_message(thread, event.id)
+                early_reply = self._threads.reply_after(thread, event.created_at) or early_reply
             if early_reply is not None:
                 observations.extend(self._answer(record, *early_reply, was_pending=False))
             else:
@@ -491,7 +246,7 @@ class ReplyBook:
         target = event.in_reply_to
         # Auto-responders sign nothing and answer nothing (as Sprinklr, Zendesk).
         agent = None if target is None or event.automated else agent_signature(event.text)
-        bucket.posts[event.id] = (event.platform, event.created_at, target, None, agent)
+        bucket.posts[event.id] = (event.platform, event.created_at, target, agent)
         self.dirty.add((hour, RecordTag.POST, event.id))
         if target is None:
             bucket.counts.broadcasts += 1
@@ -547,30 +302,14 @@ class ReplyBook:
             self._count_answer(message_bucket, record, +1)
         self._changed(record)
 
-    # -- inbox conversations (THREADED_PLATFORMS) -------------------------------------------
-    def _reply_after(self, thread: str, created_at: float) -> tuple[float, str | None] | None:
-        """The brand's first reply in the conversation at or after `created_at`, if seen."""
-        replies = self._thread_replies.get(thread)
-        if not replies:
-            return None
-        i = bisect.bisect_left(replies, created_at, key=lambda reply: reply[0])
-        return replies[i] if i < len(replies) else None
-
-    def _replied_before(self, thread: str, created_at: float, now: float) -> bool:
-        """Had the brand replied in the conversation before this message (a follow-up), by a
-        reply still in retention (the horizon of `_answered_thread`)?"""
-        oldest = hour_of(now - self.retention_seconds)
-        return any(at < created_at and hour_of(at) >= oldest
-                   for at, _ in self._thread_replies.get(thread, ()))
-
+    # -- inbox conversations (THREADED_PLATFORMS) -----------------------------------------
     def _answer_thread(self, thread: str, reply_at: float, agent: str | None
                        ) -> list[Observation]:
         """A brand reply in a conversation answers each of its messages created at or
         before it: a pending one now, an expired one late, an answered one earlier."""
-        bisect.insort(self._thread_replies.setdefault(thread, []), (reply_at, agent),
-                      key=lambda reply: reply[0])
+        self._threads.add_reply(thread, reply_at, agent)
         observations: list[Observation] = []
-        members = [self._tracked[i] for i in self._thread_members.get(thread, ())
+        members = [self._tracked[i] for i in self._threads.message_ids(thread)
                    if i in self._tracked]
         for record in sorted(members, key=lambda r: (r.created_at, r.id)):
             if record.created_at > reply_at:
@@ -588,8 +327,8 @@ class ReplyBook:
         return observations
 
     def add_status(self, status: ConversationStatus, now: float) -> list[Observation]:
-        """Record a conversation resolved (its resolution time observed) or reopened (counted);
-        a status change already recorded is a duplicate."""
+        """Record a conversation resolved (its resolution time observed) or reopened
+        (counted); a status change already recorded is a duplicate."""
         if self.is_late(status.created_at, now):
             return [LateEvent(self.name)]
         hour = hour_of(status.created_at)
@@ -605,16 +344,6 @@ class ReplyBook:
         seconds = (max(0.0, status.created_at - status.opened_at) if hours is None
                    else hours.seconds_between(status.opened_at, status.created_at))
         return [ConversationResolved(self.name, status.platform, seconds)]
-
-    def set_features(self, event: SocialEvent, features: Any) -> None:
-        """Keep what behaviour analysis derived from a just-added event, to persist it."""
-        hour = hour_of(event.created_at)
-        bucket = self.buckets[hour]
-        if event.side is Side.AUDIENCE:
-            bucket.audience[event.id].features = features
-        else:
-            row = bucket.posts[event.id]
-            bucket.posts[event.id] = (*row[:3], features, *row[4:])
 
     # -- clock ---------------------------------------------------------------------------
     def next_due(self) -> float:
@@ -697,25 +426,8 @@ class ReplyBook:
             dirty.add((hour, RecordTag.ORPHAN, target))
         for status_id in bucket.statuses:
             dirty.add((hour, RecordTag.STATUS, status_id))
-        self._forget_threads(bucket)
-
-    def _forget_threads(self, bucket: Bucket) -> None:
-        """Take a dropped bucket's conversation messages and replies out of the indexes."""
-        for message_id, record in bucket.audience.items():
-            thread = record.thread
-            members = None if thread is None else self._thread_members.get(thread)
-            if thread is not None and members is not None:
-                members.discard(message_id)
-                if not members:
-                    del self._thread_members[thread]
-        for platform, created_at, target, _, agent in bucket.posts.values():
-            if platform not in THREADED_PLATFORMS or target not in self._thread_replies:
-                continue
-            replies = self._thread_replies[target]
-            if (created_at, agent) in replies:
-                replies.remove((created_at, agent))
-            if not replies:
-                del self._thread_replies[target]
+        self._threads.forget(((i, r.thread) for i, r in bucket.audience.items()),
+                             bucket.posts.values())
 
     def _update_risk(self, now: float) -> None:
         """Move the pending messages whose risk time `now` has passed into the at-risk set."""
@@ -747,28 +459,11 @@ class ReplyBook:
 
     def agent_stats(self, now: float) -> dict[str, AgentStats]:
         """Per agent, over the last AGENT_WINDOW_HOURS event-time hours (whole buckets):
-        replies signed, first responses to messages created then, their p50/p90 and the
-        share within target. Cost: one sort of the window's first-response times."""
+        replies signed, first responses to messages created then (streams/core/
+        agent_stats.py)."""
         first_hour = hour_of(now) - (AGENT_WINDOW_HOURS - 1)
-        replies: dict[str, int] = {}
-        met: dict[str, int] = {}
-        samples: dict[str, list[float]] = {}
-        for hour, bucket in self.buckets.items():
-            if hour < first_hour or not bucket.agents:
-                continue
-            for agent, stats in bucket.agents.items():
-                replies[agent] = replies.get(agent, 0) + stats.replies
-                met[agent] = met.get(agent, 0) + stats.met
-                samples.setdefault(agent, []).extend(stats.samples)
-        result: dict[str, AgentStats] = {}
-        for agent in sorted(replies):
-            values = sorted(samples[agent])
-            if not (replies[agent] or values):
-                continue
-            result[agent] = AgentStats(replies[agent], len(values), quantile(values, 0.5),
-                                       quantile(values, 0.9),
-                                       met[agent] / len(values) if values else None)
-        return result
+        return window_stats(bucket.agents for hour, bucket in self.buckets.items()
+                            if hour >= first_hour and bucket.agents)
 
     @property
     def pending(self) -> int:
@@ -778,6 +473,11 @@ class ReplyBook:
         """Messages still inside their SLA (neither answered, breached nor expired): the
         ones a reply rate leaves out."""
         return sum(1 for r in self._tracked.values() if r.pending and not r.breached)
+
+    @property
+    def oldest_hour(self) -> int | None:
+        """The oldest hour bucket kept (None: none); older ones are gone with their records."""
+        return self._oldest_hour
 
     def hour_counts(self) -> dict[int, HourCounts]:
         return {hour: bucket.counts for hour, bucket in self.buckets.items()}
@@ -819,24 +519,24 @@ class ReplyBook:
         """Rebuild the book (records, indexes, counts) from persisted rows, in any order.
 
         Rows are trusted to have the shapes `take_changes` writes (the wire codec checks
-        them before they get here); rows written before policies and agents (7-field
-        audience, 4-field post, 1-field orphan rows) get the default policy and no agent."""
+        them before they get here; the engine takes the behaviour features out); rows
+        written before policies and agents (6-field audience, 3-field post, 1-field orphan
+        rows) get the default policy and no agent."""
         orphans: list[tuple[int, str, float]] = []
         for hour, tag, record_id, row in rows:
             bucket = self._bucket(hour)
             counts = bucket.counts
             if tag is RecordTag.AUDIENCE:
-                platform, created_at, needs, answered_at, breached, expired, features = row[:7]
-                policy_name, agent, followup = row[7:10] if len(row) > 7 else (
+                platform, created_at, needs, answered_at, breached, expired = row[:6]
+                policy_name, agent, followup = row[6:9] if len(row) > 6 else (
                     DEFAULT_POLICY, None, False)
-                late_replied = len(row) > 10 and row[10]
-                thread = row[11] if len(row) > 11 else None
+                late_replied = len(row) > 9 and row[9]
+                thread = row[10] if len(row) > 10 else None
                 record = self._new_record(
                     record_id, platform, created_at,
                     self.policy_named(policy_name) if needs else None, answered_at=answered_at,
                     breached=breached, expired=expired, agent=agent, followup=followup,
                     late_replied=late_replied, thread=thread)
-                record.features = features
                 self.latest_loaded = max(self.latest_loaded, created_at)
                 bucket.audience[record_id] = record
                 if not needs:
@@ -844,7 +544,7 @@ class ReplyBook:
                 counts.requiring_reply += 1
                 self._tracked[record_id] = record
                 if thread is not None:
-                    self._thread_members.setdefault(thread, set()).add(record_id)
+                    self._threads.add_message(thread, record_id)
                 if answered_at is not None:
                     counts.answered += 1
                     if agent is not None:
@@ -856,7 +556,7 @@ class ReplyBook:
                 elif expired and answered_at is None and not late_replied:
                     self._expired[record_id] = created_at
             elif tag is RecordTag.POST:
-                post = tuple(row) if len(row) > 4 else (*row, None)
+                post = tuple(row) if len(row) > 3 else (*row, None)
                 bucket.posts[record_id] = post
                 self.latest_loaded = max(self.latest_loaded, row[1])
                 if row[2] is None:
@@ -865,9 +565,9 @@ class ReplyBook:
                     counts.replies += 1
                     self._reply_posts[record_id] = hour
                     if row[0] in THREADED_PLATFORMS:
-                        self._thread_replies.setdefault(row[2], []).append((row[1], post[4]))
-                    if post[4] is not None:
-                        bucket.agent(post[4]).replies += 1
+                        self._threads.add_reply(row[2], row[1], post[3], sort=False)
+                    if post[3] is not None:
+                        bucket.agent(post[3]).replies += 1
             elif tag is RecordTag.STATUS:
                 bucket.statuses[record_id] = list(row)
                 self.latest_loaded = max(self.latest_loaded, row[1])
@@ -875,8 +575,7 @@ class ReplyBook:
                 bucket.orphans[record_id] = (row[0], row[1] if len(row) > 1 else None)
                 orphans.append((hour, record_id, row[0]))
         self._expired = dict(sorted(self._expired.items(), key=lambda item: item[1]))
-        for replies in self._thread_replies.values():
-            replies.sort(key=lambda reply: reply[0])
+        self._threads.sorted_after_restore()
         self.recent = RecentCounts()
         if self.latest_loaded > -math.inf:  # the last window's messages, oldest first
             recent_from = self.latest_loaded - WINDOW_SECONDS
@@ -889,18 +588,6 @@ class ReplyBook:
             known = self._orphan_index.get(target)
             if known is None or reply_at < known[0]:
                 self._orphan_index[target] = (reply_at, hour)
-
-    def analysed(self) -> list[tuple[float, Side, str, Any]]:
-        """(created_at, side, id, features) of every kept record that behaviour analysis
-        saw, in event-time order: the input that rebuilds behaviour state after a restart."""
-        history: list[tuple[float, Side, str, Any]] = []
-        for bucket in self.buckets.values():
-            history.extend((r.created_at, Side.AUDIENCE, r.id, r.features)
-                           for r in bucket.audience.values() if r.features is not None)
-            history.extend((row[1], Side.BRAND, post_id, row[3])
-                           for post_id, row in bucket.posts.items() if row[3] is not None)
-        history.sort(key=lambda item: item[0])
-        return history
 
 
 def _policy(record: AudienceRecord) -> str:

@@ -28,8 +28,7 @@ from streams.core.behaviour import (
 )
 from streams.core.brand import BrandConfig
 from streams.core.lang import LANGS
-from streams.core.sla import (
-    THREADED_PLATFORMS,
+from streams.core.sla_observations import (
     ConversationReopened,
     ConversationResolved,
     DuplicateEvent,
@@ -43,6 +42,7 @@ from streams.core.sla import (
     PostKind,
     SlaBreached,
 )
+from streams.core.sla_threads import THREADED_PLATFORMS
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
 #: Upper bounds of the response-time histograms (seconds); +Inf is implied.

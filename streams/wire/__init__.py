@@ -1,20 +1,21 @@
 """Every byte format of brandpulse, in one place: what goes on a topic or in a table.
 
-    events    input events (JSON, RFC 3339 times) and dead-letter records
+    events    input records (social events; scheduled and withdrawn posts on the
+              brand-posts topic) and dead-letter records
     control   operator crisis commands (control topic)
     shares    per-worker audience counts for the global crisis scope (crisis-shares topic)
     signing   the HMAC header that internal records (control, crisis shares) carry
     state     the worker's state rows (changelog of the `sla-state` table)
     alerts    tone-deaf post alerts (alerts topic)
-    scheduled scheduled/withdrawn brand posts (brand-posts topic)
-    check     the pre-publish check's request and answer (POST /api/check)
+    check     the pre-publish check's request and answer (POST /api/check); the
+              decision is streams.core.check's
 
 Decoders never raise and never run code: a bad record is a `Rejection` with a bounded
 reason. Import from `streams.wire`; the submodules are its sections.
 """
 
 from streams.wire.alerts import tone_deaf_alert
-from streams.wire.check import check_answer, parse_draft, result_to_json
+from streams.wire.check import CheckError, parse_draft, result_to_json
 from streams.wire.control import (
     MAX_CONTROL_BYTES,
     MAX_CONTROL_FUTURE_SECONDS,
@@ -28,6 +29,7 @@ from streams.wire.control import (
 from streams.wire.events import (
     dead_letter_record,
     decode_event,
+    decode_input,
     encode_event,
     event_from_dict,
     event_to_dict,
@@ -35,9 +37,6 @@ from streams.wire.events import (
     json_number,
     load_record,
     parse_rfc3339,
-)
-from streams.wire.scheduled import (
-    decode_input,
     schedule_from_dict,
     schedule_to_dict,
     status_from_dict,
@@ -90,10 +89,10 @@ __all__ = [
     "MAX_STATE_VALUE_BYTES",
     "SIGNATURE_HEADER",
     "STATE_VERSION",
+    "CheckError",
     "MarkerKind",
     "RecordVerifier",
     "StateRow",
-    "check_answer",
     "dead_letter_record",
     "decode_crisis_command",
     "decode_crisis_share",

@@ -1,15 +1,14 @@
-"""The pre-publish check's request and answer: JSON in, JSON out (POST /api/check,
-docs/check.md). The decision itself is `streams.core.check.check`."""
+"""The pre-publish check's codec: the request's JSON to a `Draft`, a `CheckResult` to the
+answer's JSON (POST /api/check, docs/check.md). The decision is `streams.core.check`'s."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Final
 
 from streams.core.brand import BrandsConfig
-from streams.core.check import BrandState, CheckResult, CrisisContext, Draft, check
+from streams.core.check import CheckResult, Draft
 from streams.core.text import clean
 from streams.events import MAX_ID_LENGTH, MAX_SCHEDULE_AHEAD_SECONDS
 from streams.wire.events import format_rfc3339, parse_rfc3339
@@ -42,8 +41,6 @@ def result_to_json(result: CheckResult) -> dict[str, Any]:
         "top_audience_terms": [[t, c] for t, c in result.top_audience_terms],
         "complete": result.complete,
     }
-
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,16 +101,3 @@ def parse_draft(body: Any, brands: BrandsConfig, wall: float) -> Draft | CheckEr
         return CheckError(400, f"field 'hashtags' must be a list of at most {MAX_HASHTAGS} "
                           "strings")
     return Draft(brand, text, platform, when, reply_to, tuple(tags))
-
-
-def check_answer(body: Any, brands: BrandsConfig, context: CrisisContext,
-           states: Mapping[str, BrandState], wall: float) -> tuple[int, dict[str, Any]]:
-    """(HTTP status, JSON) of one check request: what `POST /api/check` returns."""
-    draft = parse_draft(body, brands, wall)
-    if isinstance(draft, CheckError):
-        return draft.status, {"error": draft.message}
-    if not math.isfinite(context.now):
-        context = CrisisContext(context.declared, context.global_scope, wall)
-    if draft.at is None:  # "now" is the wall clock, not the stream's last event
-        draft = replace(draft, at=wall)
-    return 200, result_to_json(check(draft, context, states.get(draft.brand)))

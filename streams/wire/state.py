@@ -14,12 +14,14 @@ Key:   brand 0x1F hour 0x1F tag 0x1F record id
         s a scheduled post not yet out, hour 0; t the brand's totals, hour 0, id "totals")
 Value: [3, writer, seq, *row] (written in transaction `seq` of `writer`, see
        streams/worker/state.py), or [2, *row] (no transaction: always committed), with the rows
-       of `ReplyBook.take_changes`; the totals row of streams/core/totals.py; behaviour
-       features as described in streams/core/behaviour.py. Fields added since version 2
-       first shipped are trailing and optional, so older rows still decode: audience rows
-       have 7 fields, 10 with (policy name, agent, follow-up) or 11 with late-replied too
-       (its late reply was counted); post rows 4, or 5 with
-       the agent; orphan rows 1, or 2 with the agent.
+       of `ReplyBook.take_changes` carrying each record's behaviour features (the fields of
+       `AudienceFeatures`/`PostFeatures`, streams/core/features.py) at index 6 of an audience
+       row and 3 of a post row; the totals row of streams/core/totals.py. Fields added
+       since version 2 first shipped are trailing and optional, so older rows still decode:
+       audience rows have 7 fields, 10 with (policy name, agent, follow-up) or 11 with
+       late-replied too (its late reply was counted); audience features 6, or 8 with the
+       crisis expansion's (static signal, hashtags); post rows 4, or 5 with the agent;
+       orphan rows 1, or 2 with the agent (tests/unit/test_state_compat.py).
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from streams.core.behaviour import MAX_TERM_LENGTH, MAX_TERMS_PER_EVENT
 from streams.core.brand import BrandsConfig
 from streams.core.conversation import hour_of
 from streams.core.crisis_expansion import MAX_TAG_LENGTH, MAX_TAGS_PER_MESSAGE
+from streams.core.features import AUDIENCE_FEATURES_AT, POST_FEATURES_AT
 from streams.core.lang import LANGS
-from streams.core.sla import RecordKey, RecordTag
+from streams.core.sla_records import RecordKey, RecordTag
 from streams.core.totals import RESPONSE_BUCKETS, count_series, timing_series
 from streams.events import (
     MAX_ID_LENGTH,
@@ -203,7 +206,7 @@ def _share_strings(tag: RecordTag, row: list[Any]) -> None:
     more than the state they were persisted from."""
     intern = sys.intern
     row[0] = intern(row[0])
-    features = row[3] if tag is RecordTag.POST else row[6]
+    features = row[POST_FEATURES_AT] if tag is RecordTag.POST else row[AUDIENCE_FEATURES_AT]
     if tag is RecordTag.AUDIENCE:
         if len(row) > 7:
             row[7] = intern(row[7])

@@ -42,13 +42,25 @@ GC_THRESHOLDS = (50_000, 20, 20)
 
 
 def register_agents(app: faust.App, runtime: Runtime) -> Health:
-    settings = runtime.settings
-    topics = settings.topics
-    input_names = {topics.audience_messages, topics.brand_posts}
-    sides = {topics.audience_messages: Side.AUDIENCE, topics.brand_posts: Side.BRAND}
-    engine = runtime.engine
-    metrics = runtime.metrics
+    """Wire the agent, the timers, the followers and the probes; returns the probes."""
     published = AfterDelivery()
+    _register_event_agent(app, runtime, published)
+    _register_sla_timer(app, runtime, published)
+    _register_lag_timer(app, runtime)
+    _register_followers(app, runtime)
+    return _register_probes(app, runtime, published)
+
+
+def _input_sides(runtime: Runtime) -> dict[str, Side]:
+    """The two co-partitioned input topics and the side each one's events come from."""
+    topics = runtime.settings.topics
+    return {topics.audience_messages: Side.AUDIENCE, topics.brand_posts: Side.BRAND}
+
+
+def _register_event_agent(app: faust.App, runtime: Runtime, published: AfterDelivery) -> None:
+    """The one agent over both input topics, in batches (each state key written once)."""
+    settings = runtime.settings
+    sides = _input_sides(runtime)
 
     @app.agent(runtime.input_topic, name="brandpulse-events", concurrency=1)
     async def process_events(stream: Any) -> None:
@@ -57,57 +69,7 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
             try:
                 if not runtime.rebuilt.is_set():
                     await runtime.rebuilt.wait()  # never an event of a brand not yet rebuilt
-                started = time.perf_counter()
-                wall = runtime.wall()
-                consumed: Counter[str] = Counter()
-                observations: list[Any] = []
-                # per (topic, partition): last offset and newest event time of the batch
-                positions: dict[tuple[str, int], list[Any]] = {}
-                assigned = runtime.ownership.assigned
-                for event in batch:
-                    message = event.message
-                    if message.partition not in assigned:
-                        # Taken before a rebalance took its partition away: not ours to apply
-                        # (the brand's state may be gone from here, and a brand re-created
-                        # from nothing would persist totals from 0). Marked as acknowledged
-                        # so that Faust never records its offset as processed: the offset
-                        # stays uncommitted and whoever owns the partition now (this worker
-                        # again, or another) processes the event from there.
-                        message.acked = True
-                        continue
-                    consumed[message.topic] += 1
-                    position = positions.setdefault((message.topic, message.partition),
-                                                    [message.offset, None])
-                    position[0] = message.offset
-                    decoded = decode_input(event.value, sides[message.topic], runtime.brands,
-                                           settings.max_event_bytes)
-                    if not isinstance(decoded, Rejection):
-                        decoded = (key_mismatch(message.key, decoded.brand)
-                                   or engine.admit(decoded, wall) or decoded)
-                    if isinstance(decoded, Rejection):
-                        await _dead_letter(runtime, event, decoded)
-                        continue
-                    if position[1] is None or decoded.created_at > position[1]:
-                        position[1] = decoded.created_at
-                    observations.extend(engine.ingest(decoded, wall))
-                observations.extend(engine.advance(wall))
-                totals = await runtime.persist()
-                for observation in observations:
-                    if isinstance(observation, ToneDeafPost):
-                        await runtime.alerts_topic.send(key=observation.brand.encode(),
-                                                        value=tone_deaf_alert(observation))
-                took = time.perf_counter() - started
-
-                def publish(consumed: Counter[str] = consumed, totals: Any = totals,
-                            positions: dict[tuple[str, int], list[Any]] = positions,
-                            wall: float = wall, took: float = took) -> None:
-                    metrics.events_consumed(consumed)
-                    metrics.publish_totals(totals)
-                    for (topic, partition), (offset, newest) in positions.items():
-                        metrics.processed(topic, partition, offset, newest, wall)
-                    metrics.batch_processed(took)
-
-                published.after(runtime.store.take_deliveries(), publish)
+                await _process_batch(runtime, batch, sides, published)
             except BaseException:
                 # Stopped or failed mid-batch (a graceful stop cancels the agent here):
                 # take_events would acknowledge the whole batch on the way out and the
@@ -115,18 +77,80 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
                 withhold(batch)
                 raise
 
-    @app.timer(settings.sla_check_interval_seconds)
+
+async def _process_batch(runtime: Runtime, batch: list[Any], sides: dict[str, Side],
+                         published: AfterDelivery) -> None:
+    """Decode, admit and apply a batch, persist what it changed, send its alerts, and
+    publish its counts once its writes are acknowledged."""
+    engine, metrics, settings = runtime.engine, runtime.metrics, runtime.settings
+    started = time.perf_counter()
+    wall = runtime.wall()
+    consumed: Counter[str] = Counter()
+    observations: list[Any] = []
+    # per (topic, partition): last offset and newest event time of the batch
+    positions: dict[tuple[str, int], list[Any]] = {}
+    assigned = runtime.ownership.assigned
+    for event in batch:
+        message = event.message
+        if message.partition not in assigned:
+            # Taken before a rebalance took its partition away: not ours to apply (the
+            # brand's state may be gone from here, and a brand re-created from nothing
+            # would persist totals from 0). Marked as acknowledged so that Faust never
+            # records its offset as processed: the offset stays uncommitted and whoever
+            # owns the partition now (this worker again, or another) processes the event
+            # from there.
+            message.acked = True
+            continue
+        consumed[message.topic] += 1
+        position = positions.setdefault((message.topic, message.partition),
+                                        [message.offset, None])
+        position[0] = message.offset
+        decoded = decode_input(event.value, sides[message.topic], runtime.brands,
+                               settings.max_event_bytes)
+        if not isinstance(decoded, Rejection):
+            decoded = (key_mismatch(message.key, decoded.brand)
+                       or engine.admit(decoded, wall) or decoded)
+        if isinstance(decoded, Rejection):
+            await _dead_letter(runtime, event, decoded)
+            continue
+        if position[1] is None or decoded.created_at > position[1]:
+            position[1] = decoded.created_at
+        observations.extend(engine.ingest(decoded, wall))
+    observations.extend(engine.advance(wall))
+    totals = await runtime.persist()
+    for observation in observations:
+        if isinstance(observation, ToneDeafPost):
+            await runtime.alerts_topic.send(key=observation.brand.encode(),
+                                            value=tone_deaf_alert(observation))
+    took = time.perf_counter() - started
+
+    def publish() -> None:
+        metrics.events_consumed(consumed)
+        metrics.publish_totals(totals)
+        for (topic, partition), (offset, newest) in positions.items():
+            metrics.processed(topic, partition, offset, newest, wall)
+        metrics.batch_processed(took)
+
+    published.after(runtime.store.take_deliveries(), publish)
+
+
+def _register_sla_timer(app: faust.App, runtime: Runtime, published: AfterDelivery) -> None:
+    @app.timer(runtime.settings.sla_check_interval_seconds)
     async def check_sla_deadlines() -> None:
         """Breaches are counted when the deadline passes, even if no event arrives; never
         while a rebalance or a recovery is under way (a partition may be moving away)."""
         if runtime.recovering():
             return
         wall = runtime.wall()
-        engine.advance(wall)
+        runtime.engine.advance(wall)
         totals = await runtime.persist()
         published.after(runtime.store.take_deliveries(),
-                        lambda: metrics.publish_totals(totals))
+                        lambda: runtime.metrics.publish_totals(totals))
         runtime.refresh_gauges(wall)
+
+
+def _register_lag_timer(app: faust.App, runtime: Runtime) -> None:
+    input_names = set(_input_sides(runtime))
 
     @app.timer(LAG_INTERVAL_SECONDS)
     async def export_consumer_lag() -> None:
@@ -144,7 +168,15 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
                 continue
             if highwater is None:
                 continue
-            metrics.update_consumer_lag(tp.topic, tp.partition, highwater, committed.get(tp))
+            runtime.metrics.update_consumer_lag(tp.topic, tp.partition, highwater,
+                                                committed.get(tp))
+
+
+def _register_followers(app: faust.App, runtime: Runtime) -> None:
+    """Every worker folds the whole control topic; with behaviour analysis on, it also
+    shares its audience counts and folds its peers' (the global crisis scope)."""
+    settings, engine = runtime.settings, runtime.engine
+    topics = settings.topics
 
     def apply_control(value: bytes | None) -> Rejection | None:
         return engine.apply_control(value, runtime.wall())
@@ -156,21 +188,28 @@ def register_agents(app: faust.App, runtime: Runtime) -> Health:
     async def follow_declared_crises() -> None:
         await _follow_from_start(runtime, topics.control, apply_control)
 
-    if settings.analyse_behaviour:
-        @app.timer(settings.crisis_share_seconds)
-        async def share_crisis_counts() -> None:
-            """This worker's audience counts, for every worker's global crisis scope."""
-            share = engine.take_share()
-            if share is not None:
-                value = encode_crisis_share(share, engine.share_bucket_seconds)
-                await runtime.crisis_shares_topic.send(
-                    key=share.source.encode(), value=value,
-                    headers=signed(settings.internal_keys, topics.crisis_shares, value))
+    if not settings.analyse_behaviour:
+        return
 
-        @app.task
-        async def follow_crisis_shares() -> None:
-            await _follow_from_start(runtime, topics.crisis_shares, apply_share)
+    @app.timer(settings.crisis_share_seconds)
+    async def share_crisis_counts() -> None:
+        """This worker's audience counts, for every worker's global crisis scope."""
+        share = engine.take_share()
+        if share is not None:
+            value = encode_crisis_share(share, engine.share_bucket_seconds)
+            await runtime.crisis_shares_topic.send(
+                key=share.source.encode(), value=value,
+                headers=signed(settings.internal_keys, topics.crisis_shares, value))
 
+    @app.task
+    async def follow_crisis_shares() -> None:
+        await _follow_from_start(runtime, topics.crisis_shares, apply_share)
+
+
+def _register_probes(app: faust.App, runtime: Runtime, published: AfterDelivery) -> Health:
+    """The broker watch, liveness and readiness, and the partition hand-over callbacks."""
+    settings, metrics = runtime.settings, runtime.metrics
+    input_names = set(_input_sides(runtime))
     watch = BrokerWatch(bootstrap_servers(settings.broker), settings.app_id,
                         [(t, p) for t in sorted(input_names) for p in range(settings.partitions)],
                         metrics.broker_up)

@@ -8,21 +8,38 @@ HTTP thread that serves them never reads the engine and never sees a half-update
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from streams.core.behaviour import BehaviourSnapshot, detected_crisis
 from streams.core.brand import BrandsConfig
-from streams.core.check import BrandState, CrisisContext
+from streams.core.check import BrandState, CrisisContext, check_at_wall
 from streams.core.crisis_content import shown_about
 from streams.engine import BrandSnapshot, GlobalCrisis
-from streams.wire import check_answer, format_rfc3339, json_number
+from streams.wire import (
+    CheckError,
+    format_rfc3339,
+    json_number,
+    parse_draft,
+    result_to_json,
+)
 
 
 def event_time_text(at: float) -> str | None:
     """The brand's event time as RFC 3339 (UTC, milliseconds), as the check and the input
     events write times; None before the brand has seen an event."""
     return format_rfc3339(at) if math.isfinite(at) else None
+
+
+def check_answer(body: Any, brands: BrandsConfig, context: CrisisContext,
+                 states: Mapping[str, BrandState], wall: float) -> tuple[int, dict[str, Any]]:
+    """(HTTP status, JSON) of one check request: the request decoded (streams/wire/check.py),
+    judged (streams/core/check.py), the answer encoded. What POST /api/check returns, and
+    `brandpulse check` offline."""
+    draft = parse_draft(body, brands, wall)
+    if isinstance(draft, CheckError):
+        return draft.status, {"error": draft.message}
+    return 200, result_to_json(check_at_wall(draft, context, states, wall))
 
 
 def brand_view(snapshot: BrandSnapshot) -> dict[str, Any]:

@@ -39,7 +39,7 @@ import faust
 
 from streams.config import Settings, changelog_topic
 from streams.core.brand import BrandsConfig
-from streams.core.sla import RecordTag
+from streams.core.sla_records import RecordTag
 from streams.core.totals import FrozenTotals
 from streams.engine import Engine
 from streams.events import Rejection

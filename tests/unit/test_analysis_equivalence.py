@@ -26,7 +26,7 @@ import streams.core.behaviour as behaviour_module
 import streams.core.shared_crisis as shared_crisis_module
 import streams.core.text as text_module
 import streams.core.topics as topics_module
-from streams.core.crisis import CrisisDetector, CrisisStatus
+from streams.core.crisis_detector import CrisisDetector, CrisisStatus
 from streams.core.text import _TOKEN_RE, content_tokens, fold, prepare, tokenize
 from streams.core.topics import MIN_TERM_LENGTH, TopicProfile, profile_terms
 from streams.engine import Engine
@@ -213,7 +213,7 @@ def _run_engine(events: list[Any], brands: Any) -> list[Any]:
     for brand in sorted(engine.active_brands()):
         out.append(repr(engine.snapshot(brand, engine.brand_now(brand, engine.stream_time))))
         out.append(engine.behaviour.brand(brand).crisis.status())
-        out.append(engine.book(brand).analysed())
+        out.append(sorted(engine.features(brand).items()))  # type: ignore[union-attr]
     out.append(engine.behaviour.global_crisis.detector.status())
     return out
 

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streams.commands.scoring import analyse, score_lines, score_text
-from streams.core.crisis import CrisisDetector, DeclaredCrisis, crisis_match
+from streams.core.crisis import DeclaredCrisis, crisis_match
+from streams.core.crisis_detector import CrisisDetector
 from streams.core.lang import LANGS, detect_lang
 from streams.core.promo import tone_deaf_reason
 from streams.core.sentiment import polarity

@@ -178,7 +178,7 @@ def test_mention_facets_and_several_brands() -> None:
 
 def test_a_facet_mention_of_a_brand_listed_by_its_did_only_needs_a_reply() -> None:
     """The SLA trusts the facet's DID: no handle in the brands file, none in the text."""
-    from streams.core.sla import requires_reply
+    from streams.core.reply_rule import requires_reply
 
     brands = parse_brands({"brand": [{"name": "acme", "handles": {"bluesky": [BRAND_DID]}}]})
     frame = post(JANE, T0, "j1", "@acme-renamed.example where is my order?",

@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from streams.config import ConfigError, parse_brands
-from streams.core.sla import (
+from streams.core.sla_observations import (
     ConversationReopened,
     ConversationResolved,
     DuplicateEvent,
@@ -335,7 +335,7 @@ async def test_the_webhook_servers_bounds_apply_to_the_chatwoot_route() -> None:
 
 
 def test_state_rows_of_conversations_are_checked_field_by_field() -> None:
-    from streams.core.sla import RecordTag
+    from streams.core.sla_records import RecordTag
     from streams.wire import decode_state, encode_state_key, encode_state_value
 
     hour = int(T0 // 3600)

@@ -17,7 +17,7 @@ from streams.core.crisis import DeclaredCrisis
 from streams.events import Side, SocialEvent
 from streams.plumbing.web import CHECK_TOKEN_ENV, MAX_CHECK_BODY, WebServer
 from streams.sources.jsonl import write_jsonl
-from streams.wire import check_answer
+from streams.worker.api import check_answer
 from tests.unit.test_behaviour import BRANDS, T0
 from tests.unit.test_web import request, serve  # noqa: F401 (the fixture)
 

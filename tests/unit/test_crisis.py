@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from streams.core.crisis import (
-    CrisisDetector,
     DeclaredCrisis,
     active_crises,
     crisis_match,
@@ -13,6 +12,7 @@ from streams.core.crisis import (
     crisis_terms,
     matching_crisis,
 )
+from streams.core.crisis_detector import CrisisDetector
 
 HOUR = 3600
 

@@ -19,7 +19,8 @@ from streams.core.crisis_expansion import (
     message_hashtags,
     support_key,
 )
-from streams.core.sla import RecordTag
+from streams.core.features import AudienceFeatures
+from streams.core.sla_records import RecordTag
 from streams.core.text import prepare
 from streams.engine import Engine
 from streams.events import Rejection, Side, SocialEvent
@@ -184,17 +185,18 @@ def test_replayed_features_rebuild_the_state_of_the_uninterrupted_run() -> None:
         _, features = book.on_event(event)
         # as the wire stores them: JSON lists
         history.append((event.created_at, Side.AUDIENCE, event.id,
-                        orjson.loads(orjson.dumps(features))))
+                        AudienceFeatures.pack(orjson.loads(orjson.dumps(features.at_rest())))))
     live = book.brand("acme")
     assert "zorbix" in live.expansion.promoted_tags()
-    assert any(f[2] and not f[6] for _, _, _, f in history)  # some messages were expanded
+    named = [AudienceFeatures(*f) for _, _, _, f in history]
+    assert any(f.crisis_signal and not f.static_signal for f in named)  # some were expanded
     history.sort(key=lambda item: item[0])
     rebuilt = BrandBehaviour("acme")
-    rebuilt.replay(history)
+    rebuilt.restore(history)
     assert rebuilt.expansion.state() == live.expansion.state()
     assert_same_status(rebuilt.crisis.status(), live.crisis.status())
     old = BrandBehaviour("acme")  # rows written before the expansion: 6 fields
-    old.replay([(at, side, i, f[:6]) for at, side, i, f in history])
+    old.restore([(at, side, i, f[:6]) for at, side, i, f in history])
     assert_same_status(old.crisis.status(), live.crisis.status())
     assert len(old.expansion) == 0
 

@@ -18,8 +18,9 @@ from streams import cli
 from streams.cli import common
 from streams.core.behaviour import SentimentContext
 from streams.core.conversation import ConversationSnapshot, Window
-from streams.core.crisis import CrisisStatus, DeclaredCrisis
+from streams.core.crisis import DeclaredCrisis
 from streams.core.crisis_content import CrisisAbout
+from streams.core.crisis_detector import CrisisStatus
 from streams.engine import BrandSnapshot, GlobalCrisis
 from streams.worker.api import ApiViews
 from tests.unit.test_metrics import snapshot as metrics_snapshot

@@ -20,7 +20,7 @@ from streams.commands.demo import (
     read_metrics,
 )
 from streams.config import parse_brands
-from streams.core.sla import MessageCounted
+from streams.core.sla_observations import MessageCounted
 from streams.core.totals import BrandTotals
 from streams.metrics import BrandpulseMetrics
 from streams.plumbing.web import WebServer

@@ -9,7 +9,7 @@ import pytest
 
 from streams.commands.report import build_report
 from streams.config import parse_brands
-from streams.core.sla import SlaBreached
+from streams.core.sla_observations import SlaBreached
 from streams.engine import Engine
 from streams.events import Rejection, RejectReason, Side, SocialEvent
 from streams.wire import parse_rfc3339

@@ -145,7 +145,7 @@ def test_mention_without_mentions_list_keeps_its_text() -> None:
 
 def test_a_top_level_mention_requires_a_reply() -> None:
     """The text names the brand as `@acme@domain`, the form its handle has in the brands file."""
-    from streams.core.sla import requires_reply
+    from streams.core.reply_rule import requires_reply
     brand = BrandConfig("acme", {"mastodon": frozenset({f"acme@{DOMAIN}"})})
     event = mapper().audience_message(status("201", JANE, f"<p>{MENTION_HTML} help</p>",
                                              mentions=BRAND_MENTION))

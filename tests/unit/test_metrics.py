@@ -17,8 +17,8 @@ from streams.core.behaviour import BehaviourSnapshot, LanguageCounted, ToneDeafP
 from streams.core.business_hours import BusinessHours
 from streams.core.conversation import ConversationSnapshot
 from streams.core.crisis_content import LABEL_MAX, CrisisAbout
-from streams.core.sla import (
-    Backlog,
+from streams.core.sla import Backlog
+from streams.core.sla_observations import (
     DuplicateEvent,
     ExpiredUnanswered,
     FirstResponse,

@@ -251,7 +251,7 @@ def test_quantile_sketch_is_exact_for_small_samples_and_bounded_after() -> None:
 
 def test_tone_deaf_examples_are_bounded_but_all_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     from streams.core.behaviour import ToneDeafPost
-    from streams.core.sla import MessageCounted
+    from streams.core.sla_observations import MessageCounted
     from streams.engine import Engine
 
     def observations(engine, events, wall):  # type: ignore[no-untyped-def]

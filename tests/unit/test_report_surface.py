@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from streams.commands.report import TABLE_LEGEND, build_report, format_csv, format_table
 from streams.config import parse_brands
-from streams.core.sla import ExpiredUnanswered, LateReply
+from streams.core.sla_observations import ExpiredUnanswered, LateReply
 from streams.engine import Engine
 from streams.events import Side, SocialEvent
 from streams.sources.files import open_events

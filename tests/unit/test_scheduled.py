@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from streams.core.scheduled import GRACE_SECONDS, MAX_SCHEDULED_PER_BRAND
-from streams.core.sla import RecordTag
+from streams.core.sla_records import RecordTag
 from streams.engine import Engine
 from streams.events import PostWithdrawal, Rejection, RejectReason, ScheduledPost, Side
 from streams.metrics import BrandpulseMetrics

@@ -8,7 +8,7 @@ import random
 import orjson
 import pytest
 
-from streams.core.crisis import CrisisDetector
+from streams.core.crisis_detector import CrisisDetector
 from streams.core.shared_crisis import CrisisShare, SharedCrisisScope
 from streams.events import Rejection
 from streams.wire import CRISIS_RETENTION_SECONDS, decode_crisis_share, encode_crisis_share

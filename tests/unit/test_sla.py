@@ -9,7 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from streams.config import parse_brands
-from streams.core.sla import (
+from streams.core.reply_rule import requires_reply
+from streams.core.sla import ReplyBook
+from streams.core.sla_observations import (
     DuplicateEvent,
     ExpiredUnanswered,
     FirstResponse,
@@ -17,11 +19,9 @@ from streams.core.sla import (
     LateReply,
     MessageCounted,
     PostCounted,
-    RecordTag,
-    ReplyBook,
     SlaBreached,
-    requires_reply,
 )
+from streams.core.sla_records import RecordTag
 from streams.events import AudienceKind, Side, SocialEvent
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC).timestamp()  # a Monday, 10:00 UTC

@@ -16,15 +16,11 @@ from prometheus_client import CollectorRegistry
 
 from streams.commands.report import build_report
 from streams.config import ConfigError, parse_brands
-from streams.core.sla import (
-    AgentStats,
-    FirstResponse,
-    NextResponse,
-    PostCounted,
-    RecordTag,
-    ReplyBook,
-    SlaBreached,
-)
+from streams.core.agent_stats import AgentStats
+from streams.core.features import split_features, with_features
+from streams.core.sla import ReplyBook
+from streams.core.sla_observations import FirstResponse, NextResponse, PostCounted, SlaBreached
+from streams.core.sla_records import RecordTag
 from streams.engine import Engine
 from streams.events import AudienceKind, Rejection, Side, SocialEvent
 from streams.metrics import BrandpulseMetrics
@@ -299,12 +295,15 @@ def roundtrip(book: ReplyBook, rows: dict | None = None) -> ReplyBook:
         raw = encode_state_key("acme", key)
         if row is None:
             table.pop(raw, None)
-        else:
+        else:  # persisted as the engine does: with the (here absent) behaviour features
+            if key[1] in (RecordTag.AUDIENCE, RecordTag.POST):
+                row = with_features(key[1] is RecordTag.AUDIENCE, row, None)
             table[raw] = encode_state_value(row)
     decoded = [decode_state(k, v, BRANDS, T0 + 30 * DAY) for k, v in table.items()]
     assert not [d for d in decoded if isinstance(d, Rejection)], decoded
     fresh = ReplyBook(ACME, breach_grace_seconds=0)
-    fresh.restore(d[1:] for d in decoded)  # type: ignore[index]
+    book_rows, _ = split_features((d[1:] for d in decoded), None)  # type: ignore[index]
+    fresh.restore(book_rows)
     return fresh
 
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.core.brand import BrandsConfig
-from streams.core.sla import RecordTag
+from streams.core.sla_records import RecordTag
 from streams.engine import Engine
 from streams.events import MAX_ID_LENGTH, Rejection, RejectReason, Side, SocialEvent
 from streams.sources.synthetic import generate_scenario, scenario_brands
@@ -215,7 +215,7 @@ def test_a_restart_rebuilds_what_a_detected_crisis_is_about() -> None:
     is read: live, at each new minute; replayed, when a 5-minute bucket closes. It may come
     up to one bucket later after a restart, and is compared with that tolerance."""
     from streams.core.check import CrisisContext
-    from streams.wire import check_answer
+    from streams.worker.api import check_answer
     from tests.unit.test_behaviour import BRANDS as CHECK_BRANDS
 
     brand = "retail"

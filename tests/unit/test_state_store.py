@@ -17,7 +17,7 @@ from unittest import mock
 import pytest
 
 from streams.config import settings_from
-from streams.core.sla import RecordTag
+from streams.core.sla_records import RecordTag
 from streams.core.totals import Count, Timing
 from streams.engine import Engine
 from streams.events import Rejection, Side, SocialEvent

@@ -8,15 +8,15 @@ import pytest
 
 from streams.config import parse_brands
 from streams.core.behaviour import LanguageCounted, ToneDeafPost
-from streams.core.sla import (
+from streams.core.sla_observations import (
     DuplicateEvent,
     FirstResponse,
     MessageCounted,
     PostCounted,
     PostKind,
-    RecordTag,
     SlaBreached,
 )
+from streams.core.sla_records import RecordTag
 from streams.core.totals import (
     RESPONSE_BUCKETS,
     BrandTotals,
