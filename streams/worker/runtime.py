@@ -119,8 +119,15 @@ class Runtime:
         """Faust revokes every partition before each new assignment (eager rebalancing).
         Nothing is dropped yet: partitions assigned again keep their state in memory (no
         one else can have processed them in between). Until the assignment, no timer may
-        write state: a partition moving away is being read by its next owner."""
+        write state: a partition moving away is being read by its next owner.
+
+        A recovery still running is cancelled: what it would rebuild from here on is for
+        partitions that may now be someone else's, and a partition it finished after the
+        revocation would count as held with none of its brands rebuilt (they are skipped
+        as not owned), so its events would start from empty state."""
         self.rebuilt.clear()
+        if self._recovery is not None and not self._recovery.done():
+            self._recovery.cancel()
         self.ownership.revoke(partitions)
 
     def on_assigned(self, partitions: set[int]) -> None:
@@ -165,7 +172,8 @@ class Runtime:
                  "%.1f s", restored, progress.brands_rebuilt, len(partitions),
                  (progress.finished or progress.started) - progress.started)
         self.refresh_gauges(self.wall())  # ready means the backlog gauges are whole too
-        self.rebuilt.set()
+        if self.ownership.assigned and self.ownership.assigned <= self.held:
+            self.rebuilt.set()
 
     def rebuild_brand(self, brand: str, rows: list[Any]) -> None:
         """Rebuild one brand from its committed records, and export its counts."""
@@ -178,8 +186,10 @@ class Runtime:
             self.metrics.publish_totals({brand: self.engine.totals(brand)})
 
     def partition_rebuilt(self, partition: int) -> None:
-        """Every brand of the partition is rebuilt: it needs no reading again."""
-        self.held.add(partition)
+        """Every brand of the partition is rebuilt: it needs no reading again (only while
+        the partition is assigned: its brands were skipped otherwise)."""
+        if partition in self.ownership.assigned:
+            self.held.add(partition)
 
     def recovering(self) -> bool:
         """True from a revocation until every assigned partition's state is rebuilt."""

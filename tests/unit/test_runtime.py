@@ -170,6 +170,48 @@ async def test_runtime_rebuilds_owned_brands_and_releases_them_when_assigned_els
     assert brand_labels(runtime.metrics) == set()
 
 
+async def test_a_revocation_during_recovery_leaves_nothing_counted_as_rebuilt() -> None:
+    """A rebalance that revokes partitions while their recovery still reads them: the
+    recovery is abandoned, no partition counts as held, and the next assignment of the
+    same partition reads it again, so its brands never start from empty state."""
+    source = Engine(BRANDS)
+    for brand in BRANDS:
+        source.ingest(message(brand.name, "m1", T0), T0)
+    records = {encode_state_key(brand, key): encode_state_value(row)
+               for brand, key, row in source.take_changes() if row is not None}
+    runtime = make_runtime()
+    store = runtime.store
+    reads: list[set[int]] = []
+    gate = asyncio.Event()
+
+    async def recover(partitions: set[int], wall: Any, rebuilder: Any) -> int:
+        reads.append(set(partitions))
+        await gate.wait()  # the broker is slow: the rebalance comes first
+        async for brand, rows in store._decode(dict(records), wall()):
+            if brand_partition(brand, 6) in partitions:
+                rebuilder.rebuild_brand(brand, rows)
+        for p in partitions:
+            rebuilder.partition_rebuilt(p)
+        return 0
+
+    store.recover = recover  # type: ignore[method-assign]
+    acme = brand_partition("acme", 6)
+    runtime.on_assigned({acme})
+    await asyncio.sleep(0)
+    runtime.on_revoked({acme})
+    gate.set()
+    await asyncio.sleep(0.05)
+    assert runtime.held == set() and runtime.recovering()
+    assert runtime.engine.active_brands() == []
+    runtime.on_assigned({acme})
+    await asyncio.wait_for(runtime.rebuilt.wait(), 5)
+    assert reads == [{acme}, {acme}]  # read again, not taken as held
+    assert "acme" in runtime.engine.active_brands()
+    get = runtime.metrics.registry.get_sample_value
+    assert get("brandpulse_audience_messages_total",
+               {"brand": "acme", "platform": "twitter", "requires_reply": "true"}) == 1
+
+
 def test_every_observation_kind_has_one_handler_in_every_sink() -> None:
     """The one type switch: each kind of the core's observations maps to a sink method,
     and the totals (the metrics' source) and the report implement every one of them."""
