@@ -227,8 +227,11 @@ class Engine:
         return touched
 
     def brand_now(self, brand: str, wall: float) -> float:
-        """The brand's event time at wall-clock `wall` (its own watermark, idling forward)."""
-        return self._state(brand).clock.now(wall)
+        """The brand's event time at wall-clock `wall` (its own watermark, idling forward);
+        the wall clock itself while the brand's clock has not started (no event yet, or only
+        late ones), so that a snapshot of it reads "nothing yet" at a real instant."""
+        now = self._state(brand).clock.now(wall)
+        return now if math.isfinite(now) else wall
 
     # -- ingest --------------------------------------------------------------------------
     def admit(self, event: AnyBrandRecord, wall: float) -> Rejection | None:

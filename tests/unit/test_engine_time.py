@@ -136,3 +136,15 @@ def test_an_event_older_than_retention_is_late_for_a_brand_with_no_state() -> No
     # and no phantom breach later: only the kept message is ever judged
     found = engine.advance(WALL + 2 * 86400)
     assert sum(isinstance(o, SlaBreached) for o in found) <= 1
+
+
+def test_a_brand_whose_events_were_all_late_has_a_snapshot() -> None:
+    """Ancient events create the brand's state but never start its clock: the gauge tick
+    snapshots it at the wall clock ("nothing yet"); at -inf the snapshot crashed the worker
+    (the timer's exception stops it)."""
+    engine = Engine(BRANDS)
+    engine.ingest(audience("ancient", "acme", 0.0), WALL)
+    now = engine.brand_now("acme", WALL)
+    assert now == WALL
+    snapshot = engine.snapshot("acme", now)
+    assert snapshot.brand == "acme" and not snapshot.behaviour.crisis_active
