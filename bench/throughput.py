@@ -45,7 +45,6 @@ from typing import Any
 from streams.config import Settings, TopicNames, settings_from
 from streams.plumbing.broker import EmbeddedBroker, create_topics, free_port
 
-START = 1_700_000_000.0  # event time of the first generated event (Nov 2023, a Tuesday)
 EVENTS_PER_HOUR_PER_RATE = 5.0  # scenario events per hour per unit of rate_per_hour (3 brands)
 SESSION_TIMEOUT_SECONDS = 10.0  # short, so the (unmeasured) group join does not drag on
 HEARTBEAT_SECONDS = 1.0
@@ -160,7 +159,10 @@ def bench_events(n: int, rate_per_hour: float, seed: int) -> list[Any]:
 
     hours = max(1.0, 1.1 * n / (EVENTS_PER_HOUR_PER_RATE * rate_per_hour))
     while True:
-        events = generate_scenario(START, hours * 3600.0, seed=seed, rate_per_hour=rate_per_hour)
+        # The backlog ends before the wall clock and starts at a midnight: within the
+        # retention horizon, so no event is late (or time travel) by the wall clock.
+        start = (time.time() - (hours + 1.0) * 3600.0) // 86400.0 * 86400.0
+        events = generate_scenario(start, hours * 3600.0, seed=seed, rate_per_hour=rate_per_hour)
         if len(events) >= n:
             return events[:n]
         hours *= 1.5 * n / max(1, len(events))
