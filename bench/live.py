@@ -1,7 +1,7 @@
 """Live traffic against brandpulse workers (one, or `--workers N` sharing the partitions):
 event→metric latency, memory, CPU, changelog.
 
-Unlike bench/throughput.py (a backlog replayed over ~40 event-time hours), every event here
+Unlike bench/throughput.py (a backlog read as fast as it can), every event here
 is stamped with the wall clock at send time, sent at a constant rate in 10 ms slices, over
 B brands (default 100) of which ONE hot brand takes half the traffic. For each rate: a
 fresh tansu broker and ONE `brandpulse worker --tansu-compat` (the integration harness's),
