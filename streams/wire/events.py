@@ -237,16 +237,13 @@ def schedule_from_dict(record: dict[str, Any], brands: BrandsConfig | None
         return base
     if kind == "withdrawn":
         return PostWithdrawal(base.id, base.brand, base.platform, base.created_at)
-    raw_at = record.get("scheduled_at")
-    if type(raw_at) is not str:
-        return missing_field("scheduled_at")
-    try:
-        scheduled_at = parse_rfc3339(raw_at)
-    except ValueError as exc:
-        return Rejection(RejectReason.SCHEMA, f"scheduled_at: {exc}"[:200])
+    scheduled_at = _time_field(record, "scheduled_at")
+    if isinstance(scheduled_at, Rejection):
+        return scheduled_at
     ahead = scheduled_at - base.created_at
     if ahead > MAX_SCHEDULE_AHEAD_SECONDS:
-        return Rejection(RejectReason.FUTURE_TIMESTAMP, f"scheduled_at {raw_at[:40]} is "
+        return Rejection(RejectReason.FUTURE_TIMESTAMP,
+                         f"scheduled_at {record['scheduled_at'][:40]} is "
                          f"{ahead / 86400:.0f} days after created_at (limit "
                          f"{MAX_SCHEDULE_AHEAD_SECONDS / 86400:.0f} days)")
     if base.in_reply_to is not None:
@@ -281,13 +278,9 @@ def status_from_dict(record: dict[str, Any], brands: BrandsConfig | None
     thread = identifier(record.get("thread"))
     if thread is None:
         return missing_field("thread")
-    raw_at = record.get("opened_at")
-    if type(raw_at) is not str:
-        return missing_field("opened_at")
-    try:
-        opened_at = parse_rfc3339(raw_at)
-    except ValueError as exc:
-        return Rejection(RejectReason.SCHEMA, f"opened_at: {exc}"[:200])
+    opened_at = _time_field(record, "opened_at")
+    if isinstance(opened_at, Rejection):
+        return opened_at
     if opened_at > base.created_at:
         return Rejection(RejectReason.SCHEMA, "opened_at is after created_at")
     return ConversationStatus(base.id, base.brand, base.platform, thread, base.created_at,
@@ -300,3 +293,14 @@ def status_to_dict(record: ConversationStatus) -> dict[str, Any]:
             "brand": record.brand, "platform": record.platform, "author": record.brand,
             "thread": record.thread, "created_at": format_rfc3339(record.created_at),
             "opened_at": format_rfc3339(record.opened_at)}
+
+
+def _time_field(record: dict[str, Any], name: str) -> float | Rejection:
+    """A required RFC 3339 field of a brand-post record, as epoch seconds."""
+    raw = record.get(name)
+    if type(raw) is not str:
+        return missing_field(name)
+    try:
+        return parse_rfc3339(raw)
+    except ValueError as exc:
+        return Rejection(RejectReason.SCHEMA, f"{name}: {exc}"[:200])
