@@ -119,21 +119,26 @@ def brand_labels(metrics: BrandpulseMetrics) -> set[str]:
             for s in family.samples if "brand" in s.labels}
 
 
-async def test_runtime_rebuilds_owned_brands_and_releases_them_when_assigned_elsewhere(
-        ) -> None:
+def one_message_per_brand() -> dict[bytes, bytes]:
+    """The changelog records of every brand after one message each."""
     source = Engine(BRANDS)
     for brand in BRANDS:
         source.ingest(message(brand.name, "m1", T0), T0)
-    runtime = make_runtime()
-    records = {encode_state_key(brand, key): encode_state_value(row)
-               for brand, key, row in source.take_changes() if row is not None}
-    records[b"acme\x1f0\x1fa\x1fforged"] = b"\x80\x04pickle"  # refused, counted
+    return {encode_state_key(brand, key): encode_state_value(row)
+            for brand, key, row in source.take_changes() if row is not None}
+
+
+def stand_in_recovery(runtime: Runtime, records: dict[bytes, bytes],
+                      gate: asyncio.Event | None = None) -> list[set[int]]:
+    """Replace the changelog read with `records` (after `gate`, when given: a slow
+    broker); returns the list of the partition sets read."""
     store = runtime.store
     reads: list[set[int]] = []
 
     async def recover(partitions: set[int], wall: Any, rebuilder: Any) -> int:
-        """The changelog read, stood in for: the committed records of those partitions."""
         reads.append(set(partitions))
+        if gate is not None:
+            await gate.wait()
         async for brand, rows in store._decode(dict(records), wall()):
             if brand_partition(brand, 6) in partitions:
                 rebuilder.rebuild_brand(brand, rows)
@@ -142,6 +147,15 @@ async def test_runtime_rebuilds_owned_brands_and_releases_them_when_assigned_els
         return 0
 
     store.recover = recover  # type: ignore[method-assign]
+    return reads
+
+
+async def test_runtime_rebuilds_owned_brands_and_releases_them_when_assigned_elsewhere(
+        ) -> None:
+    runtime = make_runtime()
+    records = one_message_per_brand()
+    records[b"acme\x1f0\x1fa\x1fforged"] = b"\x80\x04pickle"  # refused, counted
+    reads = stand_in_recovery(runtime, records)
     acme = brand_partition("acme", 6)
     owned = {b.name for b in BRANDS if brand_partition(b.name, 6) == acme}
     runtime.on_assigned({acme})
@@ -174,27 +188,9 @@ async def test_a_revocation_during_recovery_leaves_nothing_counted_as_rebuilt() 
     """A rebalance that revokes partitions while their recovery still reads them: the
     recovery is abandoned, no partition counts as held, and the next assignment of the
     same partition reads it again, so its brands never start from empty state."""
-    source = Engine(BRANDS)
-    for brand in BRANDS:
-        source.ingest(message(brand.name, "m1", T0), T0)
-    records = {encode_state_key(brand, key): encode_state_value(row)
-               for brand, key, row in source.take_changes() if row is not None}
     runtime = make_runtime()
-    store = runtime.store
-    reads: list[set[int]] = []
-    gate = asyncio.Event()
-
-    async def recover(partitions: set[int], wall: Any, rebuilder: Any) -> int:
-        reads.append(set(partitions))
-        await gate.wait()  # the broker is slow: the rebalance comes first
-        async for brand, rows in store._decode(dict(records), wall()):
-            if brand_partition(brand, 6) in partitions:
-                rebuilder.rebuild_brand(brand, rows)
-        for p in partitions:
-            rebuilder.partition_rebuilt(p)
-        return 0
-
-    store.recover = recover  # type: ignore[method-assign]
+    gate = asyncio.Event()  # the broker is slow: the rebalance comes first
+    reads = stand_in_recovery(runtime, one_message_per_brand(), gate)
     acme = brand_partition("acme", 6)
     runtime.on_assigned({acme})
     await asyncio.sleep(0)
