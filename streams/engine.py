@@ -69,6 +69,7 @@ from streams.events import (
     AnyBrandRecord,
     ConversationStatus,
     PostWithdrawal,
+    RecordedEvent,
     Rejection,
     RejectReason,
     ScheduledPost,
@@ -309,7 +310,7 @@ class Engine:
             state.book.dirty.clear()
         return found
 
-    def ingest_all(self, events: Iterable[SocialEvent], wall: float = math.inf
+    def ingest_all(self, events: Iterable[RecordedEvent], wall: float = math.inf
                    ) -> Iterator[AnyObservation | Rejection]:
         """Offline path: apply events in order; `wall` is when the file is read (inf: no
         bound, for hand-made streams).

@@ -148,3 +148,6 @@ class ConversationStatus:
 
 
 AnyBrandRecord = SocialEvent | ScheduledPost | PostWithdrawal | ConversationStatus
+#: What a source emits and a recording (JSONL) holds: events, and inbox status changes,
+#: which travel with the brand's posts.
+RecordedEvent = SocialEvent | ConversationStatus

@@ -21,14 +21,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-import orjson
-
 from streams.config import ConfigError, TopicNames
 from streams.events import (
     MAX_FUTURE_SKEW_SECONDS,
-    ConversationStatus,
+    RecordedEvent,
     Side,
-    SocialEvent,
     beyond_skew,
 )
 from streams.metrics import SourceMetrics
@@ -45,7 +42,7 @@ from streams.sources.chatwoot import ChatwootConnector
 from streams.sources.jsonl import DEFAULT_MAX_LINE_BYTES, event_to_line
 from streams.sources.mastodon import MastodonConnector
 from streams.sources.webhook import WebhookConnector
-from streams.wire import encode_event, status_to_dict
+from streams.wire import encode_record, record_side
 
 log = logging.getLogger(__name__)
 
@@ -68,27 +65,10 @@ EX_TEMPFAIL = 75  # sysexits.h: events not saved; a restart replays them from th
 CLOSED_LATE = -1  # a clean stop whose sink did not close in time (a thread to abandon)
 
 
-#: What a connector hands a sink: an event, or an inbox conversation's status change (a
-#: brand-posts record of kind resolved/reopened, streams/wire/events.py).
-SourceRecord = SocialEvent | ConversationStatus
-
-
-def encode_record(record: SourceRecord) -> bytes:
-    """The topic value of what a connector emits."""
-    if isinstance(record, ConversationStatus):
-        return orjson.dumps(status_to_dict(record))
-    return encode_event(record)
-
-
-def record_side(record: SourceRecord) -> Side:
-    """Status changes travel with the brand's posts."""
-    return Side.BRAND if isinstance(record, ConversationStatus) else record.side
-
-
 class EventWriter(Protocol):
     """The storage half of a sink (KafkaSink, JsonlSink): no counting, see MeteredSink."""
 
-    async def emit(self, event: SourceRecord) -> None: ...
+    async def emit(self, event: RecordedEvent) -> None: ...
     async def flush(self) -> None: ...
     async def close(self) -> None: ...
 
@@ -123,7 +103,7 @@ class KafkaSink:
         if len(self._failures) < 100:
             self._failures.append(f"{type(exc).__name__}: {exc}")
 
-    async def emit(self, event: SourceRecord) -> None:
+    async def emit(self, event: RecordedEvent) -> None:
         topic = (self.topics.brand_posts if record_side(event) is Side.BRAND
                  else self.topics.audience_messages)
         try:
@@ -162,9 +142,8 @@ class JsonlSink:
                               f"({exc.strerror or exc}). Fix: pass --out a writable file") \
                 from None
 
-    async def emit(self, event: SourceRecord) -> None:
-        line = (event_to_line(event) if isinstance(event, SocialEvent) else orjson.dumps(
-            {"side": "brand", **status_to_dict(event)}, option=orjson.OPT_APPEND_NEWLINE))
+    async def emit(self, event: RecordedEvent) -> None:
+        line = event_to_line(event)
         try:
             self._file.write(line)
         except OSError as exc:
@@ -199,7 +178,7 @@ class MeteredSink:
         self.faults = faults or RateLimitedLog(log)
         metrics.initialise(source)
 
-    async def emit(self, event: SourceRecord) -> None:
+    async def emit(self, event: RecordedEvent) -> None:
         if beyond_skew(event.created_at, self.clock(), self.max_future_skew):
             self.rejected(FUTURE_TIMESTAMP, f"{event.id}: created_at {event.created_at:.0f} "
                           f"beyond the wall clock + {self.max_future_skew:.0f} s")

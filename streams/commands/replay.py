@@ -1,9 +1,10 @@
 """Produce events to the two input topics, as fast as possible or paced on event time.
 
 Replay is how the demo, the benchmarks and the TWCS evaluation feed the workers: brand
-posts go to `TopicNames.brand_posts`, audience messages to `TopicNames.audience_messages`,
-keyed by brand so both topics stay co-partitioned. Pacing reproduces the event-time gaps
-divided by `speed`, with long gaps capped so a night without tweets does not stall a demo.
+posts and inbox status changes go to `TopicNames.brand_posts`, audience messages to
+`TopicNames.audience_messages`, keyed by brand so both topics stay co-partitioned. Pacing
+reproduces the event-time gaps divided by `speed`, with long gaps capped so a night without
+tweets does not stall a demo.
 
 The producer is deliberately plain (no idempotence, no transactions): the test broker
 (tansu 0.6) supports neither, and ordering per key is good enough because the workers
@@ -19,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 from streams.config import TopicNames
-from streams.events import Side, SocialEvent
+from streams.events import ConversationStatus, RecordedEvent, Side
 from streams.plumbing.broker import bootstrap_servers
-from streams.wire import encode_event
+from streams.wire import encode_record
 
 DEFAULT_MAX_GAP_SECONDS = 5.0  # wall-clock cap for any single event-time gap
 DEFAULT_MAX_LAG_SECONDS = 1.0  # behind schedule by more than this: forget the debt
@@ -145,6 +146,7 @@ class ReplayStats:
     sent: int = 0
     brand_posts: int = 0
     audience_messages: int = 0
+    status_changes: int = 0  # inbox conversations resolved/reopened (brand-posts topic)
     delivered: int = 0
     failed: int = 0
     elapsed_seconds: float = 0.0
@@ -166,8 +168,11 @@ class ReplayStats:
 def format_summary(stats: ReplayStats) -> str:
     """What a replay did, for people: counts, time, rate, and the first errors if any."""
     lost = stats.sent - stats.delivered
+    statuses = (f", {stats.status_changes:,} inbox status changes" if stats.status_changes
+                else "")
     text = (f"replay: sent {stats.sent:,} events ({stats.brand_posts:,} brand posts, "
-            f"{stats.audience_messages:,} audience messages) in {stats.elapsed_seconds:,.1f} s "
+            f"{stats.audience_messages:,} audience messages{statuses}) in "
+            f"{stats.elapsed_seconds:,.1f} s "
             f"({stats.rate:,.0f} ev/s); delivered {stats.delivered:,}, failed {stats.failed:,}")
     if lost > stats.failed:
         text += f", unconfirmed {lost - stats.failed:,}"
@@ -177,7 +182,7 @@ def format_summary(stats: ReplayStats) -> str:
 
 
 def replay(
-    events: Iterable[SocialEvent],
+    events: Iterable[RecordedEvent],
     broker: str,
     topics: TopicNames | None = None,
     speed: float | None = None,
@@ -213,13 +218,16 @@ def replay(
             wait = pacer.delay(event.created_at, clock())
             if wait > 0.0005:
                 sleep(wait)
-            if event.side is Side.BRAND:
+            if isinstance(event, ConversationStatus):
+                topic = topics.brand_posts
+                stats.status_changes += 1
+            elif event.side is Side.BRAND:
                 topic = topics.brand_posts
                 stats.brand_posts += 1
             else:
                 topic = topics.audience_messages
                 stats.audience_messages += 1
-            future = active.send(topic, value=encode_event(event),
+            future = active.send(topic, value=encode_record(event),
                                  key=event.brand.encode("utf-8"))
             future.add_callback(stats._ok)
             future.add_errback(stats._error)

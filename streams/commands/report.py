@@ -36,7 +36,7 @@ from streams.core.sla_observations import (
     SlaBreached,
 )
 from streams.engine import Engine, dispatch
-from streams.events import Rejection, SocialEvent
+from streams.events import RecordedEvent, Rejection
 from streams.wire import json_number
 
 QUANTILE_RELATIVE_ERROR = 0.01
@@ -149,6 +149,9 @@ class BrandTally:
     next_response_seconds: QuantileSketch = field(default_factory=QuantileSketch)
     policies: dict[str, ResponseTally] = field(default_factory=dict)
     agents: dict[str, ResponseTally] = field(default_factory=dict)
+    resolved: int = 0  # inbox conversations (a recording of `brandpulse ingest chatwoot`)
+    reopened: int = 0
+    resolution_seconds: QuantileSketch = field(default_factory=QuantileSketch)
 
 
 @dataclass(slots=True)
@@ -266,22 +269,24 @@ class _Tallies:
                                 "crisis": o.crisis, "explanation": o.explanation})
 
     def on_conversation_resolved(self, o: ConversationResolved, n: int) -> None:
-        """Not in the report: inbox status changes reach the workers only (a JSONL file
-        holds messages and posts)."""
+        tally = self.tallies[o.brand]
+        for _ in range(n):
+            tally.resolved += 1
+            tally.resolution_seconds.add(o.seconds)
 
     def on_conversation_reopened(self, o: ConversationReopened, n: int) -> None:
-        """Not in the report (see on_conversation_resolved)."""
+        self.tallies[o.brand].reopened += n
 
 
-def _in_period(events: Iterable[SocialEvent], since: float | None,
-               until: float | None) -> Iterator[SocialEvent]:
+def _in_period(events: Iterable[RecordedEvent], since: float | None,
+               until: float | None) -> Iterator[RecordedEvent]:
     for event in events:
         if (since is None or event.created_at >= since) and (
                 until is None or event.created_at < until):
             yield event
 
 
-def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
+def build_report(events: Iterable[RecordedEvent], brands: BrandsConfig,
                  wall: float | None = None, since: float | None = None,
                  until: float | None = None) -> dict[str, Any]:
     """Run the engine over `events` (delivery order) and summarise each brand.
@@ -311,7 +316,8 @@ def build_report(events: Iterable[SocialEvent], brands: BrandsConfig,
     end = engine.stream_time
     result: dict[str, Any] = {}
     for name, tally in sorted(tallies.items(), key=lambda item: (item[0].casefold(), item[0])):
-        if tally.messages or tally.broadcasts or tally.replies:
+        if tally.messages or tally.broadcasts or tally.replies or tally.resolved or (
+                tally.reopened):
             result[name] = _brand_row(engine, name, tally, end)
     return {"brands": result, "rejected": rejected}
 
@@ -375,6 +381,11 @@ def _brand_row(engine: Engine, name: str, tally: BrandTally, end: float) -> dict
                                   "count": len(tally.next_response_seconds)},
         "policies": _policies_section(tally, brands.get(name)),
         "agents": _agents_section(tally, brands.get(name)),
+        # Inbox conversations (business seconds when the brand's SLA uses business hours).
+        "conversations": {"resolved": tally.resolved, "reopened": tally.reopened,
+                          "resolution_seconds": {
+                              "p50": tally.resolution_seconds.quantile(0.5),
+                              "p90": tally.resolution_seconds.quantile(0.9)}},
     })
     return row
 
@@ -483,6 +494,9 @@ def _columns() -> list[tuple[str, str, int, Callable[[dict[str, Any]], Any]]]:
         ("tmpl", "templated_reply_ratio", 5, lambda r: r["templated_reply_ratio"]),
         ("align", "topic_alignment", 5, lambda r: r["topic_alignment"]),
         ("tdeaf", "tone_deaf_posts", 5, lambda r: r["tone_deaf_count"]),
+        ("resvd", "conversations_resolved", 5, lambda r: r["conversations"]["resolved"]),
+        ("res min", "resolution_p50_seconds", 7,
+         lambda r: r["conversations"]["resolution_seconds"]["p50"]),
     ]
 
 
@@ -497,6 +511,8 @@ bcast/reply  brand posts without/with in_reply_to
 rate    reply rate: answd / messages decided (answered, overdue or expired); '-' = none
 robot   robot score 0-1 (broadcast ratio, 1 - rate, tmpl)   tmpl   templated reply ratio
 align   topic alignment 0-1 of broadcasts with the audience  tdeaf  tone-deaf posts
+resvd   inbox conversations resolved  res min  their median resolution time, minutes
+        (business minutes for brands with business hours)
 Ratios cover the whole input (or --since/--until). Definitions: docs/metrics.md"""
 
 
@@ -550,9 +566,9 @@ def format_progress(events: int, bytes_read: int, total_bytes: int, elapsed: flo
 
 
 def with_progress(
-    events: Iterable[SocialEvent], stream: IO[str], bytes_read: Callable[[], int],
+    events: Iterable[RecordedEvent], stream: IO[str], bytes_read: Callable[[], int],
     total_bytes: int, interval: float = 0.25, clock: Callable[[], float] = time.monotonic,
-) -> Iterator[SocialEvent]:
+) -> Iterator[RecordedEvent]:
     """Pass `events` through, redrawing one `\\r` line on `stream` at most every `interval` s.
 
     The clock is read every 256 events only, so the bar costs nothing per event. The

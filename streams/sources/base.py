@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from streams.config import BrandsConfig, ConfigError
 
 if TYPE_CHECKING:
-    from streams.events import ConversationStatus, SocialEvent
+    from streams.events import RecordedEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -53,7 +53,7 @@ class SourceSink(Protocol):
 
     source: str
 
-    async def emit(self, event: SocialEvent | ConversationStatus) -> None: ...
+    async def emit(self, event: RecordedEvent) -> None: ...
     async def flush(self) -> None: ...
     def skipped(self, reason: str) -> None: ...
     def rejected(self, reason: str, detail: str) -> None: ...

@@ -49,6 +49,7 @@ from streams.events import (
     MAX_FUTURE_SKEW_SECONDS,
     AudienceKind,
     ConversationStatus,
+    RecordedEvent,
     Rejection,
     RejectReason,
     Side,
@@ -117,7 +118,7 @@ def signature_ok(secret: str, timestamp: str, body: bytes, header: str) -> bool:
 class Outcome:
     """What one payload gave: records to emit, and what was skipped or rejected (and why)."""
 
-    events: list[SocialEvent | ConversationStatus] = field(default_factory=list)
+    events: list[RecordedEvent] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
 

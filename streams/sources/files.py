@@ -17,7 +17,7 @@ from typing import IO, Any
 import orjson
 
 from streams.config import BrandsConfig, ConfigError, parse_brands
-from streams.events import Rejection, Side, SocialEvent
+from streams.events import ConversationStatus, RecordedEvent, Rejection, Side
 from streams.sources.jsonl import DEFAULT_MAX_LINE_BYTES, BadLine, parse_line, read_jsonl
 from streams.sources.twcs import TwcsStats, iter_twcs_events, read_twcs_rows, twcs_brands
 
@@ -41,9 +41,9 @@ class _Handles:
     def __init__(self) -> None:
         self.handles: dict[str, dict[str, set[str]]] = {}
 
-    def add(self, event: SocialEvent) -> None:
+    def add(self, event: RecordedEvent) -> None:
         authors = self.handles.setdefault(event.brand, {}).setdefault(event.platform, set())
-        if event.side is Side.BRAND:
+        if not isinstance(event, ConversationStatus) and event.side is Side.BRAND:
             authors.add(event.author)
 
     def brands(self) -> BrandsConfig:
@@ -54,7 +54,7 @@ class _Handles:
         return parse_brands(document, "brands derived from the input")
 
 
-def brands_from_events(events: Iterable[SocialEvent]) -> BrandsConfig:
+def brands_from_events(events: Iterable[RecordedEvent]) -> BrandsConfig:
     """Without a brands file: every brand seen, speaking through the authors of its posts."""
     collector = _Handles()
     for event in events:
@@ -81,7 +81,7 @@ def jsonl_brands(path: str | os.PathLike[str],
                 record = orjson.loads(raw)
                 side = record.get("side")
                 key = (side, record.get("brand"), record.get("platform"),
-                       record.get("author") if side == "brand" else None)
+                       record.get("author") if side == "brand" else None, record.get("kind"))
                 if key in known:
                     continue
             except (orjson.JSONDecodeError, AttributeError, TypeError):
@@ -128,10 +128,10 @@ class EventFile:
         except (OSError, ValueError):
             return 0
 
-    def __iter__(self) -> Iterator[SocialEvent]:
+    def __iter__(self) -> Iterator[RecordedEvent]:
         return self._twcs() if self.format == "twcs" else self._jsonl()
 
-    def _jsonl(self) -> Iterator[SocialEvent]:
+    def _jsonl(self) -> Iterator[RecordedEvent]:
         shown = self._shown = []
         self.rejected = 0
         with Path(self.path).open("rb") as handle:
@@ -147,7 +147,7 @@ class EventFile:
             finally:
                 self._handle, self._done = None, True
 
-    def _twcs(self) -> Iterator[SocialEvent]:
+    def _twcs(self) -> Iterator[RecordedEvent]:
         stats = self.twcs_stats = TwcsStats()
         with Path(self.path).open(newline="\n", encoding="utf-8") as handle:
             self._handle, self._done = handle, False
@@ -178,7 +178,7 @@ def open_events(path: str, file_format: str = "auto",
 
 
 def load_events(path: str, file_format: str = "auto",
-                brands: BrandsConfig | None = None) -> tuple[list[SocialEvent], BrandsConfig]:
+                brands: BrandsConfig | None = None) -> tuple[list[RecordedEvent], BrandsConfig]:
     """All events in a list, for callers that need the count first (`replay`'s progress).
 
     Holds every event in memory: the report uses `open_events` instead.

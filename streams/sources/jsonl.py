@@ -1,5 +1,8 @@
 """brandpulse's own JSONL format: one event per line, the wire JSON plus a `side` field.
 
+Inbox status changes (`kind` resolved/reopened, `side` brand) are lines of their own, as
+`brandpulse ingest chatwoot --out` writes them, so a recording replays and reports whole.
+
 It is the exchange format between the offline tools (TWCS conversion, the synthetic
 scenario, replay) and the streams. Reading never raises on bad content: every bad line is
 yielded as a `BadLine` carrying its 1-based line number, so the caller can count it and
@@ -17,8 +20,21 @@ from typing import IO, Any, NamedTuple, cast
 import orjson
 
 from streams.config import BrandsConfig
-from streams.events import Rejection, RejectReason, Side, SocialEvent
-from streams.wire import event_from_dict, event_to_dict, load_record
+from streams.events import (
+    STATUS_KINDS,
+    ConversationStatus,
+    RecordedEvent,
+    Rejection,
+    RejectReason,
+    Side,
+)
+from streams.wire import (
+    event_from_dict,
+    event_to_dict,
+    load_record,
+    status_from_dict,
+    status_to_dict,
+)
 
 DEFAULT_MAX_LINE_BYTES = 64 * 1024  # same bound as Settings.max_event_bytes
 
@@ -32,7 +48,7 @@ class BadLine(NamedTuple):
     rejection: Rejection
 
 
-def _record_to_event(record: Any, brands: BrandsConfig | None) -> SocialEvent | Rejection:
+def _record_to_event(record: Any, brands: BrandsConfig | None) -> RecordedEvent | Rejection:
     if not isinstance(record, dict):
         return Rejection(RejectReason.SCHEMA, "line is not a JSON object")
     side_raw = record.get("side")
@@ -41,15 +57,20 @@ def _record_to_event(record: Any, brands: BrandsConfig | None) -> SocialEvent | 
     except ValueError:
         return Rejection(RejectReason.SCHEMA, "field 'side' must be 'brand' or 'audience', "
                          f"got {str(side_raw)[:40]!r}")
-    if side is Side.BRAND and record.get("kind") is not None:
-        return Rejection(RejectReason.SCHEMA, "field 'kind' is only allowed on audience messages")
+    kind = record.get("kind")
+    if side is Side.BRAND and kind is not None:
+        if kind in STATUS_KINDS:
+            return status_from_dict(record, brands)
+        return Rejection(RejectReason.SCHEMA, "field 'kind' of a brand line must be one of "
+                         f"{', '.join(STATUS_KINDS)} (an inbox status change), got "
+                         f"{str(kind)[:40]!r}")
     return event_from_dict(record, side, brands)
 
 
 def parse_line(
     raw: bytes | str, brands: BrandsConfig | None = None,
     max_bytes: int = DEFAULT_MAX_LINE_BYTES,
-) -> SocialEvent | Rejection:
+) -> RecordedEvent | Rejection:
     """One JSONL line (without or with its newline) to an event or a rejection; never raises."""
     data = raw.encode("utf-8", errors="surrogatepass") if isinstance(raw, str) else raw
     record = load_record(data, max_bytes)
@@ -61,7 +82,7 @@ def parse_line(
 def read_jsonl(
     source: PathOrFile, brands: BrandsConfig | None = None,
     max_bytes: int = DEFAULT_MAX_LINE_BYTES,
-) -> Iterator[SocialEvent | BadLine]:
+) -> Iterator[RecordedEvent | BadLine]:
     """Events of a JSONL file (path or open file, text or binary), bad lines as `BadLine`.
 
     Blank lines are not records and are skipped; everything else yields exactly one item,
@@ -80,13 +101,15 @@ def read_jsonl(
         yield BadLine(number, result) if isinstance(result, Rejection) else result
 
 
-def event_to_line(event: SocialEvent) -> bytes:
+def event_to_line(event: RecordedEvent) -> bytes:
     """The JSONL line of an event (with the trailing newline); inverse of `parse_line`."""
-    record = {"side": event.side.value, **event_to_dict(event)}
+    record = ({"side": Side.BRAND.value, **status_to_dict(event)}
+              if isinstance(event, ConversationStatus)
+              else {"side": event.side.value, **event_to_dict(event)})
     return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
 
 
-def write_jsonl(events: Iterable[SocialEvent], target: PathOrFile) -> int:
+def write_jsonl(events: Iterable[RecordedEvent], target: PathOrFile) -> int:
     """Write events one per line to a path or an open (text or binary) file; returns the count."""
     if isinstance(target, str | os.PathLike):
         with Path(target).open("wb") as handle:

@@ -43,10 +43,9 @@ from aiohttp import web
 from streams.config import BrandsConfig, ConfigError, is_listen_host
 from streams.events import (
     MAX_FUTURE_SKEW_SECONDS,
-    ConversationStatus,
+    RecordedEvent,
     Rejection,
     RejectReason,
-    SocialEvent,
     beyond_skew,
 )
 from streams.plumbing.ratelog import AcceptExhaustion
@@ -357,14 +356,13 @@ class WebhookConnector:
         if isinstance(body, web.Response):
             return body
         now = self._clock()
-        events: list[SocialEvent] = []
+        events: list[RecordedEvent] = []
         bad: list[dict[str, Any]] = []
         for number, line in enumerate(body.split(b"\n"), start=1):
             if not line.strip():
                 continue
             result = parse_line(line, self.brands)
-            if isinstance(result, SocialEvent) and (
-                    beyond_skew(result.created_at, now)):
+            if not isinstance(result, Rejection) and beyond_skew(result.created_at, now):
                 result = Rejection(RejectReason.FUTURE_TIMESTAMP, "created_at beyond the "
                                    f"wall clock + {MAX_FUTURE_SKEW_SECONDS:.0f} s")
             if isinstance(result, Rejection):
@@ -377,7 +375,7 @@ class WebhookConnector:
             return _json(400, {"accepted": 0, "rejected": bad})
         return await self._deliver(events, [], {"rejected": bad})
 
-    async def _deliver(self, events: Sequence[SocialEvent | ConversationStatus], skipped: list[str],
+    async def _deliver(self, events: Sequence[RecordedEvent], skipped: list[str],
                        report: dict[str, Any]) -> web.Response:
         """Emit, flush, and only then acknowledge; 503 while the sink cannot take them."""
         from streams.sources.base import SinkUnavailable
@@ -386,7 +384,7 @@ class WebhookConnector:
         keys = {(event.platform, event.id) for event in events}
         while busy := {self._delivering[k] for k in keys if k in self._delivering}:
             await asyncio.wait(busy)  # a concurrent request delivers some of these ids
-        fresh: list[SocialEvent | ConversationStatus] = []
+        fresh: list[RecordedEvent] = []
         seen: set[tuple[str, str]] = set()
         for event in events:
             key = (event.platform, event.id)

@@ -27,6 +27,7 @@ from streams.events import (
     AudienceKind,
     ConversationStatus,
     PostWithdrawal,
+    RecordedEvent,
     Rejection,
     RejectReason,
     ScheduledPost,
@@ -197,6 +198,18 @@ def event_to_dict(event: SocialEvent) -> dict[str, Any]:
 
 def encode_event(event: SocialEvent) -> bytes:
     return orjson.dumps(event_to_dict(event))
+
+
+def encode_record(record: RecordedEvent) -> bytes:
+    """The topic value of an event or of an inbox status change."""
+    if isinstance(record, ConversationStatus):
+        return orjson.dumps(status_to_dict(record))
+    return encode_event(record)
+
+
+def record_side(record: RecordedEvent) -> Side:
+    """The input topic's side: status changes travel with the brand's posts."""
+    return Side.BRAND if isinstance(record, ConversationStatus) else record.side
 
 
 def dead_letter_record(

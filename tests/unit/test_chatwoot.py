@@ -20,7 +20,7 @@ import aiohttp
 import orjson
 import pytest
 
-from streams.config import ConfigError, parse_brands
+from streams.config import ConfigError, TopicNames, parse_brands
 from streams.core.sla_observations import (
     ConversationReopened,
     ConversationResolved,
@@ -127,7 +127,8 @@ def test_status_records_survive_the_wire() -> None:
 
 
 async def test_a_status_record_goes_with_the_brand_posts(tmp_path: Path) -> None:
-    from streams.commands.ingest import JsonlSink, encode_record, record_side
+    from streams.commands.ingest import JsonlSink
+    from streams.wire import encode_record, record_side
 
     status = parsed("resolved").events[0]
     assert record_side(status) is Side.BRAND
@@ -351,3 +352,58 @@ def test_state_rows_of_conversations_are_checked_field_by_field() -> None:
     for thread, accepted in ((THREAD, True), ("", False), (45, False), ("x" * 300, False)):
         decoded = decode_state(audience, encode_state_value([*row, thread]), BRANDS, NOW)
         assert isinstance(decoded, Rejection) is not accepted, thread
+
+
+# --- a recording (`ingest chatwoot --out`): replayed and reported whole ----------------------
+
+async def test_a_recording_reads_back_replays_and_reports_its_conversations(
+        tmp_path: Path) -> None:
+    """Status lines written by the JSONL sink are records of the file like its messages:
+    read back equal, derived brands untouched by them, replayed to the brand-posts topic,
+    and counted by `report` (resolutions and reopens, by hand)."""
+    from streams.commands.ingest import JsonlSink
+    from streams.commands.replay import format_summary, replay
+    from streams.commands.report import build_report
+    from streams.sources.files import open_events
+    from tests.unit.test_replay_pacing import FakeProducer
+
+    wall = T0 + 86400
+    records: list[SocialEvent | ConversationStatus] = [
+        message(Side.AUDIENCE, "m1", T0), message(Side.BRAND, "r1", T0 + 600),
+        status(T0 + 3600),  # resolved after 1 h
+        status(T0 + 4000, reopened=True),
+        status(T0 + 10800),  # resolved again, 3 h after the conversation opened
+        status(T0 + 10800),  # a redelivery: a duplicate, counted once
+        status(T0 + 9000, opened=T0 + 1800, thread="12/46"),  # 2 h
+    ]
+    path = tmp_path / "chatwoot.jsonl"
+    sink = JsonlSink(path)
+    for record in records:
+        await sink.emit(record)
+    await sink.flush()
+    await sink.close()
+
+    source = open_events(str(path))  # brands derived from the file
+    assert list(source) == records and source.rejected == 0
+    acme = source.brands.get("acme")
+    assert acme is not None and acme.handles == {"chatwoot": frozenset({"12"})}  # not "acme"
+
+    row = build_report(open_events(str(path), brands=BRANDS), BRANDS, wall=wall)[
+        "brands"]["acme"]
+    conversations = row["conversations"]
+    assert (conversations["resolved"], conversations["reopened"]) == (3, 1)
+    # Resolution times 3600, 10800 and 7200 s: the median is 7200 (sketch: 1 % error).
+    assert conversations["resolution_seconds"]["p50"] == pytest.approx(7200, rel=0.01)
+    assert (row["messages"], row["answered"]) == (1, 1)
+
+    producer = FakeProducer()
+    stats = replay(source, "unused:9092", producer=producer, progress=False)
+    names = TopicNames()
+    topics = [topic for topic, _, _, _ in producer.records]
+    assert topics.count(names.brand_posts) == 6
+    assert topics.count(names.audience_messages) == 1
+    assert (stats.brand_posts, stats.status_changes) == (1, 5)
+    assert "5 inbox status changes" in format_summary(stats)
+    replayed = [decode_input(value, Side.BRAND, BRANDS, 65536)
+                for topic, _, value, _ in producer.records if topic == names.brand_posts]
+    assert replayed[1:] == records[2:]
