@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from streams.config import ConfigError, parse_brands
-from streams.events import AudienceKind, Side, SocialEvent
+from streams.events import AudienceKind, ConversationStatus, Side, SocialEvent
 from streams.sources.base import SinkUnavailable
 from streams.sources.meta import MetaAccounts, parse_meta_payload
 from streams.sources.webhook import (
@@ -388,6 +388,24 @@ async def test_events_route_accepts_good_lines_and_reports_bad_ones() -> None:
     assert [e.id for e in server.sink.flushed] == ["a1", "a4"]
     assert server.sink.reasons == ["malformed_json", "unknown_brand", "future_timestamp",
                                    "schema", "schema"]
+
+
+async def test_events_route_takes_inbox_status_lines_and_bounds_their_time() -> None:
+    """A helpdesk other than Chatwoot posts its conversations' status changes as status
+    lines of the JSONL schema; a change dated in the future is refused like an event."""
+    status_line = {"kind": "resolved", "thread": "t1",
+                   "opened_at": format_rfc3339(NOW - 3600)}
+    body = (_line("s1", side="brand", **status_line)
+            + _line("s2", side="brand", created=NOW + 3600, **status_line)
+            + _line("s3", side="brand", kind="scheduled"))
+    async with serving() as server:
+        status, answer = await server.post("/events", body, secret=EVENTS_SECRET)
+    assert (status, answer["accepted"]) == (200, 1)
+    assert [(bad["line"], bad["reason"]) for bad in answer["rejected"]] == [
+        (2, "future_timestamp"), (3, "schema")]
+    (resolved,) = server.sink.flushed
+    assert isinstance(resolved, ConversationStatus)
+    assert (resolved.thread, resolved.opened_at, resolved.reopened) == ("t1", NOW - 3600, False)
 
 
 # --- delivery guarantees -----------------------------------------------------------------
