@@ -10,6 +10,7 @@ remove the demo's temporary folder (kept, and named, when the worker failed).
 from __future__ import annotations
 
 import contextlib
+import heapq
 import logging
 import math
 import os
@@ -28,10 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streams.config import ENVIRONMENT, settings_from
+from streams.config import ENVIRONMENT, BrandsConfig, parse_brands, settings_from
+from streams.events import RecordedEvent
 from streams.plumbing.broker import EmbeddedBroker, create_topics, free_port
 from streams.plumbing.web import CHECK_TOKEN_ENV
-from streams.sources.synthetic import generate_scenario, write_scenario_brands_toml
+from streams.sources.synthetic import SCENARIO_BRANDS, brands_toml, generate_scenario
+from streams.sources.synthetic_inbox import INBOX_BRAND_TABLE, generate_inbox
 
 DEMO_DAYS = 2.0
 SUMMARY_EVERY_SECONDS = 5.0
@@ -54,11 +57,30 @@ legend: need reply = messages requiring an answer, since the start; answered = o
   makes psycho's a spike: BrandMentionVolumeSpike); '-' = not enough data yet."""
 
 
-def demo_events(days: float = DEMO_DAYS, end: float | None = None) -> list:
-    """The scenario, ending now: replayed live, its last events are current."""
+#: The demo's brands: the scenario's five and the helpdesk, a Chatwoot inbox.
+DEMO_BRANDS: dict[str, Any] = {**SCENARIO_BRANDS,
+                               "brand": [*SCENARIO_BRANDS["brand"], INBOX_BRAND_TABLE]}
+
+
+def demo_brands() -> BrandsConfig:
+    """The demo brands, validated exactly as a brands file would be."""
+    return parse_brands(DEMO_BRANDS, "demo brands")
+
+
+def write_demo_brands_toml(path: str | os.PathLike[str]) -> None:
+    """The demo brands as a brands TOML file, for the demo's worker (and tests)."""
+    Path(path).write_text(brands_toml(DEMO_BRANDS), encoding="utf-8")
+
+
+def demo_events(days: float = DEMO_DAYS, end: float | None = None) -> list[RecordedEvent]:
+    """The scenario and the helpdesk's conversations, ending now: replayed live, their last
+    events are current. Merged on time, each keeping its own order (the scenario's
+    deliberate disorder included)."""
     end = time.time() if end is None else end
     duration = days * 86400
-    return generate_scenario(end - duration, duration)
+    start = end - duration
+    return list(heapq.merge(generate_scenario(start, duration), generate_inbox(start, duration),
+                            key=lambda record: record.created_at))
 
 
 def _until(events: list, stop: threading.Event) -> Iterator:
@@ -355,7 +377,7 @@ def run_demo(speed: float = 600.0, metrics_port: int | None = None, broker: str 
         handled.update((sig, signal.signal(sig, _raise_interrupt)) for sig in STOP_SIGNALS)
     demo = _Demo(Path(tempfile.mkdtemp(prefix="brandpulse-demo-")), port)
     brands_path = demo.workdir / "brands.toml"
-    write_scenario_brands_toml(brands_path)
+    write_demo_brands_toml(brands_path)
     try:
         if note:
             print(note)

@@ -18,13 +18,12 @@ import pytest
 import yaml
 
 from streams.commands.control import send_crisis_command
-from streams.commands.demo import demo_events
+from streams.commands.demo import demo_events, write_demo_brands_toml
 from streams.commands.replay import replay
 from streams.config import settings_from
 from streams.core.crisis import CommandAction, CrisisCommand, DeclaredCrisis
 from streams.events import Side, SocialEvent
 from streams.plumbing.broker import EmbeddedBroker, free_port
-from streams.sources.synthetic import write_scenario_brands_toml
 from streams.wire import format_rfc3339, parse_rfc3339
 from tests.ops.conftest import start_prometheus, stop_process
 from tests.ops.promql import all_expressions, evaluate
@@ -52,11 +51,7 @@ REPLAY_SECONDS = 25.0
 # tests/ops/test_promql_data.py proves those queries on data written for them.
 NOT_IN_SCENARIO = {"brandpulse_late_events_total", "brandpulse_messages_expired_unanswered_total",
                    "kafka_consumergroup_lag", "brandpulse_crisis_info",
-                   "brandpulse_audience_volume_terms_info",
-                   # no demo brand has an inbox: tests/integration/test_ingest_chatwoot.py
-                   "brandpulse_conversation_resolution_seconds_bucket",
-                   "brandpulse_conversation_resolution_seconds_count",
-                   "brandpulse_conversations_reopened_total"}
+                   "brandpulse_audience_volume_terms_info"}
 
 
 def prometheus_config(worker_ports: list[int], ingest_port: int) -> str:
@@ -83,7 +78,7 @@ def query(url: str, expr: str) -> list[dict[str, Any]]:
 def test_dashboards_and_rules_against_real_workers_and_prometheus(
         broker: EmbeddedBroker, tmp_path: Path, app_id: str) -> None:
     brands_path = tmp_path / "brands.toml"
-    write_scenario_brands_toml(brands_path)
+    write_demo_brands_toml(brands_path)
     workers = [Worker(broker.url, brands_path, tmp_path, app_id, f"worker-{i}") for i in (1, 2)]
     # A live source (the generic webhook, recording to a file) for the Sources row.
     hook_port, ingest_port, secret = free_port(), free_port(), "hook-secret"
@@ -115,8 +110,8 @@ def test_dashboards_and_rules_against_real_workers_and_prometheus(
         # A storm is declared for the last minute; only the robot brand posts a sale on its
         # hashtag then (checked below), so the robot is tone-deaf too.
         crisis_start = end - 60
-        assert not [e for e in events if e.side is Side.BRAND and e.in_reply_to is None
-                    and e.created_at >= crisis_start]
+        assert not [e for e in events if isinstance(e, SocialEvent) and e.side is Side.BRAND
+                    and e.in_reply_to is None and e.created_at >= crisis_start]
         send_crisis_command(settings_from(broker=broker.url), CrisisCommand(
             CommandAction.DECLARE, DeclaredCrisis("Storm Ciaran", ("storm",), ("storm",), None,
                                                    crisis_start)))

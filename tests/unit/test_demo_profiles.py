@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from streams.commands.demo import DEMO_DAYS, demo_events
+from streams.commands.demo import DEMO_DAYS, demo_brands, demo_events
 from streams.commands.report import build_report
 from streams.core.crisis import crisis_signal
 from streams.core.similarity import TemplatedReplyDetector
@@ -22,7 +22,6 @@ from streams.sources.synthetic import (
     CRISIS_BRAND,
     crisis_window,
     generate_scenario,
-    scenario_brands,
 )
 
 MONDAY = datetime(2026, 3, 2, 0, 0, tzinfo=UTC).timestamp()
@@ -30,7 +29,7 @@ STARTS = [MONDAY + k * 7 * 3600 for k in range(24)]
 
 
 def _report(end: float) -> dict[str, Any]:
-    return build_report(demo_events(end=end), scenario_brands(), wall=end)["brands"]
+    return build_report(demo_events(end=end), demo_brands(), wall=end)["brands"]
 
 
 def test_the_starts_cover_every_hour_of_the_day_and_every_day_of_the_week() -> None:
@@ -43,7 +42,7 @@ def test_the_starts_cover_every_hour_of_the_day_and_every_day_of_the_week() -> N
                          .strftime("%a-%H"))
 def test_every_brand_shows_its_profile_at_any_start_time(end: float) -> None:
     r = _report(end)
-    assert set(r) == {"airhead", "healthy", "psycho", "robot", "slow"}
+    assert set(r) == {"airhead", "healthy", "helpdesk", "psycho", "robot", "slow"}
     healthy, robot, slow, psycho, airhead = (r[n] for n in (
         "healthy", "robot", "slow", "psycho", "airhead"))
     # healthy: answers nearly everyone within the SLA, varied, not a robot, not tone-deaf
@@ -73,6 +72,14 @@ def test_every_brand_shows_its_profile_at_any_start_time(end: float) -> None:
     # airhead: talks past its audience
     assert airhead["topic_alignment"] is not None and airhead["topic_alignment"] < 0.1
     assert healthy["topic_alignment"] > 0.3
+    # helpdesk (a Chatwoot inbox): answers in its own words, resolves, sometimes reopens
+    helpdesk = r["helpdesk"]
+    assert helpdesk["reply_rate"] > 0.9 and helpdesk["templated_reply_ratio"] <= 0.2
+    conversations = helpdesk["conversations"]
+    assert conversations["resolved"] > 50 and conversations["reopened"] > 0
+    assert 600 < conversations["resolution_seconds"]["p50"] < 6 * 3600
+    for name in ("healthy", "robot", "slow", "psycho", "airhead"):  # no inbox
+        assert r[name]["conversations"]["resolved"] == 0, name
     for row in r.values():  # the report adds up
         assert row["requires_reply"] == (row["answered"] + row["unanswered"]
                                          + row["expired_unanswered"])
@@ -111,7 +118,7 @@ def test_the_crisis_turns_the_detector_on_and_off_and_flags_the_psycho() -> None
     end = MONDAY + 3 * 86400
     window = crisis_window(end - DEMO_DAYS * 86400, DEMO_DAYS * 86400)
     assert window is not None
-    engine = Engine(scenario_brands(), persisted=False)
+    engine = Engine(demo_brands(), persisted=False)
     active_at: list[float] = []
     flags: list[ToneDeafPost] = []
     for event in demo_events(end=end):
