@@ -9,6 +9,7 @@ connections and never answers (a stuck peer, for Jetstream and Mastodon alike).
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -116,6 +117,23 @@ class SilentPeer:
             writer.close()
         if self._server is not None:
             self._server.close()
+
+
+class BlackHole:
+    """A loopback address whose TCP connects hang, as to a host that drops packets: a
+    listening socket that never accepts, its one-slot accept queue filled, so the kernel
+    drops every further SYN and the client waits for its own deadline."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(0)
+        self.port = self._listener.getsockname()[1]
+        self._filler = socket.create_connection(("127.0.0.1", self.port), timeout=2)
+
+    def close(self) -> None:
+        self._filler.close()
+        self._listener.close()
 
 
 @dataclass

@@ -172,11 +172,11 @@ class MastodonConnector:
         self.cursor = None if cursor_path is None else CursorFile(cursor_path)
         self.checkpoint_seconds = checkpoint_seconds
         self.deadlines = deadlines or Deadlines()
-        self.request_timeout = request_timeout  # a whole REST request, body included
         self.clock = clock
         self.backoff_factory = backoff_factory
         self.faults = faults or RateLimitedLog(log)
-        self.rest = RestReader(instance, clock, request_timeout, self.faults, max_page_bytes)
+        self.rest = RestReader(instance, clock, request_timeout, self.faults, max_page_bytes,
+                               connect_timeout=self.deadlines.connect)
         self._checkpoint = _Checkpoint()
         self._streaming: set[str] = set()  # brands whose stream is open
         self._load_cursor()
@@ -336,8 +336,7 @@ class MastodonConnector:
         """The instance may serve streaming on another host (urls.streaming_api)."""
         try:
             async with session.get(f"{self.instance}/api/v1/instance",
-                                   timeout=aiohttp.ClientTimeout(
-                                       total=self.request_timeout)) as response:
+                                   timeout=self.rest.timeout) as response:
                 info = await response.json(content_type=None) if response.status == 200 else {}
             url = info.get("urls", {}).get("streaming_api") if type(info) is dict else None
         except (aiohttp.ClientError, ValueError, AttributeError, TimeoutError):

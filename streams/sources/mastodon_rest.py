@@ -150,10 +150,14 @@ class RestReader:
     """GETs against one instance: rate limits honoured, bodies bounded, pages walked."""
 
     def __init__(self, instance: str, clock: Callable[[], float], request_timeout: float,
-                 faults: RateLimitedLog, max_page_bytes: int = MAX_PAGE_BYTES) -> None:
+                 faults: RateLimitedLog, max_page_bytes: int = MAX_PAGE_BYTES,
+                 connect_timeout: float | None = None) -> None:
         self.instance = instance
         self.clock = clock
-        self.request_timeout = request_timeout  # a whole request, body included
+        # A whole request, body included; and, within it, the TCP connect (a per-request
+        # timeout replaces the session's, so the connect deadline is repeated here).
+        self.timeout = aiohttp.ClientTimeout(total=request_timeout, connect=connect_timeout,
+                                             sock_connect=connect_timeout)
         self.faults = faults
         self.max_page_bytes = max_page_bytes
 
@@ -161,8 +165,7 @@ class RestReader:
                   account: BrandAccount) -> tuple[Any, str | None]:
         """GET JSON honouring rate limits; returns (body, the rel="next" link or None)."""
         for _ in range(MAX_HTTP_RETRIES):
-            async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(
-                    total=self.request_timeout)) as response:
+            async with session.get(url, headers=headers, timeout=self.timeout) as response:
                 remaining = response.headers.get("X-RateLimit-Remaining")
                 wait = reset_delay(response.headers.get("X-RateLimit-Reset"), self.clock())
                 if response.status in (401, 403):

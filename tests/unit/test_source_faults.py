@@ -39,6 +39,7 @@ from tests.jetstream_fake import (
     BOB,
     BRAND_DID,
     JANE,
+    BlackHole,
     FakeJetstream,
     SilentPeer,
     not_utf8,
@@ -313,6 +314,28 @@ async def test_a_silent_peer_times_out_the_upgrade_and_stop_is_prompt(
     assert m.value("brandpulse_source_reconnects_total") >= 2
     assert m.value("brandpulse_source_connected") == 0 and connector.connections == 0
     assert stop_seconds < 1 and waiting_stop < 1
+
+
+async def test_a_connect_that_hangs_is_abandoned_at_the_connect_deadline(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A peer whose TCP connect never completes (dropped SYNs): each attempt ends at the
+    connect deadline (0.2 s; the upgrade's own is 60 s, and the kernel would retry the SYN
+    for two minutes), is counted as a reconnect and logged once; stop stays prompt."""
+    hole = BlackHole()
+    m = Metered(tmp_path)
+    connector = BlueskyConnector(BRANDS, f"ws://127.0.0.1:{hole.port}/subscribe", None,
+                                 Backoff(0.05, 0.1), deadlines=Deadlines(0.2, 60, 60))
+    try:
+        with caplog.at_level(logging.WARNING):
+            stop_seconds = await run_bluesky(
+                connector, m.sink,
+                lambda: m.value("brandpulse_source_reconnects_total") >= 3)
+    finally:
+        hole.close()
+    assert m.value("brandpulse_source_reconnects_total") >= 3
+    assert m.value("brandpulse_source_connected") == 0 and connector.connections == 0
+    assert warnings_from(caplog, "bluesky: connection to") == 1
+    assert stop_seconds < 1
 
 
 async def sigterm_seconds(argv: list[str], peer: SilentPeer, env: dict[str, str]) -> float:
@@ -613,6 +636,32 @@ async def catch_up_once(fake: BrandsInstance, tmp_path: Path, cursor: Path | Non
     finally:
         await runner.cleanup()
     return m, connector
+
+
+async def test_an_instance_whose_connect_hangs_is_retried_at_the_connect_deadline(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Mastodon's REST catch-up and stream against dropped SYNs: each attempt ends at the
+    0.2 s connect deadline (the other deadlines are 60 s), counted, logged once."""
+    hole = BlackHole()
+    m = Metered(tmp_path, "mastodon")
+    connector = MastodonConnector(f"http://127.0.0.1:{hole.port}", [brand_account("acme", "a")],
+                                  None, backoff_factory=QuickBackoff, checkpoint_seconds=0.05,
+                                  deadlines=Deadlines(0.2, 60, 60))
+    stop = asyncio.Event()
+    task = asyncio.create_task(connector.run(m.sink, stop))
+    try:
+        with caplog.at_level(logging.WARNING):
+            await wait_until(lambda: m.value("brandpulse_source_reconnects_total") >= 3
+                             or task.done())
+            stop.set()
+            started = time.monotonic()
+            await asyncio.wait_for(task, 5)
+    finally:
+        hole.close()
+    assert m.value("brandpulse_source_reconnects_total") >= 3
+    assert m.value("brandpulse_source_connected") == 0
+    assert sum(r.levelno >= logging.WARNING for r in caplog.records) == 1
+    assert time.monotonic() - started < 1
 
 
 @pytest.mark.parametrize("links", [True, False])
