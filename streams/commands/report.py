@@ -316,8 +316,8 @@ def build_report(events: Iterable[RecordedEvent], brands: BrandsConfig,
     end = engine.stream_time
     result: dict[str, Any] = {}
     for name, tally in sorted(tallies.items(), key=lambda item: (item[0].casefold(), item[0])):
-        if tally.messages or tally.broadcasts or tally.replies or tally.resolved or (
-                tally.reopened):
+        if any((tally.messages, tally.broadcasts, tally.replies, tally.resolved,
+                tally.reopened)):
             result[name] = _brand_row(engine, name, tally, end)
     return {"brands": result, "rejected": rejected}
 
