@@ -14,6 +14,7 @@ import math
 import random
 
 from streams.events import AudienceKind, ConversationStatus, RecordedEvent, Side, SocialEvent
+from streams.sources.synthetic import HOUR
 from streams.sources.synthetic_texts import (
     ACKNOWLEDGEMENTS,
     ACTIONS,
@@ -29,7 +30,6 @@ from streams.sources.synthetic_texts import (
 INBOX_BRAND = "helpdesk"
 INBOX_ID = "7"
 PLATFORM = "chatwoot"
-HOUR = 3600.0
 #: The brands-file table of the inbox brand (one SLA, no business hours).
 INBOX_BRAND_TABLE = {"name": INBOX_BRAND, "handles": {PLATFORM: [INBOX_ID]},
                      "sla_seconds": 3600, "languages": ["en"]}
